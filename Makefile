@@ -1,0 +1,49 @@
+# The two commands a person needs: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+TEST_DATABASE_URL ?= postgres://greenlight:greenlight@127.0.0.1:5432/greenlight
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_REPLICA_URL=$(TEST_DATABASE_URL) \
+	REDIS_URL=$(TEST_REDIS_URL) GREENLIGHT_VAR_DIR=$(CURDIR)/var/test LOG_FORMAT=text
+
+.PHONY: demo test install lint format services clean
+
+$(VENV)/.installed: requirements-dev.lock
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py demo_seed
+	@echo ""
+	@echo "  Greenlight is starting at http://localhost:$(PORT)/"
+	@echo "  Sign in as admin / greenlight-demo. Ctrl-C stops the web server, worker and beat."
+	@echo ""
+	PATH="$(abspath $(VENV))/bin:$$PATH" LOG_FORMAT=text $(VENV)/bin/honcho --procfile Procfile.demo start --port $(PORT)
+
+services:
+	bin/test-services
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: install services lint
+	@start=$$(date +%s); \
+	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS); status=$$?; \
+	echo "make test: the suite ran in $$(( $$(date +%s) - start )) s"; \
+	exit $$status
+
+clean:
+	rm -rf var/ .pytest_cache

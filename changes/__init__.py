@@ -1,0 +1,1 @@
+"""Change requests, checklists, approvals, windows and freezes, and the SCM (GitHub or local git)."""

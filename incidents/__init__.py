@@ -1,0 +1,1 @@
+"""Incidents, severities and response timers, paging, post-mortems and the status page."""

@@ -1,0 +1,35 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from portal.models import AuditEvent, Notification, User
+
+
+@admin.register(User)
+class GreenlightUserAdmin(UserAdmin):
+    fieldsets = UserAdmin.fieldsets + (("Preferences", {"fields": ["time_zone"]}),)
+    list_display = ["username", "email", "first_name", "last_name", "is_staff", "is_active"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "created_at", "actor_name", "action", "object_repr", "ip", "request_id"]
+    list_filter = ["action"]
+    search_fields = ["actor_name", "object_repr", "request_id", "object_id"]
+    show_full_result_count = False
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "created_at", "channel", "recipient", "subject", "status", "attempts"]
+    list_filter = ["channel", "status"]

@@ -1,0 +1,62 @@
+"""One error shape for the whole API: {"detail": "...", "code": "..."}.
+
+Validation errors keep their per-field messages under "errors" and sum them up in "detail", so a
+person reading the response, or a CI log, sees what to fix without digging.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) if str(exc) else None)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) if str(exc) else None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {
+            "detail": validation_summary(exc.detail),
+            "code": "invalid",
+            "errors": exc.detail,
+        }
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        response.data = {"detail": str(detail), "code": code}
+    return response
+
+
+def validation_summary(detail, prefix: str = "") -> str:
+    """'title: This field is required. otp: Enter the 6-digit code.'"""
+    if isinstance(detail, dict):
+        parts = []
+        for field, value in detail.items():
+            label = "" if field == "non_field_errors" else f"{prefix}{field}"
+            parts.append(validation_summary(value, f"{label}." if label else ""))
+        return " ".join(part for part in parts if part)
+    if isinstance(detail, list):
+        messages = [validation_summary(item, prefix) for item in detail]
+        return " ".join(message for message in messages if message)
+    label = prefix.rstrip(".")
+    return f"{label}: {detail}" if label else str(detail)
+
+
+def json_error(status_code: int, detail: str, code: str) -> JsonResponse:
+    return JsonResponse({"detail": detail, "code": code}, status=status_code)
+
+
+def not_found(request, exception=None) -> JsonResponse:
+    return json_error(status.HTTP_404_NOT_FOUND, f"No API endpoint at {request.path}.", "not_found")
+
+
+def server_error(request) -> JsonResponse:
+    return json_error(
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+        "The server failed to handle this request; it has been logged with its request id.",
+        "server_error",
+    )

@@ -1,0 +1,166 @@
+"""Configuration from the environment.
+
+Every setting Greenlight reads from outside comes through here, so that a missing or malformed
+variable stops start-up with one line that names it instead of a traceback from deep inside Django.
+"""
+
+import ipaddress
+import os
+import secrets
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("GREENLIGHT_VAR_DIR", BASE_DIR / "var"))
+
+
+class ConfigurationError(Exception):
+    """A variable is missing or malformed; the message names it."""
+
+    def __init__(self, name: str, problem: str):
+        super().__init__(f"{name}: {problem}")
+        self.name = name
+
+
+def stop(error: ConfigurationError) -> None:
+    """Leave with one line on stderr naming the variable."""
+    sys.exit(f"greenlight: configuration error: {error}")
+
+
+def text(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def flag(name: str, default: bool = False) -> bool:
+    value = text(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(name, f"expected true or false, got {value!r}")
+
+
+def integer(name: str, default: int) -> int:
+    value = text(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError(name, f"expected a whole number, got {value!r}") from None
+
+
+def word_list(name: str, default: list[str]) -> list[str]:
+    value = text(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A comma-separated list of addresses or CIDR ranges."""
+    result = []
+    for item in word_list(name, []):
+        try:
+            result.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigurationError(name, f"{item!r} is not an IP address or CIDR range") from None
+    return result
+
+
+def secret_key(name: str = "SECRET_KEY") -> str:
+    """The variable, or a key generated once into var/ so a demo restarts with the same sessions."""
+    value = text(name)
+    if value is not None:
+        if len(value) < 32:
+            raise ConfigurationError(name, "must be at least 32 characters long")
+        return value
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SQLITE_OPTIONS = {
+    # Several processes write at once in the demo (web, worker, beat): WAL lets readers go on
+    # while one writes, IMMEDIATE takes the write lock at BEGIN so two writers never deadlock
+    # upgrading a read lock, and the busy timeout makes a writer wait instead of failing.
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": (
+        "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;PRAGMA foreign_keys=ON;"
+    ),
+}
+
+
+def database(name: str, default: str | None) -> dict | None:
+    """A Django DATABASES entry from a URL: PostgreSQL (psycopg 3) or SQLite."""
+    value = text(name, default)
+    if value is None:
+        return None
+    scheme = urlsplit(value).scheme
+    if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
+        raise ConfigurationError(
+            name,
+            f"unsupported database URL {_redact(value)!r}: use postgres://... or sqlite:///...",
+        )
+    try:
+        config = environ.Env.db_url_config(value)
+    except Exception as exc:  # django-environ raises several types for a bad URL
+        raise ConfigurationError(name, f"not a valid database URL: {exc}") from None
+    if not config.get("NAME"):
+        raise ConfigurationError(name, f"{_redact(value)!r} names no database")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    else:
+        config["ENGINE"] = "django.db.backends.postgresql"
+        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+        config["CONN_MAX_AGE"] = integer("DATABASE_CONN_MAX_AGE", 60)
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def redis_url(name: str) -> str | None:
+    value = text(name)
+    if value is not None and urlsplit(value).scheme not in {"redis", "rediss"}:
+        raise ConfigurationError(name, f"expected redis://host:port/db, got {_redact(value)!r}")
+    return value
+
+
+def email(name: str) -> dict:
+    """Django e-mail settings from EMAIL_URL (smtp://user:password@host:587/?tls=True)."""
+    value = text(name)
+    if value is None:
+        return {}
+    try:
+        config = environ.Env.email_url_config(value)
+    except Exception as exc:
+        raise ConfigurationError(name, f"not a valid e-mail URL: {exc}") from None
+    if not config.get("EMAIL_BACKEND"):
+        raise ConfigurationError(name, f"unsupported e-mail URL {_redact(value)!r}")
+    return config
+
+
+def url(name: str, default: str | None = None) -> str | None:
+    value = text(name, default)
+    if value is not None and urlsplit(value).scheme not in {"http", "https"}:
+        raise ConfigurationError(name, f"expected an http(s) URL, got {value!r}")
+    return value
+
+
+def _redact(value: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(value)
+    if parts.password:
+        return value.replace(f":{parts.password}@", ":***@")
+    return value

@@ -1,0 +1,62 @@
+"""Adapters to the outside channels: e-mail through Django's mail backend, Slack through slack_sdk.
+
+No database access here; the delivery task decides what to send and records the outcome. A channel
+without credentials (no EMAIL_URL, no SLACK_BOT_TOKEN) only logs what it would have sent.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+
+logger = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    """The channel refused the message for good (a bad address, an unknown channel)."""
+
+
+class TransientDeliveryError(Exception):
+    """The channel could not be reached just now; worth trying again."""
+
+
+def deliver(*, channel: str, recipient: str, subject: str, body: str) -> bool:
+    """Sends the message. Returns False when the channel is not configured and it was only logged."""
+    if channel == "email":
+        return _email(recipient=recipient, subject=subject, body=body)
+    if channel == "slack":
+        return _slack(recipient=recipient, subject=subject, body=body)
+    raise DeliveryError(f"unknown channel {channel!r}")
+
+
+def _email(*, recipient: str, subject: str, body: str) -> bool:
+    if not settings.NOTIFY_EMAIL_ENABLED:
+        logger.info("e-mail not configured; would send to %s: %s", recipient, subject)
+        return False
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient])
+    except OSError as exc:
+        raise TransientDeliveryError(f"mail server unreachable: {exc}") from exc
+    return True
+
+
+def slack_client() -> WebClient:
+    return WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=10)
+
+
+def _slack(*, recipient: str, subject: str, body: str) -> bool:
+    if not settings.NOTIFY_SLACK_ENABLED:
+        logger.info("Slack not configured; would post to %s: %s", recipient, subject)
+        return False
+    try:
+        slack_client().chat_postMessage(channel=recipient, text=f"*{subject}*\n{body}")
+    except SlackApiError as exc:
+        error = exc.response.get("error", "unknown_error")
+        if error in {"ratelimited", "service_unavailable", "request_timeout", "internal_error"}:
+            raise TransientDeliveryError(f"Slack said {error}") from exc
+        raise DeliveryError(f"Slack refused the message: {error}") from exc
+    except (SlackRequestError, OSError) as exc:
+        raise TransientDeliveryError(f"Slack unreachable: {exc}") from exc
+    return True

@@ -1,0 +1,136 @@
+"""Fixtures every test module may use: users, API clients, the portal clock and a real worker."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from portal import clock
+from tests.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql" or not settings.REDIS_URL:
+        raise pytest.UsageError(
+            "The suite runs on PostgreSQL and Redis: run it with `make test`, which starts them "
+            "and sets DATABASE_URL and REDIS_URL."
+        )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Closes the replica mirror's connections too, so the test database can be dropped."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        connections.close_all()
+
+
+@pytest.fixture(autouse=True)
+def _portal_clock_reset():
+    """Every test starts and ends on real time, whatever it shifted."""
+    clock.reset()
+    yield
+    clock.reset()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def audit_viewer(db):
+    return UserFactory(username="auditviewer", permissions=["portal.view_auditevent"])
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+def database_url(settings_dict: dict) -> str:
+    return (
+        f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD']}"
+        f"@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
+    )
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real `celery worker` process on the test database and the test Redis broker.
+
+    Tests that use it need `transactional_db`, so that the worker sees the rows they commit.
+    """
+    from django.db import connections
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    env = os.environ.copy()
+    test_url = database_url(connections["default"].settings_dict)
+    env.update(
+        DATABASE_URL=test_url,
+        DATABASE_REPLICA_URL=test_url,
+        REDIS_URL=settings.REDIS_URL,
+        CLOCK_FILE=str(settings.CLOCK_FILE),
+        PYTHONUNBUFFERED="1",
+    )
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "--app", "portal", "worker",
+            "--pool", "solo", "--loglevel", "INFO",
+            "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while "ready." not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    process.log_path = log_path
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
+    """Polls until predicate() is truthy; returns its value or fails with what it last saw."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
+        time.sleep(interval)
+        value = predicate()
+    return value

@@ -1,0 +1,80 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.cache import cache
+from django.test import override_settings
+
+from portal.tasks import HEARTBEAT_CACHE_KEY, worker_heartbeat
+from tests.conftest import ROOT
+
+
+def test_healthz_answers_without_touching_anything(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_readyz_is_ready_when_database_and_broker_answer(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["checks"] == {
+        "database:default": {"ok": True},
+        "database:replica": {"ok": True},
+        "broker": {"ok": True},
+    }
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_readyz_shows_when_a_worker_last_ran_the_heartbeat(client):
+    cache.delete(HEARTBEAT_CACHE_KEY)
+    stamp = worker_heartbeat()
+    assert client.get("/readyz").json()["worker"] == {"last_heartbeat": stamp}
+
+
+@pytest.mark.django_db(databases="__all__")
+@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0")
+def test_readyz_is_503_naming_an_unreachable_broker(client):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["broker"]["ok"] is False
+    assert body["checks"]["broker"]["error"]
+    assert body["checks"]["database:default"] == {"ok": True}
+
+
+def test_readyz_is_503_naming_an_unreachable_database(tmp_path):
+    """A fresh process whose DATABASE_URL points at a port where nothing listens."""
+    script = (
+        "import django, json; django.setup();"
+        "from django.test import Client;"
+        "r = Client(HTTP_HOST='localhost').get('/readyz');"
+        "print(json.dumps({'status': r.status_code, 'body': r.json()}))"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DATABASE_URL": "postgres://greenlight:x@127.0.0.1:1/nowhere",
+        "GREENLIGHT_VAR_DIR": str(tmp_path),
+    }
+    env.pop("DATABASE_REPLICA_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 503
+    assert answer["body"]["checks"]["database:default"]["ok"] is False
+    assert "127.0.0.1" in answer["body"]["checks"]["database:default"]["error"]
+    assert answer["body"]["checks"]["broker"] == {"ok": True}

@@ -1,0 +1,108 @@
+import pytest
+from django.db import transaction
+
+from portal.models import AuditEvent, Notification
+from portal.services import audit_record
+from tests.factories import DEFAULT_PASSWORD
+
+
+@pytest.mark.django_db
+def test_home_needs_a_signed_in_user(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/login/?next=/"
+
+
+@pytest.mark.django_db
+def test_login_form_shows_the_error_beside_the_form(client, user):
+    response = client.post("/login/", {"username": user.username, "password": "wrong"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Please enter a correct username and password" in body
+    assert 'role="alert"' in body
+
+
+@pytest.mark.django_db
+def test_login_form_marks_a_missing_field(client):
+    body = client.post("/login/", {"username": "someone"}).content.decode()
+    assert 'class="field has-error"' in body and "This field is required." in body
+
+
+@pytest.mark.django_db
+def test_forbidden_page_says_what_is_missing(client, user):
+    client.force_login(user)
+    response = client.get("/audit/")
+    assert response.status_code == 403
+    assert "Reading the audit trail needs the audit view permission." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_unknown_page_is_an_html_404(client, user):
+    client.force_login(user)
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and b"Nothing here" in response.content
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_audit_page_filters_and_shows_a_bad_filter_beside_its_field(client, audit_viewer):
+    with transaction.atomic():
+        audit_record(actor=audit_viewer, action="change_request.submit", object_repr="CHG-000001")
+        audit_record(actor=None, action="deployment.start", object_repr="Deployment 1")
+    client.force_login(audit_viewer)
+
+    body = client.get("/audit/?action=deployment").content.decode()
+    assert "Deployment 1" in body and "CHG-000001" not in body
+
+    response = client.get("/audit/?since=not-a-date")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'class="field has-error"' in body and "Enter a valid date/time." in body
+
+
+@pytest.mark.django_db
+def test_csrf_is_checked_on_forms(user):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/login/", {"username": user.username, "password": DEFAULT_PASSWORD})
+    assert response.status_code == 403
+    assert "This form expired or came from another site" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_test_notification_form_queues_and_audits(client, admin_user, django_capture_on_commit_callbacks):
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(
+            "/notifications/test/", {"channel": "slack", "recipient": "#production-alerts"}
+        )
+    assert response.status_code == 302 and response["Location"] == "/"
+    notification = Notification.objects.get()
+    assert (notification.channel, notification.recipient, notification.status) == (
+        "slack",
+        "#production-alerts",
+        Notification.Status.PENDING,
+    )
+    assert len(callbacks) == 1
+    event = AuditEvent.objects.get(action="notification.test_send")
+    assert event.actor_id == admin_user.pk and event.object_id == str(notification.pk)
+    assert "Queued a test message to #production-alerts" in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_test_notification_form_shows_a_bad_recipient_beside_its_field(client, admin_user):
+    client.force_login(admin_user)
+    response = client.post("/notifications/test/", {"channel": "email", "recipient": "not an address"})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'class="field has-error"' in body and "Enter an e-mail address such as ops@example.com." in body
+    assert not Notification.objects.exists() and not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_test_notification_needs_the_permission(client, user):
+    client.force_login(user)
+    response = client.post("/notifications/test/", {"channel": "slack", "recipient": "#x"})
+    assert response.status_code == 403
+    assert "needs the permission to send them" in response.content.decode()
+    assert not Notification.objects.exists()
+    assert "Test a notification channel" not in client.get("/").content.decode()

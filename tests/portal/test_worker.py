@@ -1,0 +1,46 @@
+"""What needs a real Celery worker process: work enqueued by the web runs in another process."""
+
+from datetime import datetime, timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from portal import clock
+from portal.models import Notification
+from portal.tasks import HEARTBEAT_CACHE_KEY, worker_heartbeat
+from tests.conftest import client_for, wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def test_task_enqueued_from_the_web_runs_in_the_worker(celery_worker_process, admin_user):
+    response = client_for(admin_user).post(
+        "/api/v1/notifications/test/",
+        {"channel": "email", "recipient": "ops@example.com"},
+        format="json",
+        HTTP_X_REQUEST_ID="web-request-000777",
+    )
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending"
+
+    def delivered():
+        notification = Notification.objects.get(pk=response.json()["id"])
+        return notification if notification.status != Notification.Status.PENDING else None
+
+    notification = wait_for(delivered)
+    # E-mail is not configured in the worker: the message is logged, once.
+    assert notification.status == Notification.Status.LOGGED
+    assert notification.attempts == 1
+    # The worker's log lines carry the id of the web request that enqueued the task.
+    log = celery_worker_process.log_path.read_text()
+    assert "[web-request-000777]" in log and "would send to ops@example.com" in log
+
+
+def test_worker_reads_the_shifted_portal_clock(celery_worker_process):
+    cache.delete(HEARTBEAT_CACHE_KEY)
+    clock.shift(timedelta(days=30))
+    worker_heartbeat.delay()
+    stamp = datetime.fromisoformat(wait_for(lambda: cache.get(HEARTBEAT_CACHE_KEY)))
+    assert abs(stamp - clock.now()) < timedelta(minutes=1)
+    assert stamp - timezone.now() > timedelta(days=29)
