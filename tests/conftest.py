@@ -60,6 +60,26 @@ def admin_user(db):
 
 
 @pytest.fixture
+def aws(monkeypatch):
+    """AWS replaced by moto in this process: boto3 clients made inside the test talk to it.
+
+    Fake credentials are set so that nothing can reach a real account even by mistake.
+    """
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": settings.AWS_REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
 def api_client():
     return APIClient()
 
