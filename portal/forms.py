@@ -1,6 +1,6 @@
 from django import forms
 
-from portal.models import Notification
+from portal.models import AccessPolicy, Notification
 
 
 class NotificationTestForm(forms.Form):
@@ -16,3 +16,36 @@ class NotificationTestForm(forms.Form):
             if error:
                 self.add_error("recipient", error)
         return data
+
+
+class OTPForm(forms.Form):
+    otp = forms.CharField(
+        label="Code",
+        max_length=16,
+        help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )
+
+
+class BreakGlassForm(OTPForm):
+    reason = forms.CharField(
+        min_length=10,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What is broken and why normal rights do not suffice. Everyone is told.",
+    )
+    field_order = ["reason", "otp"]
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What uses it, e.g. the CI deploy job.")
+    expires_in_days = forms.IntegerField(min_value=1, initial=30, label="Expires in (days)")
+
+    def clean_expires_in_days(self):
+        days = self.cleaned_data["expires_in_days"]
+        limit = AccessPolicy.current().api_token_max_days
+        if days > limit:
+            raise forms.ValidationError(f"A token lasts at most {limit} days.")
+        return days

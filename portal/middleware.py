@@ -93,3 +93,40 @@ class ViewerTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class SecondFactorMiddleware:
+    """Holds a signed-in person at the second-factor step until they pass it.
+
+    Someone with a confirmed device enters a code after the password; someone whose role needs a
+    second factor (approve, deploy, administer) and has none enrols first. The API answers for
+    itself (its permissions refuse unverified sessions for sensitive actions).
+    """
+
+    EXEMPT_PREFIXES = ("/login/", "/logout/", "/account/mfa/", "/static/", "/api/", "/healthz", "/readyz")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.shortcuts import redirect
+
+        from portal import mfa, roles
+        from portal.views.account import second_factor_url
+
+        user = request.user
+        if (
+            user.is_authenticated
+            and not request.path.startswith(self.EXEMPT_PREFIXES)
+            and not user.is_verified()
+        ):
+            if mfa.has_device(user):
+                return redirect(second_factor_url(request.get_full_path()))
+            if roles.requires_mfa(user):
+                return redirect("/account/mfa/")
+        return self.get_response(request)
+
+
+def axes_client_ip(request) -> str | None:
+    """django-axes counts failures per client address: the one RequestContextMiddleware found."""
+    return getattr(request, "client_ip", None) or client_ip(request.META)

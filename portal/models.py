@@ -8,8 +8,12 @@ import zoneinfo
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import validate_email
+from django.core.validators import RegexValidator, validate_email
 from django.db import models
+from knox.models import AbstractAuthToken
+
+from portal import clock, roles
+from portal.roles import Capacity, Role
 
 
 def validate_time_zone(value: str) -> None:
@@ -18,6 +22,20 @@ def validate_time_zone(value: str) -> None:
 
 
 class User(AbstractUser):
+    """A person. Rights come from the role matrix in portal.roles, never from Django's permission
+    tables or the superuser flag, so that administrators hold full rights only inside break-glass."""
+
+    role = models.CharField(max_length=32, choices=Role.choices, default=Role.DEVELOPER)
+    github_login = models.CharField(
+        max_length=39,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$", "Enter a GitHub login such as octocat."
+            )
+        ],
+        help_text="Matched against CODEOWNERS to decide who owns the changed files.",
+    )
     time_zone = models.CharField(
         max_length=64,
         default="UTC",
@@ -28,6 +46,130 @@ class User(AbstractUser):
     @property
     def display_name(self) -> str:
         return self.get_full_name() or self.username
+
+    def capacity_names(self) -> frozenset[str]:
+        cached = getattr(self, "_greenlight_capacities", None)
+        if cached is None:
+            # .all() uses a prefetched list when the caller prefetched capacities.
+            cached = frozenset(grant.capacity for grant in self.capacities.all()) if self.pk else frozenset()
+            self._greenlight_capacities = cached
+        return cached
+
+    def break_glass_session(self) -> "BreakGlassSession | None":
+        """The break-glass session open for this user now, if any (ended by the clock)."""
+        if self.role != Role.ADMIN or not self.pk:
+            return None
+        return BreakGlassSession.objects.active().filter(user=self).first()
+
+    def forget_rights(self) -> None:
+        """Drops what was worked out for this request, after a grant or a break-glass change."""
+        for name in ("_greenlight_rights", "_greenlight_capacities"):
+            self.__dict__.pop(name, None)
+
+    # Django's permission API, answered by the role matrix: the admin site, templates' `perms`
+    # and views all ask here. The superuser flag grants nothing.
+    def has_perm(self, perm, obj=None) -> bool:
+        return roles.has_right(self, perm)
+
+    def has_perms(self, perm_list, obj=None) -> bool:
+        return all(self.has_perm(perm, obj) for perm in perm_list)
+
+    def has_module_perms(self, app_label) -> bool:
+        return any(right.startswith(f"{app_label}.") for right in roles.rights_of(self))
+
+
+class UserCapacity(models.Model):
+    """A capacity held besides the role: a sign-off capacity, or policy administration."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="capacities")
+    capacity = models.CharField(max_length=32, choices=Capacity.choices)
+    granted_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    granted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "capacity"], name="unique_user_capacity")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_capacity_display()}"
+
+
+class BreakGlassSessionQuerySet(models.QuerySet):
+    def active(self):
+        now = clock.now()
+        return self.filter(opened_at__lte=now, expires_at__gt=now, closed_at__isnull=True)
+
+
+class BreakGlassSession(models.Model):
+    """An administrator's time-boxed emergency session: full rights, every act marked."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="break_glass_sessions")
+    reason = models.TextField()
+    opened_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    objects = BreakGlassSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at"]
+
+    def __str__(self) -> str:
+        return f"Break-glass #{self.pk} by {self.user} at {self.opened_at:%Y-%m-%d %H:%M} UTC"
+
+    @property
+    def ended_at(self):
+        return self.closed_at or self.expires_at
+
+    def is_active(self) -> bool:
+        now = clock.now()
+        return self.closed_at is None and self.opened_at <= now < self.expires_at
+
+
+class ApiToken(AbstractAuthToken):
+    """A token for CI: shown once, stored as a digest (django-rest-knox), with an expiry."""
+
+    name = models.CharField(max_length=100)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.token_key}…) of {self.user}"
+
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and (self.expiry is None or self.expiry > clock.now())
+
+
+class AccessPolicy(models.Model):
+    """The organisation's access settings; one row, edited by policy administrators."""
+
+    break_glass_minutes = models.PositiveIntegerField(
+        default=60, help_text="How long a break-glass session lasts before it ends by itself."
+    )
+    api_token_max_days = models.PositiveIntegerField(
+        default=90, help_text="The longest lifetime an API token may be given."
+    )
+    announce_slack_channel = models.CharField(
+        max_length=80, default="#production-alerts", help_text="Where break-glass sessions are announced."
+    )
+    announce_email = models.EmailField(
+        blank=True, help_text="Who is e-mailed when a break-glass session opens."
+    )
+
+    class Meta:
+        verbose_name_plural = "access policy"
+
+    def __str__(self) -> str:
+        return "Access policy"
+
+    @classmethod
+    def current(cls) -> "AccessPolicy":
+        policy, _ = cls.objects.get_or_create(pk=1)
+        return policy
 
 
 class AuditEventQuerySet(models.QuerySet):
@@ -63,6 +205,9 @@ class AuditEvent(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
     request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    break_glass_session_id = models.BigIntegerField(
+        null=True, blank=True, db_index=True, help_text="Set when the act was made inside break-glass."
+    )
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
@@ -96,6 +241,7 @@ class AuditEvent(models.Model):
         "ip",
         "user_agent",
         "request_id",
+        "break_glass_session_id",
     )
 
     def compute_hash(self) -> str:
@@ -133,7 +279,6 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        permissions = [("send_test_notification", "Can send a test notification")]
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} to {self.recipient}: {self.subject}"

@@ -4,15 +4,14 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from portal.models import AuditEvent, Notification
+from portal.models import AuditEvent, BreakGlassSession, Notification
+from portal.roles import Right, has_right
 from portal.services import GENESIS_HASH
-
-AUDIT_VIEW_PERMISSION = "portal.view_auditevent"
 
 
 def audit_events_visible_to(user) -> QuerySet[AuditEvent]:
-    """The events this user may read: all of them with the audit permission, none otherwise."""
-    if not user.is_authenticated or not user.has_perm(AUDIT_VIEW_PERMISSION):
+    """The events this user may read: all of them with the audit right, none otherwise."""
+    if not has_right(user, Right.AUDIT_VIEW):
         return AuditEvent.objects.none()
     return AuditEvent.objects.all()
 
@@ -71,3 +70,18 @@ def audit_chain_verify(chunk_size: int = 2000) -> ChainVerdict:
         expected_prev = event.hash
         checked += 1
     return ChainVerdict(ok=True, checked=checked)
+
+
+def break_glass_sessions_visible_to(user) -> QuerySet[BreakGlassSession]:
+    """Every session for those who read the audit trail (they are exceptions in every report);
+    an administrator sees their own."""
+    sessions = BreakGlassSession.objects.select_related("user", "closed_by")
+    if has_right(user, Right.AUDIT_VIEW):
+        return sessions
+    return sessions.filter(user=user) if user.is_authenticated else sessions.none()
+
+
+def api_tokens_of(user):
+    from portal.models import ApiToken
+
+    return ApiToken.objects.filter(user=user).order_by("-created")

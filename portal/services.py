@@ -7,13 +7,24 @@ the change, so the change and its audit event commit or roll back together.
 import ipaddress
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 
 from portal import clock, context
-from portal.models import AuditEvent, Notification
+from portal.models import (
+    AccessPolicy,
+    ApiToken,
+    AuditEvent,
+    BreakGlassSession,
+    Notification,
+    User,
+    UserCapacity,
+)
+from portal.roles import CAPACITIES_FORBIDDEN_FOR, Capacity, Role
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +82,17 @@ def audit_record(
         ip=_normalised_ip(request.ip if request else None),
         user_agent=(request.user_agent if request else "")[:500],
         request_id=request.request_id if request else "",
+        break_glass_session_id=_break_glass_id(actor),
         prev_hash=last or GENESIS_HASH,
     )
     event.hash = event.compute_hash()
     event.save(force_insert=True)
     return event
+
+
+def _break_glass_id(actor) -> int | None:
+    session = actor.break_glass_session() if hasattr(actor, "break_glass_session") else None
+    return session.pk if session else None
 
 
 def _actor_name(actor) -> str:
@@ -137,3 +154,194 @@ def notification_test_send(*, actor, channel: str, recipient: str) -> Notificati
         after={"channel": channel, "recipient": recipient},
     )
     return notification
+
+
+class AccessError(ValidationError):
+    """A grant or session the rules refuse; the message says which rule."""
+
+
+def _locked_user(user: User) -> User:
+    return User.objects.select_for_update().get(pk=user.pk)
+
+
+@transaction.atomic
+def user_role_set(*, actor: User, user: User, role: str) -> User:
+    """Gives a user a role. Policy administrators only; nobody changes their own."""
+    if role not in Role.values:
+        raise AccessError(f"{role!r} is not a role; choose one of {', '.join(Role.values)}.")
+    if actor.pk == user.pk:
+        raise AccessError("Nobody changes their own role: ask another policy administrator.")
+    user = _locked_user(user)
+    before = {"role": user.role}
+    if role in CAPACITIES_FORBIDDEN_FOR and user.capacities.exists():
+        raise AccessError(f"Revoke {user.username}'s capacities first: a {Role(role).label} holds none.")
+    user.role = role
+    user.is_staff = role == Role.ADMIN
+    user.save(update_fields=["role", "is_staff"])
+    user.forget_rights()
+    audit_record(actor=actor, action="user.role_set", target=user, before=before, after={"role": role})
+    return user
+
+
+@transaction.atomic
+def user_capacity_grant(*, actor: User, user: User, capacity: str) -> UserCapacity:
+    if capacity not in Capacity.values:
+        raise AccessError(f"{capacity!r} is not a capacity; choose one of {', '.join(Capacity.values)}.")
+    if actor.pk == user.pk:
+        raise AccessError("Nobody grants themselves a capacity: ask another policy administrator.")
+    user = _locked_user(user)
+    if capacity in CAPACITIES_FORBIDDEN_FOR.get(user.role, ()):
+        raise AccessError(f"A {Role(user.role).label} cannot hold the {Capacity(capacity).label} capacity.")
+    grant, created = UserCapacity.objects.get_or_create(
+        user=user, capacity=capacity, defaults={"granted_by": actor, "granted_at": clock.now()}
+    )
+    if created:
+        user.forget_rights()
+        audit_record(actor=actor, action="user.capacity_grant", target=user, after={"capacity": capacity})
+    return grant
+
+
+@transaction.atomic
+def user_capacity_revoke(*, actor: User, user: User, capacity: str) -> None:
+    if actor.pk == user.pk:
+        raise AccessError("Nobody revokes their own capacity: ask another policy administrator.")
+    user = _locked_user(user)
+    deleted, _ = UserCapacity.objects.filter(user=user, capacity=capacity).delete()
+    if deleted:
+        user.forget_rights()
+        audit_record(actor=actor, action="user.capacity_revoke", target=user, before={"capacity": capacity})
+
+
+@transaction.atomic
+def break_glass_open(*, actor: User, reason: str) -> BreakGlassSession:
+    """Opens an administrator's emergency session; Slack and e-mail announce it at once."""
+    reason = reason.strip()
+    if actor.role != Role.ADMIN:
+        raise AccessError("Only administrators open break-glass sessions.")
+    if len(reason) < 10:
+        raise AccessError("Say why you need emergency access (at least 10 characters).")
+    _locked_user(actor)
+    if BreakGlassSession.objects.active().filter(user=actor).exists():
+        raise AccessError("You already have an open break-glass session.")
+    policy = AccessPolicy.current()
+    now = clock.now()
+    session = BreakGlassSession.objects.create(
+        user=actor,
+        reason=reason,
+        opened_at=now,
+        expires_at=now + timedelta(minutes=policy.break_glass_minutes),
+    )
+    actor.forget_rights()
+    audit_record(
+        actor=actor,
+        action="break_glass.open",
+        target=session,
+        after={"reason": reason, "expires_at": session.expires_at},
+    )
+    subject = f"Break-glass: {actor.display_name} has full rights until {session.expires_at:%H:%M} UTC"
+    body = f"Reason: {reason}\nEvery act in this session is marked in the audit trail."
+    notification_send(channel="slack", recipient=policy.announce_slack_channel, subject=subject, body=body)
+    if policy.announce_email:
+        notification_send(channel="email", recipient=policy.announce_email, subject=subject, body=body)
+    return session
+
+
+@transaction.atomic
+def break_glass_close(*, actor: User, session: BreakGlassSession) -> BreakGlassSession:
+    session = BreakGlassSession.objects.select_for_update().get(pk=session.pk)
+    if not session.is_active():
+        raise AccessError("This break-glass session has already ended.")
+    if actor.pk != session.user_id and actor.role != Role.ADMIN:
+        raise AccessError("Only the administrator who opened it, or another administrator, ends it.")
+    session.closed_at = clock.now()
+    session.closed_by = actor
+    session.save(update_fields=["closed_at", "closed_by"])
+    audit_record(
+        actor=actor, action="break_glass.close", target=session, after={"closed_at": session.closed_at}
+    )
+    session.user.forget_rights()
+    actor.forget_rights()
+    return session
+
+
+@transaction.atomic
+def api_token_create(*, actor: User, name: str, expires_in_days: int) -> tuple[ApiToken, str]:
+    """A token for CI. The secret is returned once and only its digest is stored."""
+    policy = AccessPolicy.current()
+    if not 1 <= expires_in_days <= policy.api_token_max_days:
+        raise AccessError(f"A token lasts from 1 to {policy.api_token_max_days} days.")
+    token, secret = ApiToken.objects.create(user=actor, expiry=None, name=name.strip()[:100])
+    token.expiry = clock.now() + timedelta(days=expires_in_days)
+    token.save(update_fields=["expiry"])
+    audit_record(
+        actor=actor,
+        action="api_token.create",
+        object_type="portal.apitoken",
+        object_id=token.token_key,
+        object_repr=str(token),
+        after={"name": token.name, "expiry": token.expiry},
+    )
+    return token, secret
+
+
+@transaction.atomic
+def api_token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
+    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if token.user_id != actor.pk:
+        raise AccessError("Only the owner of a token revokes it.")
+    if token.revoked_at is None:
+        token.revoked_at = clock.now()
+        token.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action="api_token.revoke",
+            object_type="portal.apitoken",
+            object_id=token.token_key,
+            object_repr=str(token),
+            after={"revoked_at": token.revoked_at},
+        )
+    return token
+
+
+@transaction.atomic
+def mfa_totp_confirm(*, actor: User, device) -> list[str]:
+    """Confirms the authenticator just checked with a code and issues fresh backup codes."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=actor)
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    TOTPDevice.objects.filter(user=actor, confirmed=False).delete()
+    audit_record(actor=actor, action="mfa.totp_confirm", target=actor, after={"device": device.name})
+    return _backup_codes_issue(actor)
+
+
+@transaction.atomic
+def mfa_backup_codes_regenerate(*, actor: User) -> list[str]:
+    codes = _backup_codes_issue(actor)
+    audit_record(actor=actor, action="mfa.backup_codes_regenerate", target=actor)
+    return codes
+
+
+def _backup_codes_issue(user: User) -> list[str]:
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+    from portal.mfa import BACKUP_CODE_COUNT
+
+    device, _ = StaticDevice.objects.get_or_create(
+        user=user, name="Backup codes", defaults={"confirmed": True}
+    )
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    return codes
+
+
+@transaction.atomic
+def user_unlock(*, actor: User, user: User) -> int:
+    """Lifts a login lockout before its cool-off ends; policy administrators only."""
+    from axes.models import AccessAttempt
+
+    deleted, _ = AccessAttempt.objects.filter(username=user.get_username()).delete()
+    audit_record(actor=actor, action="user.unlock", target=user, after={"attempts_cleared": deleted})
+    return deleted

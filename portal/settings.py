@@ -3,6 +3,8 @@
 Every default runs on one machine: SQLite under var/, an embedded broker, log-only notifications.
 """
 
+from datetime import timedelta
+
 from csp.constants import NONCE, NONE, SELF
 
 from portal import config
@@ -43,6 +45,8 @@ try:
     LOG_LEVEL = config.text("LOG_LEVEL", "INFO").upper()
 
     CLOCK_FILE = config.text("CLOCK_FILE", str(VAR_DIR / "clock-offset"))
+    LOGIN_FAILURE_LIMIT = config.integer("LOGIN_FAILURE_LIMIT", 5)
+    LOGIN_COOLOFF_MINUTES = config.integer("LOGIN_COOLOFF_MINUTES", 15)
 except config.ConfigurationError as error:
     config.stop(error)
 
@@ -60,6 +64,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "knox",
     "portal",
     "changes",
     "deployments",
@@ -75,16 +84,25 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "portal.middleware.SecondFactorMiddleware",
     "portal.middleware.ViewerTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 AUTH_USER_MODEL = "portal.User"
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out person is refused before their password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 DATABASE_ROUTERS = ["portal.routers.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -99,6 +117,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                "portal.context_processors.access",
             ],
         },
     },
@@ -147,7 +166,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = 12 * 60 * 60
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
-CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
+CSRF_FAILURE_VIEW = "portal.views.errors.csrf_failure"
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -208,6 +227,22 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.worker_heartbeat", "schedule": 30.0},
 }
 
+# Second factor (django-otp): TOTP apps and backup codes.
+OTP_TOTP_ISSUER = "Greenlight"
+# API tokens (django-rest-knox) are kept as a digest; their lifetime is the access policy's.
+# knox's own migrations would make a table for the model we swap out; it has no use here.
+MIGRATION_MODULES = {"knox": None}
+KNOX_TOKEN_MODEL = "portal.ApiToken"  # noqa: S105 (a model name)
+REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token"}
+# Lockout (django-axes): failed passwords and codes, counted per user and per client address.
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "portal.middleware.axes_client_ip"
+AXES_LOCKOUT_CALLABLE = "portal.views.account.locked_out"
+AXES_VERBOSE = False
+
 # Notifications: a channel with no credentials only logs what it would have sent.
 if _email:
     globals().update(_email)
@@ -217,6 +252,7 @@ NOTIFY_SLACK_ENABLED = bool(SLACK_BOT_TOKEN)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        "portal.api.authentication.ApiTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.CursorPagination",

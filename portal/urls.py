@@ -1,21 +1,32 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
+from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import views
 from portal.api import errors
+from portal.views import account, health, pages
+
+# The admin site asks for a verified second factor too; rights there come from break-glass.
+admin.site.__class__ = OTPAdminSite
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("audit/", views.audit_list, name="audit-list"),
-    path("notifications/", views.notification_list, name="notification-list"),
-    path("notifications/test/", views.notification_test, name="notification-test"),
+    path("", pages.home, name="home"),
+    path("audit/", pages.audit_list, name="audit-list"),
+    path("notifications/", pages.notification_list, name="notification-list"),
+    path("notifications/test/", pages.notification_test, name="notification-test"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/otp/", account.login_otp, name="login-otp"),
+    path("account/mfa/", account.mfa_setup, name="mfa-setup"),
+    path("account/mfa/backup-codes/", account.mfa_backup_codes, name="mfa-backup-codes"),
+    path("account/tokens/", account.api_tokens, name="api-tokens"),
+    path("account/tokens/<str:key>/revoke/", account.api_token_revoke, name="api-token-revoke-page"),
+    path("break-glass/", account.break_glass, name="break-glass"),
+    path("break-glass/<int:pk>/close/", account.break_glass_close, name="break-glass-close"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
@@ -23,6 +34,6 @@ urlpatterns = [
     re_path(r"^api/", errors.not_found),
 ]
 
-handler403 = "portal.views.forbidden"
-handler404 = "portal.views.not_found"
-handler500 = "portal.views.server_error"
+handler403 = "portal.views.errors.forbidden"
+handler404 = "portal.views.errors.not_found"
+handler500 = "portal.views.errors.server_error"

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from django_otp import DEVICE_ID_SESSION_KEY
 from rest_framework.test import APIClient
 
 from portal import clock
-from tests.factories import UserFactory
+from portal.roles import Capacity, Role
+from tests.factories import UserFactory, totp_device
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,17 +48,53 @@ def _portal_clock_reset():
 
 @pytest.fixture
 def user(db):
+    """A developer: the role everyone starts with."""
     return UserFactory()
 
 
 @pytest.fixture
-def audit_viewer(db):
-    return UserFactory(username="auditviewer", permissions=["portal.view_auditevent"])
+def developer(db):
+    return UserFactory(username="dev", role=Role.DEVELOPER)
 
 
 @pytest.fixture
-def admin_user(db):
-    return UserFactory(username="admin", is_staff=True, is_superuser=True)
+def qa(db):
+    return UserFactory(username="qa", role=Role.QA)
+
+
+@pytest.fixture
+def devops(db):
+    return UserFactory(username="devops", role=Role.DEVOPS)
+
+
+@pytest.fixture
+def release_manager(db):
+    return UserFactory(username="rm", role=Role.RELEASE_MANAGER)
+
+
+@pytest.fixture
+def sre(db):
+    return UserFactory(username="sre", role=Role.SRE)
+
+
+@pytest.fixture
+def admin(db):
+    return UserFactory(username="admin", role=Role.ADMIN, is_staff=True)
+
+
+@pytest.fixture
+def auditor(db):
+    return UserFactory(username="auditor", role=Role.AUDITOR)
+
+
+@pytest.fixture
+def policy_admin(db):
+    return UserFactory(username="policyadmin", role=Role.RELEASE_MANAGER, capacities=[Capacity.POLICY_ADMIN])
+
+
+@pytest.fixture
+def audit_viewer(auditor):
+    return auditor
 
 
 @pytest.fixture
@@ -84,8 +122,19 @@ def api_client():
     return APIClient()
 
 
-def client_for(user) -> APIClient:
+def verified_login(client, user):
+    """Signs the user in with a session that has passed the second factor, as after /login/otp/."""
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = totp_device(user).persistent_id
+    session.save()
+    return client
+
+
+def client_for(user, *, verified: bool = True) -> APIClient:
     client = APIClient()
+    if verified:
+        return verified_login(client, user)
     client.force_login(user)
     return client
 

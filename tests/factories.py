@@ -1,7 +1,11 @@
-import factory
-from django.contrib.auth.models import Permission
+import time
 
-from portal.models import User
+import factory
+from django.utils import timezone
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.models import User, UserCapacity
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
 
@@ -25,12 +29,30 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.save(update_fields=["password"])
 
     @factory.post_generation
-    def permissions(self, create, extracted, **kwargs):
-        """permissions=["portal.view_auditevent", ...]"""
+    def capacities(self, create, extracted, **kwargs):
+        """capacities=["policy_admin", ...]"""
         if not create or not extracted:
             return
-        for name in extracted:
-            app_label, codename = name.split(".")
-            self.user_permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+        for capacity in extracted:
+            UserCapacity.objects.create(user=self, capacity=capacity, granted_at=timezone.now())
+        self.forget_rights()
+
+
+def totp_device(user) -> TOTPDevice:
+    """A confirmed authenticator for the user (made once)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Test phone", confirmed=True)
+
+
+def otp_code(device: TOTPDevice) -> str:
+    """The code the user's app would show for the next step django-otp still accepts.
+
+    django-otp refuses a code at or before the last one used, so after one use this is the next
+    time step's code (within its tolerance of one step), made without waiting.
+    """
+    device.refresh_from_db()
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    step = max(totp.t(), device.last_t + 1)
+    totp.time = device.t0 + step * device.step
+    return f"{totp.token():0{device.digits}d}"

@@ -1,14 +1,68 @@
-from rest_framework.permissions import BasePermission
+"""Who may call what: a right from the role matrix, and a fresh second factor for sensitive acts."""
+
+from rest_framework import exceptions
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from portal import mfa
+from portal.models import ApiToken
+from portal.roles import has_right, missing_right_message
 
 
-def perm_required(perm: str, missing: str):
-    """A DRF permission class that asks for one Django permission and says what is missing."""
+def right_required(right: str):
+    """A DRF permission class that asks for one right and names it when it is missing."""
 
-    class HasPerm(BasePermission):
-        message = missing
+    class HasRight(BasePermission):
+        message = missing_right_message(right)
 
         def has_permission(self, request, view):
-            return bool(request.user and request.user.is_authenticated and request.user.has_perm(perm))
+            return has_right(request.user, right)
 
-    HasPerm.__name__ = f"Has_{perm.replace('.', '_')}"
-    return HasPerm
+    HasRight.__name__ = f"HasRight_{right.replace('.', '_')}"
+    return HasRight
+
+
+def any_right_required(*rights: str):
+    class HasAnyRight(BasePermission):
+        message = " or ".join(missing_right_message(right) for right in rights)
+
+        def has_permission(self, request, view):
+            return any(has_right(request.user, right) for right in rights)
+
+    return HasAnyRight
+
+
+class FreshOTP(BasePermission):
+    """A sensitive act takes a current code in `otp`; a token alone never suffices.
+
+    A browser session must also have passed the second factor at sign-in. A wrong code counts
+    toward the same lockout as a wrong password.
+    """
+
+    def has_permission(self, request, view):
+        if request.method in SAFE_METHODS:
+            return True
+        user = request.user
+        if not user.is_authenticated:
+            return False
+        token_call = isinstance(request.auth, ApiToken)
+        if not mfa.has_device(user):
+            raise exceptions.PermissionDenied(
+                "This action needs a second factor: set up an authenticator app at /account/mfa/ first."
+            )
+        if not token_call and not user.is_verified():
+            raise exceptions.PermissionDenied(
+                "Your session has not passed the second factor: sign in again with your code."
+            )
+        code = request.data.get("otp") if hasattr(request.data, "get") else None
+        if not code:
+            raise exceptions.PermissionDenied(
+                "This action needs a current code from your authenticator app in the `otp` field."
+            )
+        try:
+            verdict = mfa.check_code(request, user, str(code))
+        except mfa.OTPLockedOut as locked:
+            raise exceptions.Throttled(detail=str(locked)) from None
+        if not verdict.ok:
+            raise exceptions.PermissionDenied(verdict.message)
+        request.otp_device = verdict.device
+        return True

@@ -1,6 +1,8 @@
 from rest_framework import serializers
 
-from portal.models import AuditEvent, Notification
+from portal import mfa
+from portal.models import ApiToken, AuditEvent, BreakGlassSession, Notification, User
+from portal.roles import Capacity, Role, rights_of
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -20,6 +22,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "ip",
             "user_agent",
             "request_id",
+            "break_glass_session_id",
             "prev_hash",
             "hash",
         ]
@@ -59,3 +62,87 @@ class NotificationTestSerializer(serializers.Serializer):
         if error:
             raise serializers.ValidationError({"recipient": error})
         return attrs
+
+
+class OTPSerializer(serializers.Serializer):
+    otp = serializers.CharField(
+        max_length=16, help_text="A current code from your authenticator app (or a backup code)."
+    )
+
+
+class UserSerializer(serializers.ModelSerializer):
+    capacities = serializers.SerializerMethodField()
+    rights = serializers.SerializerMethodField()
+    mfa_enabled = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "first_name",
+            "last_name",
+            "email",
+            "role",
+            "capacities",
+            "github_login",
+            "time_zone",
+            "is_active",
+            "mfa_enabled",
+            "rights",
+        ]
+        read_only_fields = fields
+
+    def get_capacities(self, user) -> list[str]:
+        return sorted(user.capacity_names())
+
+    def get_rights(self, user) -> list[str]:
+        return sorted(rights_of(user))
+
+    def get_mfa_enabled(self, user) -> bool:
+        return mfa.has_device(user)
+
+
+class RoleSetSerializer(OTPSerializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class CapacitySerializer(OTPSerializer):
+    capacity = serializers.ChoiceField(choices=Capacity.choices)
+
+
+class BreakGlassSessionSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", read_only=True)
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BreakGlassSession
+        fields = ["id", "user", "reason", "opened_at", "expires_at", "closed_at", "active"]
+        read_only_fields = fields
+
+    def get_active(self, session) -> bool:
+        return session.is_active()
+
+
+class BreakGlassOpenSerializer(OTPSerializer):
+    reason = serializers.CharField(min_length=10, max_length=2000)
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="token_key", read_only=True)
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "created", "expiry", "last_used_at", "last_used_ip", "revoked_at", "status"]
+        read_only_fields = fields
+
+    def get_status(self, token) -> str:
+        if token.revoked_at:
+            return "revoked"
+        return "active" if token.is_usable() else "expired"
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, help_text="What uses it, e.g. 'CI deploy job'.")
+    expires_in_days = serializers.IntegerField(min_value=1, default=30)

@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from portal.config import VAR_DIR  # noqa: E402
-from tests.factories import DEFAULT_PASSWORD  # noqa: E402
+from tests.factories import DEFAULT_PASSWORD, otp_code, totp_device  # noqa: E402
 
 SCREENSHOTS = VAR_DIR / "screenshots"
 
@@ -71,13 +71,21 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-def sign_in(page, live_server, user, password: str = DEFAULT_PASSWORD):
-    """Signs in through the real form, so the CSRF and Secure session cookies are exercised too."""
+def sign_in(page, live_server, user, password: str = DEFAULT_PASSWORD, second_factor: bool = True):
+    """Signs in through the real forms, password then code, as a person with an authenticator app.
+
+    The CSRF and Secure session cookies are exercised on the way.
+    """
+    device = totp_device(user) if second_factor else None
     page.goto(f"{live_server.url}/login/")
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+    if device is not None and "/login/otp/" in page.url:
+        page.get_by_label("Code").fill(otp_code(device))
+        page.get_by_role("button", name="Verify").click()
+        page.wait_for_load_state()
     return page
 
 

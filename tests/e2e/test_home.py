@@ -90,7 +90,7 @@ def test_home_audit_trail_forbidden_without_permission(live_server, page, user):
 
     assert response.status == 403
     expect(page.get_by_role("heading", name="You can't do this")).to_be_visible()
-    reason = "Reading the audit trail needs the audit view permission."
+    reason = "You need the right to read the audit trail (audit.view)."
     expect(page.get_by_text(reason)).to_be_visible()
     # Chromium logs the 403 document itself as a failed resource; that one is expected.
     assert_ran_cleanly(page, allow=("status of 403",))

@@ -13,9 +13,9 @@ pytestmark = [
 
 
 def test_test_notification_is_delivered_by_the_worker_and_shown_live(
-    live_server, page, admin_user, celery_worker_process
+    live_server, page, sre, celery_worker_process
 ):
-    sign_in(page, live_server, admin_user)
+    sign_in(page, live_server, sre)
     card = page.locator("#notifications")
     card.get_by_label("Channel").select_option("slack")
     card.get_by_label("Recipient").fill("#production-alerts")

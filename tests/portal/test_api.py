@@ -44,16 +44,14 @@ def test_api_permission_error_says_what_is_missing(user):
     response = client_for(user).get("/api/v1/audit/")
     assert response.status_code == 403
     assert response.json() == {
-        "detail": "Reading the audit trail needs the audit view permission.",
+        "detail": "You need the right to read the audit trail (audit.view).",
         "code": "permission_denied",
     }
 
 
 @pytest.mark.django_db
-def test_api_validation_error_names_each_field(admin_user):
-    response = client_for(admin_user).post(
-        "/api/v1/notifications/test/", {"channel": "pigeon"}, format="json"
-    )
+def test_api_validation_error_names_each_field(sre):
+    response = client_for(sre).post("/api/v1/notifications/test/", {"channel": "pigeon"}, format="json")
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "invalid"
@@ -62,7 +60,7 @@ def test_api_validation_error_names_each_field(admin_user):
 
 
 @pytest.mark.django_db
-def test_api_unhandled_error_is_a_json_500(admin_user, monkeypatch, client):
+def test_api_unhandled_error_is_a_json_500(sre, monkeypatch, client):
     """An exception nobody expected still answers JSON, with nothing half-written."""
     from portal import services
 
@@ -71,7 +69,7 @@ def test_api_unhandled_error_is_a_json_500(admin_user, monkeypatch, client):
 
     monkeypatch.setattr(services, "notification_test_send", explode)
     client.raise_request_exception = False
-    client.force_login(admin_user)
+    client.force_login(sre)
     response = client.post(
         "/api/v1/notifications/test/",
         {"channel": "email", "recipient": "ops@example.com"},
@@ -134,8 +132,8 @@ def test_audit_list_bad_time_filter_is_a_400(audit_viewer):
 
 
 @replica_db
-def test_audit_event_records_who_and_from_where_through_the_api(admin_user):
-    response = client_for(admin_user).post(
+def test_audit_event_records_who_and_from_where_through_the_api(sre):
+    response = client_for(sre).post(
         "/api/v1/notifications/test/",
         {"channel": "slack", "recipient": "#production-alerts"},
         format="json",
@@ -144,8 +142,8 @@ def test_audit_event_records_who_and_from_where_through_the_api(admin_user):
         REMOTE_ADDR="198.51.100.20",
     )
     assert response.status_code == 202
-    event = client_for(admin_user).get("/api/v1/audit/?action=notification.test_send").json()["results"][0]
-    assert event["actor_id"] == admin_user.pk
+    event = client_for(sre).get("/api/v1/audit/?action=notification.test_send").json()["results"][0]
+    assert event["actor_id"] == sre.pk
     assert event["ip"] == "198.51.100.20"
     assert event["user_agent"] == "greenlight-test/1.0"
     assert event["request_id"] == "ci-run-000123"

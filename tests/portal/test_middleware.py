@@ -83,9 +83,10 @@ def test_session_cookie_is_secure_and_http_only(client, user):
 
 @pytest.mark.django_db
 def test_times_are_shown_in_the_viewers_zone(client):
+    from tests.conftest import verified_login
     from tests.factories import UserFactory
 
     viewer = UserFactory(time_zone="Asia/Tokyo")
-    client.force_login(viewer)
+    verified_login(client, viewer)
     body = client.get("/").content.decode()
     assert "JST" in body

@@ -3,6 +3,7 @@ from django.db import transaction
 
 from portal.models import AuditEvent, Notification
 from portal.services import audit_record
+from tests.conftest import verified_login
 from tests.factories import DEFAULT_PASSWORD
 
 
@@ -29,15 +30,15 @@ def test_login_form_marks_a_missing_field(client):
 
 @pytest.mark.django_db
 def test_forbidden_page_says_what_is_missing(client, user):
-    client.force_login(user)
+    verified_login(client, user)
     response = client.get("/audit/")
     assert response.status_code == 403
-    assert "Reading the audit trail needs the audit view permission." in response.content.decode()
+    assert "You need the right to read the audit trail (audit.view)." in response.content.decode()
 
 
 @pytest.mark.django_db
 def test_unknown_page_is_an_html_404(client, user):
-    client.force_login(user)
+    verified_login(client, user)
     response = client.get("/no-such-page/")
     assert response.status_code == 404 and b"Nothing here" in response.content
 
@@ -47,7 +48,7 @@ def test_audit_page_filters_and_shows_a_bad_filter_beside_its_field(client, audi
     with transaction.atomic():
         audit_record(actor=audit_viewer, action="change_request.submit", object_repr="CHG-000001")
         audit_record(actor=None, action="deployment.start", object_repr="Deployment 1")
-    client.force_login(audit_viewer)
+    verified_login(client, audit_viewer)
 
     body = client.get("/audit/?action=deployment").content.decode()
     assert "Deployment 1" in body and "CHG-000001" not in body
@@ -69,8 +70,8 @@ def test_csrf_is_checked_on_forms(user):
 
 
 @pytest.mark.django_db
-def test_test_notification_form_queues_and_audits(client, admin_user, django_capture_on_commit_callbacks):
-    client.force_login(admin_user)
+def test_test_notification_form_queues_and_audits(client, sre, django_capture_on_commit_callbacks):
+    verified_login(client, sre)
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(
             "/notifications/test/", {"channel": "slack", "recipient": "#production-alerts"}
@@ -84,13 +85,13 @@ def test_test_notification_form_queues_and_audits(client, admin_user, django_cap
     )
     assert len(callbacks) == 1
     event = AuditEvent.objects.get(action="notification.test_send")
-    assert event.actor_id == admin_user.pk and event.object_id == str(notification.pk)
+    assert event.actor_id == sre.pk and event.object_id == str(notification.pk)
     assert "Queued a test message to #production-alerts" in client.get("/").content.decode()
 
 
 @pytest.mark.django_db
-def test_test_notification_form_shows_a_bad_recipient_beside_its_field(client, admin_user):
-    client.force_login(admin_user)
+def test_test_notification_form_shows_a_bad_recipient_beside_its_field(client, sre):
+    verified_login(client, sre)
     response = client.post("/notifications/test/", {"channel": "email", "recipient": "not an address"})
     assert response.status_code == 400
     body = response.content.decode()
@@ -100,9 +101,9 @@ def test_test_notification_form_shows_a_bad_recipient_beside_its_field(client, a
 
 @pytest.mark.django_db
 def test_test_notification_needs_the_permission(client, user):
-    client.force_login(user)
+    verified_login(client, user)
     response = client.post("/notifications/test/", {"channel": "slack", "recipient": "#x"})
     assert response.status_code == 403
-    assert "needs the permission to send them" in response.content.decode()
+    assert "You need the right to send test notifications (notification.test)" in response.content.decode()
     assert not Notification.objects.exists()
     assert "Test a notification channel" not in client.get("/").content.decode()

@@ -14,8 +14,8 @@ from tests.conftest import client_for, wait_for
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def test_task_enqueued_from_the_web_runs_in_the_worker(celery_worker_process, admin_user):
-    response = client_for(admin_user).post(
+def test_task_enqueued_from_the_web_runs_in_the_worker(celery_worker_process, sre):
+    response = client_for(sre).post(
         "/api/v1/notifications/test/",
         {"channel": "email", "recipient": "ops@example.com"},
         format="json",

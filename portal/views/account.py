@@ -1,0 +1,186 @@
+"""The signed-in person's own security: the second factor, API tokens, break-glass, lockout."""
+
+from urllib.parse import urlencode
+
+import django_otp
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from portal import mfa, selectors, services
+from portal.forms import ApiTokenForm, BreakGlassForm, OTPForm
+from portal.roles import Right, missing_right_message
+from portal.views.errors import forbidden
+
+
+def locked_out(request, response=None, credentials=None):
+    """django-axes calls this when a sign-in is refused for too many failures."""
+    username = (credentials or {}).get("username") or request.POST.get("username")
+    return render(
+        request,
+        "registration/locked_out.html",
+        {"message": mfa.lockout_message(request, username)},
+        status=429,
+    )
+
+
+def second_factor_url(next_url: str) -> str:
+    return f"{reverse('login-otp')}?{urlencode({'next': next_url})}"
+
+
+def _safe_next(request, default: str = "/") -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or default
+    if url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()}, require_https=False):
+        return candidate
+    return default
+
+
+@login_required
+def login_otp(request):
+    """The second step of signing in: a code from the authenticator app or a backup code."""
+    if request.user.is_verified():
+        return redirect(_safe_next(request))
+    if not mfa.has_device(request.user):
+        return redirect("mfa-setup")
+    form = OTPForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
+        except mfa.OTPLockedOut as locked:
+            return render(request, "registration/locked_out.html", {"message": str(locked)}, status=429)
+        if verdict.ok:
+            django_otp.login(request, verdict.device)
+            return redirect(_safe_next(request))
+        form.add_error("otp", verdict.message)
+        status = 400
+    return render(
+        request, "registration/login_otp.html", {"form": form, "next": _safe_next(request)}, status=status
+    )
+
+
+@login_required
+def mfa_setup(request):
+    """Enrols an authenticator app (QR code, then a code to prove it works) and shows backup codes once."""
+    if mfa.has_device(request.user):
+        if not request.user.is_verified():
+            return redirect(second_factor_url(request.path))
+        return render(request, "account/mfa.html", {"enrolled": True, "form": OTPForm()})
+    device = mfa.totp_device_pending(request.user)
+    form = OTPForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"], devices=[device])
+        except mfa.OTPLockedOut as locked:
+            return render(request, "registration/locked_out.html", {"message": str(locked)}, status=429)
+        if verdict.ok:
+            codes = services.mfa_totp_confirm(actor=request.user, device=device)
+            django_otp.login(request, device)
+            return render(request, "account/backup_codes.html", {"codes": codes})
+        form.add_error("otp", verdict.message)
+        status = 400
+    context = {
+        "enrolled": False,
+        "form": form,
+        "qr_svg": mfa.qr_code_svg(device),
+        "secret": device.config_url,
+    }
+    return render(request, "account/mfa.html", context, status=status)
+
+
+@login_required
+@require_POST
+def mfa_backup_codes(request):
+    """New backup codes (the old ones stop working); takes a current code."""
+    form = OTPForm(request.POST)
+    if form.is_valid():
+        try:
+            verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
+        except mfa.OTPLockedOut as locked:
+            return render(request, "registration/locked_out.html", {"message": str(locked)}, status=429)
+        if verdict.ok:
+            codes = services.mfa_backup_codes_regenerate(actor=request.user)
+            return render(request, "account/backup_codes.html", {"codes": codes})
+        form.add_error("otp", verdict.message)
+    return render(request, "account/mfa.html", {"enrolled": True, "form": form}, status=400)
+
+
+@login_required
+def api_tokens(request):
+    form = ApiTokenForm(request.POST or None)
+    created = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            token, secret = services.api_token_create(actor=request.user, **form.cleaned_data)
+            created = {"token": token, "secret": secret}
+            form = ApiTokenForm()
+        else:
+            status = 400
+    context = {"form": form, "tokens": selectors.api_tokens_of(request.user), "created": created}
+    return render(request, "account/tokens.html", context, status=status)
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, key: str):
+    token = get_object_or_404(selectors.api_tokens_of(request.user), token_key=key)
+    services.api_token_revoke(actor=request.user, token=token)
+    messages.success(request, f"Revoked the token “{token.name}”.")
+    return redirect("api-tokens")
+
+
+@login_required
+def break_glass(request):
+    """Administrators open an emergency session here; auditors see every session as an exception."""
+    user = request.user
+    if not (user.has_perm(Right.BREAK_GLASS_OPEN) or user.has_perm(Right.AUDIT_VIEW)):
+        return forbidden(request, reason=missing_right_message(Right.BREAK_GLASS_OPEN))
+    form = BreakGlassForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if not user.has_perm(Right.BREAK_GLASS_OPEN):
+            return forbidden(request, reason=missing_right_message(Right.BREAK_GLASS_OPEN))
+        status = 400
+        if form.is_valid():
+            try:
+                verdict = mfa.check_code(request, user, form.cleaned_data["otp"])
+            except mfa.OTPLockedOut as locked:
+                return render(request, "registration/locked_out.html", {"message": str(locked)}, status=429)
+            if not verdict.ok:
+                form.add_error("otp", verdict.message)
+            else:
+                try:
+                    session = services.break_glass_open(actor=user, reason=form.cleaned_data["reason"])
+                except ValidationError as error:
+                    form.add_error(None, error)
+                else:
+                    messages.warning(
+                        request,
+                        f"Break-glass is open until {session.expires_at:%H:%M} UTC. Every act is marked.",
+                    )
+                    return redirect("break-glass")
+    context = {
+        "form": form,
+        "can_open": user.has_perm(Right.BREAK_GLASS_OPEN),
+        "sessions": selectors.break_glass_sessions_visible_to(user)[:50],
+    }
+    return render(request, "account/break_glass.html", context, status=status)
+
+
+@login_required
+@require_POST
+def break_glass_close(request, pk: int):
+    session = get_object_or_404(selectors.break_glass_sessions_visible_to(request.user), pk=pk)
+    try:
+        services.break_glass_close(actor=request.user, session=session)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Break-glass session ended; your rights are back to normal.")
+    return redirect("break-glass")

@@ -1,0 +1,32 @@
+"""Error pages: JSON under /api/, HTML elsewhere, each saying what went wrong."""
+
+from django.shortcuts import render
+
+from portal.api import errors
+
+
+def forbidden(request, exception=None, reason: str | None = None):
+    """A 403 that says what is missing, from the PermissionDenied message when there is one."""
+    reason = reason or (str(exception) if exception and str(exception) else None)
+    if request.path.startswith("/api/"):
+        return errors.json_error(403, reason or "You do not have permission to do this.", "permission_denied")
+    return render(request, "403.html", {"reason": reason}, status=403)
+
+
+def csrf_failure(request, reason=""):
+    return forbidden(
+        request,
+        reason="This form expired or came from another site. Reload the page and send it again.",
+    )
+
+
+def not_found(request, exception=None):
+    if request.path.startswith("/api/"):
+        return errors.not_found(request, exception)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return errors.server_error(request)
+    return render(request, "500.html", {"request_id": getattr(request, "request_id", "")}, status=500)

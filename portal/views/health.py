@@ -1,0 +1,70 @@
+"""Health and readiness for load balancers and orchestrators."""
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connections
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from kombu import Connection
+
+from portal.tasks import HEARTBEAT_CACHE_KEY
+
+logger = logging.getLogger(__name__)
+
+
+def healthz(request):
+    """The process is up and answering; nothing else is checked."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def readyz(request):
+    """Ready when every database and the broker answer; 503 naming the one that does not."""
+    checks = {}
+    for alias in connections:
+        checks[f"database:{alias}"] = _check_database(alias)
+    checks["broker"] = _check_broker()
+    ready = all(check["ok"] for check in checks.values())
+    return JsonResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks, "worker": _worker_seen()},
+        status=200 if ready else 503,
+    )
+
+
+def _check_database(alias: str) -> dict:
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means "not reachable" here
+        logger.warning("readiness: database %s unreachable: %s", alias, exc)
+        return {"ok": False, "error": _first_line(exc)}
+    return {"ok": True}
+
+
+def _check_broker() -> dict:
+    url = settings.CELERY_BROKER_URL
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    try:
+        with Connection(url, transport_options=options, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+    except Exception as exc:  # kombu raises the transport's own errors
+        logger.warning("readiness: broker unreachable: %s", exc)
+        return {"ok": False, "error": _first_line(exc)}
+    return {"ok": True}
+
+
+def _worker_seen() -> dict:
+    """When a worker last ran the beat heartbeat: for people, not part of the verdict."""
+    try:
+        last = cache.get(HEARTBEAT_CACHE_KEY)
+    except Exception:  # the cache may be the same unreachable Redis
+        last = None
+    return {"last_heartbeat": last}
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
