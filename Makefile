@@ -7,9 +7,10 @@ PYTEST_ARGS ?=
 TEST_DATABASE_URL ?= postgres://greenlight:greenlight@127.0.0.1:5432/greenlight
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_REPLICA_URL=$(TEST_DATABASE_URL) \
-	REDIS_URL=$(TEST_REDIS_URL) GREENLIGHT_VAR_DIR=$(CURDIR)/var/test LOG_FORMAT=text
+	REDIS_URL=$(TEST_REDIS_URL) GREENLIGHT_VAR_DIR=$(CURDIR)/var/test LOG_FORMAT=text \
+	SECRET_KEY=test-only-key-not-secret-0123456789abcdef CLOCK_FILE=$(CURDIR)/var/test/clock-offset
 
-.PHONY: demo test install lint format services clean
+.PHONY: demo test install lint format services lock bench clean
 
 $(VENV)/.installed: requirements-dev.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -44,6 +45,13 @@ test: install services lint
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS); status=$$?; \
 	echo "make test: the suite ran in $$(( $$(date +%s) - start )) s"; \
 	exit $$status
+
+lock: install
+	$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links --extra dev -o requirements-dev.lock pyproject.toml
+
+bench: install services
+	$(TEST_ENV) $(PY) bench/audit_chain.py
 
 clean:
 	rm -rf var/ .pytest_cache

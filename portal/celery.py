@@ -31,16 +31,19 @@ def _bind_request_id(task=None, **kwargs):
         request_id = getattr(task.request, _REQUEST_ID_HEADER, None) or (task.request.headers or {}).get(
             _REQUEST_ID_HEADER
         )
-    task._greenlight_context_token = context.bind(
-        context.RequestContext(request_id=context.new_request_id(request_id))
-    )
+    if task is not None:
+        # Kept on this execution's request, not the shared task object, so concurrent runs of
+        # one task under a thread pool each restore their own context.
+        task.request.greenlight_context_token = context.bind(
+            context.RequestContext(request_id=context.new_request_id(request_id))
+        )
 
 
 @signals.task_postrun.connect
 def _unbind_request_id(task=None, **kwargs):
     from portal import context
 
-    token = getattr(task, "_greenlight_context_token", None)
+    token = getattr(task.request, "greenlight_context_token", None) if task is not None else None
     if token is not None:
-        task._greenlight_context_token = None
+        task.request.greenlight_context_token = None
         context.unbind(token)

@@ -2,10 +2,11 @@
 
 `now()` is the real UTC time plus an offset that tests and the demo may shift. The offset lives in a
 small file (CLOCK_FILE) so that every process on the machine, web, worker and beat, sees the same
-shifted time; when the file is absent the offset is zero. Nothing sleeps waiting for a deadline:
-shift the clock instead (`python manage.py clock shift 2h`).
+shifted time. Production sets no CLOCK_FILE, and there the clock is the real one, whatever is on
+disk. Nothing sleeps waiting for a deadline: shift the clock instead (`manage.py clock shift 2h`).
 """
 
+import math
 import os
 import re
 import tempfile
@@ -15,7 +16,14 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-_cache: dict[str, tuple[int, timedelta]] = {}
+# Far enough for any test or demo, near enough that datetime arithmetic never overflows.
+MAX_OFFSET = timedelta(days=3650)
+
+_cache: dict[str, tuple[tuple[int, int, int], timedelta]] = {}
+
+
+class ClockNotShiftable(Exception):
+    pass
 
 
 def now() -> datetime:
@@ -24,23 +32,34 @@ def now() -> datetime:
 
 def offset() -> timedelta:
     path = settings.CLOCK_FILE
+    if not path:
+        return timedelta(0)
     try:
-        stamp = os.stat(path).st_mtime_ns
+        status = os.stat(path)
     except FileNotFoundError:
         return timedelta(0)
+    # The file is replaced, never edited: a new inode tells a change apart even within one mtime tick.
+    stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
     cached = _cache.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1]
     try:
-        value = timedelta(seconds=float(Path(path).read_text().strip() or 0))
+        seconds = float(Path(path).read_text().strip() or 0)
     except (FileNotFoundError, ValueError):
-        value = timedelta(0)
+        seconds = 0.0
+    if not math.isfinite(seconds) or abs(seconds) > MAX_OFFSET.total_seconds():
+        seconds = 0.0
+    value = timedelta(seconds=seconds)
     _cache[path] = (stamp, value)
     return value
 
 
 def set_offset(value: timedelta) -> None:
     """Writes the offset atomically, so a reader never sees half a number."""
+    if not settings.CLOCK_FILE:
+        raise ClockNotShiftable("the clock shifts only where CLOCK_FILE is set (the demo and tests)")
+    if abs(value) > MAX_OFFSET:
+        raise ValueError(f"shift the clock by at most {MAX_OFFSET.days} days")
     path = Path(settings.CLOCK_FILE)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as handle:
@@ -55,8 +74,9 @@ def shift(by: timedelta) -> datetime:
 
 
 def reset() -> None:
-    Path(settings.CLOCK_FILE).unlink(missing_ok=True)
-    _cache.pop(str(settings.CLOCK_FILE), None)
+    if settings.CLOCK_FILE:
+        Path(settings.CLOCK_FILE).unlink(missing_ok=True)
+        _cache.pop(str(settings.CLOCK_FILE), None)
 
 
 _DURATION = re.compile(r"^([+-]?)(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")

@@ -47,6 +47,24 @@ def flag(name: str, default: bool = False) -> bool:
     raise ConfigurationError(name, f"expected true or false, got {value!r}")
 
 
+def choice(name: str, default: str, allowed: set[str]) -> str:
+    value = text(name, default)
+    if value.upper() in allowed:
+        return value.upper()
+    if value.lower() in allowed:
+        return value.lower()
+    raise ConfigurationError(name, f"expected one of {', '.join(sorted(allowed))}, got {value!r}")
+
+
+def origins(name: str) -> list[str]:
+    """Comma-separated origins such as https://greenlight.example.com."""
+    result = word_list(name, [])
+    for origin in result:
+        if urlsplit(origin).scheme not in {"http", "https"} or not urlsplit(origin).netloc:
+            raise ConfigurationError(name, f"{origin!r} is not an origin like https://greenlight.example.com")
+    return result
+
+
 def integer(name: str, default: int) -> int:
     value = text(name)
     if value is None:
@@ -75,13 +93,16 @@ def networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return result
 
 
-def secret_key(name: str = "SECRET_KEY") -> str:
-    """The variable, or a key generated once into var/ so a demo restarts with the same sessions."""
+def secret_key(name: str = "SECRET_KEY", *, generate: bool = True) -> str:
+    """The variable, or (on one machine) a key generated once into var/ so a demo restarts with
+    the same sessions. A real deployment must give it: every container needs the same key."""
     value = text(name)
     if value is not None:
         if len(value) < 32:
             raise ConfigurationError(name, "must be at least 32 characters long")
         return value
+    if not generate:
+        raise ConfigurationError(name, "is required when DATABASE_URL is not SQLite (a real deployment)")
     path = VAR_DIR / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +175,7 @@ def email(name: str) -> dict:
 def url(name: str, default: str | None = None) -> str | None:
     value = text(name, default)
     if value is not None and urlsplit(value).scheme not in {"http", "https"}:
-        raise ConfigurationError(name, f"expected an http(s) URL, got {value!r}")
+        raise ConfigurationError(name, f"expected an http(s) URL, got {_redact(value)!r}")
     return value
 
 

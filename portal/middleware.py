@@ -9,43 +9,52 @@ from django.utils import timezone
 from portal import context
 
 
+def normalised_ip(value: str | None) -> str | None:
+    """One spelling per address, the one PostgreSQL gives back: IPv4-mapped IPv6 unwrapped
+    (::ffff:10.0.0.1 is 10.0.0.1), zone ids dropped. None for anything that is not an address."""
+    if not value:
+        return None
+    try:
+        ip = ipaddress.ip_address(value.strip().split("%", 1)[0])
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip)
+
+
 def client_ip(meta: dict) -> str | None:
     """The client's address: REMOTE_ADDR, or X-Forwarded-For when REMOTE_ADDR is a trusted proxy.
 
     Walks X-Forwarded-For from the right, skipping trusted proxies, so a client cannot choose its
     address by sending the header itself.
     """
-    remote = meta.get("REMOTE_ADDR") or None
+    remote = normalised_ip(meta.get("REMOTE_ADDR"))
     if remote is None or not _trusted(remote):
         return remote
-    hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    hops = [normalised_ip(hop) for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
     for hop in reversed(hops):
+        if hop is None:
+            return remote
         if not _trusted(hop):
-            return hop if _is_ip(hop) else remote
-    return hops[0] if hops and _is_ip(hops[0]) else remote
+            return hop
+    return hops[0] if hops else remote
 
 
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
+def _trusted(address: str | None) -> bool:
+    address = normalised_ip(address)
+    if address is None:
         return False
-    return True
-
-
-def _trusted(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
+    ip = ipaddress.ip_address(address)
     return any(ip in network for network in settings.TRUSTED_PROXIES)
 
 
 class RequestContextMiddleware:
-    """Gives each request an id (kept from X-Request-ID when well-formed) and its real client IP.
+    """Gives each request an id and its real client IP.
 
-    Forwarding headers are believed only from TRUSTED_PROXIES; from anyone else they are removed
-    before Django's security middleware reads X-Forwarded-Proto.
+    Forwarding headers, X-Request-ID among them, are believed only from TRUSTED_PROXIES (a load
+    balancer that stamps requests); from anyone else they are removed before Django's security
+    middleware reads X-Forwarded-Proto, so nobody picks the id their acts are audited under.
     """
 
     def __init__(self, get_response):
@@ -54,11 +63,12 @@ class RequestContextMiddleware:
     def __call__(self, request):
         meta = request.META
         ip = client_ip(meta)
-        if not (meta.get("REMOTE_ADDR") and _trusted(meta["REMOTE_ADDR"])):
+        if not _trusted(meta.get("REMOTE_ADDR")):
             for header in (
                 "HTTP_X_FORWARDED_FOR",
                 "HTTP_X_FORWARDED_PROTO",
                 "HTTP_X_FORWARDED_HOST",
+                "HTTP_X_REQUEST_ID",
             ):
                 meta.pop(header, None)
         request.request_id = context.new_request_id(meta.get("HTTP_X_REQUEST_ID"))

@@ -260,6 +260,7 @@ class Notification(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         LOGGED = "logged", "Logged only"
         FAILED = "failed", "Failed"
@@ -274,6 +275,7 @@ class Notification(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last took it to send.")
     sent_at = models.DateTimeField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
 

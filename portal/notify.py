@@ -5,6 +5,7 @@ without credentials (no EMAIL_URL, no SLACK_BOT_TOKEN) only logs what it would h
 """
 
 import logging
+import smtplib
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -12,6 +13,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 logger = logging.getLogger(__name__)
+
+TRANSIENT_SLACK_ERRORS = {
+    "ratelimited",
+    "service_unavailable",
+    "request_timeout",
+    "internal_error",
+    "fatal_error",
+}
 
 
 class DeliveryError(Exception):
@@ -37,7 +46,13 @@ def _email(*, recipient: str, subject: str, body: str) -> bool:
         return False
     try:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient])
-    except OSError as exc:
+    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPAuthenticationError) as exc:
+        raise DeliveryError(f"the mail server refused the message: {exc}") from exc
+    except smtplib.SMTPResponseException as exc:
+        if 400 <= exc.smtp_code < 500:
+            raise TransientDeliveryError(f"the mail server said try later: {exc}") from exc
+        raise DeliveryError(f"the mail server refused the message: {exc}") from exc
+    except OSError as exc:  # connection refused, timeouts, disconnects (SMTPException is one too)
         raise TransientDeliveryError(f"mail server unreachable: {exc}") from exc
     return True
 
@@ -53,8 +68,13 @@ def _slack(*, recipient: str, subject: str, body: str) -> bool:
     try:
         slack_client().chat_postMessage(channel=recipient, text=f"*{subject}*\n{body}")
     except SlackApiError as exc:
-        error = exc.response.get("error", "unknown_error")
-        if error in {"ratelimited", "service_unavailable", "request_timeout", "internal_error"}:
+        status = exc.response.status_code
+        error = (
+            exc.response.get("error", "unknown_error")
+            if isinstance(exc.response.data, dict)
+            else f"HTTP {status}"
+        )
+        if status == 429 or status >= 500 or error in TRANSIENT_SLACK_ERRORS:
             raise TransientDeliveryError(f"Slack said {error}") from exc
         raise DeliveryError(f"Slack refused the message: {error}") from exc
     except (SlackRequestError, OSError) as exc:

@@ -4,7 +4,6 @@ Every state change anywhere in Greenlight calls `audit_record` inside the transa
 the change, so the change and its audit event commit or roll back together.
 """
 
-import ipaddress
 import json
 import logging
 from datetime import timedelta
@@ -68,7 +67,8 @@ def audit_record(
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_LOCK_KEY])
-    last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+    # The primary, always: the chain continues from what is really stored, never a lagging copy.
+    last = AuditEvent.objects.using("default").order_by("-id").values_list("hash", flat=True).first()
     event = AuditEvent(
         created_at=clock.now(),
         actor_id=getattr(actor, "pk", None),
@@ -104,19 +104,25 @@ def _actor_name(actor) -> str:
 
 
 def _as_json(value: dict[str, Any] | None) -> Any:
-    """The value as the database will give it back, so the hash is the same before and after."""
+    """The value exactly as the database will give it back, so its hash holds after a read.
+
+    PostgreSQL's jsonb rewrites numbers (1e16 comes back as 10000000000000000), so there the
+    value takes a round trip through jsonb first. NaN and infinity have no JSON form: refused.
+    """
     if value is None:
         return None
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    text = json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s::jsonb::text", [text])
+            text = cursor.fetchone()[0]
+    return json.loads(text)
 
 
 def _normalised_ip(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
+    from portal.middleware import normalised_ip
+
+    return normalised_ip(value)
 
 
 def notification_send(*, channel: str, recipient: str, subject: str, body: str) -> Notification:
@@ -136,6 +142,77 @@ def notification_send(*, channel: str, recipient: str, subject: str, body: str) 
     )
     transaction.on_commit(lambda: notification_deliver.delay(notification.pk))
     return notification
+
+
+# A worker that holds a notification longer than this has died with it; it is sent again.
+NOTIFICATION_CLAIM_TIMEOUT = timedelta(minutes=5)
+MAX_DELIVERY_ATTEMPTS = 6
+
+
+@transaction.atomic
+def notification_claim(notification_id: int) -> Notification | None:
+    """Takes a pending notification to send, in a short transaction of its own.
+
+    The send itself happens outside any transaction, so a slow mail server never holds a row lock
+    or a connection open; a second worker skips a row another one holds.
+    """
+    notification = (
+        Notification.objects.select_for_update(skip_locked=True)
+        .filter(pk=notification_id, status=Notification.Status.PENDING)
+        .first()
+    )
+    if notification is None:
+        return None
+    notification.status = Notification.Status.SENDING
+    notification.attempts += 1
+    notification.claimed_at = clock.now()
+    notification.save(update_fields=["status", "attempts", "claimed_at"])
+    return notification
+
+
+@transaction.atomic
+def notification_outcome(
+    notification_id: int, *, delivered: bool | None = None, error: str = "", permanent: bool = False
+) -> Notification:
+    """Records how a send went: delivered (True), only logged (False), or an error.
+
+    A temporary error puts the message back to pending until it has had MAX_DELIVERY_ATTEMPTS.
+    """
+    notification = Notification.objects.select_for_update().get(pk=notification_id)
+    if delivered is not None:
+        notification.status = Notification.Status.SENT if delivered else Notification.Status.LOGGED
+        notification.sent_at = clock.now()
+        notification.last_error = ""
+    elif permanent or notification.attempts >= MAX_DELIVERY_ATTEMPTS:
+        notification.status = Notification.Status.FAILED
+        notification.last_error = error[:2000]
+    else:
+        notification.status = Notification.Status.PENDING
+        notification.last_error = error[:2000]
+    notification.save(update_fields=["status", "sent_at", "last_error"])
+    return notification
+
+
+@transaction.atomic
+def notifications_reclaim() -> list[int]:
+    """Pending messages whose task was lost, and messages a dead worker held: send them again."""
+    from django.db.models import Q
+
+    now = clock.now()
+    stale = now - NOTIFICATION_CLAIM_TIMEOUT
+    rows = Notification.objects.select_for_update(skip_locked=True).filter(
+        Q(status=Notification.Status.SENDING, claimed_at__lt=stale)
+        | Q(status=Notification.Status.PENDING, created_at__lt=stale, claimed_at__isnull=True)
+        | Q(status=Notification.Status.PENDING, claimed_at__lt=stale)
+    )
+    ids = list(rows.values_list("pk", flat=True))
+    if ids:
+        Notification.objects.filter(pk__in=ids).update(status=Notification.Status.PENDING, claimed_at=now)
+        from portal.tasks import notification_deliver
+
+        for pk in ids:
+            transaction.on_commit(lambda pk=pk: notification_deliver.delay(pk))
+    return ids
 
 
 @transaction.atomic

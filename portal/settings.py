@@ -11,13 +11,16 @@ from portal import config
 from portal.config import BASE_DIR, VAR_DIR
 
 try:
-    SECRET_KEY = config.secret_key()
+    DATABASES = {"default": config.database("DATABASE_URL", f"sqlite:///{VAR_DIR}/greenlight.sqlite3")}
+    # One machine (the demo): SQLite, a generated key, a shiftable clock. Anything else is a real
+    # deployment, where the key must be given and the clock is the real one.
+    ONE_MACHINE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    SECRET_KEY = config.secret_key(generate=ONE_MACHINE)
     DEBUG = config.flag("DEBUG")
     ALLOWED_HOSTS = config.word_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-    CSRF_TRUSTED_ORIGINS = config.word_list("CSRF_TRUSTED_ORIGINS", [])
+    CSRF_TRUSTED_ORIGINS = config.origins("CSRF_TRUSTED_ORIGINS")
     TRUSTED_PROXIES = config.networks("TRUSTED_PROXIES")
 
-    DATABASES = {"default": config.database("DATABASE_URL", f"sqlite:///{VAR_DIR}/greenlight.sqlite3")}
     _replica = config.database("DATABASE_REPLICA_URL", None)
     if _replica is not None:
         # Tests create no second database: the replica mirrors the default one there.
@@ -39,12 +42,11 @@ try:
     _email = config.email("EMAIL_URL")
     DEFAULT_FROM_EMAIL = config.text("EMAIL_FROM", "greenlight@localhost")
 
-    LOG_FORMAT = config.text("LOG_FORMAT", "json")
-    if LOG_FORMAT not in {"json", "text"}:
-        raise config.ConfigurationError("LOG_FORMAT", f"expected json or text, got {LOG_FORMAT!r}")
-    LOG_LEVEL = config.text("LOG_LEVEL", "INFO").upper()
+    LOG_FORMAT = config.choice("LOG_FORMAT", "json", {"json", "text"})
+    LOG_LEVEL = config.choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 
-    CLOCK_FILE = config.text("CLOCK_FILE", str(VAR_DIR / "clock-offset"))
+    # Unset in a real deployment: the clock is then the real one. The tests set it.
+    CLOCK_FILE = config.text("CLOCK_FILE", str(VAR_DIR / "clock-offset") if ONE_MACHINE else None)
     LOGIN_FAILURE_LIMIT = config.integer("LOGIN_FAILURE_LIMIT", 5)
     LOGIN_COOLOFF_MINUTES = config.integer("LOGIN_COOLOFF_MINUTES", 15)
 except config.ConfigurationError as error:
@@ -76,6 +78,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.views.health.HealthCheckMiddleware",
     # First, so that the security middleware and everything after it see the real client.
     "portal.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -225,6 +228,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.worker_heartbeat", "schedule": 30.0},
+    "notifications-reclaim": {"task": "portal.notifications_reclaim", "schedule": 60.0},
 }
 
 # Second factor (django-otp): TOTP apps and backup codes.
@@ -247,6 +251,7 @@ AXES_VERBOSE = False
 if _email:
     globals().update(_email)
 NOTIFY_EMAIL_ENABLED = bool(_email)
+EMAIL_TIMEOUT = 10
 NOTIFY_SLACK_ENABLED = bool(SLACK_BOT_TOKEN)
 
 REST_FRAMEWORK = {
@@ -298,5 +303,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # django-axes logs every sign-in at INFO; failures and lockouts are WARNING and stay.
+        "axes": {"level": "WARNING"},
     },
 }

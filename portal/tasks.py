@@ -1,67 +1,68 @@
-"""Portal tasks: notification delivery and the worker heartbeat."""
+"""Portal tasks: notification delivery and its reconciler, and the worker heartbeat."""
 
 import logging
 
 from celery import shared_task
 from django.core.cache import cache
-from django.db import transaction
 
-from portal import clock, notify
+from portal import clock, notify, services
 from portal.models import Notification
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_CACHE_KEY = "worker-heartbeat"
-MAX_DELIVERY_ATTEMPTS = 6
+
+
+def retry_delay(attempts: int) -> int:
+    """Exponential backoff: 10 s, 20 s, 40 s ... at most 10 minutes."""
+    return min(5 * 2**attempts, 600)
 
 
 @shared_task(
     name="portal.notification_deliver",
     bind=True,
     acks_late=True,
-    max_retries=MAX_DELIVERY_ATTEMPTS - 1,
+    max_retries=services.MAX_DELIVERY_ATTEMPTS - 1,
 )
 def notification_deliver(self, notification_id: int) -> str:
-    """Sends a queued notification once; safe to run twice or after a crash.
+    """Sends a queued notification; safe to run twice, or after a worker died with it.
 
-    The row is locked while sending, so two workers never both send it; a message that is already
-    sent, logged or failed is left alone. Transient failures retry with exponential backoff.
+    The claim, the send and the outcome are three steps: only the claim and the outcome touch the
+    database, each in a short transaction, and the send happens between them with no lock held.
     """
-    with transaction.atomic():
-        notification = Notification.objects.select_for_update().filter(pk=notification_id).first()
-        if notification is None or notification.status != Notification.Status.PENDING:
-            return "skipped"
-        notification.attempts += 1
-        try:
-            sent = notify.deliver(
-                channel=notification.channel,
-                recipient=notification.recipient,
-                subject=notification.subject,
-                body=notification.body,
-            )
-        except notify.TransientDeliveryError as exc:
-            notification.last_error = str(exc)
-            if notification.attempts >= MAX_DELIVERY_ATTEMPTS:
-                notification.status = Notification.Status.FAILED
-            notification.save(update_fields=["attempts", "last_error", "status"])
-            if notification.status == Notification.Status.FAILED:
-                logger.error("notification %s failed for good: %s", notification_id, exc)
-                return notification.status
-            retry = exc
-        except notify.DeliveryError as exc:
-            notification.status = Notification.Status.FAILED
-            notification.last_error = str(exc)
-            notification.save(update_fields=["attempts", "last_error", "status"])
-            logger.error("notification %s refused: %s", notification_id, exc)
-            return notification.status
-        else:
-            notification.status = Notification.Status.SENT if sent else Notification.Status.LOGGED
-            notification.sent_at = clock.now()
-            notification.last_error = ""
-            notification.save(update_fields=["attempts", "status", "sent_at", "last_error"])
-            return notification.status
-    # Outside the transaction, so the attempt count is committed before the retry is queued.
-    raise self.retry(exc=retry, countdown=min(2**notification.attempts * 5, 600))
+    notification = services.notification_claim(notification_id)
+    if notification is None:
+        return "skipped"
+    try:
+        delivered = notify.deliver(
+            channel=notification.channel,
+            recipient=notification.recipient,
+            subject=notification.subject,
+            body=notification.body,
+        )
+    except notify.TransientDeliveryError as exc:
+        outcome = services.notification_outcome(notification_id, error=str(exc))
+        if outcome.status == Notification.Status.PENDING:
+            raise self.retry(exc=exc, countdown=retry_delay(outcome.attempts)) from None
+        logger.error("notification %s failed for good: %s", notification_id, exc)
+        return outcome.status
+    except notify.DeliveryError as exc:
+        logger.error("notification %s refused: %s", notification_id, exc)
+        return services.notification_outcome(notification_id, error=str(exc), permanent=True).status
+    except Exception as exc:
+        # A message that cannot be sent at all (a bad header, a bug) must not stay "sending".
+        logger.exception("notification %s could not be sent", notification_id)
+        services.notification_outcome(
+            notification_id, error=f"{exc.__class__.__name__}: {exc}", permanent=True
+        )
+        raise
+    return services.notification_outcome(notification_id, delivered=delivered).status
+
+
+@shared_task(name="portal.notifications_reclaim", ignore_result=True)
+def notifications_reclaim() -> int:
+    """Beat runs this every minute: messages whose task or worker was lost are sent again."""
+    return len(services.notifications_reclaim())
 
 
 @shared_task(name="portal.worker_heartbeat", ignore_result=True)

@@ -5,7 +5,7 @@ from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal.api import errors
-from portal.views import account, health, pages
+from portal.views import account, pages
 
 # The admin site asks for a verified second factor too; rights there come from break-glass.
 admin.site.__class__ = OTPAdminSite
@@ -25,8 +25,6 @@ urlpatterns = [
     path("break-glass/<int:pk>/close/", account.break_glass_close, name="break-glass-close"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

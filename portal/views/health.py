@@ -40,7 +40,7 @@ def _check_database(alias: str) -> dict:
             cursor.fetchone()
     except Exception as exc:  # any driver error means "not reachable" here
         logger.warning("readiness: database %s unreachable: %s", alias, exc)
-        return {"ok": False, "error": _first_line(exc)}
+        return {"ok": False, "error": _public_error(exc)}
     return {"ok": True}
 
 
@@ -52,7 +52,7 @@ def _check_broker() -> dict:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
     except Exception as exc:  # kombu raises the transport's own errors
         logger.warning("readiness: broker unreachable: %s", exc)
-        return {"ok": False, "error": _first_line(exc)}
+        return {"ok": False, "error": _public_error(exc)}
     return {"ok": True}
 
 
@@ -65,6 +65,22 @@ def _worker_seen() -> dict:
     return {"last_heartbeat": last}
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__
+def _public_error(exc: Exception) -> str:
+    """What kind of failure, without the hosts and ports in the driver's message (that is logged)."""
+    return f"unreachable ({exc.__class__.__name__})"
+
+
+class HealthCheckMiddleware:
+    """Answers /healthz and /readyz before anything else, host validation included, so a load
+    balancer or container check that calls by IP address gets an answer, not a 400."""
+
+    ROUTES = {"/healthz": healthz, "/readyz": readyz}
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        view = self.ROUTES.get(request.path)
+        if view is not None and request.method in ("GET", "HEAD"):
+            return view(request)
+        return self.get_response(request)

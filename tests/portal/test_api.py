@@ -1,3 +1,4 @@
+import ipaddress
 from datetime import timedelta
 
 import pytest
@@ -132,14 +133,16 @@ def test_audit_list_bad_time_filter_is_a_400(audit_viewer):
 
 
 @replica_db
-def test_audit_event_records_who_and_from_where_through_the_api(sre):
+def test_audit_event_records_who_and_from_where_through_the_api(sre, settings):
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.0/8")]
     response = client_for(sre).post(
         "/api/v1/notifications/test/",
         {"channel": "slack", "recipient": "#production-alerts"},
         format="json",
         HTTP_USER_AGENT="greenlight-test/1.0",
         HTTP_X_REQUEST_ID="ci-run-000123",
-        REMOTE_ADDR="198.51.100.20",
+        HTTP_X_FORWARDED_FOR="198.51.100.20",
+        REMOTE_ADDR="10.0.0.2",  # the load balancer, trusted below
     )
     assert response.status_code == 202
     event = client_for(sre).get("/api/v1/audit/?action=notification.test_send").json()["results"][0]

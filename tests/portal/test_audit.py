@@ -209,3 +209,46 @@ def test_fifty_concurrent_writers_leave_one_valid_chain():
     assert all(prev == hashes[i - 1][1] for i, (prev, _) in enumerate(hashes) if i)
     verdict = audit_chain_verify()
     assert verdict.ok and verdict.checked == writers
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "value",
+    [1e16, -0.0, 1.5e300, 1.2345678901234567e19, 0.1, {"nested": [1, 2.5, None, "ü"]}, 10**20],
+)
+def test_audit_values_hash_the_same_after_postgresql_stores_them(value):
+    """jsonb rewrites numbers; the event is hashed over what PostgreSQL gives back."""
+    record(after={"value": value})
+    assert audit_chain_verify().ok
+
+
+@pytest.mark.django_db
+def test_audit_refuses_values_json_cannot_hold():
+    with pytest.raises(ValueError):
+        record(after={"value": float("nan")})
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("given", "stored"), [("::ffff:10.0.0.1", "10.0.0.1"), ("2001:db8::1", "2001:db8::1")]
+)
+def test_audit_ip_hashes_the_same_after_postgresql_stores_it(given, stored):
+    with context.bound(context.RequestContext(request_id="req-ip-000001", ip=given)):
+        event = record()
+    assert AuditEvent.objects.get(pk=event.pk).ip == stored
+    assert audit_chain_verify().ok
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_audit_chain_continues_from_the_primary_even_inside_replica_reads():
+    """A replica may lag: the hash the next event follows is read from the primary, always."""
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.routers import REPLICA, replica_reads
+
+    record()
+    with CaptureQueriesContext(connections[REPLICA]) as on_replica, replica_reads():
+        record()
+    assert on_replica.captured_queries == []
+    assert audit_chain_verify().ok

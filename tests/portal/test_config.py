@@ -41,7 +41,15 @@ def start_up(tmp_path, **variables) -> subprocess.CompletedProcess:
         ("SECRET_KEY", "short", "SECRET_KEY: must be at least 32 characters long"),
         ("AWS_ENDPOINT_URL", "localhost:5000", "AWS_ENDPOINT_URL: expected an http(s) URL"),
         ("EMAIL_URL", "pigeon://loft", "EMAIL_URL:"),
-        ("LOG_FORMAT", "xml", "LOG_FORMAT: expected json or text"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT: expected one of json, text"),
+        ("LOG_LEVEL", "verbose", "LOG_LEVEL: expected one of CRITICAL, DEBUG"),
+        (
+            "CSRF_TRUSTED_ORIGINS",
+            "greenlight.example.com",
+            "CSRF_TRUSTED_ORIGINS: 'greenlight.example.com' is not",
+        ),
+        ("SECRET_KEY", "", "SECRET_KEY: is required when DATABASE_URL is not SQLite"),
+        ("GITHUB_API_URL", "ftp://key:topsecret@host", "GITHUB_API_URL: expected an http(s) URL"),
     ],
 )
 def test_bad_variable_stops_start_up_with_one_line_naming_it(tmp_path, name, value, message):
@@ -52,10 +60,20 @@ def test_bad_variable_stops_start_up_with_one_line_naming_it(tmp_path, name, val
     assert lines[0].startswith(f"greenlight: configuration error: {message}")
 
 
-def test_database_password_is_not_printed_in_the_error(tmp_path):
-    result = start_up(tmp_path, DATABASE_URL="mysql://app:s3cret@db/greenlight")
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DATABASE_URL", "mysql://app:s3cret@db/greenlight"), ("GITHUB_API_URL", "ftp://app:s3cret@db/")],
+)
+def test_passwords_in_urls_are_not_printed_in_the_error(tmp_path, name, value):
+    result = start_up(tmp_path, **{name: value})
     assert "s3cret" not in result.stderr
     assert "app:***@db" in result.stderr
+
+
+def test_demo_on_sqlite_generates_its_key(tmp_path):
+    result = start_up(tmp_path, DATABASE_URL="", DATABASE_REPLICA_URL="", SECRET_KEY="")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "secret_key").exists()
 
 
 def test_good_configuration_starts(tmp_path):

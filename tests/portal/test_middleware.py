@@ -5,22 +5,36 @@ from django.test import override_settings
 
 from portal.middleware import client_ip
 
-
-def get(client, path="/healthz", **headers):
-    return client.get(path, **headers)
+PROXY = {"REMOTE_ADDR": "10.0.0.2"}
 
 
+def get(client, **headers):
+    with override_settings(TRUSTED_PROXIES=networks_from("10.0.0.0/8")):
+        return client.get("/login/", **headers)
+
+
+@pytest.mark.django_db
 def test_request_id_is_made_when_none_is_given(client):
     response = get(client)
     assert len(response["X-Request-ID"]) == 32
 
 
-def test_well_formed_request_id_is_kept(client):
-    assert get(client, HTTP_X_REQUEST_ID="deploy-42-abcdef")["X-Request-ID"] == "deploy-42-abcdef"
+@pytest.mark.django_db
+def test_request_id_from_a_trusted_proxy_is_kept(client):
+    response = get(client, HTTP_X_REQUEST_ID="deploy-42-abcdef", **PROXY)
+    assert response["X-Request-ID"] == "deploy-42-abcdef"
 
 
+@pytest.mark.django_db
+def test_request_id_from_anyone_else_is_replaced(client):
+    """Nobody picks the id their acts are audited under."""
+    response = get(client, HTTP_X_REQUEST_ID="deploy-42-abcdef", REMOTE_ADDR="198.51.100.7")
+    assert response["X-Request-ID"] != "deploy-42-abcdef" and len(response["X-Request-ID"]) == 32
+
+
+@pytest.mark.django_db
 def test_odd_request_id_is_replaced(client):
-    response = get(client, HTTP_X_REQUEST_ID="<script>alert(1)</script>")
+    response = get(client, HTTP_X_REQUEST_ID="<script>alert(1)</script>", **PROXY)
     assert "<" not in response["X-Request-ID"] and len(response["X-Request-ID"]) == 32
 
 
@@ -38,6 +52,9 @@ def test_odd_request_id_is_replaced(client):
         ),  # client-chosen left part
         ("10.0.0.0/8", "10.0.0.2", "203.0.113.50, 10.0.0.9", "203.0.113.50"),  # two proxies
         ("10.0.0.0/8", "10.0.0.2", "garbage", "10.0.0.2"),
+        ("10.0.0.0/8", "::ffff:10.0.0.2", "203.0.113.50", "203.0.113.50"),  # IPv4-mapped proxy
+        ("", "::ffff:198.51.100.7", "", "198.51.100.7"),  # one spelling per address
+        ("", "fe80::1%eth0", "", "fe80::1"),
     ],
 )
 def test_client_ip_believes_x_forwarded_for_only_from_trusted_proxies(trusted, remote, forwarded, expected):

@@ -1,5 +1,6 @@
 """What needs a real Celery worker process: work enqueued by the web runs in another process."""
 
+import ipaddress
 from datetime import datetime, timedelta
 
 import pytest
@@ -14,12 +15,14 @@ from tests.conftest import client_for, wait_for
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def test_task_enqueued_from_the_web_runs_in_the_worker(celery_worker_process, sre):
+def test_task_enqueued_from_the_web_runs_in_the_worker(celery_worker_process, sre, settings):
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.0/8")]
     response = client_for(sre).post(
         "/api/v1/notifications/test/",
         {"channel": "email", "recipient": "ops@example.com"},
         format="json",
         HTTP_X_REQUEST_ID="web-request-000777",
+        REMOTE_ADDR="127.0.0.1",
     )
     assert response.status_code == 202
     assert response.json()["status"] == "pending"

@@ -21,7 +21,7 @@ class Command(BaseCommand):
                 raise CommandError("say how far to shift, e.g. `clock shift 2h`")
             try:
                 clock.shift(clock.parse_duration(duration))
-            except ValueError as exc:
+            except (ValueError, clock.ClockNotShiftable) as exc:
                 raise CommandError(str(exc)) from None
         elif verb == "reset":
             clock.reset()
