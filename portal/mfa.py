@@ -85,6 +85,8 @@ def lockout_message(request, username: str | None) -> str:
     from django.db.models import Max, Q
     from django.utils import timezone
 
+    from portal import clock
+
     cool_off = get_cool_off(request)
     ip = getattr(request, "client_ip", None)
     match = Q(username=username) if username else Q(pk__in=[])
@@ -94,7 +96,7 @@ def lockout_message(request, username: str | None) -> str:
     if not cool_off or last is None:
         return "Too many failed attempts. Ask a policy administrator to unlock your account."
     retry_at = timezone.localtime(last + cool_off)
-    minutes = max(1, round((last + cool_off - timezone.now()).total_seconds() / 60))
+    minutes = max(1, round((last + cool_off - clock.now()).total_seconds() / 60))
     return (
         f"Too many failed attempts. Try again after {retry_at:%H:%M %Z} "
         f"(in about {minutes} minute{'s' if minutes != 1 else ''})."

@@ -140,3 +140,24 @@ class SecondFactorMiddleware:
 def axes_client_ip(request) -> str | None:
     """django-axes counts failures per client address: the one RequestContextMiddleware found."""
     return getattr(request, "client_ip", None) or client_ip(request.META)
+
+
+class LockoutClockMiddleware:
+    """Times sign-in failures with the portal clock, so the lockout's cool-off follows it.
+
+    django-axes stamps each request once (`axes_attempt_time`) and measures the cool-off from that
+    stamp; stamping it here first makes a shifted clock (tests, the demo) end a lockout as the
+    real one would, with nobody waiting.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from axes.handlers.proxy import AxesProxyHandler
+
+        from portal import clock
+
+        AxesProxyHandler.update_request(request)
+        request.axes_attempt_time = clock.now()
+        return self.get_response(request)

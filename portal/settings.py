@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "portal.views.health.HealthCheckMiddleware",
     # First, so that the security middleware and everything after it see the real client.
     "portal.middleware.RequestContextMiddleware",
+    "portal.middleware.LockoutClockMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
