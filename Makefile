@@ -25,7 +25,9 @@ demo: install
 	$(PY) manage.py demo_seed
 	@echo ""
 	@echo "  Greenlight is starting at http://localhost:$(PORT)/"
-	@echo "  Sign in as admin / greenlight-demo. Ctrl-C stops the web server, worker and beat."
+	@echo "  Sign in as any of the team above with password greenlight-demo, and the code from"
+	@echo "  .venv/bin/python manage.py demo_otp USERNAME (or an authenticator app and the URI above)."
+	@echo "  Ctrl-C stops the web server, worker and beat."
 	@echo ""
 	PATH="$(abspath $(VENV))/bin:$$PATH" LOG_FORMAT=text $(VENV)/bin/honcho --procfile Procfile.demo start --port $(PORT)
 

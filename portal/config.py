@@ -172,8 +172,31 @@ def email(name: str) -> dict:
     return config
 
 
-def url(name: str, default: str | None = None) -> str | None:
+def required(name: str) -> str:
+    value = text(name)
+    if value is None:
+        raise ConfigurationError(name, "is required with single sign-on (OIDC_RP_CLIENT_ID is set)")
+    return value
+
+
+def mapping(name: str, *, keys: set[str]) -> dict[str, str]:
+    """key=value pairs separated by commas, e.g. release_manager=gl-release,sre=gl-sre."""
+    result = {}
+    for item in word_list(name, []):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not value or key not in keys:
+            raise ConfigurationError(
+                name, f"{item!r} is not KEY=VALUE with KEY one of {', '.join(sorted(keys))}"
+            )
+        result[key] = value
+    return result
+
+
+def url(name: str, default: str | None = None, *, required: bool = False) -> str | None:
     value = text(name, default)
+    if value is None and required:
+        raise ConfigurationError(name, "is required with single sign-on (OIDC_RP_CLIENT_ID is set)")
     if value is not None and urlsplit(value).scheme not in {"http", "https"}:
         raise ConfigurationError(name, f"expected an http(s) URL, got {_redact(value)!r}")
     return value

@@ -101,3 +101,19 @@ def lockout_message(request, username: str | None) -> str:
         f"Too many failed attempts. Try again after {retry_at:%H:%M %Z} "
         f"(in about {minutes} minute{'s' if minutes != 1 else ''})."
     )
+
+
+def totp_code(device: TOTPDevice) -> str:
+    """The code an authenticator app shows for this device now, or for the next time step when
+    the current one was already used (django-otp accepts one step of drift, refuses reuse).
+    For the demo's `demo_otp` and the tests: nothing waits for the next step."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    device.refresh_from_db()
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    step = max(totp.t(), device.last_t + 1)
+    totp.time = device.t0 + step * device.step
+    return f"{totp.token():0{device.digits}d}"

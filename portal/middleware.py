@@ -122,13 +122,14 @@ class SecondFactorMiddleware:
         from django.shortcuts import redirect
 
         from portal import mfa, roles
+        from portal.oidc import passed_second_factor
         from portal.views.account import second_factor_url
 
         user = request.user
         if (
             user.is_authenticated
             and not request.path.startswith(self.EXEMPT_PREFIXES)
-            and not user.is_verified()
+            and not passed_second_factor(request)
         ):
             if mfa.has_device(user):
                 return redirect(second_factor_url(request.get_full_path()))

@@ -237,6 +237,34 @@ class AccessError(ValidationError):
     """A grant or session the rules refuse; the message says which rule."""
 
 
+@transaction.atomic
+def user_create(
+    *, actor: User | None, username: str, password: str | None, role: str, reason: str = "", **profile
+) -> User:
+    """Adds a person with a role. `actor` None is Greenlight itself (the demo seed, SSO sign-up)."""
+    if role not in Role.values:
+        raise AccessError(f"{role!r} is not a role; choose one of {', '.join(Role.values)}.")
+    user = User(username=username, role=role, is_staff=role == Role.ADMIN, **profile)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.full_clean(exclude=["password"])
+    user.save()
+    audit_record(
+        actor=actor,
+        action="user.create",
+        target=user,
+        after={
+            "username": username,
+            "role": role,
+            "reason": reason,
+            **{k: str(v) for k, v in profile.items()},
+        },
+    )
+    return user
+
+
 def _locked_user(user: User) -> User:
     return User.objects.select_for_update().get(pk=user.pk)
 
@@ -246,7 +274,7 @@ def user_role_set(*, actor: User, user: User, role: str) -> User:
     """Gives a user a role. Policy administrators only; nobody changes their own."""
     if role not in Role.values:
         raise AccessError(f"{role!r} is not a role; choose one of {', '.join(Role.values)}.")
-    if actor.pk == user.pk:
+    if actor is not None and actor.pk == user.pk:
         raise AccessError("Nobody changes their own role: ask another policy administrator.")
     user = _locked_user(user)
     before = {"role": user.role}
@@ -264,7 +292,7 @@ def user_role_set(*, actor: User, user: User, role: str) -> User:
 def user_capacity_grant(*, actor: User, user: User, capacity: str) -> UserCapacity:
     if capacity not in Capacity.values:
         raise AccessError(f"{capacity!r} is not a capacity; choose one of {', '.join(Capacity.values)}.")
-    if actor.pk == user.pk:
+    if actor is not None and actor.pk == user.pk:
         raise AccessError("Nobody grants themselves a capacity: ask another policy administrator.")
     user = _locked_user(user)
     if capacity in CAPACITIES_FORBIDDEN_FOR.get(user.role, ()):
@@ -280,7 +308,7 @@ def user_capacity_grant(*, actor: User, user: User, capacity: str) -> UserCapaci
 
 @transaction.atomic
 def user_capacity_revoke(*, actor: User, user: User, capacity: str) -> None:
-    if actor.pk == user.pk:
+    if actor is not None and actor.pk == user.pk:
         raise AccessError("Nobody revokes their own capacity: ask another policy administrator.")
     user = _locked_user(user)
     deleted, _ = UserCapacity.objects.filter(user=user, capacity=capacity).delete()

@@ -9,12 +9,15 @@ from csp.constants import NONCE, NONE, SELF
 
 from portal import config
 from portal.config import BASE_DIR, VAR_DIR
+from portal.roles import Role
 
 try:
     DATABASES = {"default": config.database("DATABASE_URL", f"sqlite:///{VAR_DIR}/greenlight.sqlite3")}
     # One machine (the demo): SQLite, a generated key, a shiftable clock. Anything else is a real
     # deployment, where the key must be given and the clock is the real one.
     ONE_MACHINE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    # The demo's conveniences (printing a user's current code) exist only where DEMO is on.
+    DEMO = config.flag("DEMO", ONE_MACHINE)
     SECRET_KEY = config.secret_key(generate=ONE_MACHINE)
     DEBUG = config.flag("DEBUG")
     ALLOWED_HOSTS = config.word_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
@@ -47,6 +50,18 @@ try:
 
     # Unset in a real deployment: the clock is then the real one. The tests set it.
     CLOCK_FILE = config.text("CLOCK_FILE", str(VAR_DIR / "clock-offset") if ONE_MACHINE else None)
+    OIDC_RP_CLIENT_ID = config.text("OIDC_RP_CLIENT_ID")
+    OIDC_ENABLED = OIDC_RP_CLIENT_ID is not None
+    if OIDC_ENABLED:
+        OIDC_RP_CLIENT_SECRET = config.required("OIDC_RP_CLIENT_SECRET")
+        OIDC_OP_AUTHORIZATION_ENDPOINT = config.url("OIDC_OP_AUTHORIZATION_ENDPOINT", required=True)
+        OIDC_OP_TOKEN_ENDPOINT = config.url("OIDC_OP_TOKEN_ENDPOINT", required=True)
+        OIDC_OP_USER_ENDPOINT = config.url("OIDC_OP_USER_ENDPOINT", required=True)
+        OIDC_OP_JWKS_ENDPOINT = config.url("OIDC_OP_JWKS_ENDPOINT", required=True)
+    OIDC_RP_SIGN_ALGO = config.text("OIDC_RP_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = config.text("OIDC_RP_SCOPES", "openid email profile groups")
+    OIDC_GROUPS_CLAIM = config.text("OIDC_GROUPS_CLAIM", "groups")
+    OIDC_ROLE_GROUPS = config.mapping("OIDC_ROLE_GROUPS", keys=set(Role.values))
     LOGIN_FAILURE_LIMIT = config.integer("LOGIN_FAILURE_LIMIT", 5)
     LOGIN_COOLOFF_MINUTES = config.integer("LOGIN_COOLOFF_MINUTES", 15)
 except config.ConfigurationError as error:
@@ -71,6 +86,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "axes",
     "knox",
+    "mozilla_django_oidc",
     "portal",
     "changes",
     "deployments",
@@ -107,6 +123,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+if OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.append("portal.oidc.GreenlightOIDCBackend")
 DATABASE_ROUTERS = ["portal.routers.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -139,6 +157,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+LOGIN_REDIRECT_URL_FAILURE = "/login/"
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"

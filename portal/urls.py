@@ -5,7 +5,7 @@ from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal.api import errors
-from portal.views import account, pages
+from portal.views import account, pages, sso
 
 # The admin site asks for a verified second factor too; rights there come from break-glass.
 admin.site.__class__ = OTPAdminSite
@@ -17,6 +17,8 @@ urlpatterns = [
     path("notifications/test/", pages.notification_test, name="notification-test"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("login/otp/", account.login_otp, name="login-otp"),
+    path("login/sso/", sso.sso_begin, name="oidc_authentication_init"),
+    path("login/sso/callback/", sso.sso_callback, name="oidc_authentication_callback"),
     path("account/mfa/", account.mfa_setup, name="mfa-setup"),
     path("account/mfa/backup-codes/", account.mfa_backup_codes, name="mfa-backup-codes"),
     path("account/tokens/", account.api_tokens, name="api-tokens"),

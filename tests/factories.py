@@ -1,10 +1,8 @@
-import time
-
 import factory
 from django.utils import timezone
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal.mfa import totp_code
 from portal.models import User, UserCapacity
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
@@ -50,9 +48,4 @@ def otp_code(device: TOTPDevice) -> str:
     django-otp refuses a code at or before the last one used, so after one use this is the next
     time step's code (within its tolerance of one step), made without waiting.
     """
-    device.refresh_from_db()
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = time.time()
-    step = max(totp.t(), device.last_t + 1)
-    totp.time = device.t0 + step * device.step
-    return f"{totp.token():0{device.digits}d}"
+    return totp_code(device)

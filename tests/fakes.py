@@ -51,3 +51,96 @@ class FakeSlack:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+class FakeIdentityProvider:
+    """An OpenID Connect provider: JWKS, token and userinfo endpoints, ID tokens signed with RS256."""
+
+    CLIENT_ID = "greenlight"
+    CLIENT_SECRET = "sso-test-secret"
+
+    def __init__(self):
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.claims: dict = {}
+        self.amr: list[str] = ["pwd"]
+        self.nonce = ""
+        self.token_requests: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.startswith("/jwks"):
+                    fake._answer(self, {"keys": [fake.jwk()]})
+                elif self.path.startswith("/userinfo"):
+                    fake._answer(self, fake.claims)
+                else:
+                    fake._answer(self, {"error": "not_found"}, status=404)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                fake.token_requests.append(form)
+                fake._answer(
+                    self, {"id_token": fake.id_token(), "access_token": "at-1", "token_type": "Bearer"}
+                )
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @staticmethod
+    def _answer(handler, payload, status=200):
+        body = json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def jwk(self) -> dict:
+        from jwt.algorithms import RSAAlgorithm
+
+        return {**json.loads(RSAAlgorithm.to_jwk(self.key.public_key())), "kid": "test-key", "alg": "RS256"}
+
+    def id_token(self) -> str:
+        import time
+
+        import jwt
+
+        now = int(time.time())
+        payload = {
+            "iss": self.url,
+            "aud": self.CLIENT_ID,
+            "sub": self.claims.get("email", "someone"),
+            "iat": now,
+            "exp": now + 300,
+            "nonce": self.nonce,
+            "amr": self.amr,
+        }
+        return jwt.encode(payload, self.key, algorithm="RS256", headers={"kid": "test-key"})
+
+    def settings(self) -> dict:
+        return {
+            "OIDC_ENABLED": True,
+            "OIDC_RP_CLIENT_ID": self.CLIENT_ID,
+            "OIDC_RP_CLIENT_SECRET": self.CLIENT_SECRET,
+            "OIDC_OP_AUTHORIZATION_ENDPOINT": f"{self.url}/authorize",
+            "OIDC_OP_TOKEN_ENDPOINT": f"{self.url}/token",
+            "OIDC_OP_USER_ENDPOINT": f"{self.url}/userinfo",
+            "OIDC_OP_JWKS_ENDPOINT": f"{self.url}/jwks",
+            "OIDC_RP_SIGN_ALGO": "RS256",
+            "OIDC_ROLE_GROUPS": {"release_manager": "gl-release", "sre": "gl-sre", "developer": "gl-eng"},
+        }
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()

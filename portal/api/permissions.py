@@ -5,6 +5,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from portal import mfa
 from portal.models import ApiToken
+from portal.oidc import passed_second_factor
 from portal.roles import has_right, missing_right_message
 
 
@@ -49,7 +50,7 @@ class FreshOTP(BasePermission):
             raise exceptions.PermissionDenied(
                 "This action needs a second factor: set up an authenticator app at /account/mfa/ first."
             )
-        if not token_call and not user.is_verified():
+        if not token_call and not passed_second_factor(request):
             raise exceptions.PermissionDenied(
                 "Your session has not passed the second factor: sign in again with your code."
             )

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from portal import mfa, selectors, services
 from portal.forms import ApiTokenForm, BreakGlassForm, OTPForm
+from portal.oidc import passed_second_factor
 from portal.roles import Right, missing_right_message
 from portal.views.errors import forbidden
 
@@ -42,7 +43,7 @@ def _safe_next(request, default: str = "/") -> str:
 @login_required
 def login_otp(request):
     """The second step of signing in: a code from the authenticator app or a backup code."""
-    if request.user.is_verified():
+    if passed_second_factor(request):
         return redirect(_safe_next(request))
     if not mfa.has_device(request.user):
         return redirect("mfa-setup")
@@ -67,7 +68,7 @@ def login_otp(request):
 def mfa_setup(request):
     """Enrols an authenticator app (QR code, then a code to prove it works) and shows backup codes once."""
     if mfa.has_device(request.user):
-        if not request.user.is_verified():
+        if not passed_second_factor(request):
             return redirect(second_factor_url(request.path))
         return render(request, "account/mfa.html", {"enrolled": True, "form": OTPForm()})
     device = mfa.totp_device_pending(request.user)
