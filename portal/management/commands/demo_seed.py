@@ -57,7 +57,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             created = self._seed()
         self.stdout.write(f"Demo team ({created} new), password {DEMO_PASSWORD}:")
-        for username, first, last, role, capacities, _, job in TEAM:
+        for username, _first, _last, role, capacities, _github, job in TEAM:
             user = User.objects.get(username=username)
             device = TOTPDevice.objects.get(user=user, name="Demo authenticator")
             extra = f" + {', '.join(capacities)}" if capacities else ""
