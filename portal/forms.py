@@ -1,6 +1,7 @@
 from django import forms
 
 from portal.models import AccessPolicy, Notification
+from portal.roles import Capacity, Role
 
 
 class NotificationTestForm(forms.Form):
@@ -49,3 +50,14 @@ class ApiTokenForm(forms.Form):
         if days > limit:
             raise forms.ValidationError(f"A token lasts at most {limit} days.")
         return days
+
+
+class RoleForm(OTPForm):
+    role = forms.ChoiceField(choices=Role.choices)
+    field_order = ["role", "otp"]
+
+
+class CapacityForm(OTPForm):
+    capacity = forms.ChoiceField(choices=Capacity.choices)
+    action = forms.ChoiceField(choices=[("grant", "Grant"), ("revoke", "Revoke")])
+    field_order = ["capacity", "action", "otp"]

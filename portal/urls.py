@@ -5,7 +5,7 @@ from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal.api import errors
-from portal.views import account, pages, sso
+from portal.views import account, pages, people, sso
 
 # The admin site asks for a verified second factor too; rights there come from break-glass.
 admin.site.__class__ = OTPAdminSite
@@ -23,6 +23,8 @@ urlpatterns = [
     path("account/mfa/backup-codes/", account.mfa_backup_codes, name="mfa-backup-codes"),
     path("account/tokens/", account.api_tokens, name="api-tokens"),
     path("account/tokens/<str:key>/revoke/", account.api_token_revoke, name="api-token-revoke-page"),
+    path("people/", people.people, name="people"),
+    path("people/<int:pk>/", people.person, name="person"),
     path("break-glass/", account.break_glass, name="break-glass"),
     path("break-glass/<int:pk>/close/", account.break_glass_close, name="break-glass-close"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

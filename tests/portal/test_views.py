@@ -4,7 +4,7 @@ from django.db import transaction
 from portal.models import AuditEvent, Notification
 from portal.services import audit_record
 from tests.conftest import verified_login
-from tests.factories import DEFAULT_PASSWORD
+from tests.factories import DEFAULT_PASSWORD, otp_code, totp_device
 
 
 @pytest.mark.django_db
@@ -107,3 +107,51 @@ def test_test_notification_needs_the_permission(client, user):
     assert "You need the right to send test notifications (notification.test)" in response.content.decode()
     assert not Notification.objects.exists()
     assert "Test a notification channel" not in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_people_page_changes_a_role_with_a_code_and_audits_it(client, policy_admin, developer):
+    verified_login(client, policy_admin)
+    device = totp_device(policy_admin)
+    response = client.post(
+        f"/people/{developer.pk}/", {"action_form": "role", "role-role": "sre", "role-otp": otp_code(device)}
+    )
+    assert response.status_code == 302
+    developer.refresh_from_db()
+    assert developer.role == "sre"
+    assert AuditEvent.objects.get(action="user.role_set").actor_id == policy_admin.pk
+
+
+@pytest.mark.django_db
+def test_people_page_refuses_a_wrong_code_and_changes_nothing(client, policy_admin, developer):
+    verified_login(client, policy_admin)
+    response = client.post(
+        f"/people/{developer.pk}/", {"action_form": "role", "role-role": "sre", "role-otp": "00000a"}
+    )
+    assert response.status_code == 400
+    assert "That code is not valid" in response.content.decode()
+    developer.refresh_from_db()
+    assert developer.role == "developer" and not AuditEvent.objects.filter(action="user.role_set").exists()
+
+
+@pytest.mark.django_db
+def test_people_page_refuses_changing_your_own_capacities(client, policy_admin):
+    verified_login(client, policy_admin)
+    response = client.post(
+        f"/people/{policy_admin.pk}/",
+        {
+            "action_form": "capacity",
+            "capacity-capacity": "security",
+            "capacity-action": "grant",
+            "capacity-otp": otp_code(totp_device(policy_admin)),
+        },
+    )
+    assert response.status_code == 400
+    assert "Nobody grants themselves a capacity" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_people_pages_need_the_right(client, developer):
+    verified_login(client, developer)
+    assert client.get("/people/").status_code == 403
+    assert client.get(f"/people/{developer.pk}/").status_code == 403
