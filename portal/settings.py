@@ -276,7 +276,7 @@ NOTIFY_SLACK_ENABLED = bool(SLACK_BOT_TOKEN)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "portal.api.authentication.VerifiedSessionAuthentication",
         "portal.api.authentication.ApiTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -5,8 +5,11 @@ from datetime import timedelta
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication
 from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication
 
-from portal import clock, context
+from portal import clock, context, mfa
+from portal.oidc import passed_second_factor
+from portal.roles import requires_mfa
 
 # Writing last use on every call would make each API call a write; once a minute is plenty.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -35,3 +38,22 @@ class ApiTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed(
                 _("Invalid, expired or revoked token. Create a new one at /account/tokens/.")
             ) from None
+
+
+class VerifiedSessionAuthentication(SessionAuthentication):
+    """The browser's session, once it has passed the second factor where one is needed.
+
+    A password alone opens no API call for someone who has an authenticator or whose role needs
+    one: they finish signing in at /login/otp/ first, as the pages make them.
+    """
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user = result[0]
+        if not passed_second_factor(request) and (mfa.has_device(user) or requires_mfa(user)):
+            raise exceptions.AuthenticationFailed(
+                "Finish signing in with the code from your authenticator app at /login/otp/."
+            )
+        return result

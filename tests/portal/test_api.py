@@ -6,7 +6,7 @@ from django.db import transaction
 
 from portal import clock, context
 from portal.services import audit_record
-from tests.conftest import client_for
+from tests.conftest import client_for, verified_login
 from tests.factories import UserFactory
 
 # The audit listing reads through the replica alias (a mirror of the test database), on its own
@@ -70,7 +70,7 @@ def test_api_unhandled_error_is_a_json_500(sre, monkeypatch, client):
 
     monkeypatch.setattr(services, "notification_test_send", explode)
     client.raise_request_exception = False
-    client.force_login(sre)
+    verified_login(client, sre)
     response = client.post(
         "/api/v1/notifications/test/",
         {"channel": "email", "recipient": "ops@example.com"},
@@ -172,3 +172,19 @@ def test_schema_and_docs_are_served(user):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
+
+
+@pytest.mark.django_db
+def test_a_session_that_has_not_passed_the_second_factor_opens_no_api_call(developer):
+    response = client_for(developer, verified=False).get("/api/v1/me/")
+    assert response.status_code == 403
+    assert (
+        response.json()["detail"]
+        == "Finish signing in with the code from your authenticator app at /login/otp/."
+    )
+    assert client_for(developer).get("/api/v1/me/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_auditor_without_an_authenticator_uses_the_api_after_the_password(auditor):
+    assert client_for(auditor, verified=False).get("/api/v1/me/").status_code == 200
