@@ -8,24 +8,7 @@ from portal.roles import Capacity, Role, rights_of
 class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = [
-            "id",
-            "created_at",
-            "actor_id",
-            "actor_name",
-            "action",
-            "object_type",
-            "object_id",
-            "object_repr",
-            "before",
-            "after",
-            "ip",
-            "user_agent",
-            "request_id",
-            "break_glass_session_id",
-            "prev_hash",
-            "hash",
-        ]
+        fields = ["id", *AuditEvent.HASHED_FIELDS, "prev_hash", "hash"]
         read_only_fields = fields
 
 
