@@ -49,3 +49,62 @@ def otp_code(device: TOTPDevice) -> str:
     time step's code (within its tolerance of one step), made without waiting.
     """
     return totp_code(device)
+
+
+class ApprovalPolicyFactory(factory.django.DjangoModelFactory):
+    """The default policy of the production process (3 approvals, 1 code owner, 3 sign-offs)."""
+
+    class Meta:
+        model = "changes.ApprovalPolicy"
+        django_get_or_create = ["name"]
+
+    name = "Production process"
+
+
+class EnvironmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "deployments.Environment"
+        django_get_or_create = ["name"]
+
+    name = "production"
+    display_name = "Production"
+    branch = "main"
+    time_zone = "America/New_York"
+    is_production = True
+    approval_policy = factory.SubFactory(ApprovalPolicyFactory)
+
+
+class ServiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "deployments.Service"
+        django_get_or_create = ["name"]
+        skip_postgeneration_save = True
+
+    name = "web"
+    team = "Studio"
+    repository = "aifilmstudio/web"
+    code_owners = factory.LazyFunction(lambda: ["alex-owner"])
+
+    @factory.post_generation
+    def environments(self, create, extracted, **kwargs):
+        if create:
+            self.environments.set(extracted or [EnvironmentFactory()])
+
+
+def change_create(requester, **fields):
+    """A change filed through the service, as a person would file it."""
+    from django.db import transaction
+
+    from changes.services import ChangeInput
+    from changes.services import change_create as create
+
+    data = {
+        "title": "Faster render queue",
+        "description": "Moves rendering to the new queue.",
+        "rollback_plan": "Switch traffic back to blue; the queue drains by itself.",
+        "environment": EnvironmentFactory(),
+        "services": [ServiceFactory()],
+        **fields,
+    }
+    with transaction.atomic():
+        return create(actor=requester, data=ChangeInput(**data))

@@ -1,0 +1,142 @@
+from rest_framework import serializers
+
+from changes.choices import Decision
+from changes.models import SIGN_OFF_CAPACITIES, Approval, ChangeRequest, ChecklistItem, Comment
+from deployments.models import Environment, Service
+from portal.api.serializers import OTPSerializer
+from portal.models import User
+
+
+class ChecklistItemSerializer(serializers.ModelSerializer):
+    done_by = serializers.CharField(source="done_by.username", default=None, read_only=True)
+    gates_deploy = serializers.BooleanField(read_only=True)
+    connected = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ChecklistItem
+        fields = [
+            "id",
+            "key",
+            "text",
+            "phases",
+            "integration",
+            "connected",
+            "gates_deploy",
+            "done",
+            "done_by",
+            "done_at",
+            "evidence",
+        ]
+        read_only_fields = fields
+
+    def get_connected(self, item) -> bool | None:
+        from changes.integrations import is_connected
+
+        return is_connected(item.integration) if item.integration else None
+
+
+class ChecklistTickSerializer(serializers.Serializer):
+    done = serializers.BooleanField()
+    evidence = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    approver = serializers.CharField(source="approver.username", read_only=True)
+
+    class Meta:
+        model = Approval
+        fields = [
+            "id",
+            "approver",
+            "decision",
+            "capacity",
+            "code_owner",
+            "comment",
+            "revision",
+            "created_at",
+            "dismissed_at",
+            "dismissed_reason",
+        ]
+        read_only_fields = fields
+
+
+class DecisionSerializer(OTPSerializer):
+    decision = serializers.ChoiceField(choices=Decision.choices)
+    capacity = serializers.ChoiceField(
+        choices=[c.value for c in SIGN_OFF_CAPACITIES], required=False, allow_blank=True, default=""
+    )
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True)
+    parent = serializers.PrimaryKeyRelatedField(
+        queryset=Comment.objects.all(), required=False, allow_null=True
+    )
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "parent", "body", "created_at"]
+        read_only_fields = ["id", "author", "created_at"]
+
+
+class ChangeRequestSerializer(serializers.ModelSerializer):
+    number = serializers.CharField(read_only=True)
+    environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
+    services = serializers.SlugRelatedField(
+        slug_field="name", many=True, queryset=Service.objects.all(), required=False
+    )
+    stakeholders = serializers.SlugRelatedField(
+        slug_field="username", many=True, queryset=User.objects.all(), required=False
+    )
+    stakeholder_channels = serializers.ListField(
+        child=serializers.RegexField(
+            r"^#[a-z0-9][a-z0-9._-]{0,79}$",
+            error_messages={"invalid": "Name a Slack channel such as #releases."},
+        ),
+        required=False,
+    )
+    requester = serializers.CharField(source="requester.username", read_only=True)
+    checklist_done = serializers.IntegerField(read_only=True)
+    checklist_total = serializers.IntegerField(read_only=True)
+    approval_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ChangeRequest
+        fields = [
+            "id", "number", "title", "description", "rollback_plan", "change_type", "risk", "risk_assessment",
+            "environment", "services", "has_migrations", "source_branch", "target_branch", "pull_request",
+            "version_bump", "stakeholders", "stakeholder_channels", "requester", "status", "revision",
+            "created_at", "updated_at", "submitted_at", "approved_at", "checklist_done", "checklist_total",
+            "approval_count",
+        ]  # fmt: skip
+        read_only_fields = ["status", "revision", "created_at", "updated_at", "submitted_at", "approved_at"]
+        extra_kwargs = {"rollback_plan": {"allow_blank": False}}
+
+
+class ChangeDetailSerializer(ChangeRequestSerializer):
+    checklist = ChecklistItemSerializer(many=True, read_only=True)
+    approvals = ApprovalSerializer(many=True, read_only=True)
+    quorum = serializers.SerializerMethodField()
+
+    class Meta(ChangeRequestSerializer.Meta):
+        fields = [*ChangeRequestSerializer.Meta.fields, "checklist", "approvals", "quorum"]
+
+    def get_quorum(self, change) -> dict:
+        from changes.selectors import change_quorum
+
+        summary = change_quorum(change)
+        return {
+            "satisfied": summary.satisfied,
+            "approvals": summary.approvals,
+            "required_approvals": summary.required_approvals,
+            "code_owner_approvals": summary.code_owner_approvals,
+            "required_code_owner_approvals": summary.required_code_owner_approvals,
+            "sign_offs": sorted(summary.sign_offs),
+            "missing_sign_offs": summary.missing_sign_offs,
+            "explanation": summary.explain(),
+        }
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)

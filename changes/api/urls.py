@@ -1,0 +1,19 @@
+from django.urls import path
+
+from changes.api import views
+
+urlpatterns = [
+    path("changes/", views.ChangeList.as_view(), name="api-change-list"),
+    path("changes/<int:pk>/", views.ChangeDetail.as_view(), name="api-change-detail"),
+    path("changes/<int:pk>/submit/", views.ChangeSubmit.as_view(), name="api-change-submit"),
+    path("changes/<int:pk>/cancel/", views.ChangeCancel.as_view(), name="api-change-cancel"),
+    path("changes/<int:pk>/approvals/", views.ChangeApprovals.as_view(), name="api-change-approvals"),
+    path("changes/<int:pk>/checklist/", views.ChangeChecklist.as_view(), name="api-change-checklist"),
+    path(
+        "changes/<int:pk>/checklist/<int:item_id>/",
+        views.ChangeChecklistItem.as_view(),
+        name="api-change-checklist-item",
+    ),
+    path("changes/<int:pk>/comments/", views.ChangeComments.as_view(), name="api-change-comments"),
+    path("changes/<int:pk>/history/", views.ChangeHistory.as_view(), name="api-change-history"),
+]

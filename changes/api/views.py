@@ -1,0 +1,187 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from changes import selectors, services
+from changes.api import serializers as s
+from changes.filters import ChangeRequestFilter
+from changes.models import ChangeRequest, ChecklistItem
+from portal.api.permissions import FreshOTP, right_required
+from portal.api.serializers import AuditEventSerializer
+from portal.roles import Right
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+def refused(error: services.ChangeError) -> exceptions.APIException:
+    """A rule that refused the act: 409 when it clashes with the change's state, 400 otherwise."""
+    message = " ".join(error.messages)
+    return Conflict(message) if error.conflict else exceptions.ValidationError({"detail": [message]})
+
+
+def _change(request, pk: int) -> ChangeRequest:
+    return get_object_or_404(selectors.changes_visible_to(request.user), pk=pk)
+
+
+class ChangeList(generics.ListCreateAPIView):
+    """Change requests, newest first, filtered; POST files a draft."""
+
+    serializer_class = s.ChangeRequestSerializer
+    filterset_class = ChangeRequestFilter
+
+    def get_permissions(self):
+        right = Right.CHANGE_CREATE if self.request.method == "POST" else Right.CHANGE_VIEW
+        return [right_required(right)()]
+
+    def get_queryset(self):
+        return selectors.changes_visible_to(self.request.user)
+
+    @extend_schema(responses={201: s.ChangeDetailSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        try:
+            change = services.change_create(actor=request.user, data=services.ChangeInput(**data))
+        except services.ChangeError as error:
+            raise refused(error) from None
+        detail = selectors.change_detail(request.user, change.pk)
+        return Response(s.ChangeDetailSerializer(detail).data, status=status.HTTP_201_CREATED)
+
+
+class ChangeDetail(APIView):
+    """One change with its checklist, decisions and quorum; PATCH edits it (a new revision once submitted)."""
+
+    @extend_schema(responses=s.ChangeDetailSerializer)
+    def get(self, request, pk: int):
+        return Response(
+            s.ChangeDetailSerializer(selectors.change_detail(request.user, _change(request, pk).pk)).data
+        )
+
+    @extend_schema(request=s.ChangeRequestSerializer, responses=s.ChangeDetailSerializer)
+    def patch(self, request, pk: int):
+        change = _change(request, pk)
+        serializer = s.ChangeRequestSerializer(change, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.change_update(actor=request.user, change=change, data=dict(serializer.validated_data))
+        except services.ChangeError as error:
+            raise refused(error) from None
+        return Response(s.ChangeDetailSerializer(selectors.change_detail(request.user, pk)).data)
+
+
+class ChangeSubmit(APIView):
+    @extend_schema(request=None, responses=s.ChangeDetailSerializer)
+    def post(self, request, pk: int):
+        try:
+            services.change_submit(actor=request.user, change=_change(request, pk))
+        except services.ChangeError as error:
+            raise refused(error) from None
+        return Response(s.ChangeDetailSerializer(selectors.change_detail(request.user, pk)).data)
+
+
+class ChangeCancel(APIView):
+    @extend_schema(request=s.CancelSerializer, responses=s.ChangeDetailSerializer)
+    def post(self, request, pk: int):
+        serializer = s.CancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.change_cancel(
+                actor=request.user, change=_change(request, pk), **serializer.validated_data
+            )
+        except services.ChangeError as error:
+            raise refused(error) from None
+        return Response(s.ChangeDetailSerializer(selectors.change_detail(request.user, pk)).data)
+
+
+class ChangeApprovals(APIView):
+    """Decisions on a change (GET), and a new one (POST: approve, reject or request_changes, with an OTP)."""
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [right_required(Right.CHANGE_APPROVE)(), FreshOTP()]
+        return [right_required(Right.CHANGE_VIEW)()]
+
+    @extend_schema(responses=s.ApprovalSerializer(many=True))
+    def get(self, request, pk: int):
+        change = _change(request, pk)
+        return Response(s.ApprovalSerializer(change.approvals.select_related("approver"), many=True).data)
+
+    @extend_schema(request=s.DecisionSerializer, responses={201: s.ApprovalSerializer})
+    def post(self, request, pk: int):
+        serializer = s.DecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            approval = services.change_decide(
+                actor=request.user,
+                change=_change(request, pk),
+                decision=data["decision"],
+                capacity=data["capacity"],
+                comment=data["comment"],
+            )
+        except services.ChangeError as error:
+            raise refused(error) from None
+        return Response(s.ApprovalSerializer(approval).data, status=status.HTTP_201_CREATED)
+
+
+class ChangeChecklist(APIView):
+    @extend_schema(responses=s.ChecklistItemSerializer(many=True))
+    def get(self, request, pk: int):
+        change = _change(request, pk)
+        return Response(s.ChecklistItemSerializer(change.checklist.select_related("done_by"), many=True).data)
+
+
+class ChangeChecklistItem(APIView):
+    """Ticks or unticks an item a person vouches for, with evidence (text or a link)."""
+
+    @extend_schema(request=s.ChecklistTickSerializer, responses=s.ChecklistItemSerializer)
+    def patch(self, request, pk: int, item_id: int):
+        item = get_object_or_404(ChecklistItem, pk=item_id, change=_change(request, pk))
+        serializer = s.ChecklistTickSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            item = services.checklist_item_set(actor=request.user, item=item, **serializer.validated_data)
+        except services.ChangeError as error:
+            raise refused(error) from None
+        return Response(s.ChecklistItemSerializer(item).data)
+
+
+class ChangeComments(APIView):
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [right_required(Right.CHANGE_CREATE)()]
+        return [right_required(Right.CHANGE_VIEW)()]
+
+    @extend_schema(responses=s.CommentSerializer(many=True))
+    def get(self, request, pk: int):
+        change = _change(request, pk)
+        return Response(s.CommentSerializer(change.comments.select_related("author"), many=True).data)
+
+    @extend_schema(request=s.CommentSerializer, responses={201: s.CommentSerializer})
+    def post(self, request, pk: int):
+        change = _change(request, pk)
+        serializer = s.CommentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        parent = serializer.validated_data.get("parent")
+        try:
+            comment = services.comment_add(
+                actor=request.user, change=change, body=serializer.validated_data["body"], parent=parent
+            )
+        except services.ChangeError as error:
+            raise refused(error) from None
+        return Response(s.CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+
+class ChangeHistory(APIView):
+    """The change's timeline, built from the audit trail."""
+
+    @extend_schema(responses=AuditEventSerializer(many=True))
+    def get(self, request, pk: int):
+        change = _change(request, pk)
+        return Response(AuditEventSerializer(selectors.change_history(change), many=True).data)

@@ -1,0 +1,45 @@
+"""Filters of the change list, shared by the page and GET /api/v1/changes/."""
+
+import django_filters
+from django import forms
+from django.db.models import Q
+
+from changes.choices import ChangeStatus, ChangeType
+from changes.models import ChangeRequest
+from deployments.models import Environment, Service
+from portal.models import User
+
+
+class ChangeRequestFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search", help_text="Number, title or description.")
+    status = django_filters.MultipleChoiceFilter(choices=ChangeStatus.choices)
+    change_type = django_filters.ChoiceFilter(choices=ChangeType.choices, label="Type")
+    environment = django_filters.ModelChoiceFilter(
+        queryset=Environment.objects.all(), to_field_name="name", label="Environment"
+    )
+    service = django_filters.ModelChoiceFilter(
+        queryset=Service.objects.all(), to_field_name="name", field_name="services", label="Service"
+    )
+    requester = django_filters.ModelChoiceFilter(
+        queryset=User.objects.all(), to_field_name="username", label="Requester"
+    )
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", label="Created from",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )  # fmt: skip
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", label="Created until",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )  # fmt: skip
+
+    class Meta:
+        model = ChangeRequest
+        fields = ["q", "status", "change_type", "environment", "service", "requester"]
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        pk = ChangeRequest.pk_from_number(value)
+        match = Q(title__icontains=value) | Q(description__icontains=value)
+        if pk is not None:
+            match |= Q(pk=pk)
+        return queryset.filter(match)

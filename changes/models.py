@@ -1,0 +1,216 @@
+"""Change requests, their checklists, approvals and comments, and the policy that governs them."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from changes import defaults
+from changes.choices import (
+    ALLOWED_TRANSITIONS,
+    ChangeStatus,
+    ChangeType,
+    Decision,
+    Phase,
+    Risk,
+    VersionBump,
+)
+from portal.roles import Capacity
+
+SIGN_OFF_CAPACITIES = [Capacity.SECURITY, Capacity.PRODUCT, Capacity.ENGINEERING_LEAD]
+
+
+def validate_sign_offs(value) -> None:
+    if not isinstance(value, list) or not set(value) <= set(SIGN_OFF_CAPACITIES):
+        raise ValidationError(f"List sign-off capacities among {', '.join(SIGN_OFF_CAPACITIES)}.")
+
+
+def validate_checklist(value) -> None:
+    phases = set(Phase.values)
+    if not isinstance(value, list):
+        raise ValidationError("The checklist is a list of items.")
+    keys = set()
+    for item in value:
+        if not isinstance(item, dict) or not item.get("key") or not item.get("text"):
+            raise ValidationError("Each checklist item has a key and a text.")
+        if not item.get("phases") or not set(item["phases"]) <= phases:
+            raise ValidationError(f"Item {item['key']!r}: phases are among {', '.join(sorted(phases))}.")
+        if item["key"] in keys:
+            raise ValidationError(f"Item {item['key']!r} appears twice: keep it once with both phases.")
+        keys.add(item["key"])
+
+
+class ApprovalPolicy(models.Model):
+    """How many approvals and which sign-offs an environment's changes need, and their checklist."""
+
+    name = models.CharField(max_length=100, unique=True)
+    min_approvals = models.PositiveSmallIntegerField(default=defaults.APPROVALS)
+    min_code_owner_approvals = models.PositiveSmallIntegerField(default=defaults.CODE_OWNER_APPROVALS)
+    required_sign_offs = models.JSONField(
+        default=defaults.sign_offs, blank=True, validators=[validate_sign_offs]
+    )
+    checks_must_pass = models.BooleanField(default=True, help_text="All automated checks pass before deploy.")
+    reminder_after_hours = models.PositiveSmallIntegerField(default=defaults.REMINDER_AFTER_HOURS)
+    checklist = models.JSONField(default=defaults.checklist, validators=[validate_checklist])
+
+    class Meta:
+        verbose_name_plural = "approval policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChangeRequestQuerySet(models.QuerySet):
+    def open(self):
+        return self.exclude(
+            status__in=[
+                ChangeStatus.COMPLETED,
+                ChangeStatus.CANCELLED,
+                ChangeStatus.FAILED,
+                ChangeStatus.ROLLED_BACK,
+            ]
+        )
+
+
+class ChangeRequest(models.Model):
+    title = models.CharField(max_length=200)
+    description = models.TextField(help_text="What changes, and why.")
+    rollback_plan = models.TextField(help_text="How to go back if this goes wrong. Required.")
+    change_type = models.CharField(max_length=16, choices=ChangeType.choices, default=ChangeType.NORMAL)
+    risk = models.CharField(max_length=8, choices=Risk.choices, default=Risk.MEDIUM)
+    risk_assessment = models.TextField(blank=True, help_text="What could go wrong, and how likely.")
+    environment = models.ForeignKey(
+        "deployments.Environment", on_delete=models.PROTECT, related_name="changes"
+    )
+    services = models.ManyToManyField("deployments.Service", related_name="changes", blank=True)
+    has_migrations = models.BooleanField(
+        default=False, help_text="Carries database migrations (they must work with the running version)."
+    )
+    source_branch = models.CharField(max_length=100, default="staging")
+    target_branch = models.CharField(max_length=100, default="main")
+    pull_request = models.CharField(max_length=200, blank=True, help_text="Pull request number or URL.")
+    version_bump = models.CharField(max_length=8, choices=VersionBump.choices, default=VersionBump.MINOR)
+    stakeholders = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="watched_changes", blank=True
+    )
+    stakeholder_channels = models.JSONField(
+        default=list, blank=True, help_text="Slack channels, e.g. #releases."
+    )
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="changes")
+    status = models.CharField(max_length=20, choices=ChangeStatus.choices, default=ChangeStatus.DRAFT)
+    # Bumped by every edit after submission; approvals given to an earlier revision are stale.
+    revision = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    last_reminded_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ChangeRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "-id"], name="change_status_idx"),
+            models.Index(fields=["environment", "-id"], name="change_env_idx"),
+            models.Index(fields=["requester", "-id"], name="change_requester_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.title}"
+
+    @property
+    def number(self) -> str:
+        return f"CHG-{self.pk:06d}" if self.pk else "CHG-new"
+
+    @staticmethod
+    def pk_from_number(number: str) -> int | None:
+        digits = number.upper().removeprefix("CHG-")
+        return int(digits) if digits.isdigit() else None
+
+    def can_transition_to(self, status: str) -> bool:
+        return status in ALLOWED_TRANSITIONS[self.status]
+
+    def transition_error(self, status: str) -> str:
+        allowed = ", ".join(ChangeStatus(s).label.lower() for s in sorted(ALLOWED_TRANSITIONS[self.status]))
+        return (
+            f"{self.number} is {self.get_status_display().lower()}; it cannot become "
+            f"{ChangeStatus(status).label.lower()} (it can become: {allowed or 'nothing, it is closed'})."
+        )
+
+
+class ChecklistItem(models.Model):
+    """One item of a change's own copy of its policy's checklist."""
+
+    change = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="checklist")
+    position = models.PositiveSmallIntegerField()
+    key = models.CharField(max_length=63)
+    text = models.CharField(max_length=300)
+    phases = models.JSONField()
+    integration = models.CharField(max_length=63, blank=True, help_text="What proves it, if not a person.")
+    done = models.BooleanField(default=False)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+    evidence = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["change", "key"], name="unique_checklist_key")]
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def gates_deploy(self) -> bool:
+        return bool({Phase.PRE, Phase.BEFORE} & set(self.phases))
+
+
+class Approval(models.Model):
+    """One person's decision on one revision of a change; dismissed when the change is edited."""
+
+    change = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approvals")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    capacity = models.CharField(
+        max_length=32, blank=True, choices=[(c.value, c.label) for c in SIGN_OFF_CAPACITIES],
+        help_text="The sign-off this approval gives, if any.",
+    )  # fmt: skip
+    code_owner = models.BooleanField(default=False, help_text="The approver owned changed code at the time.")
+    comment = models.TextField(blank=True)
+    revision = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # One person counts once: a single standing decision each, enforced by the database
+            # so that two browsers racing cannot both land.
+            models.UniqueConstraint(
+                fields=["change", "approver"],
+                condition=Q(dismissed_at__isnull=True),
+                name="one_standing_decision",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} {self.get_decision_display().lower()} {self.change.number}"
+
+
+class Comment(models.Model):
+    change = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.author} on {self.change.number}"

@@ -1,0 +1,66 @@
+"""Whether a change has the approvals its policy asks for, and in words what is missing.
+
+Only standing decisions on the current revision count; one person counts once, whatever
+capacities they hold; a rejection or a request for changes blocks until it is answered.
+"""
+
+from dataclasses import dataclass, field
+
+from changes.choices import Decision
+from portal.roles import Capacity
+
+
+@dataclass(frozen=True)
+class QuorumSummary:
+    approvals: int
+    required_approvals: int
+    code_owner_approvals: int
+    required_code_owner_approvals: int
+    sign_offs: frozenset[str]
+    required_sign_offs: tuple[str, ...]
+    blockers: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def missing_sign_offs(self) -> list[str]:
+        return [c for c in self.required_sign_offs if c not in self.sign_offs]
+
+    @property
+    def satisfied(self) -> bool:
+        return (
+            not self.blockers
+            and self.approvals >= self.required_approvals
+            and self.code_owner_approvals >= self.required_code_owner_approvals
+            and not self.missing_sign_offs
+        )
+
+    def explain(self) -> str:
+        """'2 of 3 approvals; code owner approval missing; security sign-off missing'."""
+        parts = [f"{self.approvals} of {self.required_approvals} approvals"]
+        if self.code_owner_approvals < self.required_code_owner_approvals:
+            parts.append(
+                f"{self.code_owner_approvals} of {self.required_code_owner_approvals} code owner approvals"
+            )
+        for capacity in self.missing_sign_offs:
+            parts.append(f"{Capacity(capacity).label.replace(' sign-off', '').lower()} sign-off missing")
+        parts.extend(self.blockers)
+        return "; ".join(parts)
+
+
+def quorum_summary(change, approvals, policy) -> QuorumSummary:
+    """`approvals`: the change's approvals (a prefetched list is fine); filtered here."""
+    standing = [a for a in approvals if a.dismissed_at is None and a.revision == change.revision]
+    approving = [a for a in standing if a.decision == Decision.APPROVE]
+    blockers = tuple(
+        f"{a.approver.display_name} {'rejected it' if a.decision == Decision.REJECT else 'requested changes'}"
+        for a in standing
+        if a.decision != Decision.APPROVE
+    )
+    return QuorumSummary(
+        approvals=len({a.approver_id for a in approving}),
+        required_approvals=policy.min_approvals,
+        code_owner_approvals=len({a.approver_id for a in approving if a.code_owner}),
+        required_code_owner_approvals=policy.min_code_owner_approvals,
+        sign_offs=frozenset(a.capacity for a in approving if a.capacity),
+        required_sign_offs=tuple(policy.required_sign_offs),
+        blockers=blockers,
+    )

@@ -1,0 +1,413 @@
+"""Every write to a change request: guarded, locked, audited, in one transaction.
+
+Errors a person can act on are `ChangeError` (a 400 or 409 with the message); the views never
+change a row themselves.
+"""
+
+import re
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from changes import integrations
+from changes.choices import EDITABLE, ChangeStatus, Decision
+from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
+from changes.quorum import quorum_summary
+from deployments.models import Environment, Service
+from portal import clock
+from portal.models import User
+from portal.roles import Right, has_right
+from portal.services import audit_record, notification_send
+
+S = ChangeStatus
+EDITABLE_FIELDS = (
+    "title",
+    "description",
+    "rollback_plan",
+    "change_type",
+    "risk",
+    "risk_assessment",
+    "environment",
+    "has_migrations",
+    "source_branch",
+    "target_branch",
+    "pull_request",
+    "version_bump",
+    "stakeholder_channels",
+)
+
+
+class ChangeError(ValidationError):
+    """A rule refused the act; `conflict` marks a clash with the change's current state (409)."""
+
+    def __init__(self, message: str, *, conflict: bool = False):
+        super().__init__(message)
+        self.conflict = conflict
+
+
+def _snapshot(change: ChangeRequest) -> dict:
+    data = {name: getattr(change, name) for name in EDITABLE_FIELDS if name != "environment"}
+    data["environment"] = change.environment.name
+    data["status"] = change.status
+    data["revision"] = change.revision
+    return data
+
+
+def _locked(change: ChangeRequest) -> ChangeRequest:
+    return (
+        ChangeRequest.objects.select_for_update()
+        .select_related("environment__approval_policy")
+        .get(pk=change.pk)
+    )
+
+
+def _transition(change: ChangeRequest, status: str, *, actor, note: str = "") -> None:
+    if not change.can_transition_to(status):
+        raise ChangeError(change.transition_error(status), conflict=True)
+    before = change.status
+    change.status = status
+    now = clock.now()
+    change.updated_at = now
+    fields = ["status", "updated_at"]
+    if status == S.SUBMITTED:
+        change.submitted_at = now
+        fields.append("submitted_at")
+    if status == S.APPROVED:
+        change.approved_at = now
+        fields.append("approved_at")
+    change.save(update_fields=fields)
+    audit_record(
+        actor=actor,
+        action=f"change.{status}",
+        target=change,
+        before={"status": before},
+        after={"status": status, **({"note": note} if note else {})},
+    )
+
+
+def _copy_checklist(change: ChangeRequest, items: list[dict], start: int = 0) -> None:
+    ChecklistItem.objects.bulk_create(
+        ChecklistItem(
+            change=change,
+            position=start + i,
+            key=item["key"],
+            text=item["text"],
+            phases=list(item["phases"]),
+            integration=item.get("integration", ""),
+        )
+        for i, item in enumerate(items)
+    )
+
+
+@dataclass
+class ChangeInput:
+    """What a person fills in; validated by the form or serializer before it gets here."""
+
+    title: str
+    description: str
+    rollback_plan: str
+    environment: Environment
+    change_type: str = "normal"
+    risk: str = "medium"
+    risk_assessment: str = ""
+    has_migrations: bool = False
+    source_branch: str = "staging"
+    target_branch: str = "main"
+    pull_request: str = ""
+    version_bump: str = "minor"
+    stakeholder_channels: list | None = None
+    services: list[Service] | None = None
+    stakeholders: list[User] | None = None
+
+
+@transaction.atomic
+def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
+    """Files a draft with its own copy of the environment policy's checklist."""
+    from changes.defaults import MIGRATION_CHECKLIST
+
+    if not data.rollback_plan.strip():
+        raise ChangeError("Write the rollback plan: how to go back if this goes wrong.")
+    now = clock.now()
+    change = ChangeRequest.objects.create(
+        requester=actor,
+        created_at=now,
+        updated_at=now,
+        **{name: getattr(data, name) for name in EDITABLE_FIELDS if name != "stakeholder_channels"},
+        stakeholder_channels=data.stakeholder_channels or [],
+    )
+    change.services.set(data.services or [])
+    change.stakeholders.set(data.stakeholders or [])
+    checklist = list(change.environment.approval_policy.checklist)
+    _copy_checklist(change, checklist)
+    if change.has_migrations:
+        _copy_checklist(change, MIGRATION_CHECKLIST, start=len(checklist))
+    audit_record(actor=actor, action="change.create", target=change, after=_snapshot(change))
+    integrations.checklist_prove(
+        change=change, integration="rollback_plan", evidence="Documented in the change."
+    )
+    return change
+
+
+@transaction.atomic
+def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRequest:
+    """Edits a change. After submission every edit is a new revision: standing decisions are
+    dismissed (as GitHub dismisses stale reviews), and an approved change goes back to submitted."""
+    from changes.defaults import MIGRATION_CHECKLIST
+
+    change = _locked(change)
+    if actor.pk != change.requester_id:
+        raise ChangeError("Only the requester edits a change; comment to suggest an edit.")
+    if change.status not in EDITABLE:
+        raise ChangeError(
+            f"{change.number} is {change.get_status_display().lower()} and can no longer be edited.",
+            conflict=True,
+        )
+    if "rollback_plan" in data and not str(data["rollback_plan"]).strip():
+        raise ChangeError("Write the rollback plan: how to go back if this goes wrong.")
+    before = _snapshot(change)
+    for name, value in data.items():
+        if name in EDITABLE_FIELDS:
+            setattr(change, name, value)
+    if "services" in data:
+        change.services.set(data["services"])
+    if "stakeholders" in data:
+        change.stakeholders.set(data["stakeholders"])
+    if change.has_migrations and not change.checklist.filter(key=MIGRATION_CHECKLIST[0]["key"]).exists():
+        _copy_checklist(change, MIGRATION_CHECKLIST, start=change.checklist.count())
+    change.updated_at = clock.now()
+    dismissed = 0
+    if change.status != S.DRAFT:
+        change.revision += 1
+        dismissed = change.approvals.filter(dismissed_at__isnull=True).update(
+            dismissed_at=change.updated_at,
+            dismissed_reason=f"The change was edited (revision {change.revision}).",
+        )
+    change.save()
+    audit_record(
+        actor=actor,
+        action="change.update",
+        target=change,
+        before=before,
+        after={**_snapshot(change), "decisions_dismissed": dismissed},
+    )
+    if change.status in (S.APPROVED, S.SCHEDULED):
+        _transition(change, S.SUBMITTED, actor=actor, note="edited after approval: approvals dismissed")
+        integrations.checklist_prove(change=change, integration="approvals", evidence="", done=False)
+    change.decisions_dismissed = dismissed
+    return change
+
+
+@transaction.atomic
+def change_submit(*, actor: User, change: ChangeRequest) -> ChangeRequest:
+    """Sends a draft (or an answered request for changes) to the approvers; tells stakeholders."""
+    change = _locked(change)
+    if actor.pk != change.requester_id:
+        raise ChangeError("Only the requester submits a change.")
+    if (
+        change.status in (S.CHANGES_REQUESTED, S.REJECTED)
+        and change.approvals.filter(
+            dismissed_at__isnull=True, decision__in=[Decision.REJECT, Decision.REQUEST_CHANGES]
+        ).exists()
+    ):
+        raise ChangeError(
+            "Edit the change to answer the request for changes before submitting it again.", conflict=True
+        )
+    _transition(change, S.SUBMITTED, actor=actor)
+    _notify(
+        change,
+        f"{change.number} submitted for approval: {change.title}",
+        f"{actor.display_name} submitted it.",
+    )
+    integrations.checklist_prove(
+        change=change,
+        integration="stakeholders",
+        evidence=f"Notified on submission at {change.submitted_at:%Y-%m-%d %H:%M} UTC.",
+    )
+    return change
+
+
+def code_owner_logins(change: ChangeRequest) -> set[str]:
+    """Who owns the changed code: the services' code owners, until CODEOWNERS is read from the repository."""
+    return {login.lower() for service in change.services.all() for login in service.code_owners}
+
+
+@transaction.atomic
+def change_decide(
+    *, actor: User, change: ChangeRequest, decision: str, capacity: str = "", comment: str = ""
+) -> Approval:
+    """Records an approval, a rejection or a request for changes (the caller checked a fresh OTP).
+
+    Nobody decides on their own change; one standing decision per person (a second identical one
+    is refused, a different one replaces it); the change becomes approved the moment the quorum holds.
+    """
+    change = _locked(change)
+    if decision not in Decision.values:
+        raise ChangeError(f"{decision!r} is not a decision; use approve, reject or request_changes.")
+    if actor.pk == change.requester_id:
+        raise ChangeError("Nobody approves their own change.")
+    if not has_right(actor, Right.CHANGE_APPROVE):
+        raise ChangeError("Auditors read changes; they do not decide on them.")
+    if change.status not in (S.SUBMITTED, S.APPROVED):
+        state = change.get_status_display().lower()
+        raise ChangeError(
+            f"{change.number} is {state}: decisions are taken while it is submitted or approved.",
+            conflict=True,
+        )
+    if capacity and capacity not in actor.capacity_names():
+        raise ChangeError(f"You do not hold the {capacity} capacity, so you cannot sign off as it.")
+    if capacity and decision != Decision.APPROVE:
+        raise ChangeError("A sign-off is an approval; reject or request changes without a capacity.")
+    standing = change.approvals.filter(approver=actor, dismissed_at__isnull=True).first()
+    now = clock.now()
+    if standing is not None:
+        if standing.decision == decision and standing.capacity == capacity:
+            done = {Decision.APPROVE: "approved", Decision.REJECT: "rejected"}.get(
+                decision, "requested changes on"
+            )
+            raise ChangeError(f"You already {done} {change.number}; one person counts once.", conflict=True)
+        standing.dismissed_at = now
+        standing.dismissed_reason = "Replaced by a later decision of the same person."
+        standing.save(update_fields=["dismissed_at", "dismissed_reason"])
+    try:
+        with transaction.atomic():
+            approval = Approval.objects.create(
+                change=change,
+                approver=actor,
+                decision=decision,
+                capacity=capacity,
+                code_owner=(actor.github_login or "").lower() in code_owner_logins(change),
+                comment=comment,
+                revision=change.revision,
+                created_at=now,
+            )
+    except IntegrityError:
+        raise ChangeError("Your decision on this change was already recorded.", conflict=True) from None
+    audit_record(
+        actor=actor,
+        action=f"change.decision.{decision}",
+        target=change,
+        after={
+            "decision": decision,
+            "capacity": capacity,
+            "code_owner": approval.code_owner,
+            "revision": change.revision,
+            "comment": comment,
+        },
+    )
+    if decision == Decision.REJECT:
+        _transition(change, S.REJECTED, actor=actor)
+        _notify(change, f"{change.number} rejected by {actor.display_name}", comment or "No comment.")
+    elif decision == Decision.REQUEST_CHANGES:
+        _transition(change, S.CHANGES_REQUESTED, actor=actor)
+        _notify(
+            change, f"{actor.display_name} requested changes on {change.number}", comment or "No comment."
+        )
+    elif change.status == S.SUBMITTED:
+        summary = quorum_summary(
+            change, list(change.approvals.select_related("approver")), change.environment.approval_policy
+        )
+        if summary.satisfied:
+            _transition(change, S.APPROVED, actor=None, note="approval quorum reached")
+            integrations.checklist_prove(change=change, integration="approvals", evidence=summary.explain())
+            _notify(change, f"{change.number} approved: {change.title}", summary.explain())
+        else:
+            _notify(
+                change,
+                f"{actor.display_name} approved {change.number}",
+                summary.explain(),
+                stakeholders=False,
+            )
+    return approval
+
+
+@transaction.atomic
+def change_cancel(*, actor: User, change: ChangeRequest, reason: str) -> ChangeRequest:
+    change = _locked(change)
+    if actor.pk != change.requester_id and not has_right(actor, Right.DEPLOYMENT_DEPLOY):
+        raise ChangeError("Only the requester or a release manager cancels a change.")
+    if not reason.strip():
+        raise ChangeError("Say why the change is cancelled.")
+    _transition(change, S.CANCELLED, actor=actor, note=reason.strip())
+    _notify(change, f"{change.number} cancelled", reason.strip())
+    return change
+
+
+@transaction.atomic
+def checklist_item_set(*, actor: User, item: ChecklistItem, done: bool, evidence: str = "") -> ChecklistItem:
+    """A person ticks (or unticks) an item that is theirs to vouch for, with evidence."""
+    item = ChecklistItem.objects.select_for_update().select_related("change").get(pk=item.pk)
+    change = item.change
+    if item.integration:
+        label = integrations.LABELS.get(item.integration, item.integration)
+        state = "ticks it" if integrations.is_connected(item.integration) else "is not connected yet"
+        raise ChangeError(f"“{item.text}” is proven by {label}, which {state}; nobody ticks it by hand.")
+    if not has_right(actor, Right.CHANGE_CREATE):
+        raise ChangeError("Auditors read checklists; they do not tick them.")
+    if change.status in (S.CANCELLED, S.REJECTED, S.FAILED, S.ROLLED_BACK, S.COMPLETED):
+        raise ChangeError(
+            f"{change.number} is {change.get_status_display().lower()}; its checklist is closed.",
+            conflict=True,
+        )
+    before = {"item": item.key, "done": item.done, "evidence": item.evidence}
+    item.done = done
+    item.done_by = actor if done else None
+    item.done_at = clock.now() if done else None
+    item.evidence = evidence.strip() if done else ""
+    item.save(update_fields=["done", "done_by", "done_at", "evidence"])
+    audit_record(
+        actor=actor, action="change.checklist_tick" if done else "change.checklist_untick", target=change,
+        before=before, after={"item": item.key, "done": done, "evidence": item.evidence},
+    )  # fmt: skip
+    return item
+
+
+MENTION = re.compile(r"(?<![\w.])@([\w.@+-]{1,150})")
+
+
+@transaction.atomic
+def comment_add(*, actor: User, change: ChangeRequest, body: str, parent: Comment | None = None) -> Comment:
+    """A comment, or a reply under one; people @mentioned are told."""
+    body = body.strip()
+    if not body:
+        raise ChangeError("Write something to comment.")
+    if parent is not None and parent.change_id != change.pk:
+        raise ChangeError("Reply to a comment on the same change.")
+    if parent is not None and parent.parent_id is not None:
+        parent = parent.parent  # one level of threading, as in a review thread
+    comment = Comment.objects.create(
+        change=change, author=actor, parent=parent, body=body, created_at=clock.now()
+    )
+    mentioned = list(User.objects.filter(username__in=set(MENTION.findall(body))).exclude(pk=actor.pk))
+    audit_record(
+        actor=actor,
+        action="change.comment",
+        target=change,
+        after={
+            "comment": comment.pk,
+            "parent": parent.pk if parent else None,
+            "mentions": [u.username for u in mentioned],
+        },
+    )
+    for user in mentioned:
+        if user.email:
+            notification_send(
+                channel="email",
+                recipient=user.email,
+                subject=f"{actor.display_name} mentioned you on {change.number}",
+                body=body,
+            )
+    return comment
+
+
+def _notify(change: ChangeRequest, subject: str, body: str, *, stakeholders: bool = True) -> None:
+    """The requester, and (unless told otherwise) the stakeholders and their channels."""
+    people = {change.requester}
+    if stakeholders:
+        people |= set(change.stakeholders.all())
+    for person in people:
+        if person.email:
+            notification_send(channel="email", recipient=person.email, subject=subject, body=body)
+    if stakeholders:
+        for channel in change.stakeholder_channels:
+            notification_send(channel="slack", recipient=channel, subject=subject, body=body)
