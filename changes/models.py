@@ -119,6 +119,11 @@ class ChangeRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.number} {self.title}"
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("change-detail", args=[self.pk])
+
     @property
     def number(self) -> str:
         return f"CHG-{self.pk:06d}" if self.pk else "CHG-new"

@@ -15,7 +15,7 @@ def changes_visible_to(user) -> QuerySet[ChangeRequest]:
     if not has_right(user, Right.CHANGE_VIEW):
         return ChangeRequest.objects.none()
     return (
-        ChangeRequest.objects.select_related("environment", "requester")
+        ChangeRequest.objects.select_related("environment__approval_policy", "requester")
         .prefetch_related("services")
         .annotate(
             checklist_total=_count(ChecklistItem.objects.all()),
@@ -77,3 +77,59 @@ def my_work(user) -> dict:
         "waiting_for_me": list(waiting[:10]) if has_right(user, Right.CHANGE_APPROVE) else [],
         "scheduled": list(base.filter(status=ChangeStatus.SCHEDULED)[:10]),
     }
+
+
+def change_actions(user, change: ChangeRequest, summary: QuorumSummary) -> dict[str, str | None]:
+    """What this user may do to this change now: action -> None when allowed, or why it is not."""
+    from changes.choices import ALLOWED_TRANSITIONS, DECIDABLE, EDITABLE
+
+    mine = user.pk == change.requester_id
+    status = change.get_status_display().lower()
+    actions: dict[str, str | None] = {}
+    if mine:
+        actions["edit"] = None if change.status in EDITABLE else f"It is {status}: no more edits."
+        if ChangeStatus.SUBMITTED in ALLOWED_TRANSITIONS[change.status]:
+            blocked = (
+                change.status in (ChangeStatus.CHANGES_REQUESTED, ChangeStatus.REJECTED) and summary.blockers
+            )
+            actions["submit"] = (
+                "Edit the change to answer the request for changes first." if blocked else None
+            )
+    if has_right(user, Right.CHANGE_APPROVE):
+        if mine:
+            actions["decide"] = "You filed this change: someone else approves it."
+        elif change.status not in DECIDABLE:
+            actions["decide"] = f"It is {status}: decisions are taken while it is submitted or approved."
+        else:
+            actions["decide"] = None
+    may_cancel = mine or has_right(user, Right.DEPLOYMENT_DEPLOY)
+    if may_cancel and ChangeStatus.CANCELLED in ALLOWED_TRANSITIONS[change.status]:
+        actions["cancel"] = None
+    return actions
+
+
+def deploy_gates(change: ChangeRequest, summary: QuorumSummary) -> list[dict]:
+    """What stands between the change and Deploy, each gate with its state in words."""
+    from changes.integrations import LABELS, is_connected
+
+    items = [i for i in change.checklist.all() if i.gates_deploy]
+    open_items = [i for i in items if not i.done]
+    waiting = sorted({i.integration for i in open_items if i.integration and not is_connected(i.integration)})
+    gates = [
+        {"name": "Approvals", "ok": summary.satisfied, "detail": summary.explain()},
+        {
+            "name": "Checklist",
+            "ok": not open_items,
+            "detail": f"{len(items) - len(open_items)} of {len(items)} pre-deployment items done"
+            + (f"; not connected yet: {', '.join(LABELS.get(w, w) for w in waiting)}" if waiting else ""),
+        },
+    ]
+    if change.environment.approval_policy.checks_must_pass:
+        gates.append(
+            {
+                "name": "Automated checks",
+                "ok": False,
+                "detail": "not connected: GitHub checks are read by the release integration",
+            }
+        )
+    return gates

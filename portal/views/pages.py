@@ -23,7 +23,9 @@ TEST_NOTIFICATION_PERMISSION = Right.NOTIFICATION_TEST
 
 @login_required
 def home(request):
-    context = {"now": clock.now()}
+    from changes.selectors import my_work
+
+    context = {"now": clock.now(), "work": my_work(request.user)}
     if request.user.has_perm(TEST_NOTIFICATION_PERMISSION):
         context["notification_form"] = NotificationTestForm()
         context["notifications"] = selectors.notifications_recent()

@@ -1,0 +1,79 @@
+from django import forms
+
+from changes.choices import Decision
+from changes.models import SIGN_OFF_CAPACITIES, ChangeRequest
+from portal.forms import OTPForm
+
+
+class ChangeRequestForm(forms.ModelForm):
+    stakeholder_channels = forms.CharField(
+        required=False,
+        help_text="Slack channels to tell, separated by commas: #releases, #studio",
+    )
+
+    class Meta:
+        model = ChangeRequest
+        fields = [
+            "title", "environment", "services", "change_type", "risk", "risk_assessment", "description",
+            "rollback_plan", "has_migrations", "source_branch", "target_branch", "pull_request",
+            "version_bump", "stakeholders", "stakeholder_channels",
+        ]  # fmt: skip
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 5}),
+            "rollback_plan": forms.Textarea(attrs={"rows": 4}),
+            "risk_assessment": forms.Textarea(attrs={"rows": 2}),
+            "services": forms.SelectMultiple(attrs={"size": 4}),
+            "stakeholders": forms.SelectMultiple(attrs={"size": 4}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["stakeholder_channels"] = ", ".join(self.instance.stakeholder_channels)
+
+    def clean_stakeholder_channels(self):
+        import re
+
+        channels = [c.strip() for c in self.cleaned_data["stakeholder_channels"].split(",") if c.strip()]
+        bad = [c for c in channels if not re.fullmatch(r"#[a-z0-9][a-z0-9._-]{0,79}", c)]
+        if bad:
+            raise forms.ValidationError(f"{', '.join(bad)}: name Slack channels like #releases.")
+        return channels
+
+    def clean_rollback_plan(self):
+        plan = self.cleaned_data["rollback_plan"].strip()
+        if not plan:
+            raise forms.ValidationError("Write the rollback plan: how to go back if this goes wrong.")
+        return plan
+
+
+class DecisionForm(OTPForm):
+    decision = forms.ChoiceField(choices=Decision.choices, widget=forms.RadioSelect, initial=Decision.APPROVE)
+    capacity = forms.ChoiceField(required=False, label="Sign off as")
+    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    field_order = ["decision", "capacity", "comment", "otp"]
+
+    def __init__(self, *args, capacities=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        held = [c for c in SIGN_OFF_CAPACITIES if c in capacities]
+        self.fields["capacity"].choices = [("", "No sign-off, an approval")] + [
+            (c.value, c.label) for c in held
+        ]
+        if not held:
+            self.fields["capacity"].widget = forms.HiddenInput()
+
+
+class ChecklistTickForm(forms.Form):
+    done = forms.BooleanField(required=False)
+    evidence = forms.CharField(required=False, max_length=2000)
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        label="Comment", widget=forms.Textarea(attrs={"rows": 3}), help_text="@username tells them."
+    )
+    parent = forms.IntegerField(required=False, widget=forms.HiddenInput())
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(max_length=2000)

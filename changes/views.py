@@ -1,0 +1,241 @@
+"""Change request pages: list, file, edit, and the change itself with its decisions and checklist."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from rest_framework.request import Request
+
+from changes import selectors, services
+from changes.filters import ChangeRequestFilter
+from changes.forms import CancelForm, ChangeRequestForm, ChecklistTickForm, CommentForm, DecisionForm
+from changes.models import ChecklistItem, Comment
+from portal import mfa
+from portal.api.pagination import CursorPagination
+from portal.roles import Right, missing_right_message
+from portal.views.errors import forbidden
+
+
+def _detail(request, pk: int):
+    try:
+        return selectors.change_detail(request.user, pk)
+    except ObjectDoesNotExist:
+        raise Http404("No such change request.") from None
+
+
+@login_required
+def change_list(request):
+    if not request.user.has_perm(Right.CHANGE_VIEW):
+        return forbidden(request, reason=missing_right_message(Right.CHANGE_VIEW))
+    filterset = ChangeRequestFilter(request.GET, queryset=selectors.changes_visible_to(request.user))
+    paginator = CursorPagination()
+    page = list(paginator.paginate_queryset(filterset.qs, Request(request))) if filterset.is_valid() else []
+    context = {
+        "filter": filterset,
+        "changes": page,
+        "next_url": paginator.get_next_link() if page else None,
+        "previous_url": paginator.get_previous_link() if page else None,
+    }
+    return render(request, "changes/list.html", context)
+
+
+@login_required
+def change_new(request):
+    if not request.user.has_perm(Right.CHANGE_CREATE):
+        return forbidden(request, reason=missing_right_message(Right.CHANGE_CREATE))
+    form = ChangeRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = services.ChangeInput(**{k: v for k, v in form.cleaned_data.items()})
+        try:
+            change = services.change_create(actor=request.user, data=data)
+        except services.ChangeError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request, f"{change.number} filed as a draft. Tick its checklist, then submit it."
+            )
+            return redirect("change-detail", pk=change.pk)
+    return render(request, "changes/form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def change_edit(request, pk: int):
+    change = _detail(request, pk)
+    form = ChangeRequestForm(request.POST or None, instance=change)
+    if request.method == "POST" and form.is_valid():
+        try:
+            change = services.change_update(actor=request.user, change=change, data=dict(form.cleaned_data))
+        except services.ChangeError as error:
+            form.add_error(None, error)
+        else:
+            if change.decisions_dismissed:
+                messages.warning(
+                    request,
+                    f"Saved as revision {change.revision}: {change.decisions_dismissed} earlier decision(s) "
+                    "were dismissed and the approvers are asked again.",
+                )
+            else:
+                messages.success(request, "Saved.")
+            return redirect("change-detail", pk=change.pk)
+    return render(
+        request, "changes/form.html", {"form": form, "change": change}, status=400 if form.errors else 200
+    )
+
+
+@login_required
+def change_detail(request, pk: int):
+    change = _detail(request, pk)
+    return render(request, "changes/detail.html", _detail_context(request, change))
+
+
+def _detail_context(request, change, **forms) -> dict:
+    summary = selectors.change_quorum(change)
+    checklist = list(change.checklist.all())
+    done = sum(1 for item in checklist if item.done)
+    return {
+        "change": change,
+        "summary": summary,
+        "actions": selectors.change_actions(request.user, change, summary),
+        "gates": selectors.deploy_gates(change, summary),
+        "checklist": checklist,
+        **_checklist_context(request, change),
+        "checklist_percent": round(100 * done / len(checklist)) if checklist else 0,
+        "history": selectors.change_history(change),
+        "decision_form": forms.get("decision_form") or DecisionForm(capacities=request.user.capacity_names()),
+        "comment_form": forms.get("comment_form") or CommentForm(),
+        "cancel_form": forms.get("cancel_form") or CancelForm(),
+        "threads": [c for c in change.comments.all() if c.parent_id is None],
+    }
+
+
+def _checklist_context(request, change) -> dict:
+    from changes.integrations import CONNECTED
+
+    closed = change.status in ("cancelled", "rejected", "failed", "rolled_back", "completed")
+    return {"connected": CONNECTED, "can_tick": request.user.has_perm(Right.CHANGE_CREATE) and not closed}
+
+
+def _act(request, pk: int, act, success: str):
+    change = _detail(request, pk)
+    try:
+        act(change)
+    except services.ChangeError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, success.format(number=change.number))
+    return redirect("change-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def change_submit(request, pk: int):
+    return _act(
+        request, pk, lambda c: services.change_submit(actor=request.user, change=c), "{number} submitted."
+    )
+
+
+@login_required
+@require_POST
+def change_cancel(request, pk: int):
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why the change is cancelled.")
+        return redirect("change-detail", pk=pk)
+    reason = form.cleaned_data["reason"]
+    return _act(
+        request,
+        pk,
+        lambda c: services.change_cancel(actor=request.user, change=c, reason=reason),
+        "{number} cancelled.",
+    )
+
+
+@login_required
+@require_POST
+def change_decide(request, pk: int):
+    change = _detail(request, pk)
+    if not request.user.has_perm(Right.CHANGE_APPROVE):
+        return forbidden(request, reason=missing_right_message(Right.CHANGE_APPROVE))
+    form = DecisionForm(request.POST, capacities=request.user.capacity_names())
+    if form.is_valid():
+        try:
+            verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
+        except mfa.OTPLockedOut as locked:
+            return render(request, "registration/locked_out.html", {"message": str(locked)}, status=429)
+        if not verdict.ok:
+            form.add_error("otp", verdict.message)
+        else:
+            try:
+                services.change_decide(
+                    actor=request.user,
+                    change=change,
+                    decision=form.cleaned_data["decision"],
+                    capacity=form.cleaned_data["capacity"] or "",
+                    comment=form.cleaned_data["comment"],
+                )
+            except services.ChangeError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, "Your decision is recorded.")
+                return redirect("change-detail", pk=pk)
+    change = _detail(request, pk)
+    return render(
+        request, "changes/detail.html", _detail_context(request, change, decision_form=form), status=400
+    )
+
+
+@login_required
+@require_POST
+def checklist_tick(request, pk: int, item_id: int):
+    change = _detail(request, pk)
+    item = get_object_or_404(ChecklistItem, pk=item_id, change=change)
+    form = ChecklistTickForm(request.POST)
+    form.is_valid()
+    try:
+        item = services.checklist_item_set(
+            actor=request.user, item=item, done=form.cleaned_data.get("done", False),
+            evidence=form.cleaned_data.get("evidence", ""),
+        )  # fmt: skip
+    except services.ChangeError as error:
+        if request.htmx:
+            context = {"item": item, "change": change, "error": " ".join(error.messages)}
+            return render(
+                request,
+                "changes/_checklist_item.html",
+                {**context, **_checklist_context(request, change)},
+                status=400,
+            )
+        messages.error(request, " ".join(error.messages))
+        return redirect("change-detail", pk=pk)
+    if request.htmx:
+        context = {"item": item, "change": change, **_checklist_context(request, change)}
+        return render(request, "changes/_checklist_item.html", context)
+    return redirect(f"{change.get_absolute_url()}#checklist")
+
+
+@login_required
+@require_POST
+def comment_add(request, pk: int):
+    change = _detail(request, pk)
+    if not request.user.has_perm(Right.CHANGE_CREATE):
+        return forbidden(request, reason=missing_right_message(Right.CHANGE_CREATE))
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        parent = (
+            Comment.objects.filter(pk=form.cleaned_data["parent"], change=change).first()
+            if form.cleaned_data["parent"]
+            else None
+        )
+        try:
+            services.comment_add(
+                actor=request.user, change=change, body=form.cleaned_data["body"], parent=parent
+            )
+        except services.ChangeError as error:
+            form.add_error("body", error)
+        else:
+            return redirect(f"{change.get_absolute_url()}#comments")
+    return render(
+        request, "changes/detail.html", _detail_context(request, change, comment_form=form), status=400
+    )
