@@ -6,9 +6,11 @@ change a row themselves.
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from changes import integrations
 from changes.choices import EDITABLE, ChangeStatus, Decision
@@ -411,3 +413,52 @@ def _notify(change: ChangeRequest, subject: str, body: str, *, stakeholders: boo
     if stakeholders:
         for channel in change.stakeholder_channels:
             notification_send(channel="slack", recipient=channel, subject=subject, body=body)
+
+
+def pending_approvers(change: ChangeRequest) -> list[User]:
+    """Whom the quorum still waits for: holders of missing sign-offs and, while a code owner's
+    approval is missing, the code owners; never the requester or anyone who already decided."""
+    from changes.quorum import quorum_summary
+
+    summary = quorum_summary(change, list(change.approvals.all()), change.environment.approval_policy)
+    decided = {a.approver_id for a in change.approvals.all() if a.dismissed_at is None}
+    wanted = User.objects.none()
+    if summary.missing_sign_offs:
+        wanted |= User.objects.filter(capacities__capacity__in=summary.missing_sign_offs)
+    if summary.code_owner_approvals < summary.required_code_owner_approvals:
+        owners = Q()
+        for login in code_owner_logins(change):
+            owners |= Q(github_login__iexact=login)
+        if owners:
+            wanted |= User.objects.filter(owners)
+    people = wanted.filter(is_active=True).exclude(pk=change.requester_id).exclude(pk__in=decided).distinct()
+    return [person for person in people if has_right(person, Right.CHANGE_APPROVE)]
+
+
+@transaction.atomic
+def change_remind(*, change: ChangeRequest) -> list[str]:
+    """Reminds pending approvers of a change that has waited past its policy's reminder time."""
+    change = _locked(change)
+    policy = change.environment.approval_policy
+    now = clock.now()
+    since = change.last_reminded_at or change.submitted_at
+    if (
+        change.status != S.SUBMITTED
+        or since is None
+        or now - since < timedelta(hours=policy.reminder_after_hours)
+    ):
+        return []
+    people = [p for p in pending_approvers(change) if p.email]
+    for person in people:
+        notification_send(
+            channel="email",
+            recipient=person.email,
+            subject=f"Waiting for your decision: {change.number} {change.title}",
+            body=f"{change.number} has waited since {since:%Y-%m-%d %H:%M} UTC. {change.get_absolute_url()}",
+        )
+    change.last_reminded_at = now
+    change.save(update_fields=["last_reminded_at"])
+    audit_record(
+        actor=None, action="change.remind", target=change, after={"reminded": [p.username for p in people]}
+    )
+    return [p.username for p in people]

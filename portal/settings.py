@@ -249,6 +249,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.worker_heartbeat", "schedule": 30.0},
     "notifications-reclaim": {"task": "portal.notifications_reclaim", "schedule": 60.0},
+    "approval-reminders": {"task": "changes.approval_reminders", "schedule": 900.0},
 }
 
 # Second factor (django-otp): TOTP apps and backup codes.
