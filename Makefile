@@ -19,6 +19,7 @@ $(VENV)/.installed: requirements-dev.lock
 
 install: $(VENV)/.installed
 
+demo: export LOG_FORMAT = text
 demo: install
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
@@ -29,7 +30,7 @@ demo: install
 	@echo "  .venv/bin/python manage.py demo_otp USERNAME (or an authenticator app and the URI above)."
 	@echo "  Ctrl-C stops the web server, worker and beat."
 	@echo ""
-	PATH="$(abspath $(VENV))/bin:$$PATH" LOG_FORMAT=text $(VENV)/bin/honcho --procfile Procfile.demo start --port $(PORT)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho --procfile Procfile.demo start --port $(PORT)
 
 services:
 	bin/test-services

@@ -56,6 +56,7 @@ class Command(BaseCommand):
             raise CommandError("demo_seed runs only with the demo settings (DEMO=true, the SQLite default).")
         with transaction.atomic():
             created = self._seed()
+            changes = self._seed_changes()
         self.stdout.write(f"Demo team ({created} new), password {DEMO_PASSWORD}:")
         for username, _first, _last, role, capacities, _github, job in TEAM:
             user = User.objects.get(username=username)
@@ -64,6 +65,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<7} {Role(role).label}{extra}: {job}")
             self.stdout.write(f"          {device.config_url}")
         self.stdout.write("A code without a phone: .venv/bin/python manage.py demo_otp USERNAME")
+        if changes:
+            self.stdout.write(
+                f"Seeded {changes} change requests: a draft, one waiting, one sent back, one approved."
+            )
 
     def _seed(self) -> int:
         created = 0
@@ -88,3 +93,78 @@ class Command(BaseCommand):
                 user=user, name="Demo authenticator", defaults={"confirmed": True}
             )
         return created
+
+    def _seed_changes(self) -> int:
+        """Environments, services and a few changes in different states, made through the services."""
+        from changes import services as changes
+        from changes.models import ApprovalPolicy, ChangeRequest
+        from deployments.models import Environment, Service
+
+        if ChangeRequest.objects.exists():
+            return 0
+        policy = ApprovalPolicy.objects.order_by("id").first()
+        staging, _ = Environment.objects.get_or_create(
+            name="staging",
+            defaults={"display_name": "Staging", "branch": "staging", "time_zone": "America/New_York",
+                      "url": "https://staging.aifilmstudio.com", "approval_policy": policy},
+        )  # fmt: skip
+        production, _ = Environment.objects.get_or_create(
+            name="production",
+            defaults={
+                "display_name": "Production", "branch": "main", "time_zone": "America/New_York",
+                "url": "https://aifilmstudio.com", "is_production": True, "approval_policy": policy,
+                "aws_account": "Production account",
+                "database": "Production RDS (Multi-AZ with read replicas)",
+                "cache": "Production ElastiCache (cluster mode, multi-AZ)",
+                "salesforce_org": "Production org",
+            },
+        )  # fmt: skip
+        web, _ = Service.objects.get_or_create(
+            name="web",
+            defaults={"team": "Studio", "repository": "aifilmstudio/web", "code_owners": ["alex-owner"]},
+        )
+        render, _ = Service.objects.get_or_create(
+            name="render-api",
+            defaults={
+                "team": "Render",
+                "repository": "aifilmstudio/render-api",
+                "code_owners": ["alex-owner"],
+            },
+        )
+        for service in (web, render):
+            service.environments.set([staging, production])
+        team = {user.username: user for user in User.objects.filter(username__in=[row[0] for row in TEAM])}
+
+        def file(title, description, **extra):
+            fields = {
+                "rollback_plan": "Switch the load balancer back to blue; the previous version keeps running.",
+                "environment": production,
+                "services": [web],
+                "stakeholders": [team["riley"]],
+                "stakeholder_channels": ["#releases"],
+                **extra,
+            }
+            data = changes.ChangeInput(title=title, description=description, **fields)
+            return changes.change_create(actor=team["dana"], data=data)
+
+        file("Storyboard export to PDF", "Adds PDF export to the storyboard editor.")
+        waiting = file("Faster render queue", "Moves rendering to the new queue.", services=[web, render])
+        changes.change_submit(actor=team["dana"], change=waiting)
+        changes.change_decide(actor=team["alex"], change=waiting, decision="approve")
+        changes.change_decide(actor=team["sam"], change=waiting, decision="approve", capacity="security")
+        sent_back = file(
+            "Drop legacy upload API", "Removes /v1/upload.", has_migrations=True, version_bump="major"
+        )
+        changes.change_submit(actor=team["dana"], change=sent_back)
+        changes.change_decide(
+            actor=team["bo"], change=sent_back, decision="request_changes",
+            comment="Say how clients still on /v1/upload are told.",
+        )  # fmt: skip
+        approved = file("Fix thumbnail cropping", "Crops thumbnails to the safe area.", version_bump="patch")
+        changes.change_submit(actor=team["dana"], change=approved)
+        for username, capacity in [("alex", ""), ("bo", ""), ("casey", ""), ("sam", "security"),
+                                   ("pat", "product"), ("lee", "engineering_lead")]:  # fmt: skip
+            changes.change_decide(
+                actor=team[username], change=approved, decision="approve", capacity=capacity
+            )
+        return ChangeRequest.objects.count()

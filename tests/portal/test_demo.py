@@ -1,0 +1,49 @@
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from changes.models import ChangeRequest
+from portal.mfa import totp_code
+from portal.models import User
+from portal.selectors import audit_chain_verify
+
+
+@pytest.mark.django_db
+def test_demo_commands_refuse_without_the_demo_settings(settings):
+    settings.DEMO = False
+    with pytest.raises(CommandError, match="demo settings"):
+        call_command("demo_seed")
+    with pytest.raises(CommandError, match="demo settings"):
+        call_command("demo_otp", "alex")
+
+
+@pytest.mark.django_db
+def test_demo_seed_makes_a_team_for_the_whole_quorum_and_changes_in_several_states(settings, capsys):
+    settings.DEMO = True
+    call_command("demo_seed")
+    out = capsys.readouterr().out
+    assert out.count("otpauth://totp/Greenlight%3A") == 12
+    roles = dict(User.objects.values_list("username", "role"))
+    assert roles["riley"] == "release_manager" and roles["audrey"] == "auditor" and roles["admin"] == "admin"
+    assert User.objects.get(username="polly").capacity_names() == {"policy_admin"}
+    statuses = sorted(ChangeRequest.objects.values_list("status", flat=True))
+    assert statuses == ["approved", "changes_requested", "draft", "submitted"]
+    assert audit_chain_verify().ok
+
+    call_command("demo_seed")  # again: nothing doubles
+    assert User.objects.count() == 12 and ChangeRequest.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_demo_otp_prints_a_code_the_portal_accepts(settings, capsys, client):
+    settings.DEMO = True
+    call_command("demo_seed")
+    capsys.readouterr()
+    call_command("demo_otp", "riley")
+    code = capsys.readouterr().out.strip()
+    assert len(code) == 6 and code.isdigit()
+    client.post("/login/", {"username": "riley", "password": "greenlight-demo"})
+    response = client.post("/login/otp/", {"otp": code, "next": "/"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    device = User.objects.get(username="riley").totpdevice_set.get()
+    assert totp_code(device) != code  # used: the next one differs
