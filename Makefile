@@ -55,6 +55,7 @@ lock: install
 
 bench: install services
 	$(TEST_ENV) $(PY) bench/audit_chain.py
+	$(TEST_ENV) $(PY) bench/changes.py
 
 clean:
 	rm -rf var/ .pytest_cache

@@ -21,7 +21,11 @@ class ChangeRequestFilter(django_filters.FilterSet):
         queryset=Service.objects.all(), to_field_name="name", field_name="services", label="Service"
     )
     requester = django_filters.ModelChoiceFilter(
-        queryset=User.objects.all(), to_field_name="username", label="Requester"
+        queryset=User.objects.all(),
+        to_field_name="username",
+        label="Requester",
+        help_text="A username.",
+        widget=forms.TextInput,
     )
     created_after = django_filters.IsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", label="Created from",

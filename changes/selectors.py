@@ -16,7 +16,7 @@ def changes_visible_to(user) -> QuerySet[ChangeRequest]:
         return ChangeRequest.objects.none()
     return (
         ChangeRequest.objects.select_related("environment__approval_policy", "requester")
-        .prefetch_related("services")
+        .prefetch_related("services", "stakeholders")
         .annotate(
             checklist_total=_count(ChecklistItem.objects.all()),
             checklist_done=_count(ChecklistItem.objects.filter(done=True)),
@@ -46,7 +46,6 @@ def change_detail(user, pk: int) -> ChangeRequest:
                 "approvals", queryset=Approval.objects.select_related("approver").order_by("created_at", "id")
             ),
             Prefetch("comments", queryset=Comment.objects.select_related("author")),
-            "stakeholders",
         )
         .get(pk=pk)
     )

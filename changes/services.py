@@ -56,6 +56,13 @@ def _snapshot(change: ChangeRequest) -> dict:
     return data
 
 
+def _relations(change: ChangeRequest) -> dict:
+    return {
+        "services": sorted(change.services.values_list("name", flat=True)),
+        "stakeholders": sorted(change.stakeholders.values_list("username", flat=True)),
+    }
+
+
 def _locked(change: ChangeRequest) -> ChangeRequest:
     return (
         ChangeRequest.objects.select_for_update()
@@ -167,7 +174,7 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
         )
     if "rollback_plan" in data and not str(data["rollback_plan"]).strip():
         raise ChangeError("Write the rollback plan: how to go back if this goes wrong.")
-    before = _snapshot(change)
+    before = {**_snapshot(change), **_relations(change)}
     for name, value in data.items():
         if name in EDITABLE_FIELDS:
             setattr(change, name, value)
@@ -175,16 +182,30 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
         change.services.set(data["services"])
     if "stakeholders" in data:
         change.stakeholders.set(data["stakeholders"])
+    if {**_snapshot(change), **_relations(change)} == before:
+        # Saving an unchanged form is no edit: no new revision, nobody's decision dismissed.
+        change.decisions_dismissed = 0
+        return change
     if change.has_migrations and not change.checklist.filter(key=MIGRATION_CHECKLIST[0]["key"]).exists():
         _copy_checklist(change, MIGRATION_CHECKLIST, start=change.checklist.count())
     change.updated_at = clock.now()
     dismissed = 0
     if change.status != S.DRAFT:
         change.revision += 1
-        dismissed = change.approvals.filter(dismissed_at__isnull=True).update(
+        standing = list(change.approvals.filter(dismissed_at__isnull=True).select_related("approver"))
+        dismissed = change.approvals.filter(pk__in=[a.pk for a in standing]).update(
             dismissed_at=change.updated_at,
             dismissed_reason=f"The change was edited (revision {change.revision}).",
         )
+        for approval in standing:
+            if approval.approver.email:
+                notification_send(
+                    channel="email",
+                    recipient=approval.approver.email,
+                    subject=f"{change.number} was edited: your decision was dismissed",
+                    body=f"{actor.display_name} edited {change.number} (revision {change.revision}); "
+                    "please look again and decide anew.",
+                )
     change.save()
     audit_record(
         actor=actor,
@@ -297,6 +318,7 @@ def change_decide(
             "comment": comment,
         },
     )
+    was_approved = change.status == S.APPROVED
     if decision == Decision.REJECT:
         _transition(change, S.REJECTED, actor=actor)
         _notify(change, f"{change.number} rejected by {actor.display_name}", comment or "No comment.")
@@ -305,7 +327,16 @@ def change_decide(
         _notify(
             change, f"{actor.display_name} requested changes on {change.number}", comment or "No comment."
         )
-    elif change.status == S.SUBMITTED:
+    elif was_approved:
+        # A replaced decision can take the quorum away (a sign-off swapped for a plain approval).
+        summary = quorum_summary(
+            change, list(change.approvals.select_related("approver")), change.environment.approval_policy
+        )
+        if not summary.satisfied:
+            _transition(change, S.SUBMITTED, actor=None, note=f"approval quorum lost: {summary.explain()}")
+    if was_approved and change.status != S.APPROVED:
+        integrations.checklist_prove(change=change, integration="approvals", evidence="", done=False)
+    if change.status == S.SUBMITTED and decision == Decision.APPROVE and not was_approved:
         summary = quorum_summary(
             change, list(change.approvals.select_related("approver")), change.environment.approval_policy
         )
@@ -380,7 +411,9 @@ def comment_add(*, actor: User, change: ChangeRequest, body: str, parent: Commen
     comment = Comment.objects.create(
         change=change, author=actor, parent=parent, body=body, created_at=clock.now()
     )
-    mentioned = list(User.objects.filter(username__in=set(MENTION.findall(body))).exclude(pk=actor.pk))
+    # "@bo." at the end of a sentence mentions bo.
+    names = {name.rstrip(".") for name in MENTION.findall(body)}
+    mentioned = list(User.objects.filter(username__in=names).exclude(pk=actor.pk))
     audit_record(
         actor=actor,
         action="change.comment",

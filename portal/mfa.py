@@ -115,5 +115,24 @@ def totp_code(device: TOTPDevice) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = time.time()
     step = max(totp.t(), device.last_t + 1)
+    # The code of an absolute time step: no drift, which verification applies on its own side.
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, 0)
     totp.time = device.t0 + step * device.step
     return f"{totp.token():0{device.digits}d}"
+
+
+def lockout_parameters(request_or_attempt, credentials=None) -> list:
+    """What failures are counted by: the account and the client address when someone signs in;
+    the account alone for a code checked by someone already signed in, so that one person's typos
+    behind a shared address (an office, a VPN) never lock out their colleagues' approvals."""
+    user = getattr(request_or_attempt, "user", None)
+    if user is not None and getattr(user, "is_authenticated", False):
+        return ["username"]
+    return ["username", "ip_address"]
+
+
+def failures_clear(user) -> None:
+    """Sign-in completed (password and code): the account's failed attempts are forgiven."""
+    from axes.utils import reset
+
+    reset(username=user.get_username())

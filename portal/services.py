@@ -358,12 +358,12 @@ def break_glass_close(*, actor: User, session: BreakGlassSession) -> BreakGlassS
         raise AccessError("This break-glass session has already ended.")
     if actor.pk != session.user_id and actor.role != Role.ADMIN:
         raise AccessError("Only the administrator who opened it, or another administrator, ends it.")
-    session.closed_at = clock.now()
+    closed_at = clock.now()
+    # Audited first, while the session is still open, so the event carries the session's mark.
+    audit_record(actor=actor, action="break_glass.close", target=session, after={"closed_at": closed_at})
+    session.closed_at = closed_at
     session.closed_by = actor
     session.save(update_fields=["closed_at", "closed_by"])
-    audit_record(
-        actor=actor, action="break_glass.close", target=session, after={"closed_at": session.closed_at}
-    )
     session.user.forget_rights()
     actor.forget_rights()
     return session

@@ -262,8 +262,9 @@ REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token"}
 # Lockout (django-axes): failed passwords and codes, counted per user and per client address.
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = "portal.mfa.lockout_parameters"
+# A right password alone does not clear failed codes: sign-in clears them once the code passes too.
+AXES_RESET_ON_SUCCESS = False
 AXES_CLIENT_IP_CALLABLE = "portal.middleware.axes_client_ip"
 AXES_LOCKOUT_CALLABLE = "portal.views.account.locked_out"
 AXES_VERBOSE = False

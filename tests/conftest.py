@@ -39,6 +39,12 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Passwords are still checked; hashing each one properly would cost a quarter second."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _portal_clock_reset():
     """Every test starts and ends on real time, whatever it shifted."""
     clock.reset()

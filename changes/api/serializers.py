@@ -118,9 +118,21 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
     checklist = ChecklistItemSerializer(many=True, read_only=True)
     approvals = ApprovalSerializer(many=True, read_only=True)
     quorum = serializers.SerializerMethodField()
+    actions = serializers.SerializerMethodField(
+        help_text="What the caller may do now: {action: {allowed, reason}}, the reason saying why not."
+    )
 
     class Meta(ChangeRequestSerializer.Meta):
-        fields = [*ChangeRequestSerializer.Meta.fields, "checklist", "approvals", "quorum"]
+        fields = [*ChangeRequestSerializer.Meta.fields, "checklist", "approvals", "quorum", "actions"]
+
+    def get_actions(self, change) -> dict:
+        from changes.selectors import change_actions, change_quorum
+
+        request = self.context.get("request")
+        if request is None:
+            return {}
+        actions = change_actions(request.user, change, change_quorum(change))
+        return {name: {"allowed": reason is None, "reason": reason} for name, reason in actions.items()}
 
     def get_quorum(self, change) -> dict:
         from changes.selectors import change_quorum

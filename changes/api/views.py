@@ -51,17 +51,26 @@ class ChangeList(generics.ListCreateAPIView):
         except services.ChangeError as error:
             raise refused(error) from None
         detail = selectors.change_detail(request.user, change.pk)
-        return Response(s.ChangeDetailSerializer(detail).data, status=status.HTTP_201_CREATED)
+        return Response(
+            s.ChangeDetailSerializer(detail, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class ChangeDetail(APIView):
     """One change with its checklist, decisions and quorum; PATCH edits it (a new revision once submitted)."""
 
+    def get_permissions(self):
+        right = Right.CHANGE_VIEW if self.request.method == "GET" else Right.CHANGE_CREATE
+        return [right_required(right)()]
+
     @extend_schema(responses=s.ChangeDetailSerializer)
     def get(self, request, pk: int):
-        return Response(
-            s.ChangeDetailSerializer(selectors.change_detail(request.user, _change(request, pk).pk)).data
-        )
+        try:
+            change = selectors.change_detail(request.user, pk)
+        except ChangeRequest.DoesNotExist:
+            raise exceptions.NotFound("No such change request.") from None
+        return Response(s.ChangeDetailSerializer(change, context={"request": request}).data)
 
     @extend_schema(request=s.ChangeRequestSerializer, responses=s.ChangeDetailSerializer)
     def patch(self, request, pk: int):
@@ -72,20 +81,32 @@ class ChangeDetail(APIView):
             services.change_update(actor=request.user, change=change, data=dict(serializer.validated_data))
         except services.ChangeError as error:
             raise refused(error) from None
-        return Response(s.ChangeDetailSerializer(selectors.change_detail(request.user, pk)).data)
+        return Response(
+            s.ChangeDetailSerializer(
+                selectors.change_detail(request.user, pk), context={"request": request}
+            ).data
+        )
 
 
 class ChangeSubmit(APIView):
+    permission_classes = [right_required(Right.CHANGE_CREATE)]
+
     @extend_schema(request=None, responses=s.ChangeDetailSerializer)
     def post(self, request, pk: int):
         try:
             services.change_submit(actor=request.user, change=_change(request, pk))
         except services.ChangeError as error:
             raise refused(error) from None
-        return Response(s.ChangeDetailSerializer(selectors.change_detail(request.user, pk)).data)
+        return Response(
+            s.ChangeDetailSerializer(
+                selectors.change_detail(request.user, pk), context={"request": request}
+            ).data
+        )
 
 
 class ChangeCancel(APIView):
+    permission_classes = [right_required(Right.CHANGE_CREATE)]
+
     @extend_schema(request=s.CancelSerializer, responses=s.ChangeDetailSerializer)
     def post(self, request, pk: int):
         serializer = s.CancelSerializer(data=request.data)
@@ -96,7 +117,11 @@ class ChangeCancel(APIView):
             )
         except services.ChangeError as error:
             raise refused(error) from None
-        return Response(s.ChangeDetailSerializer(selectors.change_detail(request.user, pk)).data)
+        return Response(
+            s.ChangeDetailSerializer(
+                selectors.change_detail(request.user, pk), context={"request": request}
+            ).data
+        )
 
 
 class ChangeApprovals(APIView):
@@ -139,6 +164,8 @@ class ChangeChecklist(APIView):
 
 class ChangeChecklistItem(APIView):
     """Ticks or unticks an item a person vouches for, with evidence (text or a link)."""
+
+    permission_classes = [right_required(Right.CHANGE_CREATE)]
 
     @extend_schema(request=s.ChecklistTickSerializer, responses=s.ChecklistItemSerializer)
     def patch(self, request, pk: int, item_id: int):

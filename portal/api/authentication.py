@@ -35,9 +35,14 @@ class ApiTokenAuthentication(TokenAuthentication):
         try:
             return super().authenticate_credentials(token)
         except exceptions.AuthenticationFailed:
-            raise exceptions.AuthenticationFailed(
-                _("Invalid, expired or revoked token. Create a new one at /account/tokens/.")
-            ) from None
+            raise TokenRefused() from None
+
+
+class TokenRefused(exceptions.AuthenticationFailed):
+    """A token that does not (or no longer) authenticate: 401 with WWW-Authenticate: Token."""
+
+    default_detail = _("Invalid, expired or revoked token. Create a new one at /account/tokens/.")
+    default_code = "token_refused"
 
 
 class VerifiedSessionAuthentication(SessionAuthentication):

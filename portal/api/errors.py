@@ -18,6 +18,11 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    from portal.api.authentication import TokenRefused
+
+    if isinstance(exc, TokenRefused):
+        response.status_code = status.HTTP_401_UNAUTHORIZED
+        response["WWW-Authenticate"] = "Token"
     if isinstance(exc, exceptions.ValidationError):
         response.data = {
             "detail": validation_summary(exc.detail),

@@ -6,7 +6,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from portal import mfa
 from portal.models import ApiToken
 from portal.oidc import passed_second_factor
-from portal.roles import has_right, missing_right_message
+from portal.roles import Right, has_right, missing_right_message
 
 
 def right_required(right: str):
@@ -24,7 +24,9 @@ def right_required(right: str):
 
 def any_right_required(*rights: str):
     class HasAnyRight(BasePermission):
-        message = " or ".join(missing_right_message(right) for right in rights)
+        message = (
+            "You need one of these rights: " + ", ".join(f"{Right(r).label} ({r})" for r in rights) + "."
+        )
 
         def has_permission(self, request, view):
             return any(has_right(request.user, right) for right in rights)

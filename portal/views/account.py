@@ -12,6 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from portal import mfa, selectors, services
+from portal.api.errors import json_error
 from portal.forms import ApiTokenForm, BreakGlassForm, OTPForm
 from portal.oidc import passed_second_factor
 from portal.roles import Right, missing_right_message
@@ -21,6 +22,8 @@ from portal.views.errors import forbidden
 def locked_out(request, response=None, credentials=None):
     """django-axes calls this when a sign-in is refused for too many failures."""
     username = (credentials or {}).get("username") or request.POST.get("username")
+    if request.path.startswith("/api/"):
+        return json_error(429, mfa.lockout_message(request, username), "throttled")
     return render(
         request,
         "registration/locked_out.html",
@@ -56,6 +59,7 @@ def login_otp(request):
             return render(request, "registration/locked_out.html", {"message": str(locked)}, status=429)
         if verdict.ok:
             django_otp.login(request, verdict.device)
+            mfa.failures_clear(request.user)
             return redirect(_safe_next(request))
         form.add_error("otp", verdict.message)
         status = 400

@@ -1,0 +1,202 @@
+"""Change list and detail under load: p50/p95/p99 at 1 and 8 clients, throughput at 32.
+
+Seeds 20,000 changes (checklists, approvals, audit events) into a fresh PostgreSQL database,
+serves the portal with gunicorn, and measures the change list and detail pages and their API
+beside the floor: a trivial DRF view running one query, served the same way in the same run.
+Targets on the 2-core machine: p95 under 50 ms at 8 clients; a page at 1 client within 5x the floor.
+
+    make bench            # all benchmarks
+    .venv/bin/python bench/changes.py   # with the test environment (see the Makefile's TEST_ENV)
+"""
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.db import connection, connections, transaction  # noqa: E402
+
+CHANGES = int(os.environ.get("BENCH_CHANGES", "20000"))
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+
+
+def seed() -> tuple[int, str]:
+    """Bulk rows shaped as the services make them; returns a change id and a session cookie."""
+    from changes import defaults
+    from changes.models import Approval, ApprovalPolicy, ChangeRequest, ChecklistItem, Comment
+    from deployments.models import Environment, Service
+    from portal import clock
+    from portal.models import AuditEvent, User
+    from portal.services import GENESIS_HASH
+
+    policy = ApprovalPolicy.objects.order_by("id").first()
+    env = Environment.objects.create(
+        name="production", display_name="Production", branch="main", approval_policy=policy
+    )
+    service = Service.objects.create(name="web", team="Studio", repository="acme/web", code_owners=["alex"])
+    people = User.objects.bulk_create(
+        [
+            User(username=f"person{i}", first_name=f"Person{i}", role="developer", github_login=f"p{i}")
+            for i in range(12)
+        ]
+    )
+    viewer = User.objects.create(username="viewer", role="auditor")
+    now = clock.now()
+    checklist = defaults.checklist()
+    batch = 1000
+    prev = GENESIS_HASH
+    for start in range(0, CHANGES, batch):
+        with transaction.atomic():
+            rows = ChangeRequest.objects.bulk_create(
+                [
+                    ChangeRequest(
+                        title=f"Change number {n}", description="Moves rendering to the new queue. " * 4,
+                        rollback_plan="Switch traffic back to blue.", environment=env, requester=people[n % 12],
+                        status=["draft", "submitted", "approved", "completed"][n % 4],
+                        created_at=now - timedelta(minutes=CHANGES - n), updated_at=now,
+                    )
+                    for n in range(start, min(start + batch, CHANGES))
+                ]
+            )  # fmt: skip
+            ChangeRequest.services.through.objects.bulk_create(
+                [ChangeRequest.services.through(changerequest_id=c.pk, service_id=service.pk) for c in rows]
+            )
+            ChecklistItem.objects.bulk_create(
+                [
+                    ChecklistItem(change=c, position=i, key=item["key"], text=item["text"], phases=item["phases"],
+                                  integration=item.get("integration", ""), done=i % 3 == 0)
+                    for c in rows for i, item in enumerate(checklist)
+                ]
+            )  # fmt: skip
+            Approval.objects.bulk_create(
+                [
+                    Approval(change=c, approver=people[(c.pk + k + 1) % 12], decision="approve", revision=1, created_at=now)
+                    for c in rows for k in range(3)
+                ]
+            )  # fmt: skip
+            Comment.objects.bulk_create(
+                [Comment(change=c, author=people[0], body="Looks right.", created_at=now) for c in rows]
+            )
+            events = []
+            for c in rows:
+                for action in ("change.create", "change.submitted", "change.decision.approve"):
+                    event = AuditEvent(
+                        created_at=now, actor_id=c.requester_id, actor_name="bench", action=action,
+                        object_type="changes.changerequest", object_id=str(c.pk), object_repr=c.title,
+                        before=None, after={"status": c.status}, ip=None, user_agent="", request_id="",
+                        break_glass_session_id=None, prev_hash=prev,
+                    )  # fmt: skip
+                    event.hash = event.compute_hash()
+                    prev = event.hash
+                    events.append(event)
+            AuditEvent.objects.bulk_create(events)
+    session = SessionStore()
+    session[SESSION_KEY] = str(viewer.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = viewer.get_session_auth_hash()
+    session.create()
+    middle = ChangeRequest.objects.order_by("id")[CHANGES // 2].pk
+    return middle, session.session_key
+
+
+def measure(path: str, cookie: str, clients: int, seconds: float) -> dict:
+    """wrk (C, keep-alive connections) against gunicorn, so the load generator is not the bottleneck."""
+    result = subprocess.run(
+        ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds}s", "-s", str(ROOT / "bench" / "report.lua"),
+         "-H", f"Cookie: sessionid={cookie}", f"http://127.0.0.1:{PORT}{path}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    if figures["errors"] or figures["non2xx"]:
+        raise RuntimeError(f"{path}: {figures['errors']} errors, {figures['non2xx']} non-2xx answers")
+    return figures
+
+
+def main() -> None:
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    server = None
+    try:
+        started = time.perf_counter()
+        change_id, cookie = seed()
+        print(
+            f"seeded {CHANGES:,} changes (+checklists, approvals, comments, audit events) in {time.perf_counter() - started:.0f} s"
+        )
+        connections.close_all()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": _url(name),
+            "DATABASE_REPLICA_URL": "",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "bench.wsgi", "--bind", f"127.0.0.1:{PORT}", "--workers", "4",
+             "--log-level", "warning"],
+            cwd=ROOT, env=env,
+        )  # fmt: skip
+        _wait_until_up()
+        targets = [
+            ("floor (1 query)", "/bench/floor/"),
+            ("change list page", "/changes/"),
+            ("change detail page", f"/changes/{change_id}/"),
+            ("GET /api/v1/changes/", "/api/v1/changes/"),
+            ("GET /api/v1/changes/{id}/", f"/api/v1/changes/{change_id}/"),
+        ]
+        print(
+            f"{'':28} {'1 client p50/p95/p99 ms':>26} {'8 clients p50/p95/p99 ms':>27} {'32 clients req/s':>17}"
+        )
+        floor = None
+        for label, path in targets:
+            measure(path, cookie, 1, 1)  # warm up
+            one = measure(path, cookie, 1, SECONDS)
+            eight = measure(path, cookie, 8, SECONDS)
+            rate = measure(path, cookie, 32, SECONDS)["rps"]
+            floor = floor or one["p50"]
+            verdict = "ok" if eight["p95"] < 50 and one["p50"] <= 5 * floor else "MISSED"
+            print(
+                f"{label:28} {one['p50']:8.1f}{one['p95']:8.1f}{one['p99']:8.1f}   "
+                f"{eight['p50']:8.1f}{eight['p95']:8.1f}{eight['p99']:8.1f}   {rate:12.0f}"
+                f"   {one['p50'] / floor:4.1f}x floor  {verdict}"
+            )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(20)
+        connections.close_all()
+        connection.creation.destroy_test_db(name, verbosity=0)
+
+
+def _url(name: str) -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{name}"
+
+
+def _wait_until_up() -> None:
+    for _ in range(100):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+if __name__ == "__main__":
+    main()
