@@ -118,7 +118,7 @@ def seed() -> tuple[int, str]:
 def measure(path: str, cookie: str, clients: int, seconds: float) -> dict:
     """wrk (C, keep-alive connections) against gunicorn, so the load generator is not the bottleneck."""
     result = subprocess.run(
-        ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds}s", "-s", str(ROOT / "bench" / "report.lua"),
+        ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", str(ROOT / "bench" / "report.lua"),
          "-H", f"Cookie: sessionid={cookie}", f"http://127.0.0.1:{PORT}{path}"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
