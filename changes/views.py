@@ -29,7 +29,7 @@ def _detail(request, pk: int):
 def change_list(request):
     if not request.user.has_perm(Right.CHANGE_VIEW):
         return forbidden(request, reason=missing_right_message(Right.CHANGE_VIEW))
-    filterset = ChangeRequestFilter(request.GET, queryset=selectors.changes_visible_to(request.user))
+    filterset = ChangeRequestFilter(request.GET, queryset=selectors.change_list(request.user))
     paginator = CursorPagination()
     page = list(paginator.paginate_queryset(filterset.qs, Request(request))) if filterset.is_valid() else []
     context = {

@@ -114,6 +114,18 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
         extra_kwargs = {"rollback_plan": {"allow_blank": False}}
 
 
+class ChangeListSerializer(ChangeRequestSerializer):
+    """A row of the list: the change without its stakeholders, with its progress."""
+
+    required_approvals = serializers.IntegerField(read_only=True)
+
+    class Meta(ChangeRequestSerializer.Meta):
+        fields = [f for f in ChangeRequestSerializer.Meta.fields if f != "stakeholders"] + [
+            "required_approvals"
+        ]
+        read_only_fields = fields
+
+
 class ChangeDetailSerializer(ChangeRequestSerializer):
     checklist = ChecklistItemSerializer(many=True, read_only=True)
     approvals = ApprovalSerializer(many=True, read_only=True)

@@ -39,7 +39,10 @@ class ChangeList(generics.ListCreateAPIView):
         return [right_required(right)()]
 
     def get_queryset(self):
-        return selectors.changes_visible_to(self.request.user)
+        return selectors.change_list(self.request.user)
+
+    def get_serializer_class(self):
+        return s.ChangeRequestSerializer if self.request.method == "POST" else s.ChangeListSerializer
 
     @extend_schema(responses={201: s.ChangeDetailSerializer})
     def create(self, request, *args, **kwargs):
