@@ -160,10 +160,7 @@ def change_decide(request, pk: int):
         return forbidden(request, reason=missing_right_message(Right.CHANGE_APPROVE))
     form = DecisionForm(request.POST, capacities=request.user.capacity_names())
     if form.is_valid():
-        try:
-            verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
-        except mfa.OTPLockedOut as locked:
-            return render(request, "registration/locked_out.html", {"message": str(locked)}, status=429)
+        verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
         if not verdict.ok:
             form.add_error("otp", verdict.message)
         else:

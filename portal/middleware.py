@@ -162,3 +162,22 @@ class LockoutClockMiddleware:
         AxesProxyHandler.update_request(request)
         request.axes_attempt_time = clock.now()
         return self.get_response(request)
+
+
+class LockoutMiddleware:
+    """Answers a code check refused for too many failures (`OTPLockedOut`, from any view) with the
+    lockout page, or JSON under /api/, saying when to try again."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from portal.mfa import OTPLockedOut
+        from portal.views.account import lockout_response
+
+        if not isinstance(exception, OTPLockedOut):
+            return None
+        return lockout_response(request, str(exception))

@@ -22,14 +22,14 @@ from portal.views.errors import forbidden
 def locked_out(request, response=None, credentials=None):
     """django-axes calls this when a sign-in is refused for too many failures."""
     username = (credentials or {}).get("username") or request.POST.get("username")
+    return lockout_response(request, mfa.lockout_message(request, username))
+
+
+def lockout_response(request, message: str):
+    """429 saying when to try again: the lockout page, or JSON under /api/."""
     if request.path.startswith("/api/"):
-        return json_error(429, mfa.lockout_message(request, username), "throttled")
-    return render(
-        request,
-        "registration/locked_out.html",
-        {"message": mfa.lockout_message(request, username)},
-        status=429,
-    )
+        return json_error(429, message, "throttled")
+    return render(request, "registration/locked_out.html", {"message": message}, status=429)
 
 
 def second_factor_url(next_url: str) -> str:
@@ -53,10 +53,7 @@ def login_otp(request):
     form = OTPForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        try:
-            verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
-        except mfa.OTPLockedOut as locked:
-            return render(request, "registration/locked_out.html", {"message": str(locked)}, status=429)
+        verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
         if verdict.ok:
             django_otp.login(request, verdict.device)
             mfa.failures_clear(request.user)
@@ -79,10 +76,7 @@ def mfa_setup(request):
     form = OTPForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        try:
-            verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"], devices=[device])
-        except mfa.OTPLockedOut as locked:
-            return render(request, "registration/locked_out.html", {"message": str(locked)}, status=429)
+        verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"], devices=[device])
         if verdict.ok:
             codes = services.mfa_totp_confirm(actor=request.user, device=device)
             django_otp.login(request, device)
@@ -104,10 +98,7 @@ def mfa_backup_codes(request):
     """New backup codes (the old ones stop working); takes a current code."""
     form = OTPForm(request.POST)
     if form.is_valid():
-        try:
-            verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
-        except mfa.OTPLockedOut as locked:
-            return render(request, "registration/locked_out.html", {"message": str(locked)}, status=429)
+        verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
         if verdict.ok:
             codes = services.mfa_backup_codes_regenerate(actor=request.user)
             return render(request, "account/backup_codes.html", {"codes": codes})
@@ -153,10 +144,7 @@ def break_glass(request):
             return forbidden(request, reason=missing_right_message(Right.BREAK_GLASS_OPEN))
         status = 400
         if form.is_valid():
-            try:
-                verdict = mfa.check_code(request, user, form.cleaned_data["otp"])
-            except mfa.OTPLockedOut as locked:
-                return render(request, "registration/locked_out.html", {"message": str(locked)}, status=429)
+            verdict = mfa.check_code(request, user, form.cleaned_data["otp"])
             if not verdict.ok:
                 form.add_error("otp", verdict.message)
             else:

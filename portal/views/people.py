@@ -41,10 +41,7 @@ def person(request, pk: int):
         forms[action] = form
         status = 400
         if form.is_valid():
-            try:
-                verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
-            except mfa.OTPLockedOut as locked:
-                return render(request, "registration/locked_out.html", {"message": str(locked)}, status=429)
+            verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
             if not verdict.ok:
                 form.add_error("otp", verdict.message)
             else:
