@@ -17,6 +17,9 @@ from portal.api.pagination import CursorPagination
 from portal.roles import Right, missing_right_message
 from portal.views.errors import forbidden
 
+# A screenful, as change-management lists show; the API pages by 50 (or ?page_size=).
+PAGE_SIZE = 25
+
 
 def _detail(request, pk: int):
     try:
@@ -31,6 +34,7 @@ def change_list(request):
         return forbidden(request, reason=missing_right_message(Right.CHANGE_VIEW))
     filterset = ChangeRequestFilter(request.GET, queryset=selectors.change_list(request.user))
     paginator = CursorPagination()
+    paginator.page_size = PAGE_SIZE
     page = list(paginator.paginate_queryset(filterset.qs, Request(request))) if filterset.is_valid() else []
     context = {
         "filter": filterset,

@@ -34,7 +34,12 @@ class OTPVerdict:
 
 
 def has_device(user) -> bool:
-    return django_otp.user_has_device(user, confirmed=True)
+    """Whether the user has a confirmed authenticator; worked out once per request's user object."""
+    known = getattr(user, "_greenlight_has_device", None)
+    if known is None:
+        known = django_otp.user_has_device(user, confirmed=True)
+        user._greenlight_has_device = known
+    return known
 
 
 def totp_device_pending(user) -> TOTPDevice:

@@ -417,6 +417,7 @@ def mfa_totp_confirm(*, actor: User, device) -> list[str]:
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     TOTPDevice.objects.filter(user=actor, confirmed=False).delete()
+    actor.forget_rights()
     audit_record(actor=actor, action="mfa.totp_confirm", target=actor, after={"device": device.name})
     return _backup_codes_issue(actor)
 
