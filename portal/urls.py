@@ -14,6 +14,7 @@ urlpatterns = [
     path("", pages.home, name="home"),
     path("audit/", pages.audit_list, name="audit-list"),
     path("changes/", include("changes.urls")),
+    path("environments/", include("deployments.urls")),
     path("notifications/", pages.notification_list, name="notification-list"),
     path("notifications/test/", pages.notification_test, name="notification-test"),
     path("login/", auth_views.LoginView.as_view(), name="login"),

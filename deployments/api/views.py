@@ -1,11 +1,10 @@
-from django.db import transaction
 from rest_framework import generics
 
+from deployments import services
 from deployments.api.serializers import EnvironmentSerializer, ServiceSerializer
 from deployments.models import Environment, Service
 from portal.api.permissions import FreshOTP, right_required
 from portal.roles import Right
-from portal.services import audit_record
 
 
 class CatalogueListCreate(generics.ListCreateAPIView):
@@ -18,22 +17,19 @@ class CatalogueListCreate(generics.ListCreateAPIView):
             return [right_required(Right.ENVIRONMENT_MANAGE)(), FreshOTP()]
         return [right_required(Right.ENVIRONMENT_VIEW)()]
 
+    create_service = None
+
     def perform_create(self, serializer):
-        with transaction.atomic():
-            instance = serializer.save()
-            audit_record(
-                actor=self.request.user,
-                action=f"{instance._meta.model_name}.create",
-                target=instance,
-                after=serializer.data,
-            )
+        serializer.instance = type(self).create_service(actor=self.request.user, **serializer.validated_data)
 
 
 class EnvironmentList(CatalogueListCreate):
     serializer_class = EnvironmentSerializer
     queryset = Environment.objects.select_related("approval_policy")
+    create_service = staticmethod(services.environment_create)
 
 
 class ServiceList(CatalogueListCreate):
     serializer_class = ServiceSerializer
     queryset = Service.objects.prefetch_related("environments")
+    create_service = staticmethod(services.service_create)

@@ -1,0 +1,49 @@
+import pytest
+
+from tests.conftest import verified_login
+from tests.factories import EnvironmentFactory, ServiceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalogue():
+    production = EnvironmentFactory(aws_account="Production account", database="Production RDS")
+    ServiceFactory(name="render-api", environments=[production])
+    return production
+
+
+def test_catalogue_shows_environments_with_policy_and_services(client, developer, catalogue):
+    verified_login(client, developer)
+    body = client.get("/environments/").content.decode()
+    assert "Production" in body and "3 approvals, 1 code owner" in body and "render-api" in body
+    # A developer reads environments, not their deployment settings.
+    assert "Production RDS" not in body
+
+
+def test_catalogue_shows_deployment_details_to_those_who_read_settings(client, devops, catalogue):
+    verified_login(client, devops)
+    body = client.get("/environments/").content.decode()
+    assert "Production account" in body and "Production RDS" in body
+
+
+def test_environment_api_adds_with_a_code_and_audits(policy_admin, catalogue):
+    from portal.models import AuditEvent
+    from tests.conftest import client_for
+    from tests.factories import otp_code, totp_device
+
+    api = client_for(policy_admin)
+    body = {
+        "name": "staging",
+        "display_name": "Staging",
+        "branch": "staging",
+        "approval_policy": "Production process",
+    }
+    assert api.post("/api/v1/environments/", body, format="json").status_code == 403  # no code
+    response = api.post(
+        "/api/v1/environments/", {**body, "otp": otp_code(totp_device(policy_admin))}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert AuditEvent.objects.filter(action="environment.create").count() == 1
+    names = [e["name"] for e in api.get("/api/v1/environments/").json()]
+    assert names == ["production", "staging"]
