@@ -64,6 +64,10 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.CANCELLED: frozenset(),
 }
 
+# The requester submits from these (an approved change goes back to submitted only by an edit).
+SUBMITTABLE = frozenset({S.DRAFT, S.CHANGES_REQUESTED, S.REJECTED})
+# The checklist is closed in these: the change is over, or rejected (until an edit reopens it).
+CLOSED = frozenset({S.COMPLETED, S.CANCELLED, S.FAILED, S.ROLLED_BACK, S.REJECTED})
 # While a change is in one of these, the requester may still edit it.
 EDITABLE = frozenset({S.DRAFT, S.SUBMITTED, S.CHANGES_REQUESTED, S.REJECTED, S.APPROVED, S.SCHEDULED})
 # Approvers decide only on a change that is waiting for them (or already approved: more approvals

@@ -1,5 +1,7 @@
 """Change requests, their checklists, approvals and comments, and the policy that governs them."""
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -58,6 +60,10 @@ class ApprovalPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def sign_off_labels(self) -> list[str]:
+        return [Capacity(c).label.replace(" sign-off", "").lower() for c in self.required_sign_offs]
 
 
 class ChangeRequestQuerySet(models.QuerySet):
@@ -130,8 +136,8 @@ class ChangeRequest(models.Model):
 
     @staticmethod
     def pk_from_number(number: str) -> int | None:
-        digits = number.upper().removeprefix("CHG-")
-        return int(digits) if digits.isdigit() else None
+        digits = number.strip().upper().removeprefix("CHG-")
+        return int(digits) if re.fullmatch(r"\d{1,18}", digits, re.ASCII) else None
 
     def can_transition_to(self, status: str) -> bool:
         return status in ALLOWED_TRANSITIONS[self.status]

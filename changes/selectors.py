@@ -1,6 +1,6 @@
 """Reads of change requests with a constant number of queries, however many rows there are."""
 
-from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from changes.choices import ChangeStatus, Decision
@@ -75,11 +75,8 @@ def change_history(change: ChangeRequest) -> QuerySet[AuditEvent]:
 def my_work(user) -> dict:
     """The overview's "My work": my drafts, changes waiting for my decision, scheduled soon."""
     base = changes_visible_to(user).select_related("environment", "requester")
-    waiting = (
-        base.filter(status=ChangeStatus.SUBMITTED)
-        .exclude(requester=user)
-        .exclude(approvals__approver=user, approvals__dismissed_at__isnull=True)
-    )
+    decided = Approval.objects.filter(change=OuterRef("pk"), approver=user, dismissed_at__isnull=True)
+    waiting = base.filter(status=ChangeStatus.SUBMITTED).exclude(requester=user).exclude(Exists(decided))
     return {
         "drafts": list(base.filter(requester=user, status=ChangeStatus.DRAFT)[:10]),
         "mine_open": list(base.filter(requester=user).open().exclude(status=ChangeStatus.DRAFT)[:10]),
@@ -90,14 +87,14 @@ def my_work(user) -> dict:
 
 def change_actions(user, change: ChangeRequest, summary: QuorumSummary) -> dict[str, str | None]:
     """What this user may do to this change now: action -> None when allowed, or why it is not."""
-    from changes.choices import ALLOWED_TRANSITIONS, DECIDABLE, EDITABLE
+    from changes.choices import ALLOWED_TRANSITIONS, DECIDABLE, EDITABLE, SUBMITTABLE
 
     mine = user.pk == change.requester_id
     status = change.get_status_display().lower()
     actions: dict[str, str | None] = {}
     if mine:
         actions["edit"] = None if change.status in EDITABLE else f"It is {status}: no more edits."
-        if ChangeStatus.SUBMITTED in ALLOWED_TRANSITIONS[change.status]:
+        if change.status in SUBMITTABLE:
             blocked = (
                 change.status in (ChangeStatus.CHANGES_REQUESTED, ChangeStatus.REJECTED) and summary.blockers
             )
@@ -125,10 +122,10 @@ def deploy_gates(change: ChangeRequest, summary: QuorumSummary) -> list[dict]:
     open_items = [i for i in items if not i.done]
     waiting = sorted({i.integration for i in open_items if i.integration and not is_connected(i.integration)})
     gates = [
-        {"name": "Approvals", "ok": summary.satisfied, "detail": summary.explain()},
+        {"name": "Approvals", "state": "ok" if summary.satisfied else "blocked", "detail": summary.explain()},
         {
             "name": "Checklist",
-            "ok": not open_items,
+            "state": "ok" if not open_items else "blocked",
             "detail": f"{len(items) - len(open_items)} of {len(items)} pre-deployment items done"
             + (f"; not connected yet: {', '.join(LABELS.get(w, w) for w in waiting)}" if waiting else ""),
         },
@@ -137,8 +134,43 @@ def deploy_gates(change: ChangeRequest, summary: QuorumSummary) -> list[dict]:
         gates.append(
             {
                 "name": "Automated checks",
-                "ok": False,
-                "detail": "not connected: GitHub checks are read by the release integration",
+                "state": "not_connected",
+                "detail": "not connected yet: the release integration reads the pull request's checks",
             }
         )
     return gates
+
+
+def code_owner_logins(change: ChangeRequest) -> set[str]:
+    """Who owns the changed code: the services' code owners, until CODEOWNERS is read from the repository."""
+    return {login.lower() for service in change.services.all() for login in service.code_owners}
+
+
+def pending_approvers(change: ChangeRequest) -> list:
+    """Whom the quorum still waits for, never the requester or anyone who already decided:
+    holders of missing sign-offs, the code owners while a code owner's approval is missing, and
+    everyone who may approve while approvals are short."""
+    from django.db.models import Q
+
+    from portal.models import User
+    from portal.roles import MATRIX
+
+    summary = change_quorum(change)
+    approvers = [role for role, rights in MATRIX.items() if Right.CHANGE_APPROVE in rights]
+    wanted = Q(pk__in=[])
+    if summary.approvals < summary.required_approvals:
+        wanted |= Q(role__in=approvers)
+    if summary.missing_sign_offs:
+        wanted |= Q(capacities__capacity__in=summary.missing_sign_offs)
+    if summary.code_owner_approvals < summary.required_code_owner_approvals:
+        for login in code_owner_logins(change):
+            wanted |= Q(github_login__iexact=login)
+    decided = [a.approver_id for a in change.approvals.all() if a.dismissed_at is None]
+    people = (
+        User.objects.filter(wanted, is_active=True, role__in=approvers)
+        .exclude(pk=change.requester_id)
+        .exclude(pk__in=decided)
+        .distinct()
+        .order_by("username")
+    )
+    return list(people)

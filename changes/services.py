@@ -10,16 +10,16 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 
 from changes import integrations
-from changes.choices import EDITABLE, ChangeStatus, Decision
+from changes.choices import CLOSED, EDITABLE, SUBMITTABLE, ChangeStatus, Decision
 from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
 from changes.quorum import quorum_summary
+from changes.selectors import code_owner_logins, pending_approvers
 from deployments.models import Environment, Service
 from portal import clock
 from portal.models import User
-from portal.roles import Right, has_right
+from portal.roles import Right, has_right, missing_right_message
 from portal.services import audit_record, notification_send
 
 S = ChangeStatus
@@ -151,7 +151,9 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
     _copy_checklist(change, checklist)
     if change.has_migrations:
         _copy_checklist(change, MIGRATION_CHECKLIST, start=len(checklist))
-    audit_record(actor=actor, action="change.create", target=change, after=_snapshot(change))
+    audit_record(
+        actor=actor, action="change.create", target=change, after={**_snapshot(change), **_relations(change)}
+    )
     integrations.checklist_prove(
         change=change, integration="rollback_plan", evidence="Documented in the change."
     )
@@ -212,7 +214,7 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
         action="change.update",
         target=change,
         before=before,
-        after={**_snapshot(change), "decisions_dismissed": dismissed},
+        after={**_snapshot(change), **_relations(change), "decisions_dismissed": dismissed},
     )
     if change.status in (S.APPROVED, S.SCHEDULED):
         _transition(change, S.SUBMITTED, actor=actor, note="edited after approval: approvals dismissed")
@@ -227,6 +229,11 @@ def change_submit(*, actor: User, change: ChangeRequest) -> ChangeRequest:
     change = _locked(change)
     if actor.pk != change.requester_id:
         raise ChangeError("Only the requester submits a change.")
+    if change.status not in SUBMITTABLE:
+        state = change.get_status_display().lower()
+        raise ChangeError(
+            f"{change.number} is {state}: only a draft or a sent-back change is submitted.", conflict=True
+        )
     if (
         change.status in (S.CHANGES_REQUESTED, S.REJECTED)
         and change.approvals.filter(
@@ -250,11 +257,6 @@ def change_submit(*, actor: User, change: ChangeRequest) -> ChangeRequest:
     return change
 
 
-def code_owner_logins(change: ChangeRequest) -> set[str]:
-    """Who owns the changed code: the services' code owners, until CODEOWNERS is read from the repository."""
-    return {login.lower() for service in change.services.all() for login in service.code_owners}
-
-
 @transaction.atomic
 def change_decide(
     *, actor: User, change: ChangeRequest, decision: str, capacity: str = "", comment: str = ""
@@ -270,7 +272,7 @@ def change_decide(
     if actor.pk == change.requester_id:
         raise ChangeError("Nobody approves their own change.")
     if not has_right(actor, Right.CHANGE_APPROVE):
-        raise ChangeError("Auditors read changes; they do not decide on them.")
+        raise ChangeError(missing_right_message(Right.CHANGE_APPROVE))
     if change.status not in (S.SUBMITTED, S.APPROVED):
         state = change.get_status_display().lower()
         raise ChangeError(
@@ -282,6 +284,7 @@ def change_decide(
     if capacity and decision != Decision.APPROVE:
         raise ChangeError("A sign-off is an approval; reject or request changes without a capacity.")
     standing = change.approvals.filter(approver=actor, dismissed_at__isnull=True).first()
+    replaces = standing.decision if standing is not None else None
     now = clock.now()
     if standing is not None:
         if standing.decision == decision and standing.capacity == capacity:
@@ -316,6 +319,7 @@ def change_decide(
             "code_owner": approval.code_owner,
             "revision": change.revision,
             "comment": comment,
+            **({"replaces": replaces} if replaces else {}),
         },
     )
     was_approved = change.status == S.APPROVED
@@ -361,7 +365,10 @@ def change_cancel(*, actor: User, change: ChangeRequest, reason: str) -> ChangeR
         raise ChangeError("Only the requester or a release manager cancels a change.")
     if not reason.strip():
         raise ChangeError("Say why the change is cancelled.")
+    was_approved = change.status in (S.APPROVED, S.SCHEDULED)
     _transition(change, S.CANCELLED, actor=actor, note=reason.strip())
+    if was_approved:
+        integrations.checklist_prove(change=change, integration="approvals", evidence="", done=False)
     _notify(change, f"{change.number} cancelled", reason.strip())
     return change
 
@@ -376,8 +383,8 @@ def checklist_item_set(*, actor: User, item: ChecklistItem, done: bool, evidence
         state = "ticks it" if integrations.is_connected(item.integration) else "is not connected yet"
         raise ChangeError(f"“{item.text}” is proven by {label}, which {state}; nobody ticks it by hand.")
     if not has_right(actor, Right.CHANGE_CREATE):
-        raise ChangeError("Auditors read checklists; they do not tick them.")
-    if change.status in (S.CANCELLED, S.REJECTED, S.FAILED, S.ROLLED_BACK, S.COMPLETED):
+        raise ChangeError(missing_right_message(Right.CHANGE_CREATE))
+    if change.status in CLOSED:
         raise ChangeError(
             f"{change.number} is {change.get_status_display().lower()}; its checklist is closed.",
             conflict=True,
@@ -413,7 +420,7 @@ def comment_add(*, actor: User, change: ChangeRequest, body: str, parent: Commen
     )
     # "@bo." at the end of a sentence mentions bo.
     names = {name.rstrip(".") for name in MENTION.findall(body)}
-    mentioned = list(User.objects.filter(username__in=names).exclude(pk=actor.pk))
+    mentioned = list(User.objects.filter(username__in=names, is_active=True).exclude(pk=actor.pk))
     audit_record(
         actor=actor,
         action="change.comment",
@@ -448,26 +455,6 @@ def _notify(change: ChangeRequest, subject: str, body: str, *, stakeholders: boo
             notification_send(channel="slack", recipient=channel, subject=subject, body=body)
 
 
-def pending_approvers(change: ChangeRequest) -> list[User]:
-    """Whom the quorum still waits for: holders of missing sign-offs and, while a code owner's
-    approval is missing, the code owners; never the requester or anyone who already decided."""
-    from changes.quorum import quorum_summary
-
-    summary = quorum_summary(change, list(change.approvals.all()), change.environment.approval_policy)
-    decided = {a.approver_id for a in change.approvals.all() if a.dismissed_at is None}
-    wanted = User.objects.none()
-    if summary.missing_sign_offs:
-        wanted |= User.objects.filter(capacities__capacity__in=summary.missing_sign_offs)
-    if summary.code_owner_approvals < summary.required_code_owner_approvals:
-        owners = Q()
-        for login in code_owner_logins(change):
-            owners |= Q(github_login__iexact=login)
-        if owners:
-            wanted |= User.objects.filter(owners)
-    people = wanted.filter(is_active=True).exclude(pk=change.requester_id).exclude(pk__in=decided).distinct()
-    return [person for person in people if has_right(person, Right.CHANGE_APPROVE)]
-
-
 @transaction.atomic
 def change_remind(*, change: ChangeRequest) -> list[str]:
     """Reminds pending approvers of a change that has waited past its policy's reminder time."""
@@ -482,6 +469,8 @@ def change_remind(*, change: ChangeRequest) -> list[str]:
     ):
         return []
     people = [p for p in pending_approvers(change) if p.email]
+    if not people:
+        return []
     for person in people:
         notification_send(
             channel="email",

@@ -6,9 +6,11 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
 from changes import selectors, services
+from changes.choices import CLOSED, Phase
 from changes.filters import ChangeRequestFilter
 from changes.forms import CancelForm, ChangeRequestForm, ChecklistTickForm, CommentForm, DecisionForm
 from changes.models import ChecklistItem, Comment
@@ -17,8 +19,15 @@ from portal.api.pagination import CursorPagination
 from portal.roles import Right, missing_right_message
 from portal.views.errors import forbidden
 
+PHASE_ORDER = list(Phase.values)
 # A screenful, as change-management lists show; the API pages by 50 (or ?page_size=).
 PAGE_SIZE = 25
+
+
+def _without_cursor(request) -> str:
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    return query.urlencode()
 
 
 def _detail(request, pk: int):
@@ -35,7 +44,12 @@ def change_list(request):
     filterset = ChangeRequestFilter(request.GET, queryset=selectors.change_list(request.user))
     paginator = CursorPagination()
     paginator.page_size = PAGE_SIZE
-    page = list(paginator.paginate_queryset(filterset.qs, Request(request))) if filterset.is_valid() else []
+    try:
+        page = (
+            list(paginator.paginate_queryset(filterset.qs, Request(request))) if filterset.is_valid() else []
+        )
+    except NotFound:  # a cursor that was tampered with or came from another filter
+        return redirect(f"{request.path}?{_without_cursor(request)}")
     context = {
         "filter": filterset,
         "changes": page,
@@ -67,6 +81,12 @@ def change_new(request):
 @login_required
 def change_edit(request, pk: int):
     change = _detail(request, pk)
+    summary = selectors.change_quorum(change)
+    refusal = selectors.change_actions(request.user, change, summary).get(
+        "edit", "Only the requester edits a change; comment to suggest an edit."
+    )
+    if refusal:
+        return forbidden(request, reason=refusal)
     form = ChangeRequestForm(request.POST or None, instance=change)
     if request.method == "POST" and form.is_valid():
         try:
@@ -96,8 +116,12 @@ def change_detail(request, pk: int):
 
 def _detail_context(request, change, **forms) -> dict:
     summary = selectors.change_quorum(change)
-    checklist = list(change.checklist.all())
+    # Grouped by the list an item first appears in, so added items (migrations) join their group.
+    checklist = sorted(
+        change.checklist.all(), key=lambda item: (PHASE_ORDER.index(item.phases[0]), item.position)
+    )
     done = sum(1 for item in checklist if item.done)
+    comments = list(change.comments.all())
     return {
         "change": change,
         "summary": summary,
@@ -110,14 +134,16 @@ def _detail_context(request, change, **forms) -> dict:
         "decision_form": forms.get("decision_form") or DecisionForm(capacities=request.user.capacity_names()),
         "comment_form": forms.get("comment_form") or CommentForm(),
         "cancel_form": forms.get("cancel_form") or CancelForm(),
-        "threads": [c for c in change.comments.all() if c.parent_id is None],
+        "threads": [
+            (c, [r for r in comments if r.parent_id == c.pk]) for c in comments if c.parent_id is None
+        ],
     }
 
 
 def _checklist_context(request, change) -> dict:
     from changes.integrations import CONNECTED
 
-    closed = change.status in ("cancelled", "rejected", "failed", "rolled_back", "completed")
+    closed = change.status in CLOSED
     return {"connected": CONNECTED, "can_tick": request.user.has_perm(Right.CHANGE_CREATE) and not closed}
 
 
@@ -193,7 +219,15 @@ def checklist_tick(request, pk: int, item_id: int):
     change = _detail(request, pk)
     item = get_object_or_404(ChecklistItem, pk=item_id, change=change)
     form = ChecklistTickForm(request.POST)
-    form.is_valid()
+    if not form.is_valid():
+        error = " ".join(m for messages_ in form.errors.values() for m in messages_)
+        context = {
+            "item": item,
+            "change": change,
+            "error": f"Not saved: {error}",
+            **_checklist_context(request, change),
+        }
+        return render(request, "changes/_checklist_item.html", context, status=400)
     try:
         item = services.checklist_item_set(
             actor=request.user, item=item, done=form.cleaned_data.get("done", False),
@@ -224,11 +258,16 @@ def comment_add(request, pk: int):
         return forbidden(request, reason=missing_right_message(Right.CHANGE_CREATE))
     form = CommentForm(request.POST)
     if form.is_valid():
-        parent = (
-            Comment.objects.filter(pk=form.cleaned_data["parent"], change=change).first()
-            if form.cleaned_data["parent"]
-            else None
-        )
+        parent_id = form.cleaned_data["parent"]
+        parent = Comment.objects.filter(pk=parent_id).first() if parent_id else None
+        if parent_id and parent is None:
+            form.add_error("body", "The comment you replied to no longer exists.")
+            return render(
+                request,
+                "changes/detail.html",
+                _detail_context(request, change, comment_form=form),
+                status=400,
+            )
         try:
             services.comment_add(
                 actor=request.user, change=change, body=form.cleaned_data["body"], parent=parent

@@ -21,7 +21,7 @@ class Conflict(exceptions.APIException):
 def refused(error: services.ChangeError) -> exceptions.APIException:
     """A rule that refused the act: 409 when it clashes with the change's state, 400 otherwise."""
     message = " ".join(error.messages)
-    return Conflict(message) if error.conflict else exceptions.ValidationError({"detail": [message]})
+    return Conflict(message) if error.conflict else exceptions.ValidationError(message)
 
 
 def _change(request, pk: int) -> ChangeRequest:

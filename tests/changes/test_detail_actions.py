@@ -56,3 +56,78 @@ def test_saving_an_unchanged_change_is_no_edit(developer):
         )
     assert same.revision == 1 and same.decisions_dismissed == 0
     assert change.approvals.filter(dismissed_at__isnull=True).count() == 1
+
+
+def test_an_approved_change_is_not_submitted_again_without_an_edit(developer):
+    from changes.models import ChangeRequest
+
+    approvers = [
+        UserFactory(username="alex", github_login="alex-owner"),
+        UserFactory(username="bo"),
+        UserFactory(username="casey"),
+        UserFactory(username="sam", capacities=["security"]),
+        UserFactory(username="pat", capacities=["product"]),
+        UserFactory(username="lee", capacities=["engineering_lead"]),
+    ]
+    change = change_create(developer)
+    with transaction.atomic():
+        change_submit(actor=developer, change=change)
+    for person, capacity in zip(
+        approvers, ["", "", "", "security", "product", "engineering_lead"], strict=True
+    ):
+        with transaction.atomic():
+            change_decide(actor=person, change=change, decision="approve", capacity=capacity)
+    response = client_for(developer).post(f"/api/v1/changes/{change.pk}/submit/")
+    assert response.status_code == 409
+    assert ChangeRequest.objects.get(pk=change.pk).status == "approved"
+    assert "submit" not in client_for(developer).get(f"/api/v1/changes/{change.pk}/").json()["actions"]
+
+
+@pytest.mark.parametrize("query", ["CHG-²", "²", "CHG-", "99999999999999999999999"])
+def test_odd_searches_are_answered_not_crashed(developer, query):
+    assert client_for(developer).get("/api/v1/changes/", {"q": query}).status_code == 200
+
+
+def test_a_tampered_cursor_on_the_page_starts_over(client, developer):
+    from tests.conftest import verified_login
+
+    verified_login(client, developer)
+    response = client.get("/changes/", {"cursor": "garbage", "status": "draft"})
+    assert response.status_code == 302 and response["Location"] == "/changes/?status=draft"
+
+
+def test_waiting_for_me_shows_a_change_whose_edit_dismissed_my_approval(developer):
+    from changes.selectors import my_work
+
+    alex, bo = UserFactory(username="alex"), UserFactory(username="bo")
+    change = change_create(developer)
+    with transaction.atomic():
+        change_submit(actor=developer, change=change)
+        change_decide(actor=alex, change=change, decision="approve")
+    with transaction.atomic():
+        change_update(actor=developer, change=change, data={"title": "Edited"})
+        change_decide(actor=bo, change=change, decision="approve")
+    assert [c.pk for c in my_work(alex)["waiting_for_me"]] == [change.pk]
+    assert my_work(bo)["waiting_for_me"] == []
+
+
+def test_detail_page_queries_stay_flat_with_comment_threads(client, developer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from changes.services import comment_add
+    from tests.conftest import verified_login
+
+    def queries_with(threads: int) -> int:
+        change = change_create(developer)
+        for n in range(threads):
+            with transaction.atomic():
+                parent = comment_add(actor=developer, change=change, body=f"Thread {n}")
+                comment_add(actor=developer, change=change, body="A reply", parent=parent)
+        client.get(f"/changes/{change.pk}/")
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(f"/changes/{change.pk}/").status_code == 200
+        return len(captured)
+
+    verified_login(client, developer)
+    assert queries_with(1) == queries_with(6)
