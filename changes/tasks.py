@@ -7,7 +7,7 @@ from changes.choices import ChangeStatus
 from changes.models import ChangeRequest
 
 
-@shared_task(name="changes.approval_reminders", ignore_result=True)
+@shared_task(name="changes.approval_reminders", ignore_result=True, acks_late=True)
 def approval_reminders() -> int:
     """Beat runs this every 15 minutes; each change is reminded at most once per reminder period."""
     reminded = 0
