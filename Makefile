@@ -53,7 +53,10 @@ lock: install
 	$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 	$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links --extra dev -o requirements-dev.lock pyproject.toml
 
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
 bench: install services
+	@command -v wrk >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 	$(TEST_ENV) $(PY) bench/audit_chain.py
 	$(TEST_ENV) $(PY) bench/changes.py
 
