@@ -17,10 +17,23 @@ def changes_visible_to(user) -> QuerySet[ChangeRequest]:
     return ChangeRequest.objects.all()
 
 
+# What a row of the list needs; the long texts stay in the database until the detail asks.
+LIST_COLUMNS = [
+    "id", "title", "change_type", "risk", "status", "revision", "version_bump", "created_at", "updated_at",
+    "submitted_at", "approved_at", "requester_id", "environment_id",
+    "environment__name", "environment__display_name",
+    "requester__username", "requester__first_name", "requester__last_name",
+]  # fmt: skip
+
+
 def change_list(user) -> QuerySet[ChangeRequest]:
     """The list's rows with what they show (progress, the policy's quorum size) in one query,
     plus one for their services. The policy itself is not joined: its checklist is large and
     each row would decode it again."""
+    return change_rows(user).only(*LIST_COLUMNS)
+
+
+def change_rows(user) -> QuerySet[ChangeRequest]:
     return (
         changes_visible_to(user)
         .select_related("environment", "requester")
@@ -47,7 +60,7 @@ def _count(related: QuerySet):
 def change_detail(user, pk: int) -> ChangeRequest:
     """One change with all its page shows, prefetched: checklist, decisions, comments, services."""
     return (
-        change_list(user)
+        change_rows(user)
         .select_related("environment__approval_policy")
         .prefetch_related(
             "stakeholders",
@@ -74,7 +87,7 @@ def change_history(change: ChangeRequest) -> QuerySet[AuditEvent]:
 
 def my_work(user) -> dict:
     """The overview's "My work": my drafts, changes waiting for my decision, scheduled soon."""
-    base = changes_visible_to(user).select_related("environment", "requester")
+    base = changes_visible_to(user).only("id", "title", "status", "requester_id")
     decided = Approval.objects.filter(change=OuterRef("pk"), approver=user, dismissed_at__isnull=True)
     waiting = base.filter(status=ChangeStatus.SUBMITTED).exclude(requester=user).exclude(Exists(decided))
     return {

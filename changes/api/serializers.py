@@ -114,15 +114,19 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
         extra_kwargs = {"rollback_plan": {"allow_blank": False}}
 
 
+LIST_FIELDS = [
+    "id", "number", "title", "change_type", "risk", "environment", "services", "requester", "status",
+    "revision", "version_bump", "created_at", "updated_at", "submitted_at", "approved_at",
+]  # fmt: skip
+
+
 class ChangeListSerializer(ChangeRequestSerializer):
-    """A row of the list: the change without its stakeholders, with its progress."""
+    """A row of the list: what a list shows, with progress; the detail has the rest."""
 
     required_approvals = serializers.IntegerField(read_only=True)
 
     class Meta(ChangeRequestSerializer.Meta):
-        fields = [f for f in ChangeRequestSerializer.Meta.fields if f != "stakeholders"] + [
-            "required_approvals"
-        ]
+        fields = [*LIST_FIELDS, "checklist_done", "checklist_total", "approval_count", "required_approvals"]
         read_only_fields = fields
 
 
