@@ -6,8 +6,6 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import NotFound
-from rest_framework.request import Request
 
 from changes import selectors, services
 from changes.choices import CLOSED, Phase
@@ -15,19 +13,13 @@ from changes.filters import ChangeRequestFilter
 from changes.forms import CancelForm, ChangeRequestForm, ChecklistTickForm, CommentForm, DecisionForm
 from changes.models import ChecklistItem, Comment
 from portal import mfa
-from portal.api.pagination import CursorPagination
+from portal.api.pagination import page_of, without_cursor
 from portal.roles import Right, missing_right_message
 from portal.views.errors import forbidden
 
 PHASE_ORDER = list(Phase.values)
 # A screenful, as change-management lists show; the API pages by 50 (or ?page_size=).
 PAGE_SIZE = 25
-
-
-def _without_cursor(request) -> str:
-    query = request.GET.copy()
-    query.pop("cursor", None)
-    return query.urlencode()
 
 
 def _detail(request, pk: int):
@@ -42,20 +34,10 @@ def change_list(request):
     if not request.user.has_perm(Right.CHANGE_VIEW):
         return forbidden(request, reason=missing_right_message(Right.CHANGE_VIEW))
     filterset = ChangeRequestFilter(request.GET, queryset=selectors.change_list(request.user))
-    paginator = CursorPagination()
-    paginator.page_size = PAGE_SIZE
-    try:
-        page = (
-            list(paginator.paginate_queryset(filterset.qs, Request(request))) if filterset.is_valid() else []
-        )
-    except NotFound:  # a cursor that was tampered with or came from another filter
-        return redirect(f"{request.path}?{_without_cursor(request)}")
-    context = {
-        "filter": filterset,
-        "changes": page,
-        "next_url": paginator.get_next_link() if page else None,
-        "previous_url": paginator.get_previous_link() if page else None,
-    }
+    page = page_of(request, filterset.qs, page_size=PAGE_SIZE) if filterset.is_valid() else {"rows": []}
+    if page is None:
+        return redirect(without_cursor(request))
+    context = {"filter": filterset, "changes": page["rows"], **page}
     return render(request, "changes/list.html", context)
 
 

@@ -6,10 +6,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
-from rest_framework.request import Request
 
 from portal import clock, selectors, services
-from portal.api.pagination import CursorPagination
+from portal.api.pagination import page_of, without_cursor
 from portal.filters import AuditEventFilter
 from portal.forms import NotificationTestForm
 from portal.roles import Right, missing_right_message
@@ -66,18 +65,14 @@ def audit_list(request):
         return forbidden(request, reason=missing_right_message(Right.AUDIT_VIEW))
     events = selectors.audit_events_visible_to(request.user)
     filterset = AuditEventFilter(request.GET, queryset=events)
-    paginator = CursorPagination()
-    page = []
+    page = {"rows": []}
     if filterset.is_valid():
         with replica_reads():
-            page = list(paginator.paginate_queryset(filterset.qs, Request(request)))
+            page = page_of(request, filterset.qs)
+        if page is None:
+            return redirect(without_cursor(request))
     return render(
         request,
         "portal/audit_list.html",
-        {
-            "filter": filterset,
-            "events": page,
-            "next_url": paginator.get_next_link() if page else None,
-            "previous_url": paginator.get_previous_link() if page else None,
-        },
+        {"filter": filterset, "events": page["rows"], **page},
     )

@@ -155,3 +155,10 @@ def test_people_pages_need_the_right(client, developer):
     verified_login(client, developer)
     assert client.get("/people/").status_code == 403
     assert client.get(f"/people/{developer.pk}/").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_audit_page_with_a_tampered_cursor_starts_over(client, audit_viewer):
+    verified_login(client, audit_viewer)
+    response = client.get("/audit/", {"cursor": "garbage", "action": "change"})
+    assert response.status_code == 302 and response["Location"] == "/audit/?action=change"
