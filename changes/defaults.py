@@ -14,7 +14,7 @@ PRE, BEFORE, DURING, AFTER = Phase.PRE, Phase.BEFORE, Phase.DURING, Phase.AFTER
 CHECKLIST = [
     {"key": "staging_soak", "text": "All tests passing in Staging for 48+ hours", "phases": [PRE], "integration": "staging_soak"},
     {"key": "no_critical_bugs", "text": "No critical bugs reported", "phases": [PRE]},
-    {"key": "security_audit", "text": "Security audit completed", "phases": [PRE]},
+    {"key": "security_audit", "text": "Security audit completed", "phases": [PRE], "vouched_by": "security"},
     {"key": "performance_validated", "text": "Performance validated", "phases": [PRE]},
     {"key": "migrations_tested", "text": "Database migrations tested", "phases": [PRE]},
     {"key": "rollback_plan", "text": "Rollback plan documented and ready", "phases": [PRE, BEFORE], "integration": "rollback_plan"},

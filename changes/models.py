@@ -37,6 +37,10 @@ def validate_checklist(value) -> None:
             raise ValidationError("Each checklist item has a key and a text.")
         if not item.get("phases") or not set(item["phases"]) <= phases:
             raise ValidationError(f"Item {item['key']!r}: phases are among {', '.join(sorted(phases))}.")
+        if item.get("vouched_by", "") not in ("", *SIGN_OFF_CAPACITIES):
+            raise ValidationError(
+                f"Item {item['key']!r}: vouched_by is one of {', '.join(SIGN_OFF_CAPACITIES)}."
+            )
         if item["key"] in keys:
             raise ValidationError(f"Item {item['key']!r} appears twice: keep it once with both phases.")
         keys.add(item["key"])
@@ -159,6 +163,12 @@ class ChecklistItem(models.Model):
     text = models.CharField(max_length=300)
     phases = models.JSONField()
     integration = models.CharField(max_length=63, blank=True, help_text="What proves it, if not a person.")
+    vouched_by = models.CharField(
+        max_length=32,
+        blank=True,
+        choices=[(c.value, c.label) for c in SIGN_OFF_CAPACITIES],
+        help_text="The sign-off capacity whose holder ticks it, if not anyone working on the change.",
+    )
     done = models.BooleanField(default=False)
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

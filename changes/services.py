@@ -104,6 +104,7 @@ def _copy_checklist(change: ChangeRequest, items: list[dict], start: int = 0) ->
             text=item["text"],
             phases=list(item["phases"]),
             integration=item.get("integration", ""),
+            vouched_by=item.get("vouched_by", ""),
         )
         for i, item in enumerate(items)
     )
@@ -384,6 +385,9 @@ def checklist_item_set(*, actor: User, item: ChecklistItem, done: bool, evidence
         raise ChangeError(f"“{item.text}” is proven by {label}, which {state}; nobody ticks it by hand.")
     if not has_right(actor, Right.CHANGE_CREATE):
         raise ChangeError(missing_right_message(Right.CHANGE_CREATE))
+    if item.vouched_by and (item.vouched_by not in actor.capacity_names() or actor.pk == change.requester_id):
+        who = item.get_vouched_by_display().lower()
+        raise ChangeError(f"“{item.text}” is vouched for by a holder of the {who}, other than the requester.")
     if change.status in CLOSED:
         raise ChangeError(
             f"{change.number} is {change.get_status_display().lower()}; its checklist is closed.",

@@ -110,7 +110,7 @@ def _detail_context(request, change, **forms) -> dict:
         "actions": selectors.change_actions(request.user, change, summary),
         "gates": selectors.deploy_gates(change, summary),
         "checklist": checklist,
-        **_checklist_context(request, change),
+        **_checklist_context(request, change, checklist),
         "checklist_percent": round(100 * done / len(checklist)) if checklist else 0,
         "history": selectors.change_history(change),
         "decision_form": forms.get("decision_form") or DecisionForm(capacities=request.user.capacity_names()),
@@ -122,11 +122,24 @@ def _detail_context(request, change, **forms) -> dict:
     }
 
 
-def _checklist_context(request, change) -> dict:
+def _mark_tickable(request, change, items) -> None:
+    """Whether the viewer may tick each item: person items only, and an item vouched for by a
+    sign-off capacity only by a holder of it who is not the requester."""
+    user = request.user
+    open_ = request.user.has_perm(Right.CHANGE_CREATE) and change.status not in CLOSED
+    for item in items:
+        item.tickable = open_ and not item.integration
+        if item.vouched_by:
+            item.tickable = (
+                item.tickable and item.vouched_by in user.capacity_names() and user.pk != change.requester_id
+            )
+
+
+def _checklist_context(request, change, items) -> dict:
+    _mark_tickable(request, change, items)
     from changes.integrations import CONNECTED
 
-    closed = change.status in CLOSED
-    return {"connected": CONNECTED, "can_tick": request.user.has_perm(Right.CHANGE_CREATE) and not closed}
+    return {"connected": CONNECTED}
 
 
 def _act(request, pk: int, act, success: str):
@@ -207,7 +220,7 @@ def checklist_tick(request, pk: int, item_id: int):
             "item": item,
             "change": change,
             "error": f"Not saved: {error}",
-            **_checklist_context(request, change),
+            **_checklist_context(request, change, [item]),
         }
         return render(request, "changes/_checklist_item.html", context, status=400)
     try:
@@ -221,13 +234,13 @@ def checklist_tick(request, pk: int, item_id: int):
             return render(
                 request,
                 "changes/_checklist_item.html",
-                {**context, **_checklist_context(request, change)},
+                {**context, **_checklist_context(request, change, [item])},
                 status=400,
             )
         messages.error(request, " ".join(error.messages))
         return redirect("change-detail", pk=pk)
     if request.htmx:
-        context = {"item": item, "change": change, **_checklist_context(request, change)}
+        context = {"item": item, "change": change, **_checklist_context(request, change, [item])}
         return render(request, "changes/_checklist_item.html", context)
     return redirect(f"{change.get_absolute_url()}#checklist")
 

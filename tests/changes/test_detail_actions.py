@@ -131,3 +131,33 @@ def test_detail_page_queries_stay_flat_with_comment_threads(client, developer):
 
     verified_login(client, developer)
     assert queries_with(1) == queries_with(6)
+
+
+def test_security_audit_is_ticked_only_by_a_security_sign_off_holder_other_than_the_requester(developer, qa):
+    sam = UserFactory(username="sam", capacities=["security"])
+    change = change_create(developer)
+    item = change.checklist.get(key="security_audit")
+    url = f"/api/v1/changes/{change.pk}/checklist/{item.pk}/"
+    body = {"done": True, "evidence": "https://pentest.example.com/report/42"}
+    for person in (developer, qa):
+        response = client_for(person).patch(url, body, format="json")
+        assert response.status_code == 400 and "security sign-off" in response.json()["detail"]
+    response = client_for(sam).patch(url, body, format="json")
+    assert response.status_code == 200 and response.json()["done_by"] == "sam"
+
+
+def test_the_detail_page_offers_the_security_item_only_to_its_vouchers(client, developer):
+    from tests.conftest import verified_login
+
+    sam = UserFactory(username="sam", capacities=["security"])
+    change = change_create(developer)
+    verified_login(client, developer)
+    assert (
+        'aria-label="Evidence for Security audit completed"'
+        not in client.get(f"/changes/{change.pk}/").content.decode()
+    )
+    verified_login(client, sam)
+    assert (
+        'aria-label="Evidence for Security audit completed"'
+        in client.get(f"/changes/{change.pk}/").content.decode()
+    )

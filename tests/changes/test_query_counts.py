@@ -59,12 +59,13 @@ def add_changes(requester, count: int, start: int) -> None:
 
 def add_activity(change, start: int, count: int) -> None:
     """Decisions, comments and checklist ticks, each by a different person."""
-    items = list(change.checklist.filter(integration="").order_by("position"))
+    items = list(change.checklist.filter(integration="", vouched_by="").order_by("position"))
     for n in range(start, start + count):
         person = UserFactory(username=f"reviewer{n}")
         services.change_decide(actor=person, change=change, decision="approve")
         services.comment_add(actor=person, change=change, body=f"Looked at part {n}.")
-        services.checklist_item_set(actor=person, item=items[n], done=True, evidence=f"Checked by {person}.")
+        item = items[n % len(items)]
+        services.checklist_item_set(actor=person, item=item, done=True, evidence=f"Checked by {person}.")
 
 
 def test_change_list_runs_as_many_queries_for_30_changes_as_for_3(developer):
