@@ -1,7 +1,7 @@
 """Reads of change requests with a constant number of queries, however many rows there are."""
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, F, IntegerField, OuterRef, Prefetch, QuerySet
+from django.db.models.expressions import RawSQL
 
 from changes.choices import ChangeStatus, Decision
 from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
@@ -40,21 +40,24 @@ def change_rows(user) -> QuerySet[ChangeRequest]:
         .prefetch_related("services")
         .annotate(
             required_approvals=F("environment__approval_policy__min_approvals"),
-            checklist_total=_count(ChecklistItem.objects.all()),
-            checklist_done=_count(ChecklistItem.objects.filter(done=True)),
+            checklist_total=_count(ChecklistItem),
+            checklist_done=_count(ChecklistItem, "done"),
             approval_count=_count(
-                Approval.objects.filter(dismissed_at__isnull=True, decision=Decision.APPROVE)
+                Approval, "dismissed_at IS NULL AND decision = %s", [Decision.APPROVE.value]
             ),
         )
     )
 
 
-def _count(related: QuerySet):
-    """A correlated count per change (a subquery, not a join, so counts never multiply)."""
-    counted = (
-        related.filter(change=OuterRef("pk")).order_by().values("change").annotate(n=Count("*")).values("n")
-    )
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+def _count(model, condition: str = "", params: list | None = None) -> RawSQL:
+    """A correlated count per change: a subquery, not a join, so counts never multiply. Written
+    as SQL because the ORM spends longer composing three such subqueries than PostgreSQL
+    spends running them."""
+    where = f" AND {condition}" if condition else ""
+    table, changes = model._meta.db_table, ChangeRequest._meta.db_table
+    # Only table names from the models and this module's fixed conditions; values go as parameters.
+    sql = f'(SELECT COUNT(*) FROM "{table}" WHERE "{table}"."change_id" = "{changes}"."id"{where})'  # noqa: S608
+    return RawSQL(sql, params or [], output_field=IntegerField())  # noqa: S611
 
 
 def change_detail(user, pk: int) -> ChangeRequest:
