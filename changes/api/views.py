@@ -13,15 +13,13 @@ from portal.api.serializers import AuditEventSerializer
 from portal.roles import Right
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-
-def refused(error: services.ChangeError) -> exceptions.APIException:
-    """A rule that refused the act: 409 when it clashes with the change's state, 400 otherwise."""
-    message = " ".join(error.messages)
-    return Conflict(message) if error.conflict else exceptions.ValidationError(message)
+def detail_response(request, pk: int, status_code: int = status.HTTP_200_OK) -> Response:
+    """The change as GET /changes/{id}/ shows it, after any act on it."""
+    try:
+        change = selectors.change_detail(request.user, pk)
+    except ChangeRequest.DoesNotExist:
+        raise exceptions.NotFound("No such change request.") from None
+    return Response(s.ChangeDetailSerializer(change, context={"request": request}).data, status=status_code)
 
 
 def _change(request, pk: int) -> ChangeRequest:
@@ -49,15 +47,8 @@ class ChangeList(generics.ListCreateAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        try:
-            change = services.change_create(actor=request.user, data=services.ChangeInput(**data))
-        except services.ChangeError as error:
-            raise refused(error) from None
-        detail = selectors.change_detail(request.user, change.pk)
-        return Response(
-            s.ChangeDetailSerializer(detail, context={"request": request}).data,
-            status=status.HTTP_201_CREATED,
-        )
+        change = services.change_create(actor=request.user, data=services.ChangeInput(**data))
+        return detail_response(request, change.pk, status.HTTP_201_CREATED)
 
 
 class ChangeDetail(APIView):
@@ -69,26 +60,15 @@ class ChangeDetail(APIView):
 
     @extend_schema(responses=s.ChangeDetailSerializer)
     def get(self, request, pk: int):
-        try:
-            change = selectors.change_detail(request.user, pk)
-        except ChangeRequest.DoesNotExist:
-            raise exceptions.NotFound("No such change request.") from None
-        return Response(s.ChangeDetailSerializer(change, context={"request": request}).data)
+        return detail_response(request, pk)
 
     @extend_schema(request=s.ChangeRequestSerializer, responses=s.ChangeDetailSerializer)
     def patch(self, request, pk: int):
         change = _change(request, pk)
         serializer = s.ChangeRequestSerializer(change, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        try:
-            services.change_update(actor=request.user, change=change, data=dict(serializer.validated_data))
-        except services.ChangeError as error:
-            raise refused(error) from None
-        return Response(
-            s.ChangeDetailSerializer(
-                selectors.change_detail(request.user, pk), context={"request": request}
-            ).data
-        )
+        services.change_update(actor=request.user, change=change, data=dict(serializer.validated_data))
+        return detail_response(request, pk)
 
 
 class ChangeSubmit(APIView):
@@ -96,15 +76,8 @@ class ChangeSubmit(APIView):
 
     @extend_schema(request=None, responses=s.ChangeDetailSerializer)
     def post(self, request, pk: int):
-        try:
-            services.change_submit(actor=request.user, change=_change(request, pk))
-        except services.ChangeError as error:
-            raise refused(error) from None
-        return Response(
-            s.ChangeDetailSerializer(
-                selectors.change_detail(request.user, pk), context={"request": request}
-            ).data
-        )
+        services.change_submit(actor=request.user, change=_change(request, pk))
+        return detail_response(request, pk)
 
 
 class ChangeCancel(APIView):
@@ -114,17 +87,8 @@ class ChangeCancel(APIView):
     def post(self, request, pk: int):
         serializer = s.CancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            services.change_cancel(
-                actor=request.user, change=_change(request, pk), **serializer.validated_data
-            )
-        except services.ChangeError as error:
-            raise refused(error) from None
-        return Response(
-            s.ChangeDetailSerializer(
-                selectors.change_detail(request.user, pk), context={"request": request}
-            ).data
-        )
+        services.change_cancel(actor=request.user, change=_change(request, pk), **serializer.validated_data)
+        return detail_response(request, pk)
 
 
 class ChangeApprovals(APIView):
@@ -145,16 +109,13 @@ class ChangeApprovals(APIView):
         serializer = s.DecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            approval = services.change_decide(
-                actor=request.user,
-                change=_change(request, pk),
-                decision=data["decision"],
-                capacity=data["capacity"],
-                comment=data["comment"],
-            )
-        except services.ChangeError as error:
-            raise refused(error) from None
+        approval = services.change_decide(
+            actor=request.user,
+            change=_change(request, pk),
+            decision=data["decision"],
+            capacity=data["capacity"],
+            comment=data["comment"],
+        )
         return Response(s.ApprovalSerializer(approval).data, status=status.HTTP_201_CREATED)
 
 
@@ -175,10 +136,7 @@ class ChangeChecklistItem(APIView):
         item = get_object_or_404(ChecklistItem, pk=item_id, change=_change(request, pk))
         serializer = s.ChecklistTickSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            item = services.checklist_item_set(actor=request.user, item=item, **serializer.validated_data)
-        except services.ChangeError as error:
-            raise refused(error) from None
+        item = services.checklist_item_set(actor=request.user, item=item, **serializer.validated_data)
         return Response(s.ChecklistItemSerializer(item).data)
 
 
@@ -199,12 +157,9 @@ class ChangeComments(APIView):
         serializer = s.CommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         parent = serializer.validated_data.get("parent")
-        try:
-            comment = services.comment_add(
-                actor=request.user, change=change, body=serializer.validated_data["body"], parent=parent
-            )
-        except services.ChangeError as error:
-            raise refused(error) from None
+        comment = services.comment_add(
+            actor=request.user, change=change, body=serializer.validated_data["body"], parent=parent
+        )
         return Response(s.CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
 

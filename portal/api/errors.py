@@ -5,12 +5,23 @@ person reading the response, or a CI log, sees what to fix without digging.
 """
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        # A rule a service enforced: 409 when it clashes with the object's current state (the
+        # service marks it `conflict`), 400 otherwise; the message is the service's own.
+        message = " ".join(exc.messages)
+        exc = Conflict(message) if getattr(exc, "conflict", False) else exceptions.ValidationError(message)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) if str(exc) else None)
     elif isinstance(exc, PermissionDenied):

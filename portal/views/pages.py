@@ -17,15 +17,13 @@ from portal.views.errors import forbidden
 
 logger = logging.getLogger(__name__)
 
-TEST_NOTIFICATION_PERMISSION = Right.NOTIFICATION_TEST
-
 
 @login_required
 def home(request):
     from changes.selectors import my_work
 
     context = {"now": clock.now(), "work": my_work(request.user)}
-    if request.user.has_perm(TEST_NOTIFICATION_PERMISSION):
+    if request.user.has_perm(Right.NOTIFICATION_TEST):
         context["notification_form"] = NotificationTestForm()
         context["notifications"] = selectors.notifications_recent()
     return render(request, "portal/home.html", context)
@@ -35,7 +33,7 @@ def home(request):
 @require_http_methods(["GET", "POST"])
 def notification_test(request):
     """Sends a test message through a channel; the worker delivers it and the list shows how it went."""
-    if not request.user.has_perm(TEST_NOTIFICATION_PERMISSION):
+    if not request.user.has_perm(Right.NOTIFICATION_TEST):
         return forbidden(request, reason=missing_right_message(Right.NOTIFICATION_TEST))
     form = NotificationTestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -54,7 +52,7 @@ def notification_test(request):
 @login_required
 def notification_list(request):
     """The recent notifications, polled by the overview page so a delivery shows without reload."""
-    if not request.user.has_perm(TEST_NOTIFICATION_PERMISSION):
+    if not request.user.has_perm(Right.NOTIFICATION_TEST):
         return forbidden(request, reason=missing_right_message(Right.NOTIFICATION_TEST))
     return render(request, "portal/_notifications.html", {"notifications": selectors.notifications_recent()})
 

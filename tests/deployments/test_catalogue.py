@@ -47,3 +47,54 @@ def test_environment_api_adds_with_a_code_and_audits(policy_admin, catalogue):
     assert AuditEvent.objects.filter(action="environment.create").count() == 1
     names = [e["name"] for e in api.get("/api/v1/environments/").json()]
     assert names == ["production", "staging"]
+
+
+def test_service_api_adds_with_a_code_and_audits(policy_admin, catalogue):
+    from portal.models import AuditEvent
+    from tests.conftest import client_for
+    from tests.factories import otp_code, totp_device
+
+    body = {"name": "billing", "team": "Money", "repository": "acme/billing", "environments": ["production"],
+            "code_owners": ["octocat"], "otp": otp_code(totp_device(policy_admin))}  # fmt: skip
+    response = client_for(policy_admin).post("/api/v1/services/", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["environments"] == ["production"]
+    assert AuditEvent.objects.get(action="service.create").after["environments"] == ["production"]
+
+
+NEW_ENVIRONMENT = {
+    "name": "qa",
+    "display_name": "QA",
+    "branch": "qa",
+    "approval_policy": "Production process",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/environments/", {**NEW_ENVIRONMENT, "name": "Bad Name"}, "name"),
+        ("/api/v1/environments/", {**NEW_ENVIRONMENT, "time_zone": "Mars/Base"}, "time_zone"),
+        ("/api/v1/services/", {"name": "x", "team": "t", "repository": "r", "environments": ["nowhere"]},
+         "environments"),
+        ("/api/v1/services/", {"name": "y", "team": "t", "repository": "r", "code_owners": ["not a login!"]},
+         "code_owners"),
+    ],
+)  # fmt: skip
+def test_catalogue_refuses_bad_input_and_writes_nothing(policy_admin, catalogue, path, body, field):
+    from portal.models import AuditEvent
+    from tests.conftest import client_for
+    from tests.factories import otp_code, totp_device
+
+    response = client_for(policy_admin).post(
+        path, {**body, "otp": otp_code(totp_device(policy_admin))}, format="json"
+    )
+    assert response.status_code == 400 and field in response.json()["errors"]
+    assert not AuditEvent.objects.filter(action__endswith=".create").exists()
+
+
+def test_catalogue_writes_need_the_policy_right(developer, catalogue):
+    from tests.conftest import client_for
+
+    response = client_for(developer).post("/api/v1/services/", {"name": "z"}, format="json")
+    assert response.status_code == 403 and "environment.manage" in response.json()["detail"]
