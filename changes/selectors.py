@@ -61,13 +61,15 @@ def _count(model, condition: str = "", params: list | None = None) -> RawSQL:
 
 
 def change_detail(user, pk: int) -> ChangeRequest:
-    """One change with all its page shows, prefetched: checklist, decisions, comments, services."""
-    return (
-        change_rows(user)
-        .select_related("environment__approval_policy")
+    """One change with all its page shows, prefetched: checklist, decisions, comments, services.
+    Its progress is counted from the prefetched rows, as the list counts it in SQL."""
+    change = (
+        changes_visible_to(user)
+        .select_related("environment__approval_policy", "requester")
         .prefetch_related(
+            "services",
             "stakeholders",
-            "checklist__done_by",
+            Prefetch("checklist", queryset=ChecklistItem.objects.select_related("done_by")),
             Prefetch(
                 "approvals", queryset=Approval.objects.select_related("approver").order_by("created_at", "id")
             ),
@@ -75,6 +77,13 @@ def change_detail(user, pk: int) -> ChangeRequest:
         )
         .get(pk=pk)
     )
+    checklist = change.checklist.all()
+    change.checklist_total = len(checklist)
+    change.checklist_done = sum(1 for item in checklist if item.done)
+    change.approval_count = sum(
+        1 for a in change.approvals.all() if a.dismissed_at is None and a.decision == Decision.APPROVE
+    )
+    return change
 
 
 def change_quorum(change: ChangeRequest) -> QuorumSummary:

@@ -12,7 +12,7 @@ from django.core.validators import RegexValidator, validate_email
 from django.db import models
 from knox.models import AbstractAuthToken
 
-from portal import clock, roles
+from portal import access_cache, clock, roles
 from portal.roles import Capacity, Role
 
 
@@ -50,8 +50,12 @@ class User(AbstractUser):
     def capacity_names(self) -> frozenset[str]:
         cached = getattr(self, "_greenlight_capacities", None)
         if cached is None:
-            # .all() uses a prefetched list when the caller prefetched capacities.
-            cached = frozenset(grant.capacity for grant in self.capacities.all()) if self.pk else frozenset()
+            if not self.pk:
+                cached = frozenset()
+            elif "capacities" in getattr(self, "_prefetched_objects_cache", {}):
+                cached = frozenset(grant.capacity for grant in self.capacities.all())
+            else:
+                cached = access_cache.standing(self).capacities
             self._greenlight_capacities = cached
         return cached
 
@@ -63,7 +67,12 @@ class User(AbstractUser):
 
     def forget_rights(self) -> None:
         """Drops what was worked out for this request, after a grant or a break-glass change."""
-        for name in ("_greenlight_rights", "_greenlight_capacities", "_greenlight_has_device"):
+        for name in (
+            "_greenlight_rights",
+            "_greenlight_capacities",
+            "_greenlight_has_device",
+            "_greenlight_standing",
+        ):
             self.__dict__.pop(name, None)
 
     # Django's permission API, answered by the role matrix: the admin site, templates' `perms`

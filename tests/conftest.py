@@ -38,6 +38,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
         connections.close_all()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _empty_cache():
+    """Each run starts from an empty cache, as from an empty database: entries a previous run left
+    would name users by ids the new database hands out again."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Passwords are still checked; hashing each one properly would cost a quarter second."""
