@@ -26,18 +26,31 @@ LIST_COLUMNS = [
 ]  # fmt: skip
 
 
+# Everything a row of the list shows: the rows' HTML is remembered by these values (portal.fragments).
+LIST_SHOWS = [
+    *LIST_COLUMNS,
+    *("required_approvals", "checklist_total", "checklist_done", "approval_count", "service_names"),
+]
+
+
+def list_row_shows(change: ChangeRequest) -> list:
+    values = []
+    for name in LIST_SHOWS:
+        value = change
+        for part in name.split("__"):
+            value = getattr(value, part)
+        values.append(value)
+    return values
+
+
 def change_list(user) -> QuerySet[ChangeRequest]:
-    """The list's rows with what they show (progress, the policy's quorum size) in one query,
-    plus one for their services. The policy itself is not joined: its checklist is large and
-    each row would decode it again."""
-    return change_rows(user).only(*LIST_COLUMNS)
-
-
-def change_rows(user) -> QuerySet[ChangeRequest]:
+    """The list's rows with what they show (progress, the policy's quorum size) in one query;
+    `with_service_names` adds a page's services in one more. The policy itself is not joined:
+    its checklist is large and each row would decode it again."""
     return (
         changes_visible_to(user)
         .select_related("environment", "requester")
-        .prefetch_related("services")
+        .only(*LIST_COLUMNS)
         .annotate(
             required_approvals=F("environment__approval_policy__min_approvals"),
             checklist_total=_count(ChecklistItem),
@@ -47,6 +60,18 @@ def change_rows(user) -> QuerySet[ChangeRequest]:
             ),
         )
     )
+
+
+def with_service_names(rows: list[ChangeRequest]) -> list[ChangeRequest]:
+    """Gives each row of a page its services' names (`service_names`) from one query on the link
+    table: a row shows names only, where a prefetch would build a manager and a Service for each."""
+    links = ChangeRequest.services.through.objects.filter(changerequest_id__in=[row.pk for row in rows])
+    names: dict[int, list[str]] = {}
+    for change_id, name in links.order_by("service__name").values_list("changerequest_id", "service__name"):
+        names.setdefault(change_id, []).append(name)
+    for row in rows:
+        row.service_names = names.get(row.pk, [])
+    return rows
 
 
 def _count(model, condition: str = "", params: list | None = None) -> RawSQL:
@@ -61,8 +86,9 @@ def _count(model, condition: str = "", params: list | None = None) -> RawSQL:
 
 
 def change_detail(user, pk: int) -> ChangeRequest:
-    """One change with all its page shows, prefetched: checklist, decisions, comments, services.
-    Its progress is counted from the prefetched rows, as the list counts it in SQL."""
+    """One change with what its page and API show, prefetched: checklist, decisions, services,
+    stakeholders (the page reads its comments with `change_comments`). Its progress is counted
+    from the prefetched rows, as the list counts it in SQL."""
     change = (
         changes_visible_to(user)
         .select_related("environment__approval_policy", "requester")
@@ -73,7 +99,6 @@ def change_detail(user, pk: int) -> ChangeRequest:
             Prefetch(
                 "approvals", queryset=Approval.objects.select_related("approver").order_by("created_at", "id")
             ),
-            Prefetch("comments", queryset=Comment.objects.select_related("author")),
         )
         .get(pk=pk)
     )
@@ -84,6 +109,10 @@ def change_detail(user, pk: int) -> ChangeRequest:
         1 for a in change.approvals.all() if a.dismissed_at is None and a.decision == Decision.APPROVE
     )
     return change
+
+
+def change_comments(change: ChangeRequest) -> list[Comment]:
+    return list(change.comments.select_related("author"))
 
 
 def change_quorum(change: ChangeRequest) -> QuorumSummary:

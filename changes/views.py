@@ -12,7 +12,7 @@ from changes.choices import CLOSED, Phase
 from changes.filters import ChangeRequestFilter
 from changes.forms import CancelForm, ChangeRequestForm, ChecklistTickForm, CommentForm, DecisionForm
 from changes.models import ChecklistItem, Comment
-from portal import mfa
+from portal import fragments, mfa
 from portal.api.pagination import page_of, without_cursor
 from portal.roles import Right, missing_right_message
 from portal.views.errors import forbidden
@@ -37,7 +37,10 @@ def change_list(request):
     page = page_of(request, filterset.qs, page_size=PAGE_SIZE) if filterset.is_valid() else {"rows": []}
     if page is None:
         return redirect(without_cursor(request))
-    context = {"filter": filterset, "changes": page["rows"], **page}
+    rows = fragments.render_each(
+        "changes/_row.html", "change", selectors.with_service_names(page["rows"]), selectors.list_row_shows
+    )
+    context = {"filter": filterset, **page, "rows": rows}
     return render(request, "changes/list.html", context)
 
 
@@ -103,7 +106,7 @@ def _detail_context(request, change, **forms) -> dict:
         change.checklist.all(), key=lambda item: (PHASE_ORDER.index(item.phases[0]), item.position)
     )
     done = sum(1 for item in checklist if item.done)
-    comments = list(change.comments.all())
+    comments = selectors.change_comments(change)
     return {
         "change": change,
         "summary": summary,

@@ -124,6 +124,7 @@ class ChangeListSerializer(ChangeRequestSerializer):
     """A row of the list: what a list shows, with progress; the detail has the rest."""
 
     required_approvals = serializers.IntegerField(read_only=True)
+    services = serializers.ListField(source="service_names", child=serializers.CharField(), read_only=True)
 
     class Meta(ChangeRequestSerializer.Meta):
         fields = [*LIST_FIELDS, "checklist_done", "checklist_total", "approval_count", "required_approvals"]

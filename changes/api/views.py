@@ -39,6 +39,9 @@ class ChangeList(generics.ListCreateAPIView):
     def get_queryset(self):
         return selectors.change_list(self.request.user)
 
+    def paginate_queryset(self, queryset):
+        return selectors.with_service_names(super().paginate_queryset(queryset))
+
     def get_serializer_class(self):
         return s.ChangeRequestSerializer if self.request.method == "POST" else s.ChangeListSerializer
 
@@ -149,7 +152,7 @@ class ChangeComments(APIView):
     @extend_schema(responses=s.CommentSerializer(many=True))
     def get(self, request, pk: int):
         change = _change(request, pk)
-        return Response(s.CommentSerializer(change.comments.select_related("author"), many=True).data)
+        return Response(s.CommentSerializer(selectors.change_comments(change), many=True).data)
 
     @extend_schema(request=s.CommentSerializer, responses={201: s.CommentSerializer})
     def post(self, request, pk: int):

@@ -1,0 +1,87 @@
+"""The change list page: its rows are remembered by what they show, and never shown stale."""
+
+import re
+
+import pytest
+from django.db import transaction
+from django.template import Template
+from django.test.utils import override_settings
+
+from changes.services import change_decide, change_submit
+from tests.conftest import verified_login
+from tests.factories import UserFactory, change_create
+
+pytestmark = pytest.mark.django_db
+
+
+def row_of(html: str, number: str) -> str:
+    match = re.search(rf"<tr>\s*<td><a [^>]*><strong>{number}</strong>.*?</tr>", html, re.S)
+    assert match, f"{number} is not on the page"
+    return match.group(0)
+
+
+@pytest.fixture
+def rows_drawn(monkeypatch):
+    """Counts the rows the page draws from the row template (the others come from the cache)."""
+    drawn = []
+    render = Template.render
+
+    def counting(self, context):
+        if self.origin and self.origin.template_name == "changes/_row.html":
+            drawn.append(context.get("change"))
+        return render(self, context)
+
+    monkeypatch.setattr(Template, "render", counting)
+    return drawn
+
+
+def test_a_second_view_of_the_list_draws_no_row_again(client, developer, rows_drawn):
+    for n in range(3):
+        change_create(developer, title=f"Change {n}")
+    verified_login(client, developer)
+    first = client.get("/changes/").content.decode()
+    assert len(rows_drawn) == 3
+    second = client.get("/changes/").content.decode()
+    assert len(rows_drawn) == 3 and second.count("<tr>") == first.count("<tr>")
+
+
+def test_a_row_shows_an_approval_and_a_new_status_at_once(client, developer, rows_drawn):
+    alex = UserFactory(username="alex", role="qa")
+    change = change_create(developer, title="Rotate keys")
+    other = change_create(developer, title="Untouched")
+    verified_login(client, developer)
+    before = row_of(client.get("/changes/").content.decode(), change.number)
+    assert "Draft" in before and "0/3" in before
+    with transaction.atomic():
+        change_submit(actor=developer, change=change)
+    with transaction.atomic():
+        change_decide(actor=alex, change=change, decision="approve")
+    drawn_before = len(rows_drawn)
+    after = row_of(client.get("/changes/").content.decode(), change.number)
+    assert "Submitted" in after and "1/3" in after
+    assert rows_drawn[drawn_before:] == [change]  # the untouched row came from the cache
+    assert other.number in client.get("/changes/").content.decode()
+
+
+def test_each_viewer_reads_the_times_in_their_own_zone(client, developer):
+    change = change_create(developer, title="Across zones")
+    tokyo = UserFactory(username="tokyo", time_zone="Asia/Tokyo")
+    verified_login(client, developer)
+    utc_row = row_of(client.get("/changes/").content.decode(), change.number)
+    client.logout()
+    verified_login(client, tokyo)
+    tokyo_row = row_of(client.get("/changes/").content.decode(), change.number)
+    utc_stamp = re.search(r'datetime="([^"]+)"', utc_row).group(1)
+    tokyo_stamp = re.search(r'datetime="([^"]+)"', tokyo_row).group(1)
+    assert utc_stamp.endswith("+00:00") and tokyo_stamp.endswith("+09:00")
+
+
+def test_a_changed_row_template_draws_the_rows_anew(client, developer, settings, tmp_path, rows_drawn):
+    change_create(developer, title="Template edit")
+    verified_login(client, developer)
+    client.get("/changes/")
+    (tmp_path / "changes").mkdir()
+    (tmp_path / "changes" / "_row.html").write_text("<tr><td>{{ change.title }} (new layout)</td></tr>")
+    engine = dict(settings.TEMPLATES[0], DIRS=[tmp_path, *settings.TEMPLATES[0]["DIRS"]])
+    with override_settings(TEMPLATES=[engine]):
+        assert "Template edit (new layout)" in client.get("/changes/").content.decode()
