@@ -6,6 +6,9 @@ The entry's key carries a generation number that any write to a capacity or a de
 when the row is written and again when its transaction commits: a request that read the old rows
 meanwhile can only fill an entry under a generation nobody reads any more. Entries also expire,
 which bounds what a write made outside the ORM (a restore, raw SQL) can leave behind.
+
+The bump hangs on the models' save and delete signals rather than on the services: a cache must
+follow every write, the admin site's included. It decides nothing; the services still do.
 """
 
 import time
