@@ -187,24 +187,20 @@ def change_decide(request, pk: int):
     if not request.user.has_perm(Right.CHANGE_APPROVE):
         return forbidden(request, reason=missing_right_message(Right.CHANGE_APPROVE))
     form = DecisionForm(request.POST, capacities=request.user.capacity_names())
-    if form.is_valid():
-        verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
-        if not verdict.ok:
-            form.add_error("otp", verdict.message)
+    if form.is_valid() and mfa.check_form_code(request, form).ok:
+        try:
+            services.change_decide(
+                actor=request.user,
+                change=change,
+                decision=form.cleaned_data["decision"],
+                capacity=form.cleaned_data["capacity"] or "",
+                comment=form.cleaned_data["comment"],
+            )
+        except services.ChangeError as error:
+            form.add_error(None, error)
         else:
-            try:
-                services.change_decide(
-                    actor=request.user,
-                    change=change,
-                    decision=form.cleaned_data["decision"],
-                    capacity=form.cleaned_data["capacity"] or "",
-                    comment=form.cleaned_data["comment"],
-                )
-            except services.ChangeError as error:
-                form.add_error(None, error)
-            else:
-                messages.success(request, "Your decision is recorded.")
-                return redirect("change-detail", pk=pk)
+            messages.success(request, "Your decision is recorded.")
+            return redirect("change-detail", pk=pk)
     change = _detail(request, pk)
     return render(
         request, "changes/detail.html", _detail_context(request, change, decision_form=form), status=400

@@ -36,12 +36,8 @@ class OTPVerdict:
 
 
 def has_device(user) -> bool:
-    """Whether the user has a confirmed authenticator; worked out once per request's user object."""
-    known = getattr(user, "_greenlight_has_device", None)
-    if known is None:
-        known = access_cache.standing(user).has_device if user.pk else False
-        user._greenlight_has_device = known
-    return known
+    """Whether the user has a confirmed authenticator (read once per request's user object)."""
+    return bool(user.pk) and access_cache.standing(user).has_device
 
 
 def totp_device_pending(user) -> TOTPDevice:
@@ -83,6 +79,15 @@ def check_code(request, user, code: str, *, devices=None) -> OTPVerdict:
     if not code:
         return OTPVerdict(None, "Enter the 6-digit code from your authenticator app.")
     return OTPVerdict(None, "That code is not valid or was already used. Enter the current code.")
+
+
+def check_form_code(request, form, *, devices=None) -> OTPVerdict:
+    """Checks the signed-in person's code from a valid form's `otp` field; a refusal is put on
+    that field for the page to show."""
+    verdict = check_code(request, request.user, form.cleaned_data["otp"], devices=devices)
+    if not verdict.ok:
+        form.add_error("otp", verdict.message)
+    return verdict
 
 
 def lockout_message(request, username: str | None) -> str:

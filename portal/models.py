@@ -67,12 +67,7 @@ class User(AbstractUser):
 
     def forget_rights(self) -> None:
         """Drops what was worked out for this request, after a grant or a break-glass change."""
-        for name in (
-            "_greenlight_rights",
-            "_greenlight_capacities",
-            "_greenlight_has_device",
-            "_greenlight_standing",
-        ):
+        for name in ("_greenlight_rights", "_greenlight_capacities", "_greenlight_standing"):
             self.__dict__.pop(name, None)
 
     # Django's permission API, answered by the role matrix: the admin site, templates' `perms`

@@ -53,12 +53,11 @@ def login_otp(request):
     form = OTPForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
+        verdict = mfa.check_form_code(request, form)
         if verdict.ok:
             django_otp.login(request, verdict.device)
             mfa.failures_clear(request.user)
             return redirect(_safe_next(request))
-        form.add_error("otp", verdict.message)
         status = 400
     return render(
         request, "registration/login_otp.html", {"form": form, "next": _safe_next(request)}, status=status
@@ -76,12 +75,11 @@ def mfa_setup(request):
     form = OTPForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"], devices=[device])
+        verdict = mfa.check_form_code(request, form, devices=[device])
         if verdict.ok:
             codes = services.mfa_totp_confirm(actor=request.user, device=device)
             django_otp.login(request, device)
             return render(request, "account/backup_codes.html", {"codes": codes})
-        form.add_error("otp", verdict.message)
         status = 400
     context = {
         "enrolled": False,
@@ -97,12 +95,9 @@ def mfa_setup(request):
 def mfa_backup_codes(request):
     """New backup codes (the old ones stop working); takes a current code."""
     form = OTPForm(request.POST)
-    if form.is_valid():
-        verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
-        if verdict.ok:
-            codes = services.mfa_backup_codes_regenerate(actor=request.user)
-            return render(request, "account/backup_codes.html", {"codes": codes})
-        form.add_error("otp", verdict.message)
+    if form.is_valid() and mfa.check_form_code(request, form).ok:
+        codes = services.mfa_backup_codes_regenerate(actor=request.user)
+        return render(request, "account/backup_codes.html", {"codes": codes})
     return render(request, "account/mfa.html", {"enrolled": True, "form": form}, status=400)
 
 
@@ -143,21 +138,17 @@ def break_glass(request):
         if not user.has_perm(Right.BREAK_GLASS_OPEN):
             return forbidden(request, reason=missing_right_message(Right.BREAK_GLASS_OPEN))
         status = 400
-        if form.is_valid():
-            verdict = mfa.check_code(request, user, form.cleaned_data["otp"])
-            if not verdict.ok:
-                form.add_error("otp", verdict.message)
+        if form.is_valid() and mfa.check_form_code(request, form).ok:
+            try:
+                session = services.break_glass_open(actor=user, reason=form.cleaned_data["reason"])
+            except ValidationError as error:
+                form.add_error(None, error)
             else:
-                try:
-                    session = services.break_glass_open(actor=user, reason=form.cleaned_data["reason"])
-                except ValidationError as error:
-                    form.add_error(None, error)
-                else:
-                    messages.warning(
-                        request,
-                        f"Break-glass is open until {session.expires_at:%H:%M} UTC. Every act is marked.",
-                    )
-                    return redirect("break-glass")
+                messages.warning(
+                    request,
+                    f"Break-glass is open until {session.expires_at:%H:%M} UTC. Every act is marked.",
+                )
+                return redirect("break-glass")
     context = {
         "form": form,
         "can_open": user.has_perm(Right.BREAK_GLASS_OPEN),

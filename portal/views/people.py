@@ -40,18 +40,14 @@ def person(request, pk: int):
         form = ACTIONS[action](request.POST, prefix=action)
         forms[action] = form
         status = 400
-        if form.is_valid():
-            verdict = mfa.check_code(request, request.user, form.cleaned_data["otp"])
-            if not verdict.ok:
-                form.add_error("otp", verdict.message)
+        if form.is_valid() and mfa.check_form_code(request, form).ok:
+            try:
+                message = _apply(action, request.user, subject, form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)
             else:
-                try:
-                    message = _apply(action, request.user, subject, form.cleaned_data)
-                except ValidationError as error:
-                    form.add_error(None, error)
-                else:
-                    messages.success(request, message)
-                    return redirect("person", pk=subject.pk)
+                messages.success(request, message)
+                return redirect("person", pk=subject.pk)
     return render(request, "account/person.html", {"subject": subject, "forms": forms}, status=status)
 
 

@@ -19,12 +19,6 @@ pytestmark = pytest.mark.django_db
 WRONG_CODE = object()  # replaced by a code one off the person's current one
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Nobody signs in with a password here; hashing each one properly would cost a second."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def change(developer):
     """A submitted change to the `web` service, whose code alex-owner owns."""

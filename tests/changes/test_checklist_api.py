@@ -7,23 +7,11 @@ from changes import defaults
 from changes.models import ChangeRequest, ChecklistItem
 from portal.models import AuditEvent
 from tests.conftest import client_for
-from tests.factories import EnvironmentFactory, ServiceFactory, change_create
+from tests.factories import change_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalogue")]
 
 MIGRATION_KEYS = ["migrations_backward_compatible", "rollback_covers_schema"]
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Nobody signs in with a password here; hashing each one properly would cost a second."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def catalogue():
-    EnvironmentFactory()
-    ServiceFactory()
 
 
 def checklist(change, by) -> list[dict]:

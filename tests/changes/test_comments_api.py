@@ -10,12 +10,6 @@ from tests.factories import EnvironmentFactory, ServiceFactory, UserFactory, cha
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Nobody signs in with a password here; hashing each one properly would cost a second."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def change(developer):
     return change_create(developer, environment=EnvironmentFactory(), services=[ServiceFactory()])

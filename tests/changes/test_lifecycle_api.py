@@ -7,15 +7,13 @@ from changes.models import Approval, ChangeRequest
 from portal.models import AuditEvent, Notification
 from tests.conftest import client_for
 from tests.factories import (
-    EnvironmentFactory,
-    ServiceFactory,
     UserFactory,
     change_create,
     otp_code,
     totp_device,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalogue")]
 
 NEW_CHANGE = {
     "title": "Faster render queue",
@@ -24,18 +22,6 @@ NEW_CHANGE = {
     "environment": "production",
     "services": ["web"],
 }
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Nobody signs in with a password here; hashing each one properly would cost a second."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def catalogue():
-    EnvironmentFactory()
-    ServiceFactory()
 
 
 def events(change_id: int, action: str):

@@ -12,12 +12,6 @@ from tests.factories import EnvironmentFactory, ServiceFactory, change_create, o
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Nobody signs in with a password here; hashing each one properly would cost a second."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def changes(developer, qa):
     """Three changes that differ in every filtered field; `old` is ten days old, `mid` five."""

@@ -13,15 +13,13 @@ from changes.models import Approval, ChangeRequest
 from portal.models import AuditEvent
 from tests.conftest import client_for
 from tests.factories import (
-    EnvironmentFactory,
-    ServiceFactory,
     UserFactory,
     change_create,
     otp_code,
     totp_device,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("catalogue")]
 
 ROUNDS = 3
 
@@ -33,12 +31,6 @@ def _quiet(settings, monkeypatch):
 
     monkeypatch.setattr(notification_deliver, "delay", lambda *args, **kwargs: None)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def catalogue():
-    EnvironmentFactory()
-    ServiceFactory()
 
 
 def race(*acts):
