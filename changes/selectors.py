@@ -86,14 +86,14 @@ def _count(model, condition: str = "", params: list | None = None) -> RawSQL:
 
 
 def change_detail(user, pk: int) -> ChangeRequest:
-    """One change with what its page and API show, prefetched: checklist, decisions, services,
-    stakeholders (the page reads its comments with `change_comments`). Its progress is counted
+    """One change with what its page and API show, prefetched: checklist, decisions, stakeholders,
+    its services' names (the page reads its comments with `change_comments`). Its progress is counted
     from the prefetched rows, as the list counts it in SQL."""
     change = (
         changes_visible_to(user)
         .select_related("environment__approval_policy", "requester")
+        .defer("environment__approval_policy__checklist")  # what new changes copy; never shown here
         .prefetch_related(
-            "services",
             "stakeholders",
             Prefetch("checklist", queryset=ChecklistItem.objects.select_related("done_by")),
             Prefetch(
@@ -102,6 +102,7 @@ def change_detail(user, pk: int) -> ChangeRequest:
         )
         .get(pk=pk)
     )
+    with_service_names([change])
     checklist = change.checklist.all()
     change.checklist_total = len(checklist)
     change.checklist_done = sum(1 for item in checklist if item.done)

@@ -132,6 +132,7 @@ class ChangeListSerializer(ChangeRequestSerializer):
 
 
 class ChangeDetailSerializer(ChangeRequestSerializer):
+    services = serializers.ListField(source="service_names", child=serializers.CharField(), read_only=True)
     checklist = ChecklistItemSerializer(many=True, read_only=True)
     approvals = ApprovalSerializer(many=True, read_only=True)
     quorum = serializers.SerializerMethodField()
