@@ -1,4 +1,5 @@
-"""Change requests, their checklists, approvals and comments, and the policy that governs them."""
+"""Change requests, their checklists, approvals and comments, the policy that governs them, and
+when they may deploy: each environment's windows and freezes."""
 
 import re
 
@@ -115,6 +116,9 @@ class ChangeRequest(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     last_reminded_at = models.DateTimeField(null=True, blank=True)
+    # The slot it is scheduled to deploy in (UTC); set while scheduled, kept through the deployment.
+    scheduled_start = models.DateTimeField(null=True, blank=True)
+    scheduled_end = models.DateTimeField(null=True, blank=True)
 
     objects = ChangeRequestQuerySet.as_manager()
 
@@ -235,3 +239,64 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author} on {self.change.number}"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class DeploymentWindow(models.Model):
+    """When changes may deploy to an environment: these weekdays, from `start_time` to `end_time`
+    on the environment's own clock (so a 02:00 window stays at 02:00 local across daylight saving)."""
+
+    environment = models.ForeignKey(
+        "deployments.Environment", on_delete=models.CASCADE, related_name="windows"
+    )
+    weekdays = models.JSONField(help_text="Days of the week, 0 = Monday ... 6 = Sunday.")
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["environment", "start_time", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_time__gt=models.F("start_time")), name="window_ends_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        days = ", ".join(Weekday(d).label[:3] for d in sorted(self.weekdays))
+        return f"{days} {self.start_time:%H:%M}-{self.end_time:%H:%M} ({self.environment.time_zone})"
+
+
+class Freeze(models.Model):
+    """A period when nothing deploys to an environment (a holiday, a launch); only an emergency
+    change may go through, and that is reported as an exception."""
+
+    environment = models.ForeignKey(
+        "deployments.Environment", on_delete=models.CASCADE, related_name="freezes"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="freeze_ends_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Freeze of {self.environment}: {self.reason}"

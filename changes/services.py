@@ -41,11 +41,13 @@ EDITABLE_FIELDS = (
 
 
 class ChangeError(ValidationError):
-    """A rule refused the act; `conflict` marks a clash with the change's current state (409)."""
+    """A rule refused the act; `conflict` marks a clash with the change's current state (409);
+    `extra` is what the answer adds beside the message (a suggested slot)."""
 
-    def __init__(self, message: str, *, conflict: bool = False):
+    def __init__(self, message: str, *, conflict: bool = False, extra: dict | None = None):
         super().__init__(message)
         self.conflict = conflict
+        self.extra = extra or {}
 
 
 def _snapshot(change: ChangeRequest) -> dict:
@@ -71,7 +73,9 @@ def _locked(change: ChangeRequest) -> ChangeRequest:
     )
 
 
-def _transition(change: ChangeRequest, status: str, *, actor, note: str = "") -> None:
+def _transition(
+    change: ChangeRequest, status: str, *, actor, note: str = "", after: dict | None = None
+) -> None:
     if not change.can_transition_to(status):
         raise ChangeError(change.transition_error(status), conflict=True)
     before = change.status
@@ -79,6 +83,10 @@ def _transition(change: ChangeRequest, status: str, *, actor, note: str = "") ->
     now = clock.now()
     change.updated_at = now
     fields = ["status", "updated_at"]
+    if before == S.SCHEDULED and status in (S.APPROVED, S.SUBMITTED):
+        # Back to waiting: the slot is given up for others.
+        change.scheduled_start = change.scheduled_end = None
+        fields += ["scheduled_start", "scheduled_end"]
     if status == S.SUBMITTED:
         change.submitted_at = now
         fields.append("submitted_at")
@@ -91,7 +99,7 @@ def _transition(change: ChangeRequest, status: str, *, actor, note: str = "") ->
         action=f"change.{status}",
         target=change,
         before={"status": before},
-        after={"status": status, **({"note": note} if note else {})},
+        after={"status": status, **({"note": note} if note else {}), **(after or {})},
     )
 
 
@@ -488,3 +496,200 @@ def change_remind(*, change: ChangeRequest) -> list[str]:
         actor=None, action="change.remind", target=change, after={"reminded": [p.username for p in people]}
     )
     return [p.username for p in people]
+
+
+# When changes deploy: schedules, windows and freezes.
+
+
+def _locked_environment(environment_id: int) -> Environment:
+    """Locks the environment's row: its schedule, windows and freezes change one writer at a time,
+    so two people taking the same slot at once cannot both have it."""
+    return Environment.objects.select_for_update().get(pk=environment_id)
+
+
+@transaction.atomic
+def change_schedule(*, actor: User, change: ChangeRequest, start, end) -> ChangeRequest:
+    """Puts an approved change (or moves a scheduled one) into a slot that a window allows, no
+    freeze covers and no other change holds; a refusal says why and suggests the next free slot."""
+    from changes.calendar import Calendar, Slot
+
+    change = _locked(change)
+    if actor.pk != change.requester_id and not has_right(actor, Right.DEPLOYMENT_DEPLOY):
+        raise ChangeError("Only the requester or a release manager schedules a change.")
+    if change.status not in (S.APPROVED, S.SCHEDULED):
+        raise ChangeError(
+            f"{change.number} is {change.get_status_display().lower()}: only approved changes are scheduled.",
+            conflict=True,
+        )
+    if end <= start:
+        raise ChangeError("window_end: the slot must end after it starts.")
+    environment = _locked_environment(change.environment_id)
+    calendar = Calendar.of(environment, excluding_change_id=change.pk)
+    slot, now = Slot(start, end), clock.now()
+    refusal = calendar.refusal(slot, now=now)
+    if refusal:
+        suggestion = calendar.next_slot(end - start, after=max(start, now))
+        hint = (
+            f" The next free slot is {suggestion.text(calendar.zone)}."
+            if suggestion
+            else " No slot of that length is free in the next three months."
+        )
+        raise ChangeError(
+            refusal + hint, conflict=True, extra={"next_slot": suggestion.as_dict() if suggestion else None}
+        )
+    before = {"scheduled_start": change.scheduled_start, "scheduled_end": change.scheduled_end}
+    change.scheduled_start, change.scheduled_end = start, end
+    change.updated_at = now
+    change.save(update_fields=["scheduled_start", "scheduled_end", "updated_at"])
+    when = slot.text(calendar.zone)
+    if change.status == S.APPROVED:
+        _transition(change, S.SCHEDULED, actor=actor, after={"scheduled_start": start, "scheduled_end": end})
+        _notify(
+            change,
+            f"{change.number} scheduled for {when}",
+            f"{change.title} deploys to {environment} {when}.",
+        )
+    else:
+        audit_record(
+            actor=actor,
+            action="change.rescheduled",
+            target=change,
+            before=before,
+            after={"scheduled_start": start, "scheduled_end": end},
+        )
+        _notify(
+            change, f"{change.number} moved to {when}", f"{change.title} now deploys to {environment} {when}."
+        )
+    return change
+
+
+@transaction.atomic
+def change_unschedule(*, actor: User, change: ChangeRequest) -> ChangeRequest:
+    """Gives the slot up: the change is approved again, waiting for a new one."""
+    change = _locked(change)
+    if actor.pk != change.requester_id and not has_right(actor, Right.DEPLOYMENT_DEPLOY):
+        raise ChangeError("Only the requester or a release manager unschedules a change.")
+    if change.status != S.SCHEDULED:
+        raise ChangeError(
+            f"{change.number} is {change.get_status_display().lower()}, not scheduled.", conflict=True
+        )
+    _transition(change, S.APPROVED, actor=actor, note="unscheduled")
+    _notify(change, f"{change.number} unscheduled", f"{change.title} waits for a new slot.")
+    return change
+
+
+def _require(actor: User, right: str) -> None:
+    if not has_right(actor, right):
+        raise ChangeError(missing_right_message(right))
+
+
+@transaction.atomic
+def window_create(*, actor: User, environment: Environment, weekdays: list[int], start_time, end_time):
+    from changes.models import DeploymentWindow
+
+    _require(actor, Right.WINDOW_MANAGE)
+    if not weekdays or any(not isinstance(d, int) or not 0 <= d <= 6 for d in weekdays):
+        raise ChangeError("weekdays: list days of the week as numbers, 0 = Monday to 6 = Sunday.")
+    if end_time <= start_time:
+        raise ChangeError("end_time: a window ends after it starts, on the same day.")
+    environment = _locked_environment(environment.pk)
+    window = DeploymentWindow.objects.create(
+        environment=environment,
+        weekdays=sorted(set(weekdays)),
+        start_time=start_time,
+        end_time=end_time,
+        created_by=actor,
+        created_at=clock.now(),
+    )
+    audit_record(actor=actor, action="window.create", target=window, after=_window_snapshot(window))
+    return window
+
+
+def _window_snapshot(window) -> dict:
+    return {
+        "environment": window.environment.name,
+        "weekdays": window.weekdays,
+        "start_time": window.start_time.isoformat(timespec="minutes"),
+        "end_time": window.end_time.isoformat(timespec="minutes"),
+        "time_zone": window.environment.time_zone,
+    }
+
+
+@transaction.atomic
+def window_delete(*, actor: User, window) -> None:
+    _require(actor, Right.WINDOW_MANAGE)
+    _locked_environment(window.environment_id)
+    audit_record(actor=actor, action="window.delete", target=window, before=_window_snapshot(window))
+    window.delete()
+
+
+@transaction.atomic
+def freeze_create(*, actor: User, environment: Environment, starts_at, ends_at, reason: str):
+    """Freezes an environment. It may not overlap another freeze there (change that one
+    instead); changes already scheduled inside it are named and their people told to move."""
+    from changes.calendar import HOLDS_SLOT
+    from changes.models import Freeze
+
+    _require(actor, Right.FREEZE_MANAGE)
+    if not reason.strip():
+        raise ChangeError("reason: say why the environment is frozen.")
+    if ends_at <= starts_at:
+        raise ChangeError("ends_at: a freeze ends after it starts.")
+    if ends_at <= clock.now():
+        raise ChangeError("ends_at: that freeze would be over already.")
+    environment = _locked_environment(environment.pk)
+    clash = environment.freezes.filter(starts_at__lt=ends_at, ends_at__gt=starts_at).first()
+    if clash:
+        raise ChangeError(
+            f"It overlaps the freeze of {clash.starts_at:%Y-%m-%d %H:%M}-{clash.ends_at:%Y-%m-%d %H:%M} UTC "
+            f"({clash.reason}): change that freeze instead.",
+            conflict=True,
+        )
+    freeze = Freeze.objects.create(
+        environment=environment,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        reason=reason.strip(),
+        created_by=actor,
+        created_at=clock.now(),
+    )
+    inside = list(
+        ChangeRequest.objects.filter(
+            environment=environment,
+            status__in=HOLDS_SLOT,
+            scheduled_start__lt=ends_at,
+            scheduled_end__gt=starts_at,
+        )
+    )
+    audit_record(
+        actor=actor,
+        action="freeze.create",
+        target=freeze,
+        after={**_freeze_snapshot(freeze), "scheduled_inside": [c.number for c in inside]},
+    )
+    for change in inside:
+        _notify(
+            change,
+            f"{change.number} is scheduled inside a freeze",
+            f"{environment} is frozen from {starts_at:%Y-%m-%d %H:%M} to {ends_at:%Y-%m-%d %H:%M} UTC "
+            f"({freeze.reason}). Move {change.number} to another slot.",
+        )
+    freeze.scheduled_inside = inside
+    return freeze
+
+
+def _freeze_snapshot(freeze) -> dict:
+    return {
+        "environment": freeze.environment.name,
+        "starts_at": freeze.starts_at,
+        "ends_at": freeze.ends_at,
+        "reason": freeze.reason,
+    }
+
+
+@transaction.atomic
+def freeze_delete(*, actor: User, freeze) -> None:
+    _require(actor, Right.FREEZE_MANAGE)
+    _locked_environment(freeze.environment_id)
+    audit_record(actor=actor, action="freeze.delete", target=freeze, before=_freeze_snapshot(freeze))
+    freeze.delete()

@@ -108,3 +108,19 @@ def change_create(requester, **fields):
     }
     with transaction.atomic():
         return create(actor=requester, data=ChangeInput(**data))
+
+
+def approved_change(requester, environment, **fields):
+    """A change filed, submitted and approved by one QA engineer (for a one-approval policy)."""
+    from django.db import transaction
+
+    from changes import services
+
+    change = change_create(requester, environment=environment, **fields)
+    with transaction.atomic():
+        services.change_submit(actor=requester, change=change)
+    with transaction.atomic():
+        services.change_decide(actor=UserFactory(role="qa"), change=change, decision="approve")
+    change.refresh_from_db()
+    assert change.status == "approved"
+    return change

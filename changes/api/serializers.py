@@ -1,7 +1,17 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from changes.choices import Decision
-from changes.models import SIGN_OFF_CAPACITIES, Approval, ChangeRequest, ChecklistItem, Comment
+from changes.models import (
+    SIGN_OFF_CAPACITIES,
+    Approval,
+    ChangeRequest,
+    ChecklistItem,
+    Comment,
+    DeploymentWindow,
+    Freeze,
+)
 from deployments.models import Environment, Service
 from portal.api.serializers import OTPSerializer
 from portal.models import User
@@ -107,10 +117,13 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
             "id", "number", "title", "description", "rollback_plan", "change_type", "risk", "risk_assessment",
             "environment", "services", "has_migrations", "source_branch", "target_branch", "pull_request",
             "version_bump", "stakeholders", "stakeholder_channels", "requester", "status", "revision",
-            "created_at", "updated_at", "submitted_at", "approved_at", "checklist_done", "checklist_total",
-            "approval_count",
+            "created_at", "updated_at", "submitted_at", "approved_at", "scheduled_start", "scheduled_end",
+            "checklist_done", "checklist_total", "approval_count",
         ]  # fmt: skip
-        read_only_fields = ["status", "revision", "created_at", "updated_at", "submitted_at", "approved_at"]
+        read_only_fields = [
+            "status", "revision", "created_at", "updated_at", "submitted_at", "approved_at",
+            "scheduled_start", "scheduled_end",
+        ]  # fmt: skip
         extra_kwargs = {"rollback_plan": {"allow_blank": False}}
 
 
@@ -170,3 +183,92 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
 
 class CancelSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class InstantField(serializers.Field):
+    """An ISO 8601 date and time: with an offset it is that instant; without one it is read on the
+    environment's clock (`context["zone"]`), and refused where that clock skips or repeats it."""
+
+    default_error_messages = {
+        "invalid": "Give a date and time such as 2027-03-02T02:00 or 2027-03-02T02:00+01:00."
+    }
+
+    def to_internal_value(self, data):
+        from django.utils.dateparse import parse_datetime
+
+        from changes.calendar import TimeRefused, local_moment
+
+        try:
+            value = parse_datetime(str(data))
+        except ValueError:
+            value = None
+        if value is None:
+            self.fail("invalid")
+        try:
+            return local_moment(value, self.context["zone"])
+        except TimeRefused as refused:
+            raise serializers.ValidationError(str(refused)) from None
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
+class ScheduleSerializer(serializers.Serializer):
+    window_start = InstantField()
+    window_end = InstantField()
+
+
+class SlotSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class DeploymentWindowSerializer(serializers.ModelSerializer):
+    environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
+    weekdays = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6),
+        allow_empty=False,
+        help_text="0 = Monday ... 6 = Sunday.",
+    )
+    time_zone = serializers.CharField(source="environment.time_zone", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = DeploymentWindow
+        fields = [
+            "id",
+            "environment",
+            "weekdays",
+            "start_time",
+            "end_time",
+            "time_zone",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+
+
+class FreezeSerializer(serializers.ModelSerializer):
+    environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    scheduled_inside = serializers.SerializerMethodField(
+        help_text="Changes already scheduled inside the freeze (told to move), on creation."
+    )
+
+    class Meta:
+        model = Freeze
+        fields = [
+            "id",
+            "environment",
+            "starts_at",
+            "ends_at",
+            "reason",
+            "created_by",
+            "created_at",
+            "scheduled_inside",
+        ]
+        read_only_fields = ["id", "created_at"]
+
+    def get_scheduled_inside(self, freeze) -> list[str]:
+        return [change.number for change in getattr(freeze, "scheduled_inside", [])]

@@ -16,4 +16,9 @@ urlpatterns = [
     ),
     path("changes/<int:pk>/comments/", views.ChangeComments.as_view(), name="api-change-comments"),
     path("changes/<int:pk>/history/", views.ChangeHistory.as_view(), name="api-change-history"),
+    path("changes/<int:pk>/schedule/", views.ChangeSchedule.as_view(), name="api-change-schedule"),
+    path("windows/", views.WindowList.as_view(), name="api-window-list"),
+    path("windows/<int:pk>/", views.WindowDetail.as_view(), name="api-window-detail"),
+    path("freezes/", views.FreezeList.as_view(), name="api-freeze-list"),
+    path("freezes/<int:pk>/", views.FreezeDetail.as_view(), name="api-freeze-detail"),
 ]

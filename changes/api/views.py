@@ -1,13 +1,15 @@
+import zoneinfo
+
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, generics, status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from changes import selectors, services
 from changes.api import serializers as s
 from changes.filters import ChangeRequestFilter
-from changes.models import ChangeRequest, ChecklistItem
+from changes.models import ChangeRequest, ChecklistItem, DeploymentWindow, Freeze
 from portal.api.permissions import FreshOTP, right_required
 from portal.api.serializers import AuditEventSerializer
 from portal.roles import Right
@@ -164,6 +166,106 @@ class ChangeComments(APIView):
             actor=request.user, change=change, body=serializer.validated_data["body"], parent=parent
         )
         return Response(s.CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+
+class ChangeSchedule(APIView):
+    """POST puts an approved change into a slot (or moves it): refused outside the environment's
+    windows, inside a freeze, over another change or in the past, with `next_slot` suggested.
+    DELETE gives the slot up."""
+
+    permission_classes = [right_required(Right.CHANGE_VIEW)]
+
+    @extend_schema(
+        request=s.ScheduleSerializer,
+        responses={200: s.ChangeDetailSerializer, 409: inline_serializer(
+            "ScheduleRefused",
+            {"detail": serializers.CharField(), "code": serializers.CharField(),
+             "next_slot": s.SlotSerializer(allow_null=True)},
+        )},
+    )  # fmt: skip
+    def post(self, request, pk: int):
+        change = get_object_or_404(
+            selectors.changes_visible_to(request.user).select_related("environment"), pk=pk
+        )
+        serializer = s.ScheduleSerializer(
+            data=request.data, context={"zone": zoneinfo.ZoneInfo(change.environment.time_zone)}
+        )
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        services.change_schedule(
+            actor=request.user, change=change, start=data["window_start"], end=data["window_end"]
+        )
+        return detail_response(request, pk)
+
+    @extend_schema(request=None, responses=s.ChangeDetailSerializer)
+    def delete(self, request, pk: int):
+        services.change_unschedule(actor=request.user, change=_change(request, pk))
+        return detail_response(request, pk)
+
+
+class CalendarEntries(generics.ListCreateAPIView):
+    """Everyone reads an environment's windows and freezes (`?environment=name`); release managers
+    keep them."""
+
+    pagination_class = None
+    manage_right = None
+    create_service = None
+
+    def get_permissions(self):
+        if self.request.method in ("POST", "DELETE"):
+            return [right_required(self.manage_right)()]
+        return [right_required(Right.ENVIRONMENT_VIEW)()]
+
+    def get_queryset(self):
+        queryset = self.queryset.select_related("environment", "created_by")
+        environment = self.request.query_params.get("environment")
+        return queryset.filter(environment__name=environment) if environment else queryset
+
+    def perform_create(self, serializer):
+        serializer.instance = type(self).create_service(actor=self.request.user, **serializer.validated_data)
+
+
+class WindowList(CalendarEntries):
+    serializer_class = s.DeploymentWindowSerializer
+    queryset = DeploymentWindow.objects.all()
+    manage_right = Right.WINDOW_MANAGE
+    create_service = staticmethod(services.window_create)
+
+
+class FreezeList(CalendarEntries):
+    serializer_class = s.FreezeSerializer
+    queryset = Freeze.objects.all()
+    manage_right = Right.FREEZE_MANAGE
+    create_service = staticmethod(services.freeze_create)
+
+
+class CalendarEntry(generics.RetrieveDestroyAPIView):
+    manage_right = None
+    delete_service = None
+
+    def get_permissions(self):
+        if self.request.method == "DELETE":
+            return [right_required(self.manage_right)()]
+        return [right_required(Right.ENVIRONMENT_VIEW)()]
+
+    def perform_destroy(self, instance):
+        type(self).delete_service(actor=self.request.user, **{self.entry: instance})
+
+
+class WindowDetail(CalendarEntry):
+    serializer_class = s.DeploymentWindowSerializer
+    queryset = DeploymentWindow.objects.select_related("environment", "created_by")
+    manage_right = Right.WINDOW_MANAGE
+    delete_service = staticmethod(services.window_delete)
+    entry = "window"
+
+
+class FreezeDetail(CalendarEntry):
+    serializer_class = s.FreezeSerializer
+    queryset = Freeze.objects.select_related("environment", "created_by")
+    manage_right = Right.FREEZE_MANAGE
+    delete_service = staticmethod(services.freeze_delete)
+    entry = "freeze"
 
 
 class ChangeHistory(APIView):

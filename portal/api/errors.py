@@ -17,10 +17,13 @@ class Conflict(exceptions.APIException):
 
 
 def exception_handler(exc, context):
+    extra = {}
     if isinstance(exc, DjangoValidationError):
         # A rule a service enforced: 409 when it clashes with the object's current state (the
-        # service marks it `conflict`), 400 otherwise; the message is the service's own.
+        # service marks it `conflict`), 400 otherwise; the message is the service's own, with
+        # what it adds (`extra`, such as the next free slot).
         message = " ".join(exc.messages)
+        extra = getattr(exc, "extra", {})
         exc = Conflict(message) if getattr(exc, "conflict", False) else exceptions.ValidationError(message)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) if str(exc) else None)
@@ -44,6 +47,7 @@ def exception_handler(exc, context):
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         response.data = {"detail": str(detail), "code": code}
+    response.data.update(extra)
     return response
 
 

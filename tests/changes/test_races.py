@@ -3,10 +3,11 @@ barrier together. Whatever the interleaving, one act wins, the other gets a clea
 change and its audit trail agree."""
 
 import threading
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 
 from changes import services
 from changes.models import Approval, ChangeRequest
@@ -14,6 +15,7 @@ from portal.models import AuditEvent
 from tests.conftest import client_for
 from tests.factories import (
     UserFactory,
+    approved_change,
     change_create,
     otp_code,
     totp_device,
@@ -196,3 +198,64 @@ def test_race_edit_and_last_approval_never_leave_a_stale_approval_standing(devel
         standing = Approval.objects.filter(change=change, dismissed_at__isnull=True)
         assert all(a.revision == 2 for a in standing)
         assert change.checklist.get(key="approved").done is False
+
+
+def test_race_two_changes_scheduled_into_one_slot_at_once_land_one(developer, paris):
+    for round_ in range(ROUNDS):
+        first = approved_change(developer, paris, title=f"First {round_}")
+        second = approved_change(developer, paris, title=f"Second {round_}")
+        slot = {"window_start": f"2027-03-0{2 + round_}T02:00", "window_end": f"2027-03-0{2 + round_}T03:00"}
+
+        results = race(
+            post(developer, f"/api/v1/changes/{first.pk}/schedule/", slot),
+            post(developer, f"/api/v1/changes/{second.pk}/schedule/", slot),
+        )
+
+        assert sorted(results) == [200, 409], results
+        held = ChangeRequest.objects.filter(pk__in=[first.pk, second.pk], status="scheduled")
+        assert held.count() == 1
+        assert (
+            AuditEvent.objects.filter(
+                object_id__in=[str(first.pk), str(second.pk)], action="change.scheduled"
+            ).count()
+            == 1
+        )
+
+
+def test_scheduling_waits_for_another_scheduling_on_the_same_environment(developer, paris):
+    """Deterministic: while one scheduling holds the environment, the next waits for it to
+    commit and then sees its slot taken."""
+    first, second = approved_change(developer, paris), approved_change(developer, paris)
+    start = datetime(2027, 3, 2, 1, tzinfo=UTC)
+    end = start + timedelta(hours=1)
+    holding, release, outcome = threading.Event(), threading.Event(), {}
+
+    def hold():
+        try:
+            with transaction.atomic():
+                services.change_schedule(actor=developer, change=first, start=start, end=end)
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    def follow():
+        try:
+            outcome["result"] = services.change_schedule(actor=developer, change=second, start=start, end=end)
+        except services.ChangeError as error:
+            outcome["result"] = error
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(10)
+    follower = threading.Thread(target=follow)
+    follower.start()
+    follower.join(0.5)
+    assert follower.is_alive(), "the second scheduling did not wait for the first"
+    release.set()
+    holder.join(10)
+    follower.join(10)
+    assert isinstance(outcome["result"], services.ChangeError) and outcome["result"].conflict
+    assert "is scheduled then" in str(outcome["result"])

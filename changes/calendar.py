@@ -1,0 +1,175 @@
+"""When a change may deploy to an environment: inside one of its windows (kept on the environment's
+own clock), outside its freezes, and clear of the changes already scheduled there; and, when a
+slot is refused, the next one that fits.
+
+Every instant here is UTC. Python compares two datetimes of the same zone by their wall clocks,
+which is wrong across a daylight-saving change, so local times are turned into UTC at once.
+"""
+
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from changes.choices import ChangeStatus
+
+# Statuses in which a change holds its slot on the environment.
+HOLDS_SLOT = (ChangeStatus.SCHEDULED, ChangeStatus.DEPLOYING, ChangeStatus.VERIFYING)
+# How far ahead the next free slot is looked for.
+SEARCH_DAYS = 92
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime
+    end: datetime
+
+    def overlaps(self, other: "Slot") -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def as_dict(self) -> dict:
+        """As the API writes times: ISO 8601 in UTC, with a Z."""
+        return {edge: getattr(self, edge).isoformat().replace("+00:00", "Z") for edge in ("start", "end")}
+
+    def text(self, zone: zoneinfo.ZoneInfo) -> str:
+        """'Tue 2027-03-02 02:00-03:00 CET' on the environment's clock."""
+        start, end = self.start.astimezone(zone), self.end.astimezone(zone)
+        until = f"{end:%H:%M %Z}" if end.date() == start.date() else f"{end:%a %Y-%m-%d %H:%M %Z}"
+        return f"{start:%a %Y-%m-%d %H:%M}-{until}"
+
+
+class TimeRefused(ValueError):
+    """A local time the environment's clock skips or shows twice."""
+
+
+def local_moment(value: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
+    """An instant: an aware datetime as given, a naive one read on the environment's clock, in UTC.
+
+    A naive time the clock skips (spring forward) or shows twice (fall back) is refused rather
+    than guessed, since the two readings are an hour apart."""
+    if value.tzinfo is not None:
+        return value.astimezone(UTC)
+    first, second = value.replace(tzinfo=zone), value.replace(tzinfo=zone, fold=1)
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != value:
+        raise TimeRefused(
+            f"{value:%Y-%m-%d %H:%M} does not exist in {zone.key}: the clocks skip it for daylight saving. "
+            "Pick a time outside the jump, or give the time with its UTC offset."
+        )
+    if first.utcoffset() != second.utcoffset():
+        raise TimeRefused(
+            f"{value:%Y-%m-%d %H:%M} happens twice in {zone.key} (the clocks go back). "
+            f"Give the time with its UTC offset: {first.isoformat()} or {second.isoformat()}."
+        )
+    return first.astimezone(UTC)
+
+
+def window_slots(windows: Iterable, zone: zoneinfo.ZoneInfo, start: datetime, end: datetime) -> list[Slot]:
+    """The occurrences of the windows that overlap [start, end), oldest first."""
+    windows = list(windows)
+    slots = []
+    day = start.astimezone(zone).date() - timedelta(days=1)
+    last = end.astimezone(zone).date()
+    while day <= last:
+        for window in windows:
+            if day.weekday() in window.weekdays:
+                slot = Slot(_at(day, window.start_time, zone), _at(day, window.end_time, zone))
+                if slot.end > start and slot.start < end:
+                    slots.append(slot)
+        day += timedelta(days=1)
+    return sorted(slots, key=lambda s: s.start)
+
+
+def _at(day: date, clock_time: time, zone: zoneinfo.ZoneInfo) -> datetime:
+    # A boundary the clock skips (02:00 on the spring-forward night) falls on the first real
+    # minute after the jump; one it shows twice, on its first showing.
+    return datetime.combine(day, clock_time, tzinfo=zone).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """What stands around a slot on one environment: its windows, freezes and held slots."""
+
+    zone: zoneinfo.ZoneInfo
+    windows: list
+    freezes: list
+    taken: list  # (change, Slot) of the other changes holding a slot
+
+    @classmethod
+    def of(cls, environment, *, excluding_change_id: int | None = None) -> "Calendar":
+        from changes.models import ChangeRequest
+
+        others = (
+            ChangeRequest.objects.filter(
+                environment=environment, status__in=HOLDS_SLOT, scheduled_start__isnull=False
+            )
+            .exclude(pk=excluding_change_id)
+            .only("id", "title", "scheduled_start", "scheduled_end")
+        )
+        return cls(
+            zone=zoneinfo.ZoneInfo(environment.time_zone),
+            windows=list(environment.windows.all()),
+            freezes=list(environment.freezes.all()),
+            taken=[(c, Slot(c.scheduled_start, c.scheduled_end)) for c in others],
+        )
+
+    def refusal(self, slot: Slot, *, now: datetime, through_freezes: bool = False) -> str | None:
+        """Why the slot is refused, in words, or None."""
+        if slot.start < now:
+            return "That slot is in the past."
+        if self.windows and not any(
+            w.start <= slot.start and slot.end <= w.end
+            for w in window_slots(self.windows, self.zone, slot.start, slot.end)
+        ):
+            listed = "; ".join(str(w) for w in self.windows)
+            return f"That slot is outside the deployment windows ({listed})."
+        if not through_freezes:
+            for freeze in self.freezes:
+                if slot.overlaps(Slot(freeze.starts_at, freeze.ends_at)):
+                    return (
+                        f"That slot falls in a freeze ({freeze.reason}, until "
+                        f"{freeze.ends_at.astimezone(self.zone):%Y-%m-%d %H:%M %Z})."
+                    )
+        for change, taken in self.taken:
+            if slot.overlaps(taken):
+                return (
+                    f"{change.number} ({change.title}) is scheduled then ({taken.text(self.zone)}): "
+                    "one change deploys to an environment at a time."
+                )
+        return None
+
+    def next_slot(
+        self, duration: timedelta, *, after: datetime, through_freezes: bool = False
+    ) -> Slot | None:
+        """The earliest slot of `duration` from `after` (rounded up to the minute) that is refused
+        for nothing, or None when none fits in the next SEARCH_DAYS days."""
+        after = _minute_up(after)
+        horizon = after + timedelta(days=SEARCH_DAYS)
+        busy = [slot for _, slot in self.taken]
+        if not through_freezes:
+            busy += [Slot(f.starts_at, f.ends_at) for f in self.freezes]
+        busy.sort(key=lambda s: s.start)
+        openings = (
+            window_slots(self.windows, self.zone, after, horizon) if self.windows else [Slot(after, horizon)]
+        )
+        for opening in openings:
+            start = max(opening.start, after)
+            candidate = _clear_of(busy, Slot(start, start + duration))
+            if candidate.end <= opening.end:
+                return candidate
+        return None
+
+
+def _clear_of(busy: list[Slot], slot: Slot) -> Slot:
+    """The slot, moved later past everything busy it overlaps."""
+    moved = True
+    while moved:
+        moved = False
+        for other in busy:
+            if slot.overlaps(other):
+                slot, moved = Slot(other.end, other.end + (slot.end - slot.start)), True
+    return slot
+
+
+def _minute_up(moment: datetime) -> datetime:
+    floor = moment.replace(second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(minutes=1)
