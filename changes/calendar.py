@@ -173,3 +173,73 @@ def _clear_of(busy: list[Slot], slot: Slot) -> Slot:
 def _minute_up(moment: datetime) -> datetime:
     floor = moment.replace(second=0, microsecond=0)
     return floor if floor == moment else floor + timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing on a day of the calendar page: a window, a freeze or a scheduled change."""
+
+    kind: str  # "window", "freeze" or "change"
+    slot: Slot
+    label: str
+    change: object = None
+
+
+@dataclass(frozen=True)
+class Placed:
+    """An entry on one day, with its hours on that day in the viewer's time ("… 03:00", "all day")."""
+
+    entry: Entry
+    when: str
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    entries: list[Placed]
+    in_month: bool = True
+
+
+def days(
+    environment, first: date, count: int, viewer_zone: zoneinfo.ZoneInfo, *, month: int | None = None
+) -> list[Day]:
+    """`count` days from `first` on the viewer's clock, each with the environment's windows,
+    freezes and scheduled changes that start or run on it, in the viewer's time."""
+    from changes.models import ChangeRequest
+
+    start = datetime.combine(first, time(0), tzinfo=viewer_zone).astimezone(UTC)
+    end = datetime.combine(first + timedelta(days=count), time(0), tzinfo=viewer_zone).astimezone(UTC)
+    zone = zoneinfo.ZoneInfo(environment.time_zone)
+    entries = [
+        Entry("window", slot, "Deployment window")
+        for slot in window_slots(environment.windows.all(), zone, start, end)
+    ]
+    entries += [
+        Entry("freeze", Slot(f.starts_at, f.ends_at), f"Freeze: {f.reason}")
+        for f in environment.freezes.filter(starts_at__lt=end, ends_at__gt=start)
+    ]
+    changes = ChangeRequest.objects.filter(
+        environment=environment, status__in=HOLDS_SLOT, scheduled_start__lt=end, scheduled_end__gt=start
+    ).only("id", "title", "status", "change_type", "scheduled_start", "scheduled_end")
+    entries += [
+        Entry("change", Slot(c.scheduled_start, c.scheduled_end), f"{c.number} {c.title}", change=c)
+        for c in changes
+    ]
+    result = []
+    for offset in range(count):
+        day = first + timedelta(days=offset)
+        opens = datetime.combine(day, time(0), tzinfo=viewer_zone).astimezone(UTC)
+        closes = datetime.combine(day + timedelta(days=1), time(0), tzinfo=viewer_zone).astimezone(UTC)
+        today = Slot(opens, closes)
+        shown = sorted((e for e in entries if e.slot.overlaps(today)), key=lambda e: (e.slot.start, e.kind))
+        placed = [Placed(e, _hours_on(e.slot, today, viewer_zone)) for e in shown]
+        result.append(Day(day, placed, in_month=month is None or day.month == month))
+    return result
+
+
+def _hours_on(slot: Slot, day: Slot, zone: zoneinfo.ZoneInfo) -> str:
+    if slot.start <= day.start and slot.end >= day.end:
+        return "all day"
+    start = f"{slot.start.astimezone(zone):%H:%M}" if slot.start >= day.start else "…"
+    end = f"{slot.end.astimezone(zone):%H:%M}" if slot.end <= day.end else "…"
+    return f"{start}–{end}"

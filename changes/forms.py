@@ -77,3 +77,63 @@ class CommentForm(forms.Form):
 
 class CancelForm(forms.Form):
     reason = forms.CharField(max_length=2000)
+
+
+class MomentField(forms.DateTimeField):
+    """A date and time read on the viewer's clock (the calendar is drawn in it), refused where
+    that clock skips or repeats it."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+    def __init__(self, *args, zone=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.zone = zone
+
+    def to_python(self, value):
+        from datetime import datetime
+
+        from django.utils.dateparse import parse_datetime
+
+        from changes.calendar import TimeRefused, local_moment
+
+        if value in self.empty_values:
+            return None
+        try:
+            moment = value if isinstance(value, datetime) else parse_datetime(str(value).strip())
+        except ValueError:  # well formed, but no such date
+            moment = None
+        if moment is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        try:
+            return local_moment(moment, self.zone)
+        except TimeRefused as refused:
+            raise forms.ValidationError(str(refused)) from None
+
+
+class ScheduleForm(forms.Form):
+    change = forms.ModelChoiceField(queryset=ChangeRequest.objects.none(), label="Change")
+    start = MomentField(label="From")
+    end = MomentField(label="Until")
+
+    def __init__(self, *args, environment, zone, **kwargs):
+        super().__init__(*args, **kwargs)
+        from changes.choices import ChangeStatus
+
+        self.fields["change"].queryset = ChangeRequest.objects.filter(
+            environment=environment, status__in=[ChangeStatus.APPROVED, ChangeStatus.SCHEDULED]
+        ).only("id", "title")
+        self.fields["change"].label_from_instance = lambda change: f"{change.number} {change.title}"
+        for name in ("start", "end"):
+            self.fields[name].zone = zone
+            self.fields[name].help_text = f"Your time ({zone.key})."
+
+
+class FreezeForm(forms.Form):
+    starts_at = MomentField(label="Frozen from")
+    ends_at = MomentField(label="Until")
+    reason = forms.CharField(max_length=300, help_text="A holiday, a launch...")
+
+    def __init__(self, *args, zone, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("starts_at", "ends_at"):
+            self.fields[name].zone = zone

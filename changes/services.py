@@ -41,13 +41,24 @@ EDITABLE_FIELDS = (
 
 
 class ChangeError(ValidationError):
-    """A rule refused the act; `conflict` marks a clash with the change's current state (409);
-    `extra` is what the answer adds beside the message (a suggested slot)."""
+    """A rule refused the act; `conflict` marks a clash with the change's current state (409)."""
 
-    def __init__(self, message: str, *, conflict: bool = False, extra: dict | None = None):
+    def __init__(self, message: str, *, conflict: bool = False):
         super().__init__(message)
         self.conflict = conflict
-        self.extra = extra or {}
+
+
+class SlotRefused(ChangeError):
+    """A slot a change may not deploy in, with the next free one (or None); the API answer
+    carries it as `next_slot`."""
+
+    def __init__(self, message: str, *, next_slot):
+        super().__init__(message, conflict=True)
+        self.next_slot = next_slot
+
+    @property
+    def extra(self) -> dict:
+        return {"next_slot": self.next_slot.as_dict() if self.next_slot else None}
 
 
 def _snapshot(change: ChangeRequest) -> dict:
@@ -534,9 +545,7 @@ def change_schedule(*, actor: User, change: ChangeRequest, start, end) -> Change
             if suggestion
             else " No slot of that length is free in the next three months."
         )
-        raise ChangeError(
-            refusal + hint, conflict=True, extra={"next_slot": suggestion.as_dict() if suggestion else None}
-        )
+        raise SlotRefused(refusal + hint, next_slot=suggestion)
     before = {"scheduled_start": change.scheduled_start, "scheduled_end": change.scheduled_end}
     change.scheduled_start, change.scheduled_end = start, end
     change.updated_at = now

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from changes import calendar_views
 from portal.api import errors
 from portal.views import account, pages, people, sso
 
@@ -14,6 +15,7 @@ urlpatterns = [
     path("", pages.home, name="home"),
     path("audit/", pages.audit_list, name="audit-list"),
     path("changes/", include("changes.urls")),
+    path("calendar/", calendar_views.calendar_page, name="calendar"),
     path("environments/", include("deployments.urls")),
     path("notifications/", pages.notification_list, name="notification-list"),
     path("notifications/test/", pages.notification_test, name="notification-test"),

@@ -218,3 +218,27 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
         time.sleep(interval)
         value = predicate()
     return value
+
+
+@pytest.fixture
+def paris(release_manager):
+    """Production in Paris: one approval, deploys Tuesday to Thursday 02:00-05:00 Paris time."""
+    from datetime import time as clock_time
+
+    from changes.services import window_create
+    from tests.factories import ApprovalPolicyFactory, EnvironmentFactory
+
+    policy = ApprovalPolicyFactory(
+        name="One approval", min_approvals=1, min_code_owner_approvals=0, required_sign_offs=[]
+    )
+    environment = EnvironmentFactory(
+        name="paris", display_name="Paris", time_zone="Europe/Paris", approval_policy=policy
+    )
+    window_create(
+        actor=release_manager,
+        environment=environment,
+        weekdays=[1, 2, 3],
+        start_time=clock_time(2),
+        end_time=clock_time(5),
+    )
+    return environment

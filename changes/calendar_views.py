@@ -1,0 +1,118 @@
+"""The change calendar: an environment's windows, freezes and scheduled changes by week or month,
+in the viewer's time zone; scheduling a change and freezing the environment from it; and the
+iCalendar feed of the same, for people's own calendars."""
+
+import zoneinfo
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils import timezone
+
+from changes import calendar, services
+from changes.forms import FreezeForm, ScheduleForm
+from deployments.models import Environment
+from portal.roles import Right, missing_right_message
+from portal.views.errors import forbidden
+
+VIEWS = {"week": 7, "month": None}
+
+
+@login_required
+def calendar_page(request):
+    if not request.user.has_perm(Right.CHANGE_VIEW):
+        return forbidden(request, reason=missing_right_message(Right.CHANGE_VIEW))
+    environments = list(Environment.objects.only("id", "name", "display_name", "time_zone"))
+    if not environments:
+        return render(request, "changes/calendar.html", {"environments": []})
+    environment = next((e for e in environments if e.name == request.GET.get("environment")), environments[0])
+    view = request.GET.get("view") if request.GET.get("view") in VIEWS else "week"
+    zone = zoneinfo.ZoneInfo(timezone.get_current_timezone_name())
+    anchor = _anchor(request.GET.get("date"), zone)
+    schedule_form = ScheduleForm(environment=environment, zone=zone, prefix="schedule")
+    freeze_form = FreezeForm(zone=zone, prefix="freeze")
+    status = 200
+    if request.method == "POST":
+        act = request.POST.get("act")
+        if act == "schedule":
+            schedule_form = ScheduleForm(request.POST, environment=environment, zone=zone, prefix="schedule")
+            done = _schedule(request, schedule_form)
+        elif act == "freeze":
+            if not request.user.has_perm(Right.FREEZE_MANAGE):
+                return forbidden(request, reason=missing_right_message(Right.FREEZE_MANAGE))
+            freeze_form = FreezeForm(request.POST, zone=zone, prefix="freeze")
+            done = _freeze(request, freeze_form, environment)
+        else:
+            done = False
+        if done:
+            return redirect(request.get_full_path())
+        status = 400
+    if view == "week":
+        first, count, month = anchor - timedelta(days=anchor.weekday()), 7, None
+    else:
+        first_of_month = anchor.replace(day=1)
+        first = first_of_month - timedelta(days=first_of_month.weekday())
+        last_of_month = (first_of_month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        count = ((last_of_month - first).days // 7 + 1) * 7
+        month = anchor.month
+    step = timedelta(days=7) if view == "week" else None
+    context = {
+        "environments": environments,
+        "environment": environment,
+        "view": view,
+        "zone": zone,
+        "days": calendar.days(environment, first, count, zone, month=month),
+        "title": f"Week of {first:%d %B %Y}" if view == "week" else f"{anchor:%B %Y}",
+        "previous": first - step if step else (anchor.replace(day=1) - timedelta(days=1)).replace(day=1),
+        "next": first + step if step else (anchor.replace(day=28) + timedelta(days=5)).replace(day=1),
+        "anchor": anchor,
+        "schedule_form": schedule_form,
+        "freeze_form": freeze_form,
+    }
+    return render(request, "changes/calendar.html", context, status=status)
+
+
+def _anchor(value: str | None, zone: zoneinfo.ZoneInfo) -> date:
+    from portal import clock
+
+    try:
+        return date.fromisoformat(value) if value else clock.now().astimezone(zone).date()
+    except ValueError:
+        return clock.now().astimezone(zone).date()
+
+
+def _schedule(request, form: ScheduleForm) -> bool:
+    if not form.is_valid():
+        return False
+    data = form.cleaned_data
+    try:
+        change = services.change_schedule(
+            actor=request.user, change=data["change"], start=data["start"], end=data["end"]
+        )
+    except services.ChangeError as error:
+        form.add_error(None, error)
+        form.suggestion = getattr(error, "next_slot", None)
+        return False
+    messages.success(request, f"{change.number} is scheduled.")
+    return True
+
+
+def _freeze(request, form: FreezeForm, environment) -> bool:
+    if not form.is_valid():
+        return False
+    data = form.cleaned_data
+    try:
+        freeze = services.freeze_create(
+            actor=request.user, environment=environment, starts_at=data["starts_at"], ends_at=data["ends_at"],
+            reason=data["reason"],
+        )  # fmt: skip
+    except services.ChangeError as error:
+        form.add_error(None, error)
+        return False
+    inside = ", ".join(change.number for change in freeze.scheduled_inside)
+    messages.success(
+        request,
+        f"{environment} is frozen." + (f" Scheduled inside it, told to move: {inside}." if inside else ""),
+    )
+    return True
