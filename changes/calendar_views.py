@@ -3,7 +3,7 @@ in the viewer's time zone; scheduling a change and freezing the environment from
 iCalendar feed of the same, for people's own calendars."""
 
 import zoneinfo
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -69,6 +69,7 @@ def calendar_page(request):
         "anchor": anchor,
         "schedule_form": schedule_form,
         "freeze_form": freeze_form,
+        "feed_url": feed_url(request, environment),
     }
     return render(request, "changes/calendar.html", context, status=status)
 
@@ -116,3 +117,98 @@ def _freeze(request, form: FreezeForm, environment) -> bool:
         f"{environment} is frozen." + (f" Scheduled inside it, told to move: {inside}." if inside else ""),
     )
     return True
+
+
+FEED_SALT = "changes.calendar-feed"
+WEEKDAY_CODES = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+
+
+def feed_url(request, environment) -> str:
+    """The viewer's own address of the environment's iCalendar feed. Calendar apps cannot sign
+    in, so the address carries a signed key; a new password makes the old keys stop working."""
+    from django.core import signing
+    from django.urls import reverse
+
+    key = signing.dumps(
+        {"user": request.user.pk, "environment": environment.name, "auth": _auth_stamp(request.user)},
+        salt=FEED_SALT,
+    )
+    return request.build_absolute_uri(reverse("calendar-feed", args=[environment.name])) + f"?key={key}"
+
+
+def _auth_stamp(user) -> str:
+    return user.get_session_auth_hash()[:16]
+
+
+def calendar_feed(request, name: str):
+    """The environment's windows (as weekly recurring events on its own clock), its freezes and
+    its scheduled changes, as iCalendar."""
+    import icalendar
+    from django.core import signing
+    from django.http import HttpResponse, HttpResponseForbidden
+
+    from changes.models import ChangeRequest
+    from portal import clock
+    from portal.models import User
+
+    try:
+        claims = signing.loads(request.GET.get("key", ""), salt=FEED_SALT)
+        user = User.objects.get(pk=claims["user"], is_active=True)
+    except (signing.BadSignature, User.DoesNotExist, KeyError, TypeError):
+        return HttpResponseForbidden(
+            "This calendar address is not valid; copy it again from the change calendar."
+        )
+    if claims.get("environment") != name or claims.get("auth") != _auth_stamp(user):
+        return HttpResponseForbidden(
+            "This calendar address is not valid; copy it again from the change calendar."
+        )
+    if not user.has_perm(Right.CHANGE_VIEW):
+        return HttpResponseForbidden(missing_right_message(Right.CHANGE_VIEW))
+    environment = Environment.objects.filter(name=name).first()
+    if environment is None:
+        return HttpResponse("No such environment.", status=404, content_type="text/plain")
+    zone = zoneinfo.ZoneInfo(environment.time_zone)
+    feed = icalendar.Calendar()
+    feed.add("prodid", "-//Greenlight//Change calendar//EN")
+    feed.add("version", "2.0")
+    feed.add("x-wr-calname", f"Greenlight: {environment}")
+    host = request.get_host()
+    since = clock.now() - timedelta(days=30)
+    for window in environment.windows.all():
+        first = _first_occurrence(window, window.created_at.astimezone(zone).date())
+        event = icalendar.Event()
+        event.add("uid", f"window-{window.pk}@{host}")
+        event.add("summary", f"Deployment window: {environment}")
+        event.add("dtstart", datetime.combine(first, window.start_time, tzinfo=zone))
+        event.add("dtend", datetime.combine(first, window.end_time, tzinfo=zone))
+        event.add("rrule", {"freq": "weekly", "byday": [WEEKDAY_CODES[d] for d in window.weekdays]})
+        event.add("dtstamp", window.created_at)
+        feed.add_component(event)
+    for freeze in environment.freezes.filter(ends_at__gte=since):
+        event = icalendar.Event()
+        event.add("uid", f"freeze-{freeze.pk}@{host}")
+        event.add("summary", f"Freeze of {environment}: {freeze.reason}")
+        event.add("dtstart", freeze.starts_at)
+        event.add("dtend", freeze.ends_at)
+        event.add("dtstamp", freeze.created_at)
+        feed.add_component(event)
+    scheduled = ChangeRequest.objects.filter(
+        environment=environment, status__in=calendar.HOLDS_SLOT, scheduled_end__gte=since
+    ).only("id", "title", "scheduled_start", "scheduled_end", "updated_at")
+    for change in scheduled:
+        event = icalendar.Event()
+        event.add("uid", f"change-{change.pk}@{host}")
+        event.add("summary", f"{change.number} {change.title}")
+        event.add("dtstart", change.scheduled_start)
+        event.add("dtend", change.scheduled_end)
+        event.add("dtstamp", change.updated_at)
+        event.add("url", request.build_absolute_uri(change.get_absolute_url()))
+        feed.add_component(event)
+    feed.add_missing_timezones()
+    return HttpResponse(feed.to_ical(), content_type="text/calendar; charset=utf-8")
+
+
+def _first_occurrence(window, day: date) -> date:
+    while day.weekday() not in window.weekdays:
+        day += timedelta(days=1)
+    return day

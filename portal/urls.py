@@ -16,6 +16,7 @@ urlpatterns = [
     path("audit/", pages.audit_list, name="audit-list"),
     path("changes/", include("changes.urls")),
     path("calendar/", calendar_views.calendar_page, name="calendar"),
+    path("calendar/<slug:name>.ics", calendar_views.calendar_feed, name="calendar-feed"),
     path("environments/", include("deployments.urls")),
     path("notifications/", pages.notification_list, name="notification-list"),
     path("notifications/test/", pages.notification_test, name="notification-test"),
