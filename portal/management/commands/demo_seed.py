@@ -96,6 +96,8 @@ class Command(BaseCommand):
 
     def _seed_changes(self) -> int:
         """Environments, services and a few changes in different states, made through the services."""
+        from datetime import time
+
         from changes import services as changes
         from changes.models import ApprovalPolicy, ChangeRequest
         from deployments.models import Environment, Service
@@ -134,6 +136,14 @@ class Command(BaseCommand):
         for service in (web, render):
             service.environments.set([staging, production])
         team = {user.username: user for user in User.objects.filter(username__in=[row[0] for row in TEAM])}
+        # The process's low-traffic windows: production Tuesday to Thursday 02:00-05:00 New York time.
+        changes.window_create(
+            actor=team["riley"],
+            environment=production,
+            weekdays=[1, 2, 3],
+            start_time=time(2),
+            end_time=time(5),
+        )
 
         def file(title, description, **extra):
             fields = {
