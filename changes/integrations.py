@@ -10,7 +10,7 @@ from portal import clock
 from portal.services import audit_record
 
 # Integrations that exist today; the others are named by the policy and wait for their code.
-CONNECTED = frozenset({"approvals", "rollback_plan", "stakeholders"})
+CONNECTED = frozenset({"approvals", "rollback_plan", "stakeholders", "schedule"})
 
 LABELS = {
     "approvals": "the approval quorum",
@@ -31,12 +31,15 @@ def is_connected(integration: str) -> bool:
 
 
 def checklist_prove(*, change, integration: str, evidence: str, done: bool = True) -> list[str]:
-    """Ticks (or unticks) every item of `change` that `integration` proves. Runs inside the
-    caller's transaction and audits each item it changes. Returns the keys it changed."""
+    """Ticks (or unticks) every item of `change` that `integration` proves, or brings a ticked
+    item's evidence up to date (a moved schedule). Runs inside the caller's transaction and
+    audits each item it changes. Returns the keys it changed."""
     if integration not in CONNECTED:
         raise ValueError(f"integration {integration!r} is not connected")
     changed = []
-    for item in change.checklist.filter(integration=integration).exclude(done=done):
+    for item in change.checklist.filter(integration=integration):
+        if item.done == done and (not done or item.evidence == evidence):
+            continue
         before = {"done": item.done, "evidence": item.evidence}
         item.done = done
         item.done_by = None

@@ -98,6 +98,7 @@ def _transition(
         # Back to waiting: the slot is given up for others.
         change.scheduled_start = change.scheduled_end = None
         fields += ["scheduled_start", "scheduled_end"]
+        integrations.checklist_prove(change=change, integration="schedule", evidence="", done=False)
     if status == S.SUBMITTED:
         change.submitted_at = now
         fields.append("submitted_at")
@@ -551,6 +552,7 @@ def change_schedule(*, actor: User, change: ChangeRequest, start, end) -> Change
     change.updated_at = now
     change.save(update_fields=["scheduled_start", "scheduled_end", "updated_at"])
     when = slot.text(calendar.zone)
+    integrations.checklist_prove(change=change, integration="schedule", evidence=f"Scheduled for {when}")
     if change.status == S.APPROVED:
         _transition(change, S.SCHEDULED, actor=actor, after={"scheduled_start": start, "scheduled_end": end})
         _notify(

@@ -34,6 +34,8 @@ def test_schedule_puts_an_approved_change_in_a_window_read_on_the_environments_c
     event = AuditEvent.objects.get(object_id=str(change.pk), action="change.scheduled")
     assert event.after["scheduled_start"].startswith("2027-03-02T01:00")
     assert Notification.objects.filter(recipient="#releases", subject__contains="scheduled").exists()
+    window_item = next(i for i in body["checklist"] if i["key"] == "window_scheduled")
+    assert window_item["done"] and window_item["evidence"] == "Scheduled for Tue 2027-03-02 02:00-03:00 CET"
 
 
 def test_a_slot_outside_the_windows_is_refused_with_the_next_window_suggested(developer, paris):
@@ -150,12 +152,15 @@ def test_rescheduling_and_unscheduling_are_audited_and_told(developer, paris):
     schedule(developer, change, "2027-03-02T02:00", "2027-03-02T03:00")
     moved = schedule(developer, change, "2027-03-03T02:00", "2027-03-03T03:00")
     assert moved.status_code == 200 and moved.json()["scheduled_start"] == utc(2027, 3, 3, 1)
+    moved_item = next(i for i in moved.json()["checklist"] if i["key"] == "window_scheduled")
+    assert moved_item["evidence"] == "Scheduled for Wed 2027-03-03 02:00-03:00 CET"
     event = AuditEvent.objects.get(object_id=str(change.pk), action="change.rescheduled")
     assert event.before["scheduled_start"].startswith("2027-03-02T01:00")
     assert event.after["scheduled_start"].startswith("2027-03-03T01:00")
     unscheduled = client_for(developer).delete(f"/api/v1/changes/{change.pk}/schedule/")
     assert unscheduled.status_code == 200
     assert unscheduled.json()["status"] == "approved" and unscheduled.json()["scheduled_start"] is None
+    assert not next(i for i in unscheduled.json()["checklist"] if i["key"] == "window_scheduled")["done"]
     assert AuditEvent.objects.filter(object_id=str(change.pk), action="change.approved").count() == 2
     subjects = set(Notification.objects.filter(recipient="#releases").values_list("subject", flat=True))
     assert {
