@@ -112,23 +112,27 @@ class Calendar:
             taken=[(c, Slot(c.scheduled_start, c.scheduled_end)) for c in others],
         )
 
-    def refusal(self, slot: Slot, *, now: datetime, through_freezes: bool = False) -> str | None:
-        """Why the slot is refused, in words, or None."""
+    def refusal(self, slot: Slot, *, now: datetime, emergency: bool = False) -> str | None:
+        """Why the slot is refused, in words, or None. An emergency change is held to neither the
+        windows nor the freezes, only to one change at a time."""
         if slot.start < now:
             return "That slot is in the past."
-        if self.windows and not any(
-            w.start <= slot.start and slot.end <= w.end
-            for w in window_slots(self.windows, self.zone, slot.start, slot.end)
+        if (
+            self.windows
+            and not emergency
+            and not any(
+                w.start <= slot.start and slot.end <= w.end
+                for w in window_slots(self.windows, self.zone, slot.start, slot.end)
+            )
         ):
             listed = "; ".join(str(w) for w in self.windows)
             return f"That slot is outside the deployment windows ({listed})."
-        if not through_freezes:
-            for freeze in self.freezes:
-                if slot.overlaps(Slot(freeze.starts_at, freeze.ends_at)):
-                    return (
-                        f"That slot falls in a freeze ({freeze.reason}, until "
-                        f"{freeze.ends_at.astimezone(self.zone):%Y-%m-%d %H:%M %Z})."
-                    )
+        freeze = self.freeze_over(slot)
+        if freeze and not emergency:
+            return (
+                f"That slot falls in a freeze ({freeze.reason}, until "
+                f"{freeze.ends_at.astimezone(self.zone):%Y-%m-%d %H:%M %Z})."
+            )
         for change, taken in self.taken:
             if slot.overlaps(taken):
                 return (
@@ -137,20 +141,23 @@ class Calendar:
                 )
         return None
 
-    def next_slot(
-        self, duration: timedelta, *, after: datetime, through_freezes: bool = False
-    ) -> Slot | None:
+    def freeze_over(self, slot: Slot):
+        """The freeze the slot falls in, if any."""
+        return next((f for f in self.freezes if slot.overlaps(Slot(f.starts_at, f.ends_at))), None)
+
+    def next_slot(self, duration: timedelta, *, after: datetime, emergency: bool = False) -> Slot | None:
         """The earliest slot of `duration` from `after` (rounded up to the minute) that is refused
         for nothing, or None when none fits in the next SEARCH_DAYS days."""
         after = _minute_up(after)
         horizon = after + timedelta(days=SEARCH_DAYS)
         busy = [slot for _, slot in self.taken]
-        if not through_freezes:
+        if not emergency:
             busy += [Slot(f.starts_at, f.ends_at) for f in self.freezes]
         busy.sort(key=lambda s: s.start)
-        openings = (
-            window_slots(self.windows, self.zone, after, horizon) if self.windows else [Slot(after, horizon)]
-        )
+        if self.windows and not emergency:
+            openings = window_slots(self.windows, self.zone, after, horizon)
+        else:
+            openings = [Slot(after, horizon)]
         for opening in openings:
             start = max(opening.start, after)
             candidate = _clear_of(busy, Slot(start, start + duration))

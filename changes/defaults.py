@@ -49,6 +49,11 @@ APPROVALS = 3
 CODE_OWNER_APPROVALS = 1
 SIGN_OFFS = ["security", "product", "engineering_lead"]
 REMINDER_AFTER_HOURS = 24
+# An emergency change fixing an incident: one release manager or SRE approves it (with an OTP)
+# up front, and it owes the full review within 48 hours.
+EMERGENCY_APPROVALS = 1
+EMERGENCY_APPROVER_ROLES = ["release_manager", "sre"]
+EMERGENCY_REVIEW_HOURS = 48
 
 
 def checklist() -> list[dict]:
@@ -57,3 +62,7 @@ def checklist() -> list[dict]:
 
 def sign_offs() -> list[str]:
     return list(SIGN_OFFS)
+
+
+def emergency_approver_roles() -> list[str]:
+    return list(EMERGENCY_APPROVER_ROLES)

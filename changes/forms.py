@@ -14,9 +14,9 @@ class ChangeRequestForm(forms.ModelForm):
     class Meta:
         model = ChangeRequest
         fields = [
-            "title", "environment", "services", "change_type", "risk", "risk_assessment", "description",
-            "rollback_plan", "has_migrations", "source_branch", "target_branch", "pull_request",
-            "version_bump", "stakeholders", "stakeholder_channels",
+            "title", "environment", "services", "change_type", "incident", "risk", "risk_assessment",
+            "description", "rollback_plan", "has_migrations", "source_branch", "target_branch",
+            "pull_request", "version_bump", "stakeholders", "stakeholder_channels",
         ]  # fmt: skip
         widgets = {
             "description": forms.Textarea(attrs={"rows": 5}),

@@ -58,6 +58,10 @@ class ApprovalPolicy(models.Model):
     )
     checks_must_pass = models.BooleanField(default=True, help_text="All automated checks pass before deploy.")
     reminder_after_hours = models.PositiveSmallIntegerField(default=defaults.REMINDER_AFTER_HOURS)
+    # Emergency changes: fewer approvals up front, from these roles; the full review is owed after.
+    emergency_min_approvals = models.PositiveSmallIntegerField(default=defaults.EMERGENCY_APPROVALS)
+    emergency_approver_roles = models.JSONField(default=defaults.emergency_approver_roles)
+    emergency_review_hours = models.PositiveSmallIntegerField(default=defaults.EMERGENCY_REVIEW_HOURS)
     checklist = models.JSONField(default=defaults.checklist, validators=[validate_checklist])
 
     class Meta:
@@ -119,6 +123,17 @@ class ChangeRequest(models.Model):
     # The slot it is scheduled to deploy in (UTC); set while scheduled, kept through the deployment.
     scheduled_start = models.DateTimeField(null=True, blank=True)
     scheduled_end = models.DateTimeField(null=True, blank=True)
+    # Emergency changes: the incident they fix, the full review they owe, the freeze they went through.
+    incident = models.ForeignKey(
+        "incidents.Incident", on_delete=models.PROTECT, null=True, blank=True, related_name="changes"
+    )
+    review_due_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    freeze_override = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The freeze an emergency change was scheduled through (an exception).",
+    )
 
     objects = ChangeRequestQuerySet.as_manager()
 
@@ -146,6 +161,17 @@ class ChangeRequest(models.Model):
     def pk_from_number(number: str) -> int | None:
         digits = number.strip().upper().removeprefix("CHG-")
         return int(digits) if re.fullmatch(r"\d{1,18}", digits, re.ASCII) else None
+
+    @property
+    def review_pending(self) -> bool:
+        """An emergency change approved up front whose full review is still owed."""
+        return self.review_due_at is not None and self.reviewed_at is None
+
+    @property
+    def review_overdue(self) -> bool:
+        from portal import clock
+
+        return self.review_pending and clock.now() > self.review_due_at
 
     def can_transition_to(self, status: str) -> bool:
         return status in ALLOWED_TRANSITIONS[self.status]

@@ -2,12 +2,15 @@
 
 Only standing decisions on the current revision count; one person counts once, whatever
 capacities they hold; a rejection or a request for changes blocks until it is answered.
+
+An emergency change is approved up front by the policy's emergency rule (by default one release
+manager or SRE); the full policy is its review, owed afterwards.
 """
 
 from dataclasses import dataclass, field
 
-from changes.choices import Decision
-from portal.roles import Capacity
+from changes.choices import ChangeType, Decision
+from portal.roles import Capacity, Role
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,8 @@ class QuorumSummary:
     sign_offs: frozenset[str]
     required_sign_offs: tuple[str, ...]
     blockers: tuple[str, ...] = field(default_factory=tuple)
+    # The roles whose approvals count (the emergency rule); empty: anyone who may approve.
+    approver_roles: tuple[str, ...] = ()
 
     @property
     def missing_sign_offs(self) -> list[str]:
@@ -36,6 +41,9 @@ class QuorumSummary:
     def explain(self) -> str:
         """'2 of 3 approvals; code owner approval missing; security sign-off missing'."""
         parts = [f"{self.approvals} of {self.required_approvals} approvals"]
+        if self.approver_roles:
+            roles = " or ".join(Role(r).label.lower() for r in self.approver_roles)
+            parts[0] += f" from a {roles}"
         if self.code_owner_approvals < self.required_code_owner_approvals:
             parts.append(
                 f"{self.code_owner_approvals} of {self.required_code_owner_approvals} code owner approvals"
@@ -46,8 +54,9 @@ class QuorumSummary:
         return "; ".join(parts)
 
 
-def quorum_summary(change, approvals, policy) -> QuorumSummary:
-    """`approvals`: the change's approvals (a prefetched list is fine); filtered here."""
+def quorum_summary(change, approvals, policy, *, full: bool = False) -> QuorumSummary:
+    """`approvals`: the change's approvals (a prefetched list is fine); filtered here. An
+    emergency change is judged by the emergency rule unless `full` (its review) is asked."""
     standing = [a for a in approvals if a.dismissed_at is None and a.revision == change.revision]
     approving = [a for a in standing if a.decision == Decision.APPROVE]
     blockers = tuple(
@@ -55,6 +64,18 @@ def quorum_summary(change, approvals, policy) -> QuorumSummary:
         for a in standing
         if a.decision != Decision.APPROVE
     )
+    if change.change_type == ChangeType.EMERGENCY and not full:
+        roles = tuple(policy.emergency_approver_roles)
+        return QuorumSummary(
+            approvals=len({a.approver_id for a in approving if a.approver.role in roles}),
+            required_approvals=policy.emergency_min_approvals,
+            code_owner_approvals=0,
+            required_code_owner_approvals=0,
+            sign_offs=frozenset(a.capacity for a in approving if a.capacity),
+            required_sign_offs=(),
+            blockers=blockers,
+            approver_roles=roles,
+        )
     return QuorumSummary(
         approvals=len({a.approver_id for a in approving}),
         required_approvals=policy.min_approvals,

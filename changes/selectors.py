@@ -20,7 +20,7 @@ def changes_visible_to(user) -> QuerySet[ChangeRequest]:
 # What a row of the list needs; the long texts stay in the database until the detail asks.
 LIST_COLUMNS = [
     "id", "title", "change_type", "risk", "status", "revision", "version_bump", "created_at", "updated_at",
-    "submitted_at", "approved_at", "requester_id", "environment_id",
+    "submitted_at", "approved_at", "review_due_at", "reviewed_at", "requester_id", "environment_id",
     "environment__name", "environment__display_name",
     "requester__username", "requester__first_name", "requester__last_name",
 ]  # fmt: skip
@@ -30,6 +30,7 @@ LIST_COLUMNS = [
 LIST_SHOWS = [
     *LIST_COLUMNS,
     *("required_approvals", "checklist_total", "checklist_done", "approval_count", "service_names"),
+    "review_overdue",  # turns with the clock, not with a row
 ]
 
 
@@ -91,7 +92,7 @@ def change_detail(user, pk: int) -> ChangeRequest:
     from the prefetched rows, as the list counts it in SQL."""
     change = (
         changes_visible_to(user)
-        .select_related("environment__approval_policy", "requester")
+        .select_related("environment__approval_policy", "requester", "incident")
         .defer("environment__approval_policy__checklist")  # what new changes copy; never shown here
         .prefetch_related(
             "stakeholders",
@@ -118,6 +119,11 @@ def change_comments(change: ChangeRequest) -> list[Comment]:
 
 def change_quorum(change: ChangeRequest) -> QuorumSummary:
     return quorum_summary(change, list(change.approvals.all()), change.environment.approval_policy)
+
+
+def change_review(change: ChangeRequest) -> QuorumSummary:
+    """The full policy's quorum, which an emergency change approved up front owes afterwards."""
+    return quorum_summary(change, list(change.approvals.all()), change.environment.approval_policy, full=True)
 
 
 def change_history(change: ChangeRequest) -> QuerySet[AuditEvent]:
@@ -159,7 +165,7 @@ def change_actions(user, change: ChangeRequest, summary: QuorumSummary) -> dict[
     if has_right(user, Right.CHANGE_APPROVE):
         if mine:
             actions["decide"] = "You filed this change: someone else approves it."
-        elif change.status not in DECIDABLE:
+        elif change.status not in DECIDABLE and not change.review_pending:
             actions["decide"] = f"It is {status}: decisions are taken while it is submitted or approved."
         else:
             actions["decide"] = None

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from changes import integrations
-from changes.choices import CLOSED, EDITABLE, SUBMITTABLE, ChangeStatus, Decision
+from changes.choices import CLOSED, EDITABLE, SUBMITTABLE, ChangeStatus, ChangeType, Decision
 from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
 from changes.quorum import quorum_summary
 from changes.selectors import code_owner_logins, pending_approvers
@@ -37,6 +37,7 @@ EDITABLE_FIELDS = (
     "pull_request",
     "version_bump",
     "stakeholder_channels",
+    "incident",
 )
 
 
@@ -62,8 +63,11 @@ class SlotRefused(ChangeError):
 
 
 def _snapshot(change: ChangeRequest) -> dict:
-    data = {name: getattr(change, name) for name in EDITABLE_FIELDS if name != "environment"}
+    data = {
+        name: getattr(change, name) for name in EDITABLE_FIELDS if name not in {"environment", "incident"}
+    }
     data["environment"] = change.environment.name
+    data["incident"] = change.incident.number if change.incident_id else None
     data["status"] = change.status
     data["revision"] = change.revision
     return data
@@ -149,6 +153,12 @@ class ChangeInput:
     stakeholder_channels: list | None = None
     services: list[Service] | None = None
     stakeholders: list[User] | None = None
+    incident: object = None
+
+
+def _check_emergency(change_type: str, incident) -> None:
+    if change_type == ChangeType.EMERGENCY and incident is None:
+        raise ChangeError("incident: an emergency change fixes an incident; link the incident it fixes.")
 
 
 @transaction.atomic
@@ -158,6 +168,7 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
 
     if not data.rollback_plan.strip():
         raise ChangeError("Write the rollback plan: how to go back if this goes wrong.")
+    _check_emergency(data.change_type, data.incident)
     now = clock.now()
     change = ChangeRequest.objects.create(
         requester=actor,
@@ -201,6 +212,7 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
     for name, value in data.items():
         if name in EDITABLE_FIELDS:
             setattr(change, name, value)
+    _check_emergency(change.change_type, change.incident)
     if "services" in data:
         change.services.set(data["services"])
     if "stakeholders" in data:
@@ -294,7 +306,9 @@ def change_decide(
         raise ChangeError("Nobody approves their own change.")
     if not has_right(actor, Right.CHANGE_APPROVE):
         raise ChangeError(missing_right_message(Right.CHANGE_APPROVE))
-    if change.status not in (S.SUBMITTED, S.APPROVED):
+    # An emergency change past approval still takes the decisions of its owed full review.
+    reviewing = change.review_pending and change.status not in (S.SUBMITTED, S.APPROVED)
+    if change.status not in (S.SUBMITTED, S.APPROVED) and not reviewing:
         state = change.get_status_display().lower()
         raise ChangeError(
             f"{change.number} is {state}: decisions are taken while it is submitted or approved.",
@@ -344,6 +358,9 @@ def change_decide(
         },
     )
     was_approved = change.status == S.APPROVED
+    if reviewing:
+        _review_check(change)
+        return approval
     if decision == Decision.REJECT:
         _transition(change, S.REJECTED, actor=actor)
         _notify(change, f"{change.number} rejected by {actor.display_name}", comment or "No comment.")
@@ -369,6 +386,8 @@ def change_decide(
             _transition(change, S.APPROVED, actor=None, note="approval quorum reached")
             integrations.checklist_prove(change=change, integration="approvals", evidence=summary.explain())
             _notify(change, f"{change.number} approved: {change.title}", summary.explain())
+            if change.change_type == ChangeType.EMERGENCY:
+                _review_owed(change)
         else:
             _notify(
                 change,
@@ -376,7 +395,54 @@ def change_decide(
                 summary.explain(),
                 stakeholders=False,
             )
+    if change.review_pending and decision == Decision.APPROVE:
+        _review_check(change)
     return approval
+
+
+def _review_owed(change: ChangeRequest) -> None:
+    """An emergency change approved up front owes the policy's full review within its hours."""
+    policy = change.environment.approval_policy
+    change.review_due_at = change.approved_at + timedelta(hours=policy.emergency_review_hours)
+    change.save(update_fields=["review_due_at"])
+    audit_record(
+        actor=None,
+        action="change.emergency_review_owed",
+        target=change,
+        after={"review_due_at": change.review_due_at},
+    )
+    due = f"{change.review_due_at:%Y-%m-%d %H:%M} UTC"
+    _notify(
+        change,
+        f"{change.number} approved as an emergency: full review due {due}",
+        f"{change.title} fixes {change.incident}. The approvers of the full policy review it within "
+        f"{policy.emergency_review_hours} hours.",
+    )
+
+
+def _review_check(change: ChangeRequest) -> None:
+    """Marks the owed review done once the full policy's quorum holds."""
+    summary = quorum_summary(
+        change,
+        list(change.approvals.select_related("approver")),
+        change.environment.approval_policy,
+        full=True,
+    )
+    if not summary.satisfied:
+        return
+    change.reviewed_at = clock.now()
+    change.save(update_fields=["reviewed_at"])
+    audit_record(
+        actor=None,
+        action="change.emergency_reviewed",
+        target=change,
+        after={
+            "reviewed_at": change.reviewed_at,
+            "quorum": summary.explain(),
+            "overdue": change.reviewed_at > change.review_due_at,
+        },
+    )
+    _notify(change, f"{change.number}: full review done", summary.explain())
 
 
 @transaction.atomic
@@ -538,9 +604,10 @@ def change_schedule(*, actor: User, change: ChangeRequest, start, end) -> Change
     environment = _locked_environment(change.environment_id)
     calendar = Calendar.of(environment, excluding_change_id=change.pk)
     slot, now = Slot(start, end), clock.now()
-    refusal = calendar.refusal(slot, now=now)
+    emergency = change.change_type == ChangeType.EMERGENCY
+    refusal = calendar.refusal(slot, now=now, emergency=emergency)
     if refusal:
-        suggestion = calendar.next_slot(end - start, after=max(start, now))
+        suggestion = calendar.next_slot(end - start, after=max(start, now), emergency=emergency)
         hint = (
             f" The next free slot is {suggestion.text(calendar.zone)}."
             if suggestion
@@ -548,13 +615,21 @@ def change_schedule(*, actor: User, change: ChangeRequest, start, end) -> Change
         )
         raise SlotRefused(refusal + hint, next_slot=suggestion)
     before = {"scheduled_start": change.scheduled_start, "scheduled_end": change.scheduled_end}
+    # An emergency change may go through a freeze; it is then an exception in every report.
+    freeze = calendar.freeze_over(slot) if emergency else None
+    change.freeze_override = freeze.reason if freeze else ""
     change.scheduled_start, change.scheduled_end = start, end
     change.updated_at = now
-    change.save(update_fields=["scheduled_start", "scheduled_end", "updated_at"])
+    change.save(update_fields=["scheduled_start", "scheduled_end", "freeze_override", "updated_at"])
+    booked = {
+        "scheduled_start": start,
+        "scheduled_end": end,
+        **({"freeze_override": freeze.reason} if freeze else {}),
+    }
     when = slot.text(calendar.zone)
     integrations.checklist_prove(change=change, integration="schedule", evidence=f"Scheduled for {when}")
     if change.status == S.APPROVED:
-        _transition(change, S.SCHEDULED, actor=actor, after={"scheduled_start": start, "scheduled_end": end})
+        _transition(change, S.SCHEDULED, actor=actor, after=booked)
         _notify(
             change,
             f"{change.number} scheduled for {when}",
@@ -566,7 +641,7 @@ def change_schedule(*, actor: User, change: ChangeRequest, start, end) -> Change
             action="change.rescheduled",
             target=change,
             before=before,
-            after={"scheduled_start": start, "scheduled_end": end},
+            after=booked,
         )
         _notify(
             change, f"{change.number} moved to {when}", f"{change.title} now deploys to {environment} {when}."

@@ -110,6 +110,7 @@ def _detail_context(request, change, **forms) -> dict:
     return {
         "change": change,
         "summary": summary,
+        "review": selectors.change_review(change) if change.review_pending else None,
         "actions": selectors.change_actions(request.user, change, summary),
         "gates": selectors.deploy_gates(change, summary),
         "checklist": checklist,

@@ -74,6 +74,15 @@ class EnvironmentFactory(factory.django.DjangoModelFactory):
     approval_policy = factory.SubFactory(ApprovalPolicyFactory)
 
 
+class IncidentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "incidents.Incident"
+
+    title = "Sign-in fails for everyone"
+    severity = "P1"
+    created_at = factory.LazyFunction(timezone.now)
+
+
 class ServiceFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = "deployments.Service"

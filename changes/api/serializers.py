@@ -13,6 +13,7 @@ from changes.models import (
     Freeze,
 )
 from deployments.models import Environment, Service
+from incidents.models import Incident
 from portal.api.serializers import OTPSerializer
 from portal.models import User
 
@@ -107,6 +108,13 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
         required=False,
     )
     requester = serializers.CharField(source="requester.username", read_only=True)
+    incident = serializers.PrimaryKeyRelatedField(
+        queryset=Incident.objects.all(), required=False, allow_null=True,
+        help_text="The incident an emergency change fixes (its id); required for an emergency change.",
+    )  # fmt: skip
+    emergency_review = serializers.SerializerMethodField(
+        help_text="For an emergency change approved up front: when its full review is due, when it was done."
+    )
     checklist_done = serializers.IntegerField(read_only=True)
     checklist_total = serializers.IntegerField(read_only=True)
     approval_count = serializers.IntegerField(read_only=True)
@@ -118,13 +126,23 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
             "environment", "services", "has_migrations", "source_branch", "target_branch", "pull_request",
             "version_bump", "stakeholders", "stakeholder_channels", "requester", "status", "revision",
             "created_at", "updated_at", "submitted_at", "approved_at", "scheduled_start", "scheduled_end",
-            "checklist_done", "checklist_total", "approval_count",
+            "incident", "emergency_review", "freeze_override", "checklist_done", "checklist_total",
+            "approval_count",
         ]  # fmt: skip
         read_only_fields = [
             "status", "revision", "created_at", "updated_at", "submitted_at", "approved_at",
-            "scheduled_start", "scheduled_end",
+            "scheduled_start", "scheduled_end", "freeze_override",
         ]  # fmt: skip
         extra_kwargs = {"rollback_plan": {"allow_blank": False}}
+
+    def get_emergency_review(self, change) -> dict | None:
+        if change.review_due_at is None:
+            return None
+        return {
+            "due_at": change.review_due_at,
+            "done_at": change.reviewed_at,
+            "overdue": change.review_overdue,
+        }
 
 
 LIST_FIELDS = [

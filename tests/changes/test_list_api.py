@@ -7,7 +7,14 @@ import pytest
 from changes.models import ChangeRequest
 from portal import clock
 from tests.conftest import client_for
-from tests.factories import EnvironmentFactory, ServiceFactory, change_create, otp_code, totp_device
+from tests.factories import (
+    EnvironmentFactory,
+    IncidentFactory,
+    ServiceFactory,
+    change_create,
+    otp_code,
+    totp_device,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +31,7 @@ def changes(developer, qa):
         "old": change_create(developer, title="Faster render queue", environment=production, services=[web]),
         "mid": change_create(
             qa, title="Hotfix login", description="Session cookie expiry.", change_type="emergency",
-            environment=staging, services=[api],
+            environment=staging, services=[api], incident=IncidentFactory(),
         ),
         "new": change_create(
             developer, title="Rotate keys", change_type="standard", environment=production,

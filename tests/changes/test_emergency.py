@@ -1,0 +1,169 @@
+"""Emergency changes: linked to an incident, approved up front by one release manager or SRE with
+an OTP, free of windows and freezes (the freeze override recorded), and flagged until the full
+policy's review is done, overdue after 48 hours."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from django.db import transaction
+
+from changes import services
+from portal import clock
+from portal.models import AuditEvent
+from tests.conftest import client_for
+from tests.factories import (
+    EnvironmentFactory,
+    IncidentFactory,
+    ServiceFactory,
+    UserFactory,
+    change_create,
+    otp_code,
+    totp_device,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def production(release_manager):
+    """The default policy (3 approvals, a code owner, 3 sign-offs), a Tuesday window and a freeze."""
+    environment = EnvironmentFactory(time_zone="Europe/Paris")
+    services.window_create(
+        actor=release_manager, environment=environment, weekdays=[1], start_time=time(2), end_time=time(5)
+    )
+    services.freeze_create(
+        actor=release_manager, environment=environment, reason="Launch week",
+        starts_at=datetime(2027, 3, 1, tzinfo=UTC), ends_at=datetime(2027, 3, 8, tzinfo=UTC),
+    )  # fmt: skip
+    return environment
+
+
+@pytest.fixture
+def emergency(developer, production):
+    change = change_create(
+        developer, title="Restore sign-in", change_type="emergency", environment=production,
+        incident=IncidentFactory(), services=[ServiceFactory(code_owners=["alex-owner"])],
+    )  # fmt: skip
+    with transaction.atomic():
+        services.change_submit(actor=developer, change=change)
+    return change
+
+
+def decide(person, change, decision: str = "approve", capacity: str = ""):
+    body = {"decision": decision, "capacity": capacity, "comment": "", "otp": otp_code(totp_device(person))}
+    return client_for(person).post(f"/api/v1/changes/{change.pk}/approvals/", body, format="json")
+
+
+def detail(change, by) -> dict:
+    return client_for(by).get(f"/api/v1/changes/{change.pk}/").json()
+
+
+def test_an_emergency_change_without_an_incident_is_a_400_naming_it(developer, production):
+    body = {
+        "title": "Restore sign-in", "description": "Reverts the cookie change.", "rollback_plan": "Revert.",
+        "change_type": "emergency", "environment": production.name,
+    }  # fmt: skip
+    response = client_for(developer).post("/api/v1/changes/", body, format="json")
+    assert response.status_code == 400 and response.json()["detail"].startswith("incident: ")
+
+
+def test_one_release_manager_with_an_otp_approves_it_and_the_full_review_is_owed(emergency, developer):
+    approver = UserFactory(username="alex", role="developer")
+    assert decide(approver, emergency).status_code == 201
+    waiting = detail(emergency, developer)
+    assert waiting["status"] == "submitted"
+    assert waiting["quorum"]["explanation"].startswith(
+        "0 of 1 approvals from a release manager or site reliability"
+    )
+    without_code = client_for(rm := UserFactory(username="rita", role="release_manager")).post(
+        f"/api/v1/changes/{emergency.pk}/approvals/", {"decision": "approve"}, format="json"
+    )
+    assert without_code.status_code == 403
+    assert decide(rm, emergency).status_code == 201
+    approved = detail(emergency, developer)
+    assert approved["status"] == "approved"
+    due = datetime.fromisoformat(approved["emergency_review"]["due_at"])
+    assert due == datetime.fromisoformat(approved["approved_at"]) + timedelta(hours=48)
+    assert (
+        approved["emergency_review"]["done_at"] is None and approved["emergency_review"]["overdue"] is False
+    )
+    assert AuditEvent.objects.filter(
+        object_id=str(emergency.pk), action="change.emergency_review_owed"
+    ).exists()
+
+
+def test_it_is_scheduled_outside_the_windows_and_through_a_freeze_and_the_override_kept(emergency, developer):
+    with transaction.atomic():
+        services.change_decide(actor=UserFactory(role="sre"), change=emergency, decision="approve")
+    # Wednesday 3 March 2027, 14:00 Paris: outside Tuesday's window, inside "Launch week".
+    response = client_for(developer).post(
+        f"/api/v1/changes/{emergency.pk}/schedule/",
+        {"window_start": "2027-03-03T14:00", "window_end": "2027-03-03T15:00"},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["freeze_override"] == "Launch week"
+    event = AuditEvent.objects.get(object_id=str(emergency.pk), action="change.scheduled")
+    assert event.after["freeze_override"] == "Launch week"
+
+
+def test_a_normal_change_is_still_held_to_the_freeze(developer, production):
+    change = change_create(developer, environment=production)
+    change.status = "approved"
+    change.save(update_fields=["status"])
+    response = client_for(developer).post(
+        f"/api/v1/changes/{change.pk}/schedule/",
+        {"window_start": "2027-03-02T02:00", "window_end": "2027-03-02T03:00"},
+        format="json",
+    )
+    assert response.status_code == 409 and "freeze (Launch week" in response.json()["detail"]
+
+
+def test_it_is_flagged_until_the_full_review_is_done_and_overdue_after_48_hours(
+    emergency, developer, auditor
+):
+    with transaction.atomic():
+        services.change_decide(actor=UserFactory(role="sre"), change=emergency, decision="approve")
+    clock.shift(timedelta(hours=49))
+    flagged = detail(emergency, developer)["emergency_review"]
+    assert flagged["overdue"] is True and flagged["done_at"] is None
+    listed = client_for(auditor).get("/changes/").content.decode()
+    assert "Full review overdue" in listed
+    page = client_for(auditor).get(f"/changes/{emergency.pk}/").content.decode()
+    assert (
+        f"Emergency change for {emergency.incident.number}" in page and "the full review was due by" in page
+    )
+    assert "1 of 3 approvals; 0 of 1 code owner approvals; security sign-off missing" in page
+    # The full policy, after the fact: three approvals with a code owner and the three sign-offs.
+    reviewers = [
+        (UserFactory(username="alex", github_login="alex-owner", capacities=["security"]), "security"),
+        (UserFactory(username="pat", capacities=["product"]), "product"),
+        (UserFactory(username="lee", capacities=["engineering_lead"]), "engineering_lead"),
+    ]
+    for person, capacity in reviewers[:2]:
+        assert decide(person, emergency, capacity=capacity).status_code == 201
+    assert detail(emergency, developer)["emergency_review"]["done_at"] is None
+    last, capacity = reviewers[2]
+    assert decide(last, emergency, capacity=capacity).status_code == 201
+    done = detail(emergency, developer)["emergency_review"]
+    assert done["done_at"] is not None and done["overdue"] is False
+    event = AuditEvent.objects.get(object_id=str(emergency.pk), action="change.emergency_reviewed")
+    assert event.after["overdue"] is True
+    assert "Full review" not in client_for(auditor).get("/changes/").content.decode()
+    assert "review-banner" not in client_for(auditor).get(f"/changes/{emergency.pk}/").content.decode()
+
+
+def test_the_review_continues_after_the_change_has_deployed(emergency, developer):
+    with transaction.atomic():
+        services.change_decide(actor=UserFactory(role="sre"), change=emergency, decision="approve")
+    emergency.refresh_from_db()
+    emergency.status = "completed"  # the deployment engine's part, not built yet
+    emergency.save(update_fields=["status"])
+    reviewer = UserFactory(username="pat", capacities=["product"])
+    assert decide(reviewer, emergency, capacity="product").status_code == 201
+    assert detail(emergency, developer)["status"] == "completed"
+    quinn = UserFactory(username="quinn")
+    rejected = decide(quinn, emergency, decision="reject")
+    assert rejected.status_code == 201  # a rejection in review is recorded, the status left alone
+    assert detail(emergency, developer)["status"] == "completed"
+    assert AuditEvent.objects.filter(action="change.decision.reject", actor_id=quinn.pk).exists()
