@@ -54,6 +54,8 @@ REMINDER_AFTER_HOURS = 24
 EMERGENCY_APPROVALS = 1
 EMERGENCY_APPROVER_ROLES = ["release_manager", "sre"]
 EMERGENCY_REVIEW_HOURS = 48
+# "All tests passing in Staging for 48+ hours".
+SOAK_HOURS = 48
 
 
 def checklist() -> list[dict]:

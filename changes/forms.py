@@ -16,7 +16,7 @@ class ChangeRequestForm(forms.ModelForm):
         fields = [
             "title", "environment", "services", "change_type", "incident", "risk", "risk_assessment",
             "description", "rollback_plan", "has_migrations", "source_branch", "target_branch",
-            "pull_request", "version_bump", "stakeholders", "stakeholder_channels",
+            "pull_request", "build", "version_bump", "stakeholders", "stakeholder_channels",
         ]  # fmt: skip
         widgets = {
             "description": forms.Textarea(attrs={"rows": 5}),

@@ -10,7 +10,7 @@ from portal import clock
 from portal.services import audit_record
 
 # Integrations that exist today; the others are named by the policy and wait for their code.
-CONNECTED = frozenset({"approvals", "rollback_plan", "stakeholders", "schedule"})
+CONNECTED = frozenset({"approvals", "rollback_plan", "stakeholders", "schedule", "staging_soak"})
 
 LABELS = {
     "approvals": "the approval quorum",

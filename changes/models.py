@@ -62,6 +62,9 @@ class ApprovalPolicy(models.Model):
     emergency_min_approvals = models.PositiveSmallIntegerField(default=defaults.EMERGENCY_APPROVALS)
     emergency_approver_roles = models.JSONField(default=defaults.emergency_approver_roles)
     emergency_review_hours = models.PositiveSmallIntegerField(default=defaults.EMERGENCY_REVIEW_HOURS)
+    soak_hours = models.PositiveSmallIntegerField(
+        default=defaults.SOAK_HOURS, help_text="How long the version must stay green in staging first."
+    )
     checklist = models.JSONField(default=defaults.checklist, validators=[validate_checklist])
 
     class Meta:
@@ -104,6 +107,10 @@ class ChangeRequest(models.Model):
     source_branch = models.CharField(max_length=100, default="staging")
     target_branch = models.CharField(max_length=100, default="main")
     pull_request = models.CharField(max_length=200, blank=True, help_text="Pull request number or URL.")
+    build = models.CharField(
+        max_length=100, blank=True,
+        help_text="The commit or version that soaked in staging (CI sets it); the soak gate follows it.",
+    )  # fmt: skip
     version_bump = models.CharField(max_length=8, choices=VersionBump.choices, default=VersionBump.MINOR)
     stakeholders = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="watched_changes", blank=True
@@ -326,3 +333,31 @@ class Freeze(models.Model):
 
     def __str__(self) -> str:
         return f"Freeze of {self.environment}: {self.reason}"
+
+
+class StagingRun(models.Model):
+    """What happened to a version in a staging environment, as CI or the deployment engine says:
+    it arrived (deployed), its tests passed (green) or failed (red)."""
+
+    class Result(models.TextChoices):
+        DEPLOYED = "deployed", "Deployed"
+        GREEN = "green", "Tests passed"
+        RED = "red", "Tests failed"
+
+    environment = models.ForeignKey(
+        "deployments.Environment", on_delete=models.CASCADE, related_name="staging_runs"
+    )
+    version = models.CharField(max_length=100)
+    result = models.CharField(max_length=8, choices=Result.choices)
+    at = models.DateTimeField()
+    url = models.URLField(blank=True, help_text="The CI run or deployment, for evidence.")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["environment", "version", "at"], name="staging_run_version_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.get_result_display().lower()} in {self.environment}"

@@ -191,6 +191,11 @@ def deploy_gates(change: ChangeRequest, summary: QuorumSummary) -> list[dict]:
             + (f"; not connected yet: {', '.join(LABELS.get(w, w) for w in waiting)}" if waiting else ""),
         },
     ]
+    from changes.soak import soak_of
+    from portal import clock
+
+    soak = soak_of(change, now=clock.now())
+    gates.append({"name": "Staging soak", "state": "ok" if soak.open else "blocked", "detail": soak.message})
     if change.environment.approval_policy.checks_must_pass:
         gates.append(
             {

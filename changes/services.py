@@ -38,6 +38,7 @@ EDITABLE_FIELDS = (
     "version_bump",
     "stakeholder_channels",
     "incident",
+    "build",
 )
 
 
@@ -154,6 +155,7 @@ class ChangeInput:
     services: list[Service] | None = None
     stakeholders: list[User] | None = None
     incident: object = None
+    build: str = ""
 
 
 def _check_emergency(change_type: str, incident) -> None:
@@ -779,3 +781,51 @@ def freeze_delete(*, actor: User, freeze) -> None:
     _locked_environment(freeze.environment_id)
     audit_record(actor=actor, action="freeze.delete", target=freeze, before=_freeze_snapshot(freeze))
     freeze.delete()
+
+
+# The staging soak.
+
+
+@transaction.atomic
+def staging_run_record(
+    *, actor: User | None, environment: Environment, version: str, result: str, at=None, url=""
+):
+    """Records what staging reported about a version (CI, or the deployment engine), then brings
+    the soak gate of every open change of that build up to date."""
+    from changes.models import StagingRun
+
+    if actor is not None:
+        _require(actor, Right.CHANGE_CREATE)
+    if result not in StagingRun.Result.values:
+        raise ChangeError(f"result: one of {', '.join(StagingRun.Result.values)}.")
+    if not version.strip():
+        raise ChangeError("version: name the commit or version that ran.")
+    now = clock.now()
+    at = at or now
+    if at > now + timedelta(minutes=5):
+        raise ChangeError("at: that run is in the future.")
+    run = StagingRun.objects.create(
+        environment=environment, version=version.strip(), result=result, at=at, url=url, recorded_by=actor
+    )
+    audit_record(
+        actor=actor,
+        action=f"staging.{result}",
+        target=run,
+        after={"environment": environment.name, "version": run.version, "at": at, "url": url},
+    )
+    for change in ChangeRequest.objects.filter(build=run.version, source_branch=environment.branch).open():
+        soak_check(change=change)
+    return run
+
+
+@transaction.atomic
+def soak_check(*, change: ChangeRequest) -> bool:
+    """Ticks or unticks the change's staging soak item from staging's reports; True when open."""
+    from changes.soak import soak_of
+
+    change = _locked(change)
+    soak = soak_of(change, now=clock.now())
+    integrations.checklist_prove(
+        change=change, integration="staging_soak", evidence=soak.message if soak.open else "", done=soak.open
+    )
+    return soak.open

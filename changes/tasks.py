@@ -1,4 +1,4 @@
-"""Change request tasks: reminders to pending approvers."""
+"""Change request tasks: reminders to pending approvers, and the staging soak opening with time."""
 
 from celery import shared_task
 
@@ -14,3 +14,17 @@ def approval_reminders() -> int:
     for change in ChangeRequest.objects.filter(status=ChangeStatus.SUBMITTED).only("pk").iterator():
         reminded += bool(services.change_remind(change=change))
     return reminded
+
+
+@shared_task(name="changes.staging_soak_check", ignore_result=True, acks_late=True)
+def staging_soak_check() -> int:
+    """Beat runs this every 15 minutes: a soak opens by time passing, with nothing reported."""
+    opened = 0
+    waiting = (
+        ChangeRequest.objects.open()
+        .exclude(build="")
+        .filter(checklist__integration="staging_soak", checklist__done=False)
+    )
+    for change in waiting.only("pk").distinct().iterator():
+        opened += services.soak_check(change=change)
+    return opened

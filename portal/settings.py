@@ -257,6 +257,7 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.worker_heartbeat", "schedule": 30.0},
     "notifications-reclaim": {"task": "portal.notifications_reclaim", "schedule": 60.0},
     "approval-reminders": {"task": "changes.approval_reminders", "schedule": 900.0},
+    "staging-soak-check": {"task": "changes.staging_soak_check", "schedule": 900.0},
 }
 
 # Second factor (django-otp): TOTP apps and backup codes.

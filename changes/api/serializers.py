@@ -11,6 +11,7 @@ from changes.models import (
     Comment,
     DeploymentWindow,
     Freeze,
+    StagingRun,
 )
 from deployments.models import Environment, Service
 from incidents.models import Incident
@@ -124,10 +125,10 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
         fields = [
             "id", "number", "title", "description", "rollback_plan", "change_type", "risk", "risk_assessment",
             "environment", "services", "has_migrations", "source_branch", "target_branch", "pull_request",
-            "version_bump", "stakeholders", "stakeholder_channels", "requester", "status", "revision",
-            "created_at", "updated_at", "submitted_at", "approved_at", "scheduled_start", "scheduled_end",
-            "incident", "emergency_review", "freeze_override", "checklist_done", "checklist_total",
-            "approval_count",
+            "build", "version_bump", "stakeholders", "stakeholder_channels", "requester", "status",
+            "revision", "created_at", "updated_at", "submitted_at", "approved_at", "scheduled_start",
+            "scheduled_end", "incident", "emergency_review", "freeze_override", "checklist_done",
+            "checklist_total", "approval_count",
         ]  # fmt: skip
         read_only_fields = [
             "status", "revision", "created_at", "updated_at", "submitted_at", "approved_at",
@@ -165,6 +166,9 @@ class ChangeListSerializer(ChangeRequestSerializer):
 class ChangeDetailSerializer(ChangeRequestSerializer):
     services = serializers.ListField(source="service_names", child=serializers.CharField(), read_only=True)
     checklist = ChecklistItemSerializer(many=True, read_only=True)
+    staging_soak = serializers.SerializerMethodField(
+        help_text="The staging soak gate: open or not, why, and when it opens."
+    )
     approvals = ApprovalSerializer(many=True, read_only=True)
     quorum = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField(
@@ -172,7 +176,21 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
     )
 
     class Meta(ChangeRequestSerializer.Meta):
-        fields = [*ChangeRequestSerializer.Meta.fields, "checklist", "approvals", "quorum", "actions"]
+        fields = [
+            *ChangeRequestSerializer.Meta.fields,
+            "checklist",
+            "approvals",
+            "quorum",
+            "actions",
+            "staging_soak",
+        ]
+
+    def get_staging_soak(self, change) -> dict:
+        from changes.soak import soak_of
+        from portal import clock
+
+        soak = soak_of(change, now=clock.now())
+        return {"open": soak.open, "message": soak.message, "opens_at": soak.opens_at}
 
     def get_actions(self, change) -> dict:
         from changes.selectors import change_actions, change_quorum
@@ -290,3 +308,14 @@ class FreezeSerializer(serializers.ModelSerializer):
 
     def get_scheduled_inside(self, freeze) -> list[str]:
         return [change.number for change in getattr(freeze, "scheduled_inside", [])]
+
+
+class StagingRunSerializer(serializers.ModelSerializer):
+    environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
+    at = serializers.DateTimeField(required=False, help_text="When it happened; now if left out.")
+    recorded_by = serializers.CharField(source="recorded_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = StagingRun
+        fields = ["id", "environment", "version", "result", "at", "url", "recorded_by"]
+        read_only_fields = ["id"]

@@ -21,4 +21,5 @@ urlpatterns = [
     path("windows/<int:pk>/", views.WindowDetail.as_view(), name="api-window-detail"),
     path("freezes/", views.FreezeList.as_view(), name="api-freeze-list"),
     path("freezes/<int:pk>/", views.FreezeDetail.as_view(), name="api-freeze-detail"),
+    path("staging-runs/", views.StagingRunList.as_view(), name="api-staging-runs"),
 ]

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from changes import selectors, services
 from changes.api import serializers as s
 from changes.filters import ChangeRequestFilter
-from changes.models import ChangeRequest, ChecklistItem, DeploymentWindow, Freeze
+from changes.models import ChangeRequest, ChecklistItem, DeploymentWindow, Freeze, StagingRun
 from portal.api.permissions import FreshOTP, right_required
 from portal.api.serializers import AuditEventSerializer
 from portal.roles import Right
@@ -266,6 +266,30 @@ class FreezeDetail(CalendarEntry):
     manage_right = Right.FREEZE_MANAGE
     delete_service = staticmethod(services.freeze_delete)
     entry = "freeze"
+
+
+class StagingRunList(generics.ListCreateAPIView):
+    """What staging reported about versions (`?environment=&version=`); CI posts each arrival and
+    test result, and the soak gates of the changes of that build follow."""
+
+    serializer_class = s.StagingRunSerializer
+    pagination_class = None
+
+    def get_permissions(self):
+        right = Right.CHANGE_CREATE if self.request.method == "POST" else Right.CHANGE_VIEW
+        return [right_required(right)()]
+
+    def get_queryset(self):
+        runs = StagingRun.objects.select_related("environment", "recorded_by").order_by("-at", "-id")
+        for name in ("environment", "version"):
+            if value := self.request.query_params.get(name):
+                runs = runs.filter(**{"environment__name" if name == "environment" else name: value})
+        return runs[:200]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.staging_run_record(
+            actor=self.request.user, **serializer.validated_data
+        )
 
 
 class ChangeHistory(APIView):

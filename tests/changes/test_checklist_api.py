@@ -133,7 +133,7 @@ def test_checklist_item_unticked_by_a_person_forgets_who_and_when(developer):
 @pytest.mark.parametrize(
     "key, says",
     [
-        ("staging_soak", "is not connected yet"),
+        ("staging_soak", "the staging soak, which ticks it"),
         ("backup", "is not connected yet"),
         ("post_deployment_report", "is not connected yet"),
         ("approved", "the approval quorum, which ticks it"),
@@ -156,9 +156,9 @@ def test_checklist_item_an_integration_proves_is_refused_to_a_person(developer, 
 def test_checklist_item_of_an_integration_not_connected_says_so(developer):
     change = change_create(developer)
 
-    soak = next(i for i in checklist(change, developer) if i["key"] == "staging_soak")
+    backup = next(i for i in checklist(change, developer) if i["key"] == "backup")
 
-    assert (soak["integration"], soak["connected"], soak["done"]) == ("staging_soak", False, False)
+    assert (backup["integration"], backup["connected"], backup["done"]) == ("backup", False, False)
 
 
 def test_checklist_rollback_plan_is_proven_when_the_change_is_created(developer):
