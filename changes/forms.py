@@ -14,7 +14,8 @@ class ChangeRequestForm(forms.ModelForm):
     class Meta:
         model = ChangeRequest
         fields = [
-            "title", "environment", "services", "change_type", "incident", "risk", "risk_assessment",
+            "title", "standard_template", "environment", "services", "change_type", "incident", "risk",
+            "risk_assessment",
             "description", "rollback_plan", "has_migrations", "source_branch", "target_branch",
             "pull_request", "build", "version_bump", "stakeholders", "stakeholder_channels",
         ]  # fmt: skip
@@ -30,6 +31,24 @@ class ChangeRequestForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["stakeholder_channels"] = ", ".join(self.instance.stakeholder_channels)
+            del self.fields["standard_template"]  # a change is filed from a template once
+        else:
+            from changes.models import StandardChangeTemplate
+
+            self.fields["standard_template"].queryset = StandardChangeTemplate.objects.filter(active=True)
+            self.fields["standard_template"].label = "Standard change template"
+
+    @staticmethod
+    def initial_from(template) -> dict:
+        """What a change filed from a standard template starts with."""
+        fields = ("description", "rollback_plan", "risk", "risk_assessment")
+        return {
+            "standard_template": template.pk,
+            "change_type": "standard",
+            **{name: getattr(template, name) for name in fields},
+            **({"environment": template.environment_id} if template.environment_id else {}),
+            "services": [service.pk for service in template.services.all()],
+        }
 
     def clean_stakeholder_channels(self):
         import re

@@ -78,6 +78,34 @@ class ApprovalPolicy(models.Model):
         return [Capacity(c).label.replace(" sign-off", "").lower() for c in self.required_sign_offs]
 
 
+class StandardChangeTemplate(models.Model):
+    """A pre-approved kind of change (a certificate renewal, a config flag): changes filed from it
+    need only the approvals it names. Policy administrators keep them."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(help_text="What a change of this kind does.")
+    rollback_plan = models.TextField()
+    risk = models.CharField(max_length=8, choices=Risk.choices, default=Risk.LOW)
+    risk_assessment = models.TextField(blank=True)
+    environment = models.ForeignKey(
+        "deployments.Environment", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The environment its changes go to; empty: the person filing chooses.",
+    )  # fmt: skip
+    services = models.ManyToManyField("deployments.Service", related_name="+", blank=True)
+    min_approvals = models.PositiveSmallIntegerField(default=1)
+    min_code_owner_approvals = models.PositiveSmallIntegerField(default=0)
+    required_sign_offs = models.JSONField(default=list, blank=True, validators=[validate_sign_offs])
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class ChangeRequestQuerySet(models.QuerySet):
     def open(self):
         return self.exclude(
@@ -130,6 +158,10 @@ class ChangeRequest(models.Model):
     # The slot it is scheduled to deploy in (UTC); set while scheduled, kept through the deployment.
     scheduled_start = models.DateTimeField(null=True, blank=True)
     scheduled_end = models.DateTimeField(null=True, blank=True)
+    # A standard change: the pre-approved template it was filed from (its approvals are the template's).
+    standard_template = models.ForeignKey(
+        StandardChangeTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="changes"
+    )
     # Emergency changes: the incident they fix, the full review they owe, the freeze they went through.
     incident = models.ForeignKey(
         "incidents.Incident", on_delete=models.PROTECT, null=True, blank=True, related_name="changes"

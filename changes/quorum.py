@@ -3,8 +3,9 @@
 Only standing decisions on the current revision count; one person counts once, whatever
 capacities they hold; a rejection or a request for changes blocks until it is answered.
 
-An emergency change is approved up front by the policy's emergency rule (by default one release
-manager or SRE); the full policy is its review, owed afterwards.
+A standard change needs only the approvals its pre-approved template names. An emergency change
+is approved up front by the policy's emergency rule (by default one release manager or SRE); the
+full policy is its review, owed afterwards.
 """
 
 from dataclasses import dataclass, field
@@ -76,12 +77,14 @@ def quorum_summary(change, approvals, policy, *, full: bool = False) -> QuorumSu
             blockers=blockers,
             approver_roles=roles,
         )
+    # The template's requirements stand in for the policy's (both name the same three).
+    rules = change.standard_template if change.standard_template_id else policy
     return QuorumSummary(
         approvals=len({a.approver_id for a in approving}),
-        required_approvals=policy.min_approvals,
+        required_approvals=rules.min_approvals,
         code_owner_approvals=len({a.approver_id for a in approving if a.code_owner}),
-        required_code_owner_approvals=policy.min_code_owner_approvals,
+        required_code_owner_approvals=rules.min_code_owner_approvals,
         sign_offs=frozenset(a.capacity for a in approving if a.capacity),
-        required_sign_offs=tuple(policy.required_sign_offs),
+        required_sign_offs=tuple(rules.required_sign_offs),
         blockers=blockers,
     )

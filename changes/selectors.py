@@ -92,7 +92,7 @@ def change_detail(user, pk: int) -> ChangeRequest:
     from the prefetched rows, as the list counts it in SQL."""
     change = (
         changes_visible_to(user)
-        .select_related("environment__approval_policy", "requester", "incident")
+        .select_related("environment__approval_policy", "requester", "incident", "standard_template")
         .defer("environment__approval_policy__checklist")  # what new changes copy; never shown here
         .prefetch_related(
             "stakeholders",

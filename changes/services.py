@@ -156,11 +156,16 @@ class ChangeInput:
     stakeholders: list[User] | None = None
     incident: object = None
     build: str = ""
+    standard_template: object = None
 
 
-def _check_emergency(change_type: str, incident) -> None:
+def _check_type(change_type: str, incident, template) -> None:
     if change_type == ChangeType.EMERGENCY and incident is None:
         raise ChangeError("incident: an emergency change fixes an incident; link the incident it fixes.")
+    if change_type == ChangeType.STANDARD and template is None:
+        raise ChangeError("standard_template: a standard change is filed from a pre-approved template.")
+    if template is not None and change_type != ChangeType.STANDARD:
+        raise ChangeError("change_type: a change filed from a standard template is a standard change.")
 
 
 @transaction.atomic
@@ -170,7 +175,9 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
 
     if not data.rollback_plan.strip():
         raise ChangeError("Write the rollback plan: how to go back if this goes wrong.")
-    _check_emergency(data.change_type, data.incident)
+    if data.standard_template is not None and not data.standard_template.active:
+        raise ChangeError(f"standard_template: {data.standard_template} is retired; file a normal change.")
+    _check_type(data.change_type, data.incident, data.standard_template)
     now = clock.now()
     change = ChangeRequest.objects.create(
         requester=actor,
@@ -178,6 +185,7 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
         updated_at=now,
         **{name: getattr(data, name) for name in EDITABLE_FIELDS if name != "stakeholder_channels"},
         stakeholder_channels=data.stakeholder_channels or [],
+        standard_template=data.standard_template,
     )
     change.services.set(data.services or [])
     change.stakeholders.set(data.stakeholders or [])
@@ -214,7 +222,7 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
     for name, value in data.items():
         if name in EDITABLE_FIELDS:
             setattr(change, name, value)
-    _check_emergency(change.change_type, change.incident)
+    _check_type(change.change_type, change.incident, change.standard_template)
     if "services" in data:
         change.services.set(data["services"])
     if "stakeholders" in data:
@@ -829,3 +837,48 @@ def soak_check(*, change: ChangeRequest) -> bool:
         change=change, integration="staging_soak", evidence=soak.message if soak.open else "", done=soak.open
     )
     return soak.open
+
+
+# Standard change templates.
+
+
+@transaction.atomic
+def standard_template_create(*, actor: User, data: dict):
+    """A pre-approved kind of change, kept by policy administrators (the caller checked a fresh OTP)."""
+    from changes.models import StandardChangeTemplate
+
+    _require(actor, Right.POLICY_MANAGE)
+    if not str(data.get("rollback_plan", "")).strip():
+        raise ChangeError("rollback_plan: write how a change of this kind is undone.")
+    services_ = data.pop("services", [])
+    template = StandardChangeTemplate.objects.create(**data, created_by=actor, created_at=clock.now())
+    template.services.set(services_)
+    audit_record(
+        actor=actor,
+        action="standard_template.create",
+        target=template,
+        after={
+            "name": template.name,
+            "min_approvals": template.min_approvals,
+            "min_code_owner_approvals": template.min_code_owner_approvals,
+            "required_sign_offs": template.required_sign_offs,
+            "environment": template.environment.name if template.environment else None,
+        },
+    )
+    return template
+
+
+@transaction.atomic
+def standard_template_retire(*, actor: User, template):
+    """No new change is filed from it; those filed keep it."""
+    _require(actor, Right.POLICY_MANAGE)
+    template.active = False
+    template.save(update_fields=["active"])
+    audit_record(
+        actor=actor,
+        action="standard_template.retire",
+        target=template,
+        before={"active": True},
+        after={"active": False},
+    )
+    return template

@@ -48,7 +48,12 @@ def change_list(request):
 def change_new(request):
     if not request.user.has_perm(Right.CHANGE_CREATE):
         return forbidden(request, reason=missing_right_message(Right.CHANGE_CREATE))
-    form = ChangeRequestForm(request.POST or None)
+    from changes.models import StandardChangeTemplate
+
+    templates = list(StandardChangeTemplate.objects.filter(active=True).only("id", "name"))
+    chosen = next((t for t in templates if str(t.pk) == request.GET.get("template")), None)
+    initial = ChangeRequestForm.initial_from(chosen) if chosen else None
+    form = ChangeRequestForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = services.ChangeInput(**{k: v for k, v in form.cleaned_data.items()})
         try:
@@ -60,7 +65,8 @@ def change_new(request):
                 request, f"{change.number} filed as a draft. Tick its checklist, then submit it."
             )
             return redirect("change-detail", pk=change.pk)
-    return render(request, "changes/form.html", {"form": form}, status=400 if form.errors else 200)
+    context = {"form": form, "templates": templates, "template": chosen}
+    return render(request, "changes/form.html", context, status=400 if form.errors else 200)
 
 
 @login_required

@@ -83,6 +83,18 @@ class IncidentFactory(factory.django.DjangoModelFactory):
     created_at = factory.LazyFunction(timezone.now)
 
 
+class StandardChangeTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "changes.StandardChangeTemplate"
+        django_get_or_create = ["name"]
+
+    name = "Renew a TLS certificate"
+    description = "Replaces the certificate on the load balancer before it expires."
+    rollback_plan = "Put the previous certificate back on the listener."
+    created_by = factory.SubFactory(UserFactory, username="policy-keeper")
+    created_at = factory.LazyFunction(timezone.now)
+
+
 class ServiceFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = "deployments.Service"

@@ -12,6 +12,7 @@ from changes.models import (
     DeploymentWindow,
     Freeze,
     StagingRun,
+    StandardChangeTemplate,
 )
 from deployments.models import Environment, Service
 from incidents.models import Incident
@@ -94,7 +95,14 @@ class CommentSerializer(serializers.ModelSerializer):
 
 class ChangeRequestSerializer(serializers.ModelSerializer):
     number = serializers.CharField(read_only=True)
-    environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
+    environment = serializers.SlugRelatedField(
+        slug_field="name", queryset=Environment.objects.all(), required=False
+    )
+    standard_template = serializers.PrimaryKeyRelatedField(
+        queryset=StandardChangeTemplate.objects.all(), required=False, allow_null=True,
+        help_text="File a standard change from this pre-approved template (its id): what you leave out "
+        "comes from the template, and only the approvals it names are needed.",
+    )  # fmt: skip
     services = serializers.SlugRelatedField(
         slug_field="name", many=True, queryset=Service.objects.all(), required=False
     )
@@ -127,14 +135,44 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
             "environment", "services", "has_migrations", "source_branch", "target_branch", "pull_request",
             "build", "version_bump", "stakeholders", "stakeholder_channels", "requester", "status",
             "revision", "created_at", "updated_at", "submitted_at", "approved_at", "scheduled_start",
-            "scheduled_end", "incident", "emergency_review", "freeze_override", "checklist_done",
-            "checklist_total", "approval_count",
+            "scheduled_end", "standard_template", "incident", "emergency_review", "freeze_override",
+            "checklist_done", "checklist_total", "approval_count",
         ]  # fmt: skip
         read_only_fields = [
             "status", "revision", "created_at", "updated_at", "submitted_at", "approved_at",
             "scheduled_start", "scheduled_end", "freeze_override",
         ]  # fmt: skip
-        extra_kwargs = {"rollback_plan": {"allow_blank": False}}
+        extra_kwargs = {
+            "rollback_plan": {"allow_blank": False, "required": False},
+            "description": {"required": False},
+        }
+
+    # Filled from a standard template when left out; required otherwise.
+    FROM_TEMPLATE = ("description", "rollback_plan", "risk", "risk_assessment", "environment")
+
+    def validate(self, attrs):
+        if self.instance is not None:
+            if "standard_template" in attrs:
+                raise serializers.ValidationError(
+                    {"standard_template": "A change is filed from a template, once."}
+                )
+            return attrs
+        template = attrs.get("standard_template")
+        if template is not None:
+            attrs.setdefault("change_type", "standard")
+            for name in self.FROM_TEMPLATE:
+                if name not in attrs and getattr(template, name) not in (None, ""):
+                    attrs[name] = getattr(template, name)
+            if "services" not in attrs:
+                attrs["services"] = list(template.services.all())
+        missing = {
+            name: "This field is required."
+            for name in ("description", "rollback_plan", "environment")
+            if name not in attrs
+        }
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
 
     def get_emergency_review(self, change) -> dict | None:
         if change.review_due_at is None:
@@ -319,3 +357,25 @@ class StagingRunSerializer(serializers.ModelSerializer):
         model = StagingRun
         fields = ["id", "environment", "version", "result", "at", "url", "recorded_by"]
         read_only_fields = ["id"]
+
+
+class StandardChangeTemplateSerializer(serializers.ModelSerializer):
+    environment = serializers.SlugRelatedField(
+        slug_field="name", queryset=Environment.objects.all(), required=False, allow_null=True
+    )
+    services = serializers.SlugRelatedField(
+        slug_field="name", many=True, queryset=Service.objects.all(), required=False
+    )
+    required_sign_offs = serializers.ListField(
+        child=serializers.ChoiceField(choices=[c.value for c in SIGN_OFF_CAPACITIES]), required=False
+    )
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = StandardChangeTemplate
+        fields = [
+            "id", "name", "description", "rollback_plan", "risk", "risk_assessment", "environment",
+            "services", "min_approvals", "min_code_owner_approvals", "required_sign_offs", "active",
+            "created_by", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "active", "created_by", "created_at"]

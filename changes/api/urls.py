@@ -22,4 +22,10 @@ urlpatterns = [
     path("freezes/", views.FreezeList.as_view(), name="api-freeze-list"),
     path("freezes/<int:pk>/", views.FreezeDetail.as_view(), name="api-freeze-detail"),
     path("staging-runs/", views.StagingRunList.as_view(), name="api-staging-runs"),
+    path("standard-changes/", views.StandardTemplateList.as_view(), name="api-standard-changes"),
+    path(
+        "standard-changes/<int:pk>/retire/",
+        views.StandardTemplateRetire.as_view(),
+        name="api-standard-change-retire",
+    ),
 ]

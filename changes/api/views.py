@@ -9,7 +9,14 @@ from rest_framework.views import APIView
 from changes import selectors, services
 from changes.api import serializers as s
 from changes.filters import ChangeRequestFilter
-from changes.models import ChangeRequest, ChecklistItem, DeploymentWindow, Freeze, StagingRun
+from changes.models import (
+    ChangeRequest,
+    ChecklistItem,
+    DeploymentWindow,
+    Freeze,
+    StagingRun,
+    StandardChangeTemplate,
+)
 from portal.api.permissions import FreshOTP, right_required
 from portal.api.serializers import AuditEventSerializer
 from portal.roles import Right
@@ -290,6 +297,38 @@ class StagingRunList(generics.ListCreateAPIView):
         serializer.instance = services.staging_run_record(
             actor=self.request.user, **serializer.validated_data
         )
+
+
+class StandardTemplateList(generics.ListCreateAPIView):
+    """Pre-approved kinds of change; policy administrators add them with a fresh OTP."""
+
+    serializer_class = s.StandardChangeTemplateSerializer
+    pagination_class = None
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [right_required(Right.POLICY_MANAGE)(), FreshOTP()]
+        return [right_required(Right.CHANGE_VIEW)()]
+
+    def get_queryset(self):
+        templates = StandardChangeTemplate.objects.select_related("environment", "created_by")
+        return templates.prefetch_related("services")
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        serializer.instance = services.standard_template_create(actor=self.request.user, data=data)
+
+
+class StandardTemplateRetire(APIView):
+    """No new change is filed from the template; the changes filed from it keep it."""
+
+    permission_classes = [right_required(Right.POLICY_MANAGE), FreshOTP]
+
+    @extend_schema(request=None, responses=s.StandardChangeTemplateSerializer)
+    def post(self, request, pk: int):
+        template = get_object_or_404(StandardChangeTemplate, pk=pk)
+        template = services.standard_template_retire(actor=request.user, template=template)
+        return Response(s.StandardChangeTemplateSerializer(template).data)
 
 
 class ChangeHistory(APIView):

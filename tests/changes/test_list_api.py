@@ -11,6 +11,7 @@ from tests.factories import (
     EnvironmentFactory,
     IncidentFactory,
     ServiceFactory,
+    StandardChangeTemplateFactory,
     change_create,
     otp_code,
     totp_device,
@@ -35,7 +36,7 @@ def changes(developer, qa):
         ),
         "new": change_create(
             developer, title="Rotate keys", change_type="standard", environment=production,
-            services=[web, api],
+            services=[web, api], standard_template=StandardChangeTemplateFactory(),
         ),
     }  # fmt: skip
     for name, days in (("old", 10), ("mid", 5)):
