@@ -250,3 +250,28 @@ def _hours_on(slot: Slot, day: Slot, zone: zoneinfo.ZoneInfo) -> str:
     start = f"{slot.start.astimezone(zone):%H:%M}" if slot.start >= day.start else "…"
     end = f"{slot.end.astimezone(zone):%H:%M}" if slot.end <= day.end else "…"
     return f"{start}–{end}"
+
+
+def deploy_timing(change, *, now: datetime) -> tuple[bool, str]:
+    """Whether the calendar lets the change deploy now: inside its slot, outside any freeze. An
+    emergency change needs no slot and goes through a freeze, and says so (an exception)."""
+    from changes.choices import ChangeType
+
+    emergency = change.change_type == ChangeType.EMERGENCY
+    environment = change.environment
+    zone = zoneinfo.ZoneInfo(environment.time_zone)
+    freeze = environment.freezes.filter(starts_at__lte=now, ends_at__gt=now).first()
+    if freeze and not emergency:
+        until = freeze.ends_at.astimezone(zone)
+        return False, f"{environment} is frozen until {until:%Y-%m-%d %H:%M %Z} ({freeze.reason})."
+    through = f"; through the freeze “{freeze.reason}” (an exception)" if freeze else ""
+    if change.scheduled_start is None:
+        if emergency:
+            return True, f"An emergency change deploys when it is ready{through}."
+        return False, "Not scheduled: schedule it into a deployment window."
+    slot = Slot(change.scheduled_start, change.scheduled_end)
+    if now < slot.start:
+        return False, f"Scheduled for {slot.text(zone)}: it deploys in its slot."
+    if now >= slot.end:
+        return False, f"Its slot ({slot.text(zone)}) has passed: schedule it again."
+    return True, f"In its slot ({slot.text(zone)}){through}."

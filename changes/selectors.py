@@ -191,11 +191,15 @@ def deploy_gates(change: ChangeRequest, summary: QuorumSummary) -> list[dict]:
             + (f"; not connected yet: {', '.join(LABELS.get(w, w) for w in waiting)}" if waiting else ""),
         },
     ]
+    from changes.calendar import deploy_timing
     from changes.soak import soak_of
     from portal import clock
 
-    soak = soak_of(change, now=clock.now())
+    now = clock.now()
+    soak = soak_of(change, now=now)
     gates.append({"name": "Staging soak", "state": "ok" if soak.open else "blocked", "detail": soak.message})
+    may, when = deploy_timing(change, now=now)
+    gates.append({"name": "When", "state": "ok" if may else "blocked", "detail": when})
     if change.environment.approval_policy.checks_must_pass:
         gates.append(
             {

@@ -167,3 +167,31 @@ def test_the_review_continues_after_the_change_has_deployed(emergency, developer
     assert rejected.status_code == 201  # a rejection in review is recorded, the status left alone
     assert detail(emergency, developer)["status"] == "completed"
     assert AuditEvent.objects.filter(action="change.decision.reject", actor_id=quinn.pk).exists()
+
+
+def test_the_when_gate_lets_an_emergency_deploy_through_a_freeze_and_holds_a_normal_change(
+    emergency, developer, release_manager, production
+):
+    from changes.calendar import deploy_timing
+    from changes.selectors import change_detail, change_quorum, deploy_gates
+
+    with transaction.atomic():
+        services.change_decide(actor=UserFactory(role="sre"), change=emergency, decision="approve")
+    start = datetime(2027, 3, 3, 13, tzinfo=UTC)  # inside "Launch week"
+    services.change_schedule(actor=developer, change=emergency, start=start, end=start + timedelta(hours=1))
+    emergency.refresh_from_db()
+    assert deploy_timing(emergency, now=start - timedelta(minutes=1))[0] is False  # not its slot yet
+    may, why = deploy_timing(emergency, now=start + timedelta(minutes=5))
+    assert may and why.endswith("through the freeze “Launch week” (an exception).")
+    clock.set_offset(start + timedelta(minutes=5) - datetime.now(UTC))  # the portal's now, in the slot
+    detail = change_detail(release_manager, emergency.pk)
+    when = next(g for g in deploy_gates(detail, change_quorum(detail)) if g["name"] == "When")
+    assert when["state"] == "ok" and "an exception" in when["detail"]
+    normal = change_create(developer, environment=production)
+    normal.scheduled_start, normal.scheduled_end = start, start + timedelta(hours=1)
+    may, why = deploy_timing(normal, now=start + timedelta(minutes=5))
+    assert not may and why.startswith("Production is frozen until 2027-03-08 01:00 CET (Launch week)")
+    assert deploy_timing(normal, now=datetime(2027, 3, 9, 1, 30, tzinfo=UTC)) == (
+        False,
+        "Its slot (Wed 2027-03-03 14:00-15:00 CET) has passed: schedule it again.",
+    )
