@@ -97,6 +97,7 @@ class Calendar:
     @classmethod
     def of(cls, environment, *, excluding_change_id: int | None = None) -> "Calendar":
         from changes.models import ChangeRequest
+        from portal import clock
 
         others = (
             ChangeRequest.objects.filter(
@@ -108,7 +109,8 @@ class Calendar:
         return cls(
             zone=zoneinfo.ZoneInfo(environment.time_zone),
             windows=list(environment.windows.all()),
-            freezes=list(environment.freezes.all()),
+            # Freezes already over refuse nothing: a slot in the past is refused for being past.
+            freezes=list(environment.freezes.filter(ends_at__gt=clock.now())),
             taken=[(c, Slot(c.scheduled_start, c.scheduled_end)) for c in others],
         )
 

@@ -288,9 +288,10 @@ class StagingRunList(generics.ListCreateAPIView):
 
     def get_queryset(self):
         runs = StagingRun.objects.select_related("environment", "recorded_by").order_by("-at", "-id")
-        for name in ("environment", "version"):
-            if value := self.request.query_params.get(name):
-                runs = runs.filter(**{"environment__name" if name == "environment" else name: value})
+        if environment := self.request.query_params.get("environment"):
+            runs = runs.filter(environment__name=environment)
+        if version := self.request.query_params.get("version"):
+            runs = runs.filter(version=version)
         return runs[:200]
 
     def perform_create(self, serializer):
