@@ -2,7 +2,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from changes.models import ChangeRequest
+from changes.models import ChangeRequest, StandardChangeTemplate
+from deployments.models import Environment
 from portal.mfa import totp_code
 from portal.models import User
 from portal.selectors import audit_chain_verify
@@ -28,6 +29,11 @@ def test_demo_seed_makes_a_team_for_the_whole_quorum_and_changes_in_several_stat
     assert User.objects.get(username="polly").capacity_names() == {"policy_admin"}
     statuses = sorted(ChangeRequest.objects.values_list("status", flat=True))
     assert statuses == ["approved", "changes_requested", "draft", "submitted"]
+    production = Environment.objects.get(name="production")
+    assert [(w.weekdays, w.start_time.hour, w.end_time.hour) for w in production.windows.all()] == [
+        ([1, 2, 3], 2, 5)
+    ]
+    assert list(StandardChangeTemplate.objects.values_list("name", flat=True)) == ["Renew a TLS certificate"]
     assert audit_chain_verify().ok
 
     call_command("demo_seed")  # again: nothing doubles

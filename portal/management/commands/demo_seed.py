@@ -144,6 +144,20 @@ class Command(BaseCommand):
             start_time=time(2),
             end_time=time(5),
         )
+        changes.standard_template_create(
+            actor=team["polly"],
+            data={
+                "name": "Renew a TLS certificate",
+                "description": "Replaces the load balancer's certificate before it expires.",
+                "rollback_plan": "Put the previous certificate back on the listener.",
+                "risk": "low",
+                "environment": production,
+                "services": [web],
+                "min_approvals": 1,
+                "min_code_owner_approvals": 0,
+                "required_sign_offs": [],
+            },
+        )
 
         def file(title, description, **extra):
             fields = {
