@@ -57,6 +57,9 @@ class ApprovalPolicy(models.Model):
         default=defaults.sign_offs, blank=True, validators=[validate_sign_offs]
     )
     checks_must_pass = models.BooleanField(default=True, help_text="All automated checks pass before deploy.")
+    signed_commits_required = models.BooleanField(
+        default=True, help_text="Every commit released carries a verified signature."
+    )
     reminder_after_hours = models.PositiveSmallIntegerField(default=defaults.REMINDER_AFTER_HOURS)
     # Emergency changes: fewer approvals up front, from these roles; the full review is owed after.
     emergency_min_approvals = models.PositiveSmallIntegerField(default=defaults.EMERGENCY_APPROVALS)
@@ -393,3 +396,28 @@ class StagingRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} {self.get_result_display().lower()} in {self.environment}"
+
+
+class Release(models.Model):
+    """A change's release in the repository, step by step: merged, tagged, its notes published.
+    Each step is recorded as it is done, so a retry continues where a failure stopped and never
+    merges or tags twice."""
+
+    change = models.OneToOneField(ChangeRequest, on_delete=models.PROTECT, related_name="release")
+    version = models.CharField(max_length=32, help_text="The tag, vMAJOR.MINOR.PATCH.")
+    previous_tag = models.CharField(max_length=100, blank=True)
+    merge_commit = models.CharField(max_length=64, blank=True)
+    merged_at = models.DateTimeField(null=True, blank=True)
+    tagged_at = models.DateTimeField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    url = models.URLField(blank=True, help_text="The release on GitHub, when it is there.")
+    error = models.TextField(blank=True, help_text="Why the last attempt stopped, in words.")
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.change.number})"
+
+    @property
+    def done(self) -> bool:
+        return self.published_at is not None

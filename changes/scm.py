@@ -82,6 +82,17 @@ class LocalGit:
         shas = self._git("rev-list", f"{self.head(target)}..{self.head(source)}").stdout.split()
         return [sha for sha in shas if self._git("verify-commit", sha, check=False).returncode != 0]
 
+    def merge_that_brought(self, commit: str, target: str) -> str | None:
+        """The merge commit on `target` that brought `commit` in (a merge made before a crash)."""
+        merges = self._git(
+            "rev-list", "--merges", "--ancestry-path", "--reverse", f"{commit}..{self.head(target)}"
+        )
+        for merge in merges.stdout.split():
+            parents = self._git("rev-list", "--parents", "-n", "1", merge).stdout.split()[1:]
+            if commit in parents:
+                return merge
+        return None
+
     def is_merged(self, commit: str, target: str) -> bool:
         return (
             self._git("merge-base", "--is-ancestor", commit, self.head(target), check=False).returncode == 0
@@ -107,6 +118,10 @@ class LocalGit:
     def tag(self, name: str, commit: str, message: str) -> None:
         sign = ["-s"] if self.identity.signing_key else ["-a"]
         self._git("tag", *sign, "-m", message, name, commit)
+
+    def publish(self, tag: str, notes: str) -> str:
+        """A repository on disk has no release page: the annotated tag carries the notes."""
+        return ""
 
     def release_notes(self, previous_tag: str | None, commit: str) -> str:
         """The commits since the previous release, newest first, one line each."""

@@ -882,3 +882,148 @@ def standard_template_retire(*, actor: User, template):
         after={"active": False},
     )
     return template
+
+
+# Cutting the release in the repository.
+
+
+def release_cut(*, change: ChangeRequest, scm):
+    """Merges the change's source branch into its target, tags the merge with the next version
+    and publishes the notes, for a change whose deployment has started (the deploy task calls it).
+
+    Each step is recorded as it is done, in its own transaction, so a retry after a failure at any
+    step continues from there: never a second merge, never a second tag, never a tag on a commit
+    that is not merged. A refusal is a ChangeError that says which step stopped and why."""
+    release = _release_begin(change, scm)
+    for step, done in (
+        (_release_merge, "merged_at"),
+        (_release_tag, "tagged_at"),
+        (_release_publish, "published_at"),
+    ):
+        if getattr(release, done) is None:
+            release = _release_step(release, scm, step)
+    return release
+
+
+@transaction.atomic
+def _release_begin(change: ChangeRequest, scm):
+    from changes.models import Release
+    from changes.scm import ScmError
+    from changes.versions import VersionRefused, next_version
+
+    change = _locked(change)
+    if change.status != S.DEPLOYING:
+        raise ChangeError(
+            f"{change.number} is {change.get_status_display().lower()}: its release is cut once it deploys.",
+            conflict=True,
+        )
+    release = Release.objects.filter(change=change).first()
+    if release is not None:
+        return release
+    try:
+        last = scm.last_tag(change.target_branch)
+        version = next_version(last, scm.tags(), change.version_bump)
+    except (ScmError, VersionRefused) as refused:
+        raise ChangeError(f"Release of {change.number}: {refused}", conflict=True) from None
+    release = Release.objects.create(
+        change=change, version=str(version), previous_tag=last or "", created_at=clock.now()
+    )
+    audit_record(
+        actor=None,
+        action="release.begin",
+        target=change,
+        after={"version": release.version, "previous": last},
+    )
+    return release
+
+
+def _release_step(release, scm, step):
+    """One step under the release row's lock; a refusal is kept on the row and raised."""
+    from changes.models import Release
+    from changes.scm import ScmError
+
+    try:
+        with transaction.atomic():
+            locked = Release.objects.select_for_update().select_related("change").get(pk=release.pk)
+            step(locked, scm)
+            locked.error = ""
+            locked.save()
+            return locked
+    except ScmError as refused:
+        Release.objects.filter(pk=release.pk).update(error=str(refused))
+        raise ChangeError(
+            f"Release {release.version} of {release.change.number}: {refused}", conflict=True
+        ) from None
+
+
+def _release_merge(release, scm) -> None:
+    from changes.scm import ScmError
+
+    change = release.change
+    source, target = change.source_branch, change.target_branch
+    head = scm.head(source)
+    merge = scm.merge_that_brought(head, target) if scm.is_merged(head, target) else None
+    if merge is None:
+        if scm.is_merged(head, target):
+            raise ScmError(
+                f"{source} has nothing that {target} lacks: there is nothing to release.", kind="missing"
+            )
+        if change.environment.approval_policy.signed_commits_required:
+            unsigned = scm.unsigned_commits(source, target)
+            if unsigned:
+                shown = ", ".join(sha[:10] for sha in unsigned[:5]) + (
+                    " and more" if len(unsigned) > 5 else ""
+                )
+                raise ScmError(
+                    f"{len(unsigned)} commit(s) on {source} are not signed ({shown}); every commit released "
+                    "must carry a verified signature.",
+                    kind="unsigned",
+                )
+        merge = scm.merge(source, target, f"Release {release.version}: {change.number} {change.title}")
+    release.merge_commit, release.merged_at = merge, clock.now()
+    audit_record(
+        actor=None,
+        action="release.merged",
+        target=change,
+        after={"version": release.version, "commit": merge},
+    )
+
+
+def _release_tag(release, scm) -> None:
+    from changes.scm import ScmError
+
+    change = release.change
+    if not scm.is_merged(release.merge_commit, change.target_branch):
+        raise ScmError(
+            f"{release.merge_commit[:10]} is not on {change.target_branch}: it is not tagged.", kind="missing"
+        )
+    existing = scm.tag_commit(release.version)
+    if existing is not None and existing != release.merge_commit:
+        raise ScmError(
+            f"{release.version} exists already on another commit ({existing[:10]}).", kind="conflict"
+        )
+    release.notes = scm.release_notes(release.previous_tag or None, release.merge_commit)
+    if existing is None:
+        scm.tag(
+            release.version,
+            release.merge_commit,
+            f"{release.version}\n\n{change.number} {change.title}\n\n{release.notes}",
+        )
+    release.tagged_at = clock.now()
+    audit_record(
+        actor=None,
+        action="release.tagged",
+        target=change,
+        after={"version": release.version, "commit": release.merge_commit},
+    )
+
+
+def _release_publish(release, scm) -> None:
+    release.url = scm.publish(release.version, release.notes)
+    release.published_at = clock.now()
+    audit_record(
+        actor=None,
+        action="release.published",
+        target=release.change,
+        after={"version": release.version, "url": release.url},
+    )

@@ -1,0 +1,116 @@
+"""Cutting a change's release in a real repository (the local git backend): merge, tag, notes,
+exactly once; a failure at any step is finished by a retry, never done twice."""
+
+import pytest
+
+from changes import services
+from changes.models import Release
+from changes.scm import LocalGit
+from portal.models import AuditEvent
+from tests.changes.conftest import commit, git
+from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, change_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def deploying(developer):
+    """A change whose deployment has started, under a policy that does not ask for signatures
+    (the signature rule has its own test)."""
+    policy = ApprovalPolicyFactory(name="No signatures", signed_commits_required=False)
+    environment = EnvironmentFactory(approval_policy=policy)
+    change = change_create(
+        developer, environment=environment, title="Faster render queue", version_bump="minor"
+    )
+    change.status = "deploying"  # the deployment engine's part
+    change.save(update_fields=["status"])
+    return change
+
+
+def merges_on_main(repo) -> int:
+    return len(git(repo, "rev-list", "--merges", "main").split())
+
+
+def test_release_cut_merges_tags_and_publishes_the_notes(repo, deploying):
+    release = services.release_cut(change=deploying, scm=LocalGit(repo))
+    assert (release.version, release.previous_tag) == ("v1.3.0", "v1.2.0")
+    assert release.merge_commit == git(repo, "rev-parse", "main") and merges_on_main(repo) == 1
+    assert git(repo, "rev-parse", "v1.3.0^{commit}") == release.merge_commit
+    assert "Move rendering to the new queue" in release.notes and release.done
+    message = git(repo, "tag", "-l", "--format=%(contents)", "v1.3.0")
+    assert f"{deploying.number} Faster render queue" in message and "Crop thumbnails" in message
+    events = AuditEvent.objects.filter(object_id=str(deploying.pk), action__startswith="release.")
+    actions = list(events.order_by("id").values_list("action", flat=True))
+    assert actions == ["release.begin", "release.merged", "release.tagged", "release.published"]
+    again = services.release_cut(change=deploying, scm=LocalGit(repo))
+    assert (
+        again.pk == release.pk
+        and merges_on_main(repo) == 1
+        and git(repo, "tag", "--list").split() == ["v1.2.0", "v1.3.0"]
+    )
+
+
+def test_a_release_killed_between_merge_and_tag_is_finished_by_the_retry(repo, deploying, monkeypatch):
+    def killed(self, *args):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(LocalGit, "tag", killed)
+    with pytest.raises(SystemExit):
+        services.release_cut(change=deploying, scm=LocalGit(repo))
+    release = Release.objects.get(change=deploying)
+    assert release.merged_at is not None and release.tagged_at is None
+    monkeypatch.undo()
+    finished = services.release_cut(change=deploying, scm=LocalGit(repo))
+    assert finished.done and merges_on_main(repo) == 1
+    assert git(repo, "rev-parse", "v1.3.0^{commit}") == release.merge_commit
+
+
+def test_a_merge_made_just_before_a_crash_is_found_not_made_again(repo, deploying, monkeypatch):
+    real_merge = LocalGit.merge
+
+    def merged_then_killed(self, *args):
+        real_merge(self, *args)
+        raise SystemExit("worker killed before recording the merge")
+
+    monkeypatch.setattr(LocalGit, "merge", merged_then_killed)
+    with pytest.raises(SystemExit):
+        services.release_cut(change=deploying, scm=LocalGit(repo))
+    assert Release.objects.get(change=deploying).merged_at is None  # the record was lost
+    monkeypatch.undo()
+    release = services.release_cut(change=deploying, scm=LocalGit(repo))
+    assert merges_on_main(repo) == 1 and release.merge_commit == git(repo, "rev-parse", "main")
+
+
+def test_a_change_that_is_not_deploying_is_not_released(repo, developer):
+    change = change_create(developer)
+    with pytest.raises(services.ChangeError, match="its release is cut once it deploys") as refused:
+        services.release_cut(change=change, scm=LocalGit(repo))
+    assert refused.value.conflict and not Release.objects.exists()
+
+
+def test_unsigned_commits_stop_the_release_before_anything_is_merged(repo, deploying):
+    policy = deploying.environment.approval_policy
+    policy.signed_commits_required = True
+    policy.save()
+    before = git(repo, "rev-parse", "main")
+    with pytest.raises(services.ChangeError, match=r"2 commit\(s\) on staging are not signed"):
+        services.release_cut(change=deploying, scm=LocalGit(repo))
+    assert git(repo, "rev-parse", "main") == before
+    assert "not signed" in Release.objects.get(change=deploying).error
+
+
+def test_a_conflict_is_told_in_words_and_leaves_main_alone(repo, deploying):
+    commit(repo, "render.txt", "patched on main\n", "Hotfix on main")
+    before = git(repo, "rev-parse", "main")
+    with pytest.raises(
+        services.ChangeError, match="staging does not merge cleanly into main: conflicts in render.txt"
+    ):
+        services.release_cut(change=deploying, scm=LocalGit(repo))
+    assert git(repo, "rev-parse", "main") == before and "v1.3.0" not in git(repo, "tag", "--list")
+
+
+def test_a_version_tagged_already_is_refused(repo, deploying):
+    git(repo, "tag", "-a", "v1.3.0", "-m", "made by hand", "v1.2.0")
+    with pytest.raises(services.ChangeError, match="v1.3.0 exists already: it would be tagged twice"):
+        services.release_cut(change=deploying, scm=LocalGit(repo))
+    assert merges_on_main(repo) == 0
