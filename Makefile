@@ -21,6 +21,7 @@ install: $(VENV)/.installed
 
 demo: export LOG_FORMAT = text
 demo: install
+	@command -v ssh-keygen >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py demo_seed

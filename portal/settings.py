@@ -38,6 +38,18 @@ try:
     GITHUB_REPOSITORY = config.text("GITHUB_REPOSITORY")
     GITHUB_API_URL = config.url("GITHUB_API_URL", "https://api.github.com")
     GITHUB_WEBHOOK_SECRET = config.text("GITHUB_WEBHOOK_SECRET")
+    # Without GITHUB_REPOSITORY, releases are cut in a repository on disk (the demo's own is made
+    # by demo_seed), the portal's merges and tags signed with an SSH key that the allowed-signers
+    # file trusts, as it trusts the people whose commits are released.
+    GIT_REPOSITORY_PATH = config.text(
+        "GIT_REPOSITORY_PATH", str(VAR_DIR / "demo-repo") if ONE_MACHINE else None
+    )
+    GIT_SIGNING_KEY = config.text(
+        "GIT_SIGNING_KEY", str(VAR_DIR / "demo-signing-key") if ONE_MACHINE else None
+    )
+    GIT_ALLOWED_SIGNERS = config.text(
+        "GIT_ALLOWED_SIGNERS", str(VAR_DIR / "demo-allowed-signers") if ONE_MACHINE else None
+    )
 
     SLACK_BOT_TOKEN = config.text("SLACK_BOT_TOKEN")
     SLACK_API_URL = config.url("SLACK_API_URL", "https://slack.com/api/")

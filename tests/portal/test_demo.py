@@ -53,3 +53,30 @@ def test_demo_otp_prints_a_code_the_portal_accepts(settings, capsys, client):
     assert response.status_code == 302 and response["Location"] == "/"
     device = User.objects.get(username="riley").totpdevice_set.get()
     assert totp_code(device) != code  # used: the next one differs
+
+
+@pytest.mark.django_db
+def test_demo_seed_makes_a_signed_repository_ready_to_release(settings, tmp_path, capsys):
+    from changes import services as changes
+    from changes.scm import Identity, LocalGit
+
+    settings.DEMO = True
+    settings.GIT_REPOSITORY_PATH = str(tmp_path / "demo-repo")
+    settings.GIT_SIGNING_KEY = str(tmp_path / "demo-signing-key")
+    settings.GIT_ALLOWED_SIGNERS = str(tmp_path / "demo-allowed-signers")
+    call_command("demo_seed")
+    assert "Made the demo repository" in capsys.readouterr().out
+    identity = Identity(signing_key=settings.GIT_SIGNING_KEY, signing_format="ssh")
+    repo = LocalGit(
+        settings.GIT_REPOSITORY_PATH, identity=identity, allowed_signers=settings.GIT_ALLOWED_SIGNERS
+    )
+    assert repo.last_tag("main") == "v1.0.0" and repo.unsigned_commits("staging", "main") == []
+    change = ChangeRequest.objects.get(title="Fix thumbnail cropping")  # approved, a patch
+    change.status = "deploying"  # the deployment engine's part
+    change.save(update_fields=["status"])
+    release = changes.release_cut(change=change, scm=repo)
+    assert release.version == "v1.0.1" and release.done
+    assert "Export storyboards to PDF" in release.notes
+    assert repo.unsigned_commits("main", "v1.0.0") == []  # the portal's merge is signed too
+    call_command("demo_seed")  # again: the repository is left as it is
+    assert repo.tags() == {"v1.0.0", "v1.0.1"}

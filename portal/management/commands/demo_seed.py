@@ -57,6 +57,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             created = self._seed()
             changes = self._seed_changes()
+        repository = self._seed_repository()
         self.stdout.write(f"Demo team ({created} new), password {DEMO_PASSWORD}:")
         for username, _first, _last, role, capacities, _github, job in TEAM:
             user = User.objects.get(username=username)
@@ -68,6 +69,10 @@ class Command(BaseCommand):
         if changes:
             self.stdout.write(
                 f"Seeded {changes} change requests: a draft, one waiting, one sent back, one approved."
+            )
+        if repository:
+            self.stdout.write(
+                f"Made the demo repository {repository}: main at v1.0.0, staging ready to release."
             )
 
     def _seed(self) -> int:
@@ -192,3 +197,45 @@ class Command(BaseCommand):
                 actor=team[username], change=approved, decision="approve", capacity=capacity
             )
         return ChangeRequest.objects.count()
+
+    def _seed_repository(self) -> str:
+        """A repository on disk to release in: main tagged v1.0.0 and a staging branch a few
+        commits ahead, every commit signed with the demo's SSH key, which the allowed-signers
+        file trusts (the portal signs its own merges and tags with it too)."""
+        import subprocess
+        from pathlib import Path
+
+        if not settings.GIT_REPOSITORY_PATH or not settings.GIT_SIGNING_KEY:
+            return ""
+        path, key = Path(settings.GIT_REPOSITORY_PATH), Path(settings.GIT_SIGNING_KEY)
+        if (path / ".git").exists():
+            return ""
+        if not key.exists():
+            key.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "greenlight-demo", "-f", str(key)],
+                check=True,
+            )
+        Path(settings.GIT_ALLOWED_SIGNERS).write_text(f"* {key.with_suffix('.pub').read_text()}")
+        path.mkdir(parents=True)
+
+        def git(*args, author=("Dana Developer", "dana@example.com")):
+            signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "-c", "commit.gpgsign=true"]
+            who = ["-c", f"user.name={author[0]}", "-c", f"user.email={author[1]}"]
+            subprocess.run(["git", "-C", str(path), *signing, *who, *args], check=True, capture_output=True)
+
+        def commit(name, content, message):
+            (path / name).write_text(content)
+            git("add", name)
+            git("commit", "--quiet", "-m", message)
+
+        git("init", "--quiet", "--initial-branch=main")
+        commit("README.md", "# AI Film Studio\n", "Start the studio")
+        commit("render.py", "QUEUE = 'legacy'\n", "Render through the legacy queue")
+        git("tag", "-s", "v1.0.0", "-m", "v1.0.0", author=("Greenlight", "greenlight@localhost"))
+        git("checkout", "--quiet", "-b", "staging")
+        commit("render.py", "QUEUE = 'fast'\n", "Move rendering to the new queue")
+        commit("thumbnails.py", "SAFE_AREA = 0.9\n", "Crop thumbnails to the safe area")
+        commit("export.py", "FORMATS = ['pdf']\n", "Export storyboards to PDF")
+        git("checkout", "--quiet", "main")
+        return str(path)
