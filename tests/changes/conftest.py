@@ -6,6 +6,27 @@ from tests.factories import EnvironmentFactory, ServiceFactory
 
 
 @pytest.fixture
+def busy_week(developer, release_manager, paris):
+    """In Paris: "Faster render queue" scheduled Tuesday 2 March 2027 02:00-03:00 local, and a
+    "Launch" freeze from Wednesday 13:00 to Friday 13:00 local."""
+    from datetime import UTC, datetime
+
+    from changes import services
+    from tests.factories import approved_change
+
+    change = approved_change(developer, paris, title="Faster render queue")
+    services.change_schedule(
+        actor=developer, change=change,
+        start=datetime(2027, 3, 2, 1, tzinfo=UTC), end=datetime(2027, 3, 2, 2, tzinfo=UTC),
+    )  # fmt: skip
+    services.freeze_create(
+        actor=release_manager, environment=paris, reason="Launch",
+        starts_at=datetime(2027, 3, 3, 12, tzinfo=UTC), ends_at=datetime(2027, 3, 5, 12, tzinfo=UTC),
+    )  # fmt: skip
+    return change
+
+
+@pytest.fixture
 def catalogue():
     """One environment and one service, for tests that file changes with the factory defaults."""
     EnvironmentFactory()

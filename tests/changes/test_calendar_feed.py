@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 import icalendar
 import pytest
 
-from changes import services
 from tests.conftest import verified_login
-from tests.factories import EnvironmentFactory, UserFactory, approved_change
+from tests.factories import EnvironmentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -24,16 +23,8 @@ def feed_address(client, user, environment: str = "paris") -> str:
     return address.replace("&amp;", "&")
 
 
-def test_the_feed_lists_windows_freezes_and_scheduled_changes(client, developer, release_manager, paris):
-    change = approved_change(developer, paris, title="Faster render queue")
-    services.change_schedule(
-        actor=developer, change=change,
-        start=datetime(2027, 3, 2, 1, tzinfo=UTC), end=datetime(2027, 3, 2, 2, tzinfo=UTC),
-    )  # fmt: skip
-    services.freeze_create(
-        actor=release_manager, environment=paris, reason="Launch",
-        starts_at=datetime(2027, 3, 3, tzinfo=UTC), ends_at=datetime(2027, 3, 5, tzinfo=UTC),
-    )  # fmt: skip
+def test_the_feed_lists_windows_freezes_and_scheduled_changes(client, developer, busy_week):
+    change = busy_week
     response = client.get(feed_address(client, developer))  # no session: the calendar app's request
     assert response.status_code == 200 and response["Content-Type"].startswith("text/calendar")
     feed = icalendar.Calendar.from_ical(response.content)
@@ -46,7 +37,7 @@ def test_the_feed_lists_windows_freezes_and_scheduled_changes(client, developer,
     scheduled = events[f"{change.number} Faster render queue"]
     assert scheduled.decoded("dtstart") == datetime(2027, 3, 2, 1, tzinfo=UTC)
     assert str(scheduled["url"]).endswith(f"/changes/{change.pk}/")
-    assert events["Freeze of Paris: Launch"].decoded("dtend") == datetime(2027, 3, 5, tzinfo=UTC)
+    assert events["Freeze of Paris: Launch"].decoded("dtend") == datetime(2027, 3, 5, 12, tzinfo=UTC)
 
 
 def test_a_tampered_key_is_refused(client, developer, paris):

@@ -30,20 +30,8 @@ def test_a_viewer_in_new_york_sees_the_paris_window_on_their_own_clock(client, p
     assert "Times in your zone, America/New_York" in html
 
 
-def test_a_scheduled_change_and_a_freeze_show_on_their_days(client, developer, release_manager, paris):
-    from datetime import UTC, datetime
-
-    from changes import services
-
-    change = approved_change(developer, paris, title="Faster render queue")
-    services.change_schedule(
-        actor=developer, change=change,
-        start=datetime(2027, 3, 2, 1, tzinfo=UTC), end=datetime(2027, 3, 2, 2, tzinfo=UTC),
-    )  # fmt: skip
-    services.freeze_create(
-        actor=release_manager, environment=paris, reason="Launch",
-        starts_at=datetime(2027, 3, 3, 12, tzinfo=UTC), ends_at=datetime(2027, 3, 5, 12, tzinfo=UTC),
-    )  # fmt: skip
+def test_a_scheduled_change_and_a_freeze_show_on_their_days(client, busy_week):
+    change = busy_week
     paris_viewer = UserFactory(username="pv", time_zone="Europe/Paris")
     verified_login(client, paris_viewer)
     html = client.get("/calendar/", {"environment": "paris", "date": "2027-03-02"}).content.decode()
