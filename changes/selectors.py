@@ -172,6 +172,11 @@ def change_actions(user, change: ChangeRequest, summary: QuorumSummary) -> dict[
     may_cancel = mine or has_right(user, Right.DEPLOYMENT_DEPLOY)
     if may_cancel and ChangeStatus.CANCELLED in ALLOWED_TRANSITIONS[change.status]:
         actions["cancel"] = None
+    # The requester or a release manager books (or moves, or gives up) its slot in the calendar.
+    if may_cancel and change.status in (ChangeStatus.APPROVED, ChangeStatus.SCHEDULED):
+        actions["schedule"] = None
+    if may_cancel and change.status == ChangeStatus.SCHEDULED:
+        actions["unschedule"] = None
     return actions
 
 

@@ -173,6 +173,17 @@ def change_submit(request, pk: int):
 
 @login_required
 @require_POST
+def change_unschedule(request, pk: int):
+    return _act(
+        request,
+        pk,
+        lambda c: services.change_unschedule(actor=request.user, change=c),
+        "{number} unscheduled: it waits for a new slot.",
+    )
+
+
+@login_required
+@require_POST
 def change_cancel(request, pk: int):
     form = CancelForm(request.POST)
     if not form.is_valid():

@@ -266,3 +266,22 @@ def test_a_new_freeze_names_the_changes_scheduled_inside_it_and_tells_them(devel
     assert Notification.objects.filter(
         recipient="#releases", subject=f"{change.number} is scheduled inside a freeze"
     ).exists()
+
+
+def test_the_change_page_shows_the_slot_and_lets_the_requester_give_it_up(client, developer, qa, paris):
+    from tests.conftest import verified_login
+
+    change = approved_change(developer, paris)
+    theirs = client_for(qa).get(f"/api/v1/changes/{change.pk}/").json()["actions"]
+    assert "schedule" not in theirs  # neither the requester nor a release manager
+    verified_login(client, developer)
+    page = client.get(f"/changes/{change.pk}/").content.decode()
+    assert "Schedule in the calendar" in page and "/calendar/?environment=paris" in page
+    schedule(developer, change, "2027-03-02T02:00", "2027-03-02T03:00")
+    page = client.get(f"/changes/{change.pk}/").content.decode()
+    assert "Scheduled for <strong>Tue 2 Mar, 01:00–02:00 UTC</strong>" in page  # the viewer's zone, UTC
+    assert "Move in the calendar" in page and "Give the slot up" in page
+    response = client.post(f"/changes/{change.pk}/unschedule/")
+    assert response.status_code == 302
+    change.refresh_from_db()
+    assert change.status == "approved" and change.scheduled_start is None
