@@ -421,3 +421,28 @@ class Release(models.Model):
     @property
     def done(self) -> bool:
         return self.published_at is not None
+
+
+class CheckRun(models.Model):
+    """An automated check on the change's pull request, as GitHub last reported it."""
+
+    FAILING = ("failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale")
+
+    change = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="checks")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, help_text="queued, in_progress or completed")
+    conclusion = models.CharField(max_length=20, blank=True, help_text="success, failure, ... once completed")
+    head_sha = models.CharField(max_length=64, blank=True)
+    url = models.URLField(blank=True, max_length=500)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["change", "name"], name="one_check_run_per_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.conclusion or self.status}"
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "completed" and self.conclusion in ("success", "neutral", "skipped")

@@ -206,14 +206,27 @@ def deploy_gates(change: ChangeRequest, summary: QuorumSummary) -> list[dict]:
     may, when = deploy_timing(change, now=now)
     gates.append({"name": "When", "state": "ok" if may else "blocked", "detail": when})
     if change.environment.approval_policy.checks_must_pass:
-        gates.append(
-            {
-                "name": "Automated checks",
-                "state": "not_connected",
-                "detail": "not connected yet: the release integration reads the pull request's checks",
-            }
-        )
+        gates.append(_checks_gate(list(change.checks.all())))
     return gates
+
+
+def _checks_gate(runs: list) -> dict:
+    """The pull request's automated checks, as GitHub reported them: all must pass."""
+    failing = [r.name for r in runs if r.status == "completed" and not r.passed]
+    running = [r.name for r in runs if r.status != "completed"]
+    if not runs:
+        detail = "no check has reported on the pull request yet"
+    elif failing:
+        detail = f"failing: {', '.join(failing)}"
+    elif running:
+        detail = f"still running: {', '.join(running)}"
+    else:
+        detail = f"{len(runs)} check(s) passed"
+    return {
+        "name": "Automated checks",
+        "state": "ok" if runs and not failing and not running else "blocked",
+        "detail": detail,
+    }
 
 
 def code_owner_logins(change: ChangeRequest) -> set[str]:

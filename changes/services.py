@@ -1027,3 +1027,46 @@ def _release_publish(release, scm) -> None:
         target=release.change,
         after={"version": release.version, "url": release.url},
     )
+
+
+# What GitHub reports about a change's pull request.
+
+
+def changes_of_pull_request(number: int):
+    """The open changes that name this pull request (by number, #number or its address)."""
+    from django.db.models import Q
+
+    named = (
+        Q(pull_request=str(number))
+        | Q(pull_request=f"#{number}")
+        | Q(pull_request__endswith=f"/pull/{number}")
+    )
+    return ChangeRequest.objects.filter(named).open()
+
+
+@transaction.atomic
+def check_run_record(
+    *, change: ChangeRequest, name: str, status: str, conclusion: str, head_sha: str, url: str
+):
+    """Keeps the latest state of one check on the change's pull request; audits a change of it."""
+    from changes.models import CheckRun
+
+    change = _locked(change)
+    run = CheckRun.objects.filter(change=change, name=name).first()
+    before = {"status": run.status, "conclusion": run.conclusion} if run else None
+    after = {"status": status, "conclusion": conclusion or ""}
+    if before == after and run.head_sha == head_sha:
+        return run
+    run, _ = CheckRun.objects.update_or_create(
+        change=change,
+        name=name,
+        defaults={**after, "head_sha": head_sha, "url": url, "updated_at": clock.now()},
+    )
+    audit_record(
+        actor=None,
+        action="change.check_run",
+        target=change,
+        before=before,
+        after={"check": name, **after, "commit": head_sha},
+    )
+    return run

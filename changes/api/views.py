@@ -339,3 +339,51 @@ class ChangeHistory(APIView):
     def get(self, request, pk: int):
         change = _change(request, pk)
         return Response(AuditEventSerializer(selectors.change_history(change), many=True).data)
+
+
+class GitHubWebhook(APIView):
+    """GitHub's events about pull requests, signed with the shared secret (`X-Hub-Signature-256`):
+    a check run updates the checks of the changes that name its pull request. A missing or wrong
+    signature is a 401 and changes nothing."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(request=None, responses={202: None, 401: None})
+    def post(self, request):
+        import hashlib
+        import hmac
+
+        from django.conf import settings
+
+        from portal.api.errors import json_error
+
+        body = request._request.body  # the exact bytes GitHub signed
+        secret = settings.GITHUB_WEBHOOK_SECRET
+        if not secret:
+            return json_error(503, "Set GITHUB_WEBHOOK_SECRET to take GitHub's events.", "not_configured")
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, request.headers.get("X-Hub-Signature-256", "")):
+            return json_error(
+                401, "The signature does not match the shared secret: the event is ignored.", "bad_signature"
+            )
+        event = request.headers.get("X-GitHub-Event", "")
+        if event == "check_run":
+            _check_run_event(request.data)
+        return Response({"detail": f"{event or 'event'} received."}, status=status.HTTP_202_ACCEPTED)
+
+
+def _check_run_event(payload: dict) -> None:
+    run = payload.get("check_run") or {}
+    if not run.get("name"):
+        raise exceptions.ValidationError({"check_run": "A check_run event names its check."})
+    for pull in run.get("pull_requests") or []:
+        for change in services.changes_of_pull_request(int(pull.get("number", 0))):
+            services.check_run_record(
+                change=change,
+                name=str(run["name"])[:200],
+                status=str(run.get("status", ""))[:20],
+                conclusion=str(run.get("conclusion") or "")[:20],
+                head_sha=str(run.get("head_sha", ""))[:64],
+                url=str(run.get("html_url", ""))[:500],
+            )

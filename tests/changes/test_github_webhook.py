@@ -1,0 +1,107 @@
+"""GitHub's webhook: only events signed with the shared secret count; a check run updates the
+checks of the changes that name its pull request, and the deploy gate follows them."""
+
+import hashlib
+import hmac
+import json
+
+import pytest
+from rest_framework.test import APIClient
+
+from changes.models import CheckRun
+from changes.selectors import change_detail, change_quorum, deploy_gates
+from portal.models import AuditEvent
+from tests.factories import change_create
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "webhook-secret-for-tests"
+
+
+@pytest.fixture(autouse=True)
+def _secret(settings):
+    settings.GITHUB_WEBHOOK_SECRET = SECRET
+
+
+def deliver(payload: dict, *, event: str = "check_run", secret: str = SECRET, signature: str | None = None):
+    body = json.dumps(payload).encode()
+    signed = (
+        signature
+        if signature is not None
+        else "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    )
+    return APIClient().post(
+        "/api/v1/webhooks/github/", body, content_type="application/json",
+        HTTP_X_GITHUB_EVENT=event, HTTP_X_HUB_SIGNATURE_256=signed,
+    )  # fmt: skip
+
+
+def check_run(
+    name: str, status: str = "completed", conclusion: str | None = "success", number: int = 42
+) -> dict:
+    return {
+        "action": "completed",
+        "check_run": {
+            "name": name, "status": status, "conclusion": conclusion, "head_sha": "a" * 40,
+            "html_url": f"https://github.com/acme/web/runs/{name}", "pull_requests": [{"number": number}],
+        },
+    }  # fmt: skip
+
+
+def checks_gate(change, viewer) -> dict:
+    detail = change_detail(viewer, change.pk)
+    return next(g for g in deploy_gates(detail, change_quorum(detail)) if g["name"] == "Automated checks")
+
+
+def test_a_signed_check_run_updates_the_change_that_names_its_pull_request(developer):
+    change = change_create(developer, pull_request="https://github.com/acme/web/pull/42")
+    other = change_create(developer, pull_request="43")
+    nothing_yet = checks_gate(change, developer)
+    assert nothing_yet["state"] == "blocked"
+    assert nothing_yet["detail"] == "no check has reported on the pull request yet"
+    assert deliver(check_run("tests", status="in_progress", conclusion=None)).status_code == 202
+    assert checks_gate(change, developer)["detail"] == "still running: tests"
+    deliver(check_run("tests"))
+    deliver(check_run("lint", conclusion="failure"))
+    assert checks_gate(change, developer) == {
+        "name": "Automated checks",
+        "state": "blocked",
+        "detail": "failing: lint",
+    }
+    deliver(check_run("lint"))
+    assert checks_gate(change, developer) == {
+        "name": "Automated checks",
+        "state": "ok",
+        "detail": "2 check(s) passed",
+    }
+    assert not CheckRun.objects.filter(change=other).exists()
+    events = AuditEvent.objects.filter(object_id=str(change.pk), action="change.check_run")
+    assert events.count() == 4
+    deliver(check_run("lint"))  # the same state again: nothing new
+    assert events.count() == 4
+
+
+@pytest.mark.parametrize("signature", ["", "sha256=" + "0" * 64, "sha1=abc"])
+def test_an_event_without_the_right_signature_is_a_401_and_changes_nothing(developer, signature):
+    change = change_create(developer, pull_request="42")
+    response = deliver(check_run("tests"), signature=signature)
+    assert response.status_code == 401 and response.json()["code"] == "bad_signature"
+    assert not CheckRun.objects.filter(change=change).exists()
+
+
+def test_an_event_signed_with_another_secret_is_refused(developer):
+    change_create(developer, pull_request="42")
+    assert deliver(check_run("tests"), secret="someone-else").status_code == 401
+    assert not CheckRun.objects.exists()
+
+
+def test_without_a_secret_configured_no_event_is_taken(settings):
+    settings.GITHUB_WEBHOOK_SECRET = None
+    response = deliver({"zen": "Keep it logically awesome."}, event="ping")
+    assert response.status_code == 503 and "GITHUB_WEBHOOK_SECRET" in response.json()["detail"]
+
+
+def test_a_ping_is_acknowledged_and_a_check_run_without_a_name_is_a_400(developer):
+    assert deliver({"zen": "Design for failure."}, event="ping").status_code == 202
+    response = deliver({"check_run": {"pull_requests": [{"number": 42}]}})
+    assert response.status_code == 400 and response.json()["detail"].startswith("check_run: ")
