@@ -68,6 +68,11 @@ def test_schedule_in_the_calendar_and_see_a_freeze_refuse_another(live_server, p
     second.refresh_from_db()
     assert second.status == "scheduled"
     assert second.scheduled_start.astimezone(zoneinfo.ZoneInfo("Europe/Paris")).date() == next_tuesday
+    page.goto(f"{live_server.url}/changes/{second.pk}/")
+    expect(page.locator(".scheduled")).to_contain_text(
+        f"{next_tuesday:%a} {next_tuesday.day} {next_tuesday:%b}, 02:00–03:00"
+    )
+    screenshot(page, "change-scheduled.png")
     page.goto(f"{live_server.url}/calendar/?environment=paris&view=month&date={tuesday}")
     screenshot(page, "calendar-month.png")
     assert page.errors == []
