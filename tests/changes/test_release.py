@@ -1,5 +1,6 @@
 """Cutting a change's release in a real repository (the local git backend): merge, tag, notes,
-exactly once; a failure at any step is finished by a retry, never done twice."""
+exactly once; a failure at any step is finished by a retry, never done twice (the kill between
+merge and tag, for real, is in test_release_kill.py)."""
 
 import pytest
 
@@ -48,21 +49,6 @@ def test_release_cut_merges_tags_and_publishes_the_notes(repo, deploying):
         and merges_on_main(repo) == 1
         and git(repo, "tag", "--list").split() == ["v1.2.0", "v1.3.0"]
     )
-
-
-def test_a_release_killed_between_merge_and_tag_is_finished_by_the_retry(repo, deploying, monkeypatch):
-    def killed(self, *args):
-        raise SystemExit("worker killed")
-
-    monkeypatch.setattr(LocalGit, "tag", killed)
-    with pytest.raises(SystemExit):
-        services.release_cut(change=deploying, scm=LocalGit(repo))
-    release = Release.objects.get(change=deploying)
-    assert release.merged_at is not None and release.tagged_at is None
-    monkeypatch.undo()
-    finished = services.release_cut(change=deploying, scm=LocalGit(repo))
-    assert finished.done and merges_on_main(repo) == 1
-    assert git(repo, "rev-parse", "v1.3.0^{commit}") == release.merge_commit
 
 
 def test_a_merge_made_just_before_a_crash_is_found_not_made_again(repo, deploying, monkeypatch):
