@@ -1070,3 +1070,35 @@ def check_run_record(
         after={"check": name, **after, "commit": head_sha},
     )
     return run
+
+
+@transaction.atomic
+def release_revert(*, actor: User, change: ChangeRequest, scm) -> str:
+    """Undoes a released change in the repository with one revert commit on its target branch
+    (the code half of a rollback; traffic goes back through the deployment). Returns the commit."""
+    from changes.models import Release
+    from changes.scm import ScmError
+
+    if not (
+        has_right(actor, Right.DEPLOYMENT_ROLLBACK) or has_right(actor, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
+    ):
+        raise ChangeError(missing_right_message(Right.DEPLOYMENT_ROLLBACK))
+    release = Release.objects.select_for_update().filter(change=change).first()
+    if release is None or release.tagged_at is None:
+        raise ChangeError(f"{change.number} has no tagged release to revert.", conflict=True)
+    try:
+        commit = scm.revert(release.version, change.target_branch)
+    except ScmError as refused:
+        raise ChangeError(f"Revert of {release.version}: {refused}", conflict=True) from None
+    audit_record(
+        actor=actor,
+        action="release.revert",
+        target=change,
+        after={"version": release.version, "commit": commit},
+    )
+    _notify(
+        change,
+        f"{release.version} reverted ({change.number})",
+        f"{actor.display_name} reverted {release.version} on {change.target_branch}.",
+    )
+    return commit

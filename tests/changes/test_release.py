@@ -100,3 +100,20 @@ def test_a_version_tagged_already_is_refused(repo, deploying):
     with pytest.raises(services.ChangeError, match="v1.3.0 exists already: it would be tagged twice"):
         services.release_cut(change=deploying, scm=LocalGit(repo))
     assert merges_on_main(repo) == 0
+
+
+def test_a_release_manager_reverts_a_released_change_with_one_commit(
+    repo, deploying, release_manager, developer
+):
+    with pytest.raises(services.ChangeError, match="has no tagged release to revert"):
+        services.release_revert(actor=release_manager, change=deploying, scm=LocalGit(repo))
+    release = services.release_cut(change=deploying, scm=LocalGit(repo))
+    with pytest.raises(services.ChangeError, match="roll back any deployment"):
+        services.release_revert(actor=developer, change=deploying, scm=LocalGit(repo))
+    commit = services.release_revert(actor=release_manager, change=deploying, scm=LocalGit(repo))
+    assert (
+        git(repo, "rev-parse", "main") == commit and git(repo, "rev-parse", "main^") == release.merge_commit
+    )
+    assert not (repo / "render.txt").exists()
+    event = AuditEvent.objects.get(object_id=str(deploying.pk), action="release.revert")
+    assert event.after == {"version": "v1.3.0", "commit": commit} and event.actor_id == release_manager.pk
