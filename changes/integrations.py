@@ -10,7 +10,7 @@ from portal import clock
 from portal.services import audit_record
 
 # Integrations that exist today; the others are named by the policy and wait for their code.
-CONNECTED = frozenset({"approvals", "rollback_plan", "stakeholders", "schedule", "staging_soak"})
+CONNECTED = frozenset({"approvals", "rollback_plan", "stakeholders", "schedule", "staging_soak", "release"})
 
 LABELS = {
     "approvals": "the approval quorum",
@@ -21,7 +21,7 @@ LABELS = {
     "schedule": "the deployment schedule",
     "deployment": "the deployment engine",
     "post_deployment": "post-deployment verification",
-    "release": "the release on GitHub",
+    "release": "the release in the repository",
     "checks": "automated checks",
 }
 

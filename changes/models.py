@@ -446,3 +446,34 @@ class CheckRun(models.Model):
     @property
     def passed(self) -> bool:
         return self.status == "completed" and self.conclusion in ("success", "neutral", "skipped")
+
+
+class PullRequest(models.Model):
+    """What the repository last said about releasing the change's source branch into its target:
+    the pull request, its required checks and reviews, the code owners of the changed files and
+    the commits that are not signed. Read by a task and kept up to date by GitHub's events."""
+
+    change = models.OneToOneField(ChangeRequest, on_delete=models.CASCADE, related_name="pull")
+    number = models.PositiveIntegerField(null=True, blank=True, help_text="None in a repository on disk.")
+    url = models.URLField(blank=True, max_length=500)
+    head_sha = models.CharField(max_length=64, blank=True)
+    mergeable = models.BooleanField(null=True, help_text="None while the host works it out.")
+    required_checks = models.JSONField(default=list, blank=True)
+    reviews = models.JSONField(default=list, blank=True, help_text="Each reviewer's latest review.")
+    changed_files = models.PositiveIntegerField(default=0)
+    owners = models.JSONField(default=list, blank=True, help_text="CODEOWNERS entries of the changed files.")
+    owner_logins = models.JSONField(default=list, blank=True, help_text="The people among them.")
+    unsigned = models.JSONField(default=list, blank=True, help_text="Commits without a verified signature.")
+    read_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why the last reading failed, in words.")
+
+    def __str__(self) -> str:
+        return f"#{self.number}" if self.number else f"{self.change.source_branch} ({self.head_sha[:10]})"
+
+    def latest_reviews(self) -> dict[str, str]:
+        """Each reviewer's standing review: approved or changes requested (comments do not count)."""
+        standing: dict[str, str] = {}
+        for review in sorted(self.reviews, key=lambda r: r.get("submitted_at") or ""):
+            if review["state"] in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+                standing[review["login"]] = review["state"]
+        return {login: state for login, state in standing.items() if state != "DISMISSED"}

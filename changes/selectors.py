@@ -92,7 +92,7 @@ def change_detail(user, pk: int) -> ChangeRequest:
     from the prefetched rows, as the list counts it in SQL."""
     change = (
         changes_visible_to(user)
-        .select_related("environment__approval_policy", "requester", "incident", "standard_template")
+        .select_related("environment__approval_policy", "requester", "incident", "standard_template", "pull")
         .defer("environment__approval_policy__checklist")  # what new changes copy; never shown here
         .prefetch_related(
             "stakeholders",
@@ -205,32 +205,101 @@ def deploy_gates(change: ChangeRequest, summary: QuorumSummary) -> list[dict]:
     gates.append({"name": "Staging soak", "state": "ok" if soak.open else "blocked", "detail": soak.message})
     may, when = deploy_timing(change, now=now)
     gates.append({"name": "When", "state": "ok" if may else "blocked", "detail": when})
-    if change.environment.approval_policy.checks_must_pass:
-        gates.append(_checks_gate(list(change.checks.all())))
+    policy = change.environment.approval_policy
+    pull = pull_request_of(change)
+    if policy.checks_must_pass:
+        gates.append(_checks_gate(list(change.checks.all()), pull.required_checks if pull else []))
+    if pull is not None and pull.number:
+        gates.append(_review_gate(pull, change.target_branch))
+    if policy.signed_commits_required:
+        gates.append(_signed_gate(pull, change.source_branch))
     return gates
 
 
-def _checks_gate(runs: list) -> dict:
-    """The pull request's automated checks, as GitHub reported them: all must pass."""
-    failing = [r.name for r in runs if r.status == "completed" and not r.passed]
-    running = [r.name for r in runs if r.status != "completed"]
-    if not runs:
+def pull_request_of(change: ChangeRequest):
+    """What the repository last said about the change's pull request, or None before it was read."""
+    from changes.models import PullRequest
+
+    try:
+        return change.pull
+    except PullRequest.DoesNotExist:
+        return None
+
+
+def _checks_gate(runs: list, required: list[str]) -> dict:
+    """The pull request's automated checks: all must pass, and every check the target branch
+    requires must have reported."""
+    from changes.scm import check_verdict
+
+    failing, running, missing = check_verdict(runs, required)
+    said = [
+        f"{label}: {', '.join(names)}"
+        for label, names in (
+            ("failing", failing),
+            ("still running", running),
+            ("required, not reported", missing),
+        )
+        if names
+    ]
+    if said:
+        detail = "; ".join(said)
+    elif not runs:
         detail = "no check has reported on the pull request yet"
-    elif failing:
-        detail = f"failing: {', '.join(failing)}"
-    elif running:
-        detail = f"still running: {', '.join(running)}"
     else:
         detail = f"{len(runs)} check(s) passed"
-    return {
-        "name": "Automated checks",
-        "state": "ok" if runs and not failing and not running else "blocked",
-        "detail": detail,
-    }
+    return {"name": "Automated checks", "state": "ok" if runs and not said else "blocked", "detail": detail}
+
+
+def _review_gate(pull, target: str) -> dict:
+    """The pull request's review on GitHub: a code owner of the changed files approved it, nobody
+    asks for changes, and it merges cleanly."""
+    standing = pull.latest_reviews()
+    asking = sorted(login for login, state in standing.items() if state == "CHANGES_REQUESTED")
+    owners_approving = sorted(
+        login for login, state in standing.items() if state == "APPROVED" and login in pull.owner_logins
+    )
+    owners = ", ".join(pull.owners)
+    if pull.mergeable is False:
+        detail, ok = f"#{pull.number} conflicts with {target}", False
+    elif asking:
+        detail, ok = f"changes requested by {', '.join('@' + a for a in asking)} on #{pull.number}", False
+    elif not pull.owners:
+        detail, ok = (
+            f"#{pull.number}: CODEOWNERS names no owner of the {pull.changed_files} changed file(s)",
+            True,
+        )
+    elif owners_approving:
+        detail, ok = (
+            f"#{pull.number} approved by code owner {', '.join('@' + o for o in owners_approving)}",
+            True,
+        )
+    else:
+        detail, ok = f"#{pull.number} waits for a code owner's approval ({owners})", False
+    return {"name": "Code review", "state": "ok" if ok else "blocked", "detail": detail}
+
+
+def _signed_gate(pull, source: str) -> dict:
+    """Every commit the release brings carries a verified signature."""
+    from changes.releases import shas_in_words
+
+    if pull is None or pull.read_at is None:
+        detail, ok = "the repository has not been read yet", False
+    elif pull.unsigned:
+        detail, ok = (
+            f"{len(pull.unsigned)} commit(s) on {source} not signed: {shas_in_words(pull.unsigned)}",
+            False,
+        )
+    else:
+        detail, ok = f"every commit on {source} is signed", True
+    return {"name": "Signed commits", "state": "ok" if ok else "blocked", "detail": detail}
 
 
 def code_owner_logins(change: ChangeRequest) -> set[str]:
-    """Who owns the changed code: the services' code owners, until CODEOWNERS is read from the repository."""
+    """Who owns the changed code: by CODEOWNERS, once the repository was read and names owners of
+    the changed files; until then, the code owners of the change's services."""
+    pull = pull_request_of(change)
+    if pull is not None and pull.owner_logins:
+        return set(pull.owner_logins)
     return {login.lower() for service in change.services.all() for login in service.code_owners}
 
 

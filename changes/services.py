@@ -262,6 +262,8 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
     if change.status in (S.APPROVED, S.SCHEDULED):
         _transition(change, S.SUBMITTED, actor=actor, note="edited after approval: approvals dismissed")
         integrations.checklist_prove(change=change, integration="approvals", evidence="", done=False)
+    if change.status != S.DRAFT:
+        _read_repository_later(change)
     change.decisions_dismissed = dismissed
     return change
 
@@ -297,7 +299,15 @@ def change_submit(*, actor: User, change: ChangeRequest) -> ChangeRequest:
         integration="stakeholders",
         evidence=f"Notified on submission at {change.submitted_at:%Y-%m-%d %H:%M} UTC.",
     )
+    _read_repository_later(change)
     return change
+
+
+def _read_repository_later(change: ChangeRequest) -> None:
+    """Once the transaction commits, a task reads the change's pull request for its gates."""
+    from changes.tasks import pull_request_read
+
+    transaction.on_commit(lambda pk=change.pk: pull_request_read.delay(pk))
 
 
 @transaction.atomic
@@ -882,223 +892,3 @@ def standard_template_retire(*, actor: User, template):
         after={"active": False},
     )
     return template
-
-
-# Cutting the release in the repository.
-
-
-def release_cut(*, change: ChangeRequest, scm):
-    """Merges the change's source branch into its target, tags the merge with the next version
-    and publishes the notes, for a change whose deployment has started (the deploy task calls it).
-
-    Each step is recorded as it is done, in its own transaction, so a retry after a failure at any
-    step continues from there: never a second merge, never a second tag, never a tag on a commit
-    that is not merged. A refusal is a ChangeError that says which step stopped and why."""
-    release = _release_begin(change, scm)
-    for step, done in (
-        (_release_merge, "merged_at"),
-        (_release_tag, "tagged_at"),
-        (_release_publish, "published_at"),
-    ):
-        if getattr(release, done) is None:
-            release = _release_step(release, scm, step)
-    return release
-
-
-@transaction.atomic
-def _release_begin(change: ChangeRequest, scm):
-    from changes.models import Release
-    from changes.scm import ScmError
-    from changes.versions import VersionRefused, next_version
-
-    change = _locked(change)
-    if change.status != S.DEPLOYING:
-        raise ChangeError(
-            f"{change.number} is {change.get_status_display().lower()}: its release is cut once it deploys.",
-            conflict=True,
-        )
-    release = Release.objects.filter(change=change).first()
-    if release is not None:
-        return release
-    try:
-        last = scm.last_tag(change.target_branch)
-        version = next_version(last, scm.tags(), change.version_bump)
-    except (ScmError, VersionRefused) as refused:
-        raise ChangeError(f"Release of {change.number}: {refused}", conflict=True) from None
-    release = Release.objects.create(
-        change=change, version=str(version), previous_tag=last or "", created_at=clock.now()
-    )
-    audit_record(
-        actor=None,
-        action="release.begin",
-        target=change,
-        after={"version": release.version, "previous": last},
-    )
-    return release
-
-
-def _release_step(release, scm, step):
-    """One step under the release row's lock; a refusal is kept on the row and raised."""
-    from changes.models import Release
-    from changes.scm import ScmError
-
-    try:
-        with transaction.atomic():
-            locked = Release.objects.select_for_update().select_related("change").get(pk=release.pk)
-            step(locked, scm)
-            locked.error = ""
-            locked.save()
-            return locked
-    except ScmError as refused:
-        Release.objects.filter(pk=release.pk).update(error=str(refused))
-        raise ChangeError(
-            f"Release {release.version} of {release.change.number}: {refused}", conflict=True
-        ) from None
-
-
-def _release_merge(release, scm) -> None:
-    from changes.scm import ScmError
-
-    change = release.change
-    source, target = change.source_branch, change.target_branch
-    head = scm.head(source)
-    merge = scm.merge_that_brought(head, target) if scm.is_merged(head, target) else None
-    if merge is None:
-        if scm.is_merged(head, target):
-            raise ScmError(
-                f"{source} has nothing that {target} lacks: there is nothing to release.", kind="missing"
-            )
-        if change.environment.approval_policy.signed_commits_required:
-            unsigned = scm.unsigned_commits(source, target)
-            if unsigned:
-                shown = ", ".join(sha[:10] for sha in unsigned[:5]) + (
-                    " and more" if len(unsigned) > 5 else ""
-                )
-                raise ScmError(
-                    f"{len(unsigned)} commit(s) on {source} are not signed ({shown}); every commit released "
-                    "must carry a verified signature.",
-                    kind="unsigned",
-                )
-        merge = scm.merge(source, target, f"Release {release.version}: {change.number} {change.title}")
-    release.merge_commit, release.merged_at = merge, clock.now()
-    audit_record(
-        actor=None,
-        action="release.merged",
-        target=change,
-        after={"version": release.version, "commit": merge},
-    )
-
-
-def _release_tag(release, scm) -> None:
-    from changes.scm import ScmError
-
-    change = release.change
-    if not scm.is_merged(release.merge_commit, change.target_branch):
-        raise ScmError(
-            f"{release.merge_commit[:10]} is not on {change.target_branch}: it is not tagged.", kind="missing"
-        )
-    existing = scm.tag_commit(release.version)
-    if existing is not None and existing != release.merge_commit:
-        raise ScmError(
-            f"{release.version} exists already on another commit ({existing[:10]}).", kind="conflict"
-        )
-    release.notes = scm.release_notes(release.previous_tag or None, release.merge_commit)
-    if existing is None:
-        scm.tag(
-            release.version,
-            release.merge_commit,
-            f"{release.version}\n\n{change.number} {change.title}\n\n{release.notes}",
-        )
-    release.tagged_at = clock.now()
-    audit_record(
-        actor=None,
-        action="release.tagged",
-        target=change,
-        after={"version": release.version, "commit": release.merge_commit},
-    )
-
-
-def _release_publish(release, scm) -> None:
-    release.url = scm.publish(release.version, release.notes)
-    release.published_at = clock.now()
-    audit_record(
-        actor=None,
-        action="release.published",
-        target=release.change,
-        after={"version": release.version, "url": release.url},
-    )
-
-
-# What GitHub reports about a change's pull request.
-
-
-def changes_of_pull_request(number: int):
-    """The open changes that name this pull request (by number, #number or its address)."""
-    from django.db.models import Q
-
-    named = (
-        Q(pull_request=str(number))
-        | Q(pull_request=f"#{number}")
-        | Q(pull_request__endswith=f"/pull/{number}")
-    )
-    return ChangeRequest.objects.filter(named).open()
-
-
-@transaction.atomic
-def check_run_record(
-    *, change: ChangeRequest, name: str, status: str, conclusion: str, head_sha: str, url: str
-):
-    """Keeps the latest state of one check on the change's pull request; audits a change of it."""
-    from changes.models import CheckRun
-
-    change = _locked(change)
-    run = CheckRun.objects.filter(change=change, name=name).first()
-    before = {"status": run.status, "conclusion": run.conclusion} if run else None
-    after = {"status": status, "conclusion": conclusion or ""}
-    if before == after and run.head_sha == head_sha:
-        return run
-    run, _ = CheckRun.objects.update_or_create(
-        change=change,
-        name=name,
-        defaults={**after, "head_sha": head_sha, "url": url, "updated_at": clock.now()},
-    )
-    audit_record(
-        actor=None,
-        action="change.check_run",
-        target=change,
-        before=before,
-        after={"check": name, **after, "commit": head_sha},
-    )
-    return run
-
-
-@transaction.atomic
-def release_revert(*, actor: User, change: ChangeRequest, scm) -> str:
-    """Undoes a released change in the repository with one revert commit on its target branch
-    (the code half of a rollback; traffic goes back through the deployment). Returns the commit."""
-    from changes.models import Release
-    from changes.scm import ScmError
-
-    if not (
-        has_right(actor, Right.DEPLOYMENT_ROLLBACK) or has_right(actor, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
-    ):
-        raise ChangeError(missing_right_message(Right.DEPLOYMENT_ROLLBACK))
-    release = Release.objects.select_for_update().filter(change=change).first()
-    if release is None or release.tagged_at is None:
-        raise ChangeError(f"{change.number} has no tagged release to revert.", conflict=True)
-    try:
-        commit = scm.revert(release.version, change.target_branch)
-    except ScmError as refused:
-        raise ChangeError(f"Revert of {release.version}: {refused}", conflict=True) from None
-    audit_record(
-        actor=actor,
-        action="release.revert",
-        target=change,
-        after={"version": release.version, "commit": commit},
-    )
-    _notify(
-        change,
-        f"{release.version} reverted ({change.number})",
-        f"{actor.display_name} reverted {release.version} on {change.target_branch}.",
-    )
-    return commit

@@ -1,8 +1,9 @@
-"""Change request tasks: reminders to pending approvers, and the staging soak opening with time."""
+"""Change request tasks: reminders to pending approvers, the staging soak opening with time, and
+the repository: reading pull requests and cutting releases."""
 
 from celery import shared_task
 
-from changes import services
+from changes import releases, scm, services
 from changes.choices import ChangeStatus
 from changes.models import ChangeRequest
 
@@ -28,3 +29,55 @@ def staging_soak_check() -> int:
     for change in waiting.only("pk").distinct().iterator():
         opened += services.soak_check(change=change)
     return opened
+
+
+def _again(task, refused: releases.RepositoryRefused):
+    """Reschedules a task the repository turned away for now: at GitHub's reset time after a rate
+    limit, with backoff after a network error. Never a sleep inside a worker."""
+    from portal.tasks import retry_delay
+
+    if refused.retry_at is not None:
+        return task.retry(exc=refused, eta=refused.retry_at)
+    return task.retry(exc=refused, countdown=retry_delay(task.request.retries))
+
+
+@shared_task(name="changes.pull_request_read", bind=True, ignore_result=True, acks_late=True, max_retries=8)
+def pull_request_read(self, change_id: int) -> str:
+    """Reads the change's pull request from the repository (its checks, reviews, code owners and
+    signatures) for the gates. A refusal is kept on the change; a passing one is tried again."""
+    change = ChangeRequest.objects.filter(pk=change_id).open().first()
+    if change is None:
+        return "closed"
+    try:
+        releases.pull_request_read(change=change, scm=scm.repository())
+    except scm.ScmError as refused:  # no repository configured
+        return str(refused)
+    except releases.RepositoryRefused as refused:
+        if refused.transient:
+            raise _again(self, refused) from None
+        return str(refused)
+    return "read"
+
+
+@shared_task(name="changes.pull_requests_read", ignore_result=True, acks_late=True)
+def pull_requests_read() -> int:
+    """Beat runs this every 15 minutes: GitHub's events keep pull requests current, and this
+    catches up on any that were missed."""
+    waiting = ChangeRequest.objects.open().exclude(status=ChangeStatus.DRAFT).values_list("pk", flat=True)
+    for pk in waiting:
+        pull_request_read.delay(pk)
+    return len(waiting)
+
+
+@shared_task(name="changes.release_cut", bind=True, ignore_result=True, acks_late=True, max_retries=8)
+def release_cut(self, change_id: int) -> str:
+    """Cuts the release of a deploying change (merge, tag, notes), continuing from the last step
+    recorded; rescheduled at GitHub's reset time after a rate limit, with backoff after a network
+    error. Returns the version."""
+    change = ChangeRequest.objects.get(pk=change_id)
+    try:
+        return releases.release_cut(change=change, scm=scm.repository()).version
+    except releases.RepositoryRefused as refused:
+        if refused.transient:
+            raise _again(self, refused) from None
+        raise

@@ -270,6 +270,7 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-reclaim": {"task": "portal.notifications_reclaim", "schedule": 60.0},
     "approval-reminders": {"task": "changes.approval_reminders", "schedule": 900.0},
     "staging-soak-check": {"task": "changes.staging_soak_check", "schedule": 900.0},
+    "pull-requests-read": {"task": "changes.pull_requests_read", "schedule": 900.0},
 }
 
 # Second factor (django-otp): TOTP apps and backup codes.

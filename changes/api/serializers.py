@@ -201,6 +201,23 @@ class ChangeListSerializer(ChangeRequestSerializer):
         read_only_fields = fields
 
 
+class PullRequestSerializer(serializers.ModelSerializer):
+    reviews = serializers.SerializerMethodField(help_text="Each reviewer's standing review.")
+
+    class Meta:
+        from changes.models import PullRequest
+
+        model = PullRequest
+        fields = [
+            "number", "url", "head_sha", "mergeable", "required_checks", "reviews", "changed_files",
+            "owners", "owner_logins", "unsigned", "read_at", "error",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_reviews(self, pull) -> dict[str, str]:
+        return pull.latest_reviews()
+
+
 class ChangeDetailSerializer(ChangeRequestSerializer):
     services = serializers.ListField(source="service_names", child=serializers.CharField(), read_only=True)
     checklist = ChecklistItemSerializer(many=True, read_only=True)
@@ -212,6 +229,10 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
     actions = serializers.SerializerMethodField(
         help_text="What the caller may do now: {action: {allowed, reason}}, the reason saying why not."
     )
+    gates = serializers.SerializerMethodField(help_text="What stands between the change and Deploy.")
+    repository = serializers.SerializerMethodField(
+        help_text="What the repository last said about the pull request (null before it was read)."
+    )
 
     class Meta(ChangeRequestSerializer.Meta):
         fields = [
@@ -221,7 +242,20 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
             "quorum",
             "actions",
             "staging_soak",
+            "gates",
+            "repository",
         ]
+
+    def get_gates(self, change) -> list[dict]:
+        from changes.selectors import change_quorum, deploy_gates
+
+        return deploy_gates(change, change_quorum(change))
+
+    def get_repository(self, change) -> dict | None:
+        from changes.selectors import pull_request_of
+
+        pull = pull_request_of(change)
+        return PullRequestSerializer(pull).data if pull is not None else None
 
     def get_staging_soak(self, change) -> dict:
         from changes.soak import soak_of

@@ -6,7 +6,7 @@ from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from changes import selectors, services
+from changes import releases, selectors, services
 from changes.api import serializers as s
 from changes.filters import ChangeRequestFilter
 from changes.models import (
@@ -342,9 +342,10 @@ class ChangeHistory(APIView):
 
 
 class GitHubWebhook(APIView):
-    """GitHub's events about pull requests, signed with the shared secret (`X-Hub-Signature-256`):
-    a check run updates the checks of the changes that name its pull request. A missing or wrong
-    signature is a 401 and changes nothing."""
+    """GitHub's events about pull requests, signed with the shared secret (`X-Hub-Signature-256`),
+    for the changes that name the pull request (or release its branches and name none): a check
+    run updates their checks, a review is kept, and a pull request opened or pushed to is read
+    again. A missing or wrong signature is a 401 and changes nothing."""
 
     authentication_classes: list = []
     permission_classes: list = []
@@ -368,8 +369,13 @@ class GitHubWebhook(APIView):
                 401, "The signature does not match the shared secret: the event is ignored.", "bad_signature"
             )
         event = request.headers.get("X-GitHub-Event", "")
-        if event == "check_run":
-            _check_run_event(request.data)
+        handle = {
+            "check_run": _check_run_event,
+            "pull_request": _pull_request_event,
+            "pull_request_review": _review_event,
+        }.get(event)
+        if handle is not None:
+            handle(request.data)
         return Response({"detail": f"{event or 'event'} received."}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -378,8 +384,8 @@ def _check_run_event(payload: dict) -> None:
     if not run.get("name"):
         raise exceptions.ValidationError({"check_run": "A check_run event names its check."})
     for pull in run.get("pull_requests") or []:
-        for change in services.changes_of_pull_request(int(pull.get("number", 0))):
-            services.check_run_record(
+        for change in releases.changes_of_pull_request(int(pull.get("number", 0))):
+            releases.check_run_record(
                 change=change,
                 name=str(run["name"])[:200],
                 status=str(run.get("status", ""))[:20],
@@ -387,3 +393,40 @@ def _check_run_event(payload: dict) -> None:
                 head_sha=str(run.get("head_sha", ""))[:64],
                 url=str(run.get("html_url", ""))[:500],
             )
+
+
+def _changes_of(pull: dict):
+    if not isinstance(pull, dict) or not str(pull.get("number", "")).isdigit():
+        raise exceptions.ValidationError({"pull_request": "The event names its pull request by number."})
+    return releases.changes_of_pull_request(
+        int(pull["number"]),
+        head=str((pull.get("head") or {}).get("ref", "")),
+        base=str((pull.get("base") or {}).get("ref", "")),
+    )
+
+
+def _pull_request_event(payload: dict) -> None:
+    from django.db import transaction
+
+    from changes.tasks import pull_request_read
+
+    if payload.get("action") in ("opened", "reopened", "synchronize", "edited", "ready_for_review"):
+        for change in _changes_of(payload.get("pull_request")):
+            transaction.on_commit(lambda pk=change.pk: pull_request_read.delay(pk))
+
+
+def _review_event(payload: dict) -> None:
+    review = payload.get("review") or {}
+    login = (review.get("user") or {}).get("login")
+    if not login or not review.get("state"):
+        raise exceptions.ValidationError(
+            {"review": "A pull_request_review event names its reviewer and state."}
+        )
+    for change in _changes_of(payload.get("pull_request")):
+        releases.review_record(
+            change=change,
+            login=str(login)[:100],
+            state="DISMISSED" if payload.get("action") == "dismissed" else str(review["state"])[:30],
+            commit=str(review.get("commit_id") or "")[:64],
+            submitted_at=str(review.get("submitted_at") or "")[:40],
+        )

@@ -59,3 +59,12 @@ def repo(tmp_path):
     commit(path, "crop.txt", "safe area\n", "Crop thumbnails to the safe area")
     git(path, "checkout", "--quiet", "main")
     return path
+
+
+@pytest.fixture
+def github_server(repo):
+    """A local GitHub API for acme/shop, serving a bare mirror of ``repo`` on a free port."""
+    from tests.github_server import FakeGitHub
+
+    with FakeGitHub(repo_path=repo, full_name="acme/shop") as server:
+        yield server

@@ -8,7 +8,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from changes.models import CheckRun
+from changes.models import CheckRun, PullRequest
 from changes.selectors import change_detail, change_quorum, deploy_gates
 from portal.models import AuditEvent
 from tests.factories import change_create
@@ -105,3 +105,57 @@ def test_a_ping_is_acknowledged_and_a_check_run_without_a_name_is_a_400(develope
     assert deliver({"zen": "Design for failure."}, event="ping").status_code == 202
     response = deliver({"check_run": {"pull_requests": [{"number": 42}]}})
     assert response.status_code == 400 and response.json()["detail"].startswith("check_run: ")
+
+
+def review(login: str, state: str, *, action: str = "submitted", number: int = 42) -> dict:
+    return {
+        "action": action,
+        "review": {"user": {"login": login}, "state": state, "commit_id": "b" * 40,
+                   "submitted_at": f"2026-11-26T09:{len(login):02d}:00Z"},
+        "pull_request": {"number": number, "head": {"ref": "staging"}, "base": {"ref": "main"}},
+    }  # fmt: skip
+
+
+def test_a_review_is_kept_on_the_changes_of_its_pull_request(developer):
+    change = change_create(developer, pull_request="#42")
+    other = change_create(developer, pull_request="43")
+    assert deliver(review("Alex-Owner", "approved"), event="pull_request_review").status_code == 202
+    assert deliver(review("bo", "changes_requested"), event="pull_request_review").status_code == 202
+    pull = PullRequest.objects.get(change=change)
+    assert pull.latest_reviews() == {"alex-owner": "APPROVED", "bo": "CHANGES_REQUESTED"}
+    deliver(review("bo", "changes_requested", action="dismissed"), event="pull_request_review")
+    pull.refresh_from_db()
+    assert pull.latest_reviews() == {"alex-owner": "APPROVED"}
+    assert not PullRequest.objects.filter(change=other).exists()
+    events = AuditEvent.objects.filter(object_id=str(change.pk), action="change.review")
+    assert [e.after["state"] for e in events.order_by("pk")] == ["APPROVED", "CHANGES_REQUESTED", "DISMISSED"]
+    deliver(review("bo", "changes_requested", action="dismissed"), event="pull_request_review")  # again
+    assert events.count() == 3
+
+
+def test_a_pull_request_pushed_to_is_read_again_for_its_changes(
+    developer, django_capture_on_commit_callbacks
+):
+    named = change_create(developer, pull_request="https://github.com/acme/web/pull/42")
+    by_branches = change_create(developer)  # staging into main, no pull request named yet
+    change_create(developer, pull_request="43")
+    pull = {"number": 42, "head": {"ref": "staging"}, "base": {"ref": "main"}}
+    payload = {"action": "synchronize", "number": 42, "pull_request": pull}
+    with django_capture_on_commit_callbacks() as enqueued:
+        assert deliver(payload, event="pull_request").status_code == 202
+    assert sorted(c.__defaults__[0] for c in enqueued) == [named.pk, by_branches.pk]
+    with django_capture_on_commit_callbacks() as enqueued:
+        deliver({**payload, "action": "labeled"}, event="pull_request")
+    assert enqueued == []
+
+
+def test_a_review_without_its_reviewer_or_pull_request_is_a_400(developer):
+    response = deliver(
+        {"review": {"state": "approved"}, "pull_request": {"number": 42}}, event="pull_request_review"
+    )
+    assert response.status_code == 400 and response.json()["detail"].startswith("review: ")
+    response = deliver(
+        {**review("bo", "approved"), "pull_request": {"number": "x"}}, event="pull_request_review"
+    )
+    assert response.status_code == 400 and "by number" in response.json()["detail"]
+    assert not PullRequest.objects.exists()

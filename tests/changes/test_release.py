@@ -4,7 +4,7 @@ merge and tag, for real, is in test_release_kill.py)."""
 
 import pytest
 
-from changes import services
+from changes import releases
 from changes.models import Release
 from changes.scm import LocalGit
 from portal.models import AuditEvent
@@ -33,7 +33,7 @@ def merges_on_main(repo) -> int:
 
 
 def test_release_cut_merges_tags_and_publishes_the_notes(repo, deploying):
-    release = services.release_cut(change=deploying, scm=LocalGit(repo))
+    release = releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert (release.version, release.previous_tag) == ("v1.3.0", "v1.2.0")
     assert release.merge_commit == git(repo, "rev-parse", "main") and merges_on_main(repo) == 1
     assert git(repo, "rev-parse", "v1.3.0^{commit}") == release.merge_commit
@@ -43,7 +43,7 @@ def test_release_cut_merges_tags_and_publishes_the_notes(repo, deploying):
     events = AuditEvent.objects.filter(object_id=str(deploying.pk), action__startswith="release.")
     actions = list(events.order_by("id").values_list("action", flat=True))
     assert actions == ["release.begin", "release.merged", "release.tagged", "release.published"]
-    again = services.release_cut(change=deploying, scm=LocalGit(repo))
+    again = releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert (
         again.pk == release.pk
         and merges_on_main(repo) == 1
@@ -54,23 +54,23 @@ def test_release_cut_merges_tags_and_publishes_the_notes(repo, deploying):
 def test_a_merge_made_just_before_a_crash_is_found_not_made_again(repo, deploying, monkeypatch):
     real_merge = LocalGit.merge
 
-    def merged_then_killed(self, *args):
-        real_merge(self, *args)
+    def merged_then_killed(self, *args, **kwargs):
+        real_merge(self, *args, **kwargs)
         raise SystemExit("worker killed before recording the merge")
 
     monkeypatch.setattr(LocalGit, "merge", merged_then_killed)
     with pytest.raises(SystemExit):
-        services.release_cut(change=deploying, scm=LocalGit(repo))
+        releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert Release.objects.get(change=deploying).merged_at is None  # the record was lost
     monkeypatch.undo()
-    release = services.release_cut(change=deploying, scm=LocalGit(repo))
+    release = releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert merges_on_main(repo) == 1 and release.merge_commit == git(repo, "rev-parse", "main")
 
 
 def test_a_change_that_is_not_deploying_is_not_released(repo, developer):
     change = change_create(developer)
-    with pytest.raises(services.ChangeError, match="its release is cut once it deploys") as refused:
-        services.release_cut(change=change, scm=LocalGit(repo))
+    with pytest.raises(releases.ChangeError, match="its release is cut once it deploys") as refused:
+        releases.release_cut(change=change, scm=LocalGit(repo))
     assert refused.value.conflict and not Release.objects.exists()
 
 
@@ -79,8 +79,8 @@ def test_unsigned_commits_stop_the_release_before_anything_is_merged(repo, deplo
     policy.signed_commits_required = True
     policy.save()
     before = git(repo, "rev-parse", "main")
-    with pytest.raises(services.ChangeError, match=r"2 commit\(s\) on staging are not signed"):
-        services.release_cut(change=deploying, scm=LocalGit(repo))
+    with pytest.raises(releases.ChangeError, match=r"2 commit\(s\) on staging are not signed"):
+        releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert git(repo, "rev-parse", "main") == before
     assert "not signed" in Release.objects.get(change=deploying).error
 
@@ -89,31 +89,34 @@ def test_a_conflict_is_told_in_words_and_leaves_main_alone(repo, deploying):
     commit(repo, "render.txt", "patched on main\n", "Hotfix on main")
     before = git(repo, "rev-parse", "main")
     with pytest.raises(
-        services.ChangeError, match="staging does not merge cleanly into main: conflicts in render.txt"
+        releases.ChangeError, match="staging does not merge cleanly into main: conflicts in render.txt"
     ):
-        services.release_cut(change=deploying, scm=LocalGit(repo))
+        releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert git(repo, "rev-parse", "main") == before and "v1.3.0" not in git(repo, "tag", "--list")
 
 
 def test_a_version_tagged_already_is_refused(repo, deploying):
     git(repo, "tag", "-a", "v1.3.0", "-m", "made by hand", "v1.2.0")
-    with pytest.raises(services.ChangeError, match="v1.3.0 exists already: it would be tagged twice"):
-        services.release_cut(change=deploying, scm=LocalGit(repo))
+    with pytest.raises(releases.ChangeError, match="v1.3.0 exists already: it would be tagged twice"):
+        releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert merges_on_main(repo) == 0
 
 
 def test_a_release_manager_reverts_a_released_change_with_one_commit(
     repo, deploying, release_manager, developer
 ):
-    with pytest.raises(services.ChangeError, match="has no tagged release to revert"):
-        services.release_revert(actor=release_manager, change=deploying, scm=LocalGit(repo))
-    release = services.release_cut(change=deploying, scm=LocalGit(repo))
-    with pytest.raises(services.ChangeError, match="roll back any deployment"):
-        services.release_revert(actor=developer, change=deploying, scm=LocalGit(repo))
-    commit = services.release_revert(actor=release_manager, change=deploying, scm=LocalGit(repo))
+    with pytest.raises(releases.ChangeError, match="has no tagged release to revert"):
+        releases.release_revert(actor=release_manager, change=deploying, scm=LocalGit(repo))
+    release = releases.release_cut(change=deploying, scm=LocalGit(repo))
+    with pytest.raises(releases.ChangeError, match="roll back any deployment"):
+        releases.release_revert(actor=developer, change=deploying, scm=LocalGit(repo))
+    commit = releases.release_revert(actor=release_manager, change=deploying, scm=LocalGit(repo)).commit
     assert (
         git(repo, "rev-parse", "main") == commit and git(repo, "rev-parse", "main^") == release.merge_commit
     )
     assert not (repo / "render.txt").exists()
     event = AuditEvent.objects.get(object_id=str(deploying.pk), action="release.revert")
-    assert event.after == {"version": "v1.3.0", "commit": commit} and event.actor_id == release_manager.pk
+    assert (
+        event.after == {"version": "v1.3.0", "commit": commit, "url": ""}
+        and event.actor_id == release_manager.pk
+    )

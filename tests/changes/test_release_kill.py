@@ -9,7 +9,7 @@ import time
 import pytest
 from django.db import connections
 
-from changes import services
+from changes import releases
 from changes.models import Release
 from changes.scm import LocalGit
 from tests.changes.conftest import git
@@ -23,7 +23,7 @@ RELEASE_THAT_STALLS = """
 import os, pathlib, sys, time
 import django
 django.setup()
-from changes import services
+from changes import releases
 from changes.models import ChangeRequest
 from changes.scm import LocalGit
 
@@ -32,7 +32,7 @@ class StallsAtTag(LocalGit):
         pathlib.Path(os.environ["MARKER"]).write_text("merged")
         time.sleep(600)
 
-services.release_cut(change=ChangeRequest.objects.get(pk=int(sys.argv[1])), scm=StallsAtTag(sys.argv[2]))
+releases.release_cut(change=ChangeRequest.objects.get(pk=int(sys.argv[1])), scm=StallsAtTag(sys.argv[2]))
 """
 
 
@@ -58,7 +58,7 @@ def test_a_release_killed_between_merge_and_tag_is_finished_by_the_retry(repo, d
     stopped = Release.objects.get(change=change)
     assert stopped.merged_at is not None and stopped.tagged_at is None
     assert git(repo, "tag", "--list").split() == ["v1.2.0"]
-    release = services.release_cut(change=change, scm=LocalGit(repo))
+    release = releases.release_cut(change=change, scm=LocalGit(repo))
     assert release.done and release.merge_commit == stopped.merge_commit
     assert len(git(repo, "rev-list", "--merges", "main").split()) == 1
     assert git(repo, "rev-parse", "v1.3.0^{commit}") == stopped.merge_commit

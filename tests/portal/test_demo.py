@@ -57,7 +57,7 @@ def test_demo_otp_prints_a_code_the_portal_accepts(settings, capsys, client):
 
 @pytest.mark.django_db
 def test_demo_seed_makes_a_signed_repository_ready_to_release(settings, tmp_path, capsys):
-    from changes import services as changes
+    from changes import releases
     from changes.scm import Identity, LocalGit
 
     settings.DEMO = True
@@ -72,9 +72,10 @@ def test_demo_seed_makes_a_signed_repository_ready_to_release(settings, tmp_path
     )
     assert repo.last_tag("main") == "v1.0.0" and repo.unsigned_commits("staging", "main") == []
     change = ChangeRequest.objects.get(title="Fix thumbnail cropping")  # approved, a patch
+    assert change.pull.owners == ["@alex-owner"] and change.pull.unsigned == []  # read from the repository
     change.status = "deploying"  # the deployment engine's part
     change.save(update_fields=["status"])
-    release = changes.release_cut(change=change, scm=repo)
+    release = releases.release_cut(change=change, scm=repo)
     assert release.version == "v1.0.1" and release.done
     assert "Export storyboards to PDF" in release.notes
     assert repo.unsigned_commits("main", "v1.0.0") == []  # the portal's merge is signed too

@@ -58,6 +58,8 @@ class Command(BaseCommand):
             created = self._seed()
             changes = self._seed_changes()
         repository = self._seed_repository()
+        if repository:
+            self._read_pull_requests()
         self.stdout.write(f"Demo team ({created} new), password {DEMO_PASSWORD}:")
         for username, _first, _last, role, capacities, _github, job in TEAM:
             user = User.objects.get(username=username)
@@ -198,6 +200,16 @@ class Command(BaseCommand):
             )
         return ChangeRequest.objects.count()
 
+    def _read_pull_requests(self) -> None:
+        """What the new repository says about the open changes (code owners, signatures), as the
+        worker's task would read it."""
+        from changes import releases, scm
+        from changes.choices import ChangeStatus
+        from changes.models import ChangeRequest
+
+        for change in ChangeRequest.objects.open().exclude(status=ChangeStatus.DRAFT):
+            releases.pull_request_read(change=change, scm=scm.repository())
+
     def _seed_repository(self) -> str:
         """A repository on disk to release in: main tagged v1.0.0 and a staging branch a few
         commits ahead, every commit signed with the demo's SSH key, which the allowed-signers
@@ -232,6 +244,7 @@ class Command(BaseCommand):
         git("init", "--quiet", "--initial-branch=main")
         commit("README.md", "# AI Film Studio\n", "Start the studio")
         commit("render.py", "QUEUE = 'legacy'\n", "Render through the legacy queue")
+        commit("CODEOWNERS", "*  @alex-owner\n*.md  @dana-dev @alex-owner\n", "Name the code owners")
         git("tag", "-s", "v1.0.0", "-m", "v1.0.0", author=("Greenlight", "greenlight@localhost"))
         git("checkout", "--quiet", "-b", "staging")
         commit("render.py", "QUEUE = 'fast'\n", "Move rendering to the new queue")

@@ -1,0 +1,349 @@
+"""The change's side in the repository: what its pull request says (checks, reviews, the code
+owners of the changed files, signatures), read by a task and kept current by GitHub's events,
+feeding the deploy gates; and the release itself, cut step by step once the change deploys, and
+reverted. The repository is reached through `changes.scm` (GitHub or a repository on disk).
+"""
+
+import re
+from dataclasses import asdict
+
+from django.db import transaction
+from django.db.models import Q
+
+from changes import integrations
+from changes.choices import ChangeStatus
+from changes.models import ChangeRequest, CheckRun, PullRequest, Release
+from changes.scm import PullRequestReport, ScmError
+from changes.services import ChangeError, _locked, _notify
+from portal import clock
+from portal.models import User
+from portal.roles import Right, has_right, missing_right_message
+from portal.services import audit_record
+
+
+class RepositoryRefused(ChangeError):
+    """The repository refused a step (409). `kind` says what went wrong; a step that failed on a
+    rate limit or the network is worth retrying by itself, at `retry_at` when GitHub said when."""
+
+    def __init__(self, message: str, refused: ScmError):
+        super().__init__(message, conflict=True)
+        self.kind, self.retry_at, self.transient = refused.kind, refused.retry_at, refused.transient
+
+    @property
+    def extra(self) -> dict:
+        return {"kind": self.kind, "retry_at": self.retry_at.isoformat() if self.retry_at else None}
+
+
+# What the repository says about a change's pull request.
+
+
+def pull_request_number(reference: str) -> int | None:
+    """The number in what a person wrote for the pull request: 42, #42 or its address."""
+    match = re.search(r"(?:^#?|/pull/)(\d+)/?$", reference.strip())
+    return int(match.group(1)) if match else None
+
+
+def pull_request_read(*, change: ChangeRequest, scm) -> PullRequest:
+    """Asks the repository about releasing the change's source branch into its target: its pull
+    request (the one the change names, else the open one, else a new one once the change is
+    submitted), checks, reviews, code owners and unsigned commits, and keeps the answer for the
+    gates. A refusal is kept on the row in words and raised."""
+    try:
+        report = scm.pull_request(
+            change.source_branch,
+            change.target_branch,
+            number=pull_request_number(change.pull_request),
+            title="" if change.status == ChangeStatus.DRAFT else f"{change.number}: {change.title}",
+            body=f"Released as change {change.number} ({change.get_change_type_display().lower()}).",
+        )
+    except ScmError as refused:
+        PullRequest.objects.update_or_create(change=change, defaults={"error": str(refused)})
+        raise RepositoryRefused(f"Reading the repository for {change.number}: {refused}", refused) from None
+    return _pull_request_keep(change, report)
+
+
+def _verdict(pull: PullRequest) -> dict:
+    """What the gates read from the pull request; a reading that changes it is audited."""
+    return {
+        "number": pull.number,
+        "head": pull.head_sha,
+        "mergeable": pull.mergeable,
+        "required_checks": pull.required_checks,
+        "reviews": pull.latest_reviews(),
+        "owners": pull.owners,
+        "unsigned": pull.unsigned,
+    }
+
+
+@transaction.atomic
+def _pull_request_keep(change: ChangeRequest, report: PullRequestReport) -> PullRequest:
+    change = _locked(change)
+    pull = PullRequest.objects.filter(change=change).first() or PullRequest(change=change)
+    before = _verdict(pull) if pull.read_at else None
+    pull.number, pull.url, pull.head_sha = report.number, report.url, report.head
+    pull.mergeable = report.mergeable
+    pull.required_checks = report.required_checks
+    pull.reviews = [asdict(review) for review in report.reviews]
+    pull.changed_files = len(report.changed_files)
+    pull.owners, pull.owner_logins, pull.unsigned = report.owners, report.owner_logins, report.unsigned
+    pull.read_at, pull.error = clock.now(), ""
+    pull.save()
+    after = _verdict(pull)
+    if report.url and not change.pull_request:
+        change.pull_request = report.url
+        change.save(update_fields=["pull_request"])
+        after["pull_request"] = report.url
+    if after != before:
+        audit_record(actor=None, action="change.pull_request_read", target=change, before=before, after=after)
+    reported = {check.name for check in report.checks}
+    gone = list(change.checks.exclude(name__in=reported).values_list("name", flat=True))
+    if gone:
+        change.checks.filter(name__in=gone).delete()
+        audit_record(actor=None, action="change.checks_gone", target=change, after={"checks": gone})
+    for check in report.checks:
+        check_run_record(
+            change=change,
+            name=check.name[:200],
+            status=check.status[:20],
+            conclusion=check.conclusion[:20],
+            head_sha=report.head,
+            url=check.url[:500],
+        )
+    return pull
+
+
+def changes_of_pull_request(number: int, *, head: str = "", base: str = ""):
+    """The open changes that name this pull request (by number, #number or its address), and
+    those that name none but release its branches."""
+    named = (
+        Q(pull_request=str(number))
+        | Q(pull_request=f"#{number}")
+        | Q(pull_request__endswith=f"/pull/{number}")
+    )
+    if head and base:
+        named |= Q(pull_request="", source_branch=head, target_branch=base)
+    return ChangeRequest.objects.filter(named).open()
+
+
+@transaction.atomic
+def check_run_record(
+    *, change: ChangeRequest, name: str, status: str, conclusion: str, head_sha: str, url: str
+):
+    """Keeps the latest state of one check on the change's pull request; audits a change of it.
+    A check on a commit that is no longer the pull request's head is ignored."""
+    change = _locked(change)
+    pull = PullRequest.objects.filter(change=change).first()
+    if pull is not None and pull.head_sha and head_sha and head_sha != pull.head_sha:
+        return None
+    run = CheckRun.objects.filter(change=change, name=name).first()
+    before = {"status": run.status, "conclusion": run.conclusion} if run else None
+    after = {"status": status, "conclusion": conclusion or ""}
+    if before == after and run.head_sha == head_sha:
+        return run
+    run, _ = CheckRun.objects.update_or_create(
+        change=change,
+        name=name,
+        defaults={**after, "head_sha": head_sha, "url": url, "updated_at": clock.now()},
+    )
+    audit_record(
+        actor=None,
+        action="change.check_run",
+        target=change,
+        before=before,
+        after={"check": name, **after, "commit": head_sha},
+    )
+    return run
+
+
+@transaction.atomic
+def review_record(*, change: ChangeRequest, login: str, state: str, commit: str, submitted_at: str):
+    """Keeps a review of the change's pull request that GitHub reported (APPROVED,
+    CHANGES_REQUESTED, COMMENTED or DISMISSED); audits it."""
+    change = _locked(change)
+    pull, _ = PullRequest.objects.get_or_create(change=change)
+    review = {"login": login.lower(), "state": state.upper(), "commit": commit, "submitted_at": submitted_at}
+    if review in pull.reviews:
+        return pull
+    pull.reviews = [*pull.reviews, review]
+    pull.save(update_fields=["reviews"])
+    audit_record(actor=None, action="change.review", target=change, after=review)
+    return pull
+
+
+# Cutting the release in the repository.
+
+
+def release_cut(*, change: ChangeRequest, scm) -> Release:
+    """Merges the change's source branch into its target, tags the merge with the next version
+    and publishes the notes, for a change whose deployment has started (the deploy task calls it).
+
+    Each step is recorded as it is done, in its own transaction, so a retry after a failure at any
+    step continues from there: never a second merge, never a second tag, never a tag on a commit
+    that is not merged. A refusal is a RepositoryRefused that says which step stopped and why."""
+    release = _release_begin(change, scm)
+    for step, done in (
+        (_release_merge, "merged_at"),
+        (_release_tag, "tagged_at"),
+        (_release_publish, "published_at"),
+    ):
+        if getattr(release, done) is None:
+            release = _release_step(release, scm, step)
+    return release
+
+
+@transaction.atomic
+def _release_begin(change: ChangeRequest, scm) -> Release:
+    from changes.versions import VersionRefused, next_version
+
+    change = _locked(change)
+    if change.status != ChangeStatus.DEPLOYING:
+        raise ChangeError(
+            f"{change.number} is {change.get_status_display().lower()}: its release is cut once it deploys.",
+            conflict=True,
+        )
+    release = Release.objects.filter(change=change).first()
+    if release is not None:
+        return release
+    try:
+        last = scm.last_tag(change.target_branch)
+        version = next_version(last, scm.tags(), change.version_bump)
+    except ScmError as refused:
+        raise RepositoryRefused(f"Release of {change.number}: {refused}", refused) from None
+    except VersionRefused as refused:
+        raise ChangeError(f"Release of {change.number}: {refused}", conflict=True) from None
+    release = Release.objects.create(
+        change=change, version=str(version), previous_tag=last or "", created_at=clock.now()
+    )
+    audit_record(
+        actor=None,
+        action="release.begin",
+        target=change,
+        after={"version": release.version, "previous": last},
+    )
+    return release
+
+
+def _release_step(release: Release, scm, step) -> Release:
+    """One step under the release row's lock; a refusal is kept on the row and raised."""
+    try:
+        with transaction.atomic():
+            locked = Release.objects.select_for_update().select_related("change").get(pk=release.pk)
+            step(locked, scm)
+            locked.error = ""
+            locked.save()
+            return locked
+    except ScmError as refused:
+        Release.objects.filter(pk=release.pk).update(error=str(refused))
+        raise RepositoryRefused(
+            f"Release {release.version} of {release.change.number}: {refused}", refused
+        ) from None
+
+
+def _release_merge(release: Release, scm) -> None:
+    change = release.change
+    source, target = change.source_branch, change.target_branch
+    head = scm.head(source)
+    merge = scm.merge_that_brought(head, target) if scm.is_merged(head, target) else None
+    if merge is None:
+        if scm.is_merged(head, target):
+            raise ScmError(
+                f"{source} has nothing that {target} lacks: there is nothing to release.", kind="missing"
+            )
+        if change.environment.approval_policy.signed_commits_required:
+            unsigned = scm.unsigned_commits(source, target)
+            if unsigned:
+                raise ScmError(
+                    f"{len(unsigned)} commit(s) on {source} are not signed ({shas_in_words(unsigned)}); "
+                    "every commit released must carry a verified signature.",
+                    kind="unsigned",
+                )
+        merge = scm.merge(
+            source, target, f"Release {release.version}: {change.number} {change.title}", head=head
+        )
+    release.merge_commit, release.merged_at = merge, clock.now()
+    audit_record(
+        actor=None,
+        action="release.merged",
+        target=change,
+        after={"version": release.version, "commit": merge},
+    )
+
+
+def shas_in_words(shas: list[str]) -> str:
+    return ", ".join(sha[:10] for sha in shas[:5]) + (" and more" if len(shas) > 5 else "")
+
+
+def _release_tag(release: Release, scm) -> None:
+    change = release.change
+    if not scm.is_merged(release.merge_commit, change.target_branch):
+        raise ScmError(
+            f"{release.merge_commit[:10]} is not on {change.target_branch}: it is not tagged.", kind="missing"
+        )
+    existing = scm.tag_commit(release.version)
+    if existing is not None and existing != release.merge_commit:
+        raise ScmError(
+            f"{release.version} exists already on another commit ({existing[:10]}).", kind="conflict"
+        )
+    release.notes = scm.release_notes(
+        release.previous_tag or None, release.merge_commit, version=release.version
+    )
+    if existing is None:
+        scm.tag(
+            release.version,
+            release.merge_commit,
+            f"{release.version}\n\n{change.number} {change.title}\n\n{release.notes}",
+        )
+    release.tagged_at = clock.now()
+    audit_record(
+        actor=None,
+        action="release.tagged",
+        target=change,
+        after={"version": release.version, "commit": release.merge_commit},
+    )
+
+
+def _release_publish(release: Release, scm) -> None:
+    release.url = scm.publish(release.version, release.notes)
+    release.published_at = clock.now()
+    audit_record(
+        actor=None,
+        action="release.published",
+        target=release.change,
+        after={"version": release.version, "url": release.url},
+    )
+    integrations.checklist_prove(
+        change=release.change,
+        integration="release",
+        evidence=f"{release.version}: {release.url or 'notes on the annotated tag'}",
+    )
+
+
+@transaction.atomic
+def release_revert(*, actor: User, change: ChangeRequest, scm):
+    """Undoes a released change in the repository (the code half of a rollback; traffic goes back
+    through the deployment): one revert commit on the target branch in a repository on disk, a
+    pull request carrying it on GitHub. Returns what was made (`commit`, and `url` on GitHub)."""
+    if not (
+        has_right(actor, Right.DEPLOYMENT_ROLLBACK) or has_right(actor, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
+    ):
+        raise ChangeError(missing_right_message(Right.DEPLOYMENT_ROLLBACK))
+    release = Release.objects.select_for_update().filter(change=change).first()
+    if release is None or release.tagged_at is None:
+        raise ChangeError(f"{change.number} has no tagged release to revert.", conflict=True)
+    try:
+        reverted = scm.revert(release.version, change.target_branch)
+    except ScmError as refused:
+        raise RepositoryRefused(f"Revert of {release.version}: {refused}", refused) from None
+    audit_record(
+        actor=actor,
+        action="release.revert",
+        target=change,
+        after={"version": release.version, "commit": reverted.commit, "url": reverted.url},
+    )
+    where = f"opened {reverted.url} to revert" if reverted.url else "reverted"
+    _notify(
+        change,
+        f"{release.version} reverted ({change.number})",
+        f"{actor.display_name} {where} {release.version} on {change.target_branch}.",
+    )
+    return reverted
