@@ -92,7 +92,9 @@ def change_detail(user, pk: int) -> ChangeRequest:
     from the prefetched rows, as the list counts it in SQL."""
     change = (
         changes_visible_to(user)
-        .select_related("environment__approval_policy", "requester", "incident", "standard_template", "pull")
+        .select_related(
+            "environment__approval_policy", "requester", "incident", "standard_template", "pull", "release"
+        )
         .defer("environment__approval_policy__checklist")  # what new changes copy; never shown here
         .prefetch_related(
             "stakeholders",

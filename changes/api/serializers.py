@@ -218,6 +218,18 @@ class PullRequestSerializer(serializers.ModelSerializer):
         return pull.latest_reviews()
 
 
+class ReleaseSerializer(serializers.ModelSerializer):
+    class Meta:
+        from changes.models import Release
+
+        model = Release
+        fields = [
+            "version", "previous_tag", "merge_commit", "merged_at", "tagged_at", "published_at", "url",
+            "notes", "error",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
 class ChangeDetailSerializer(ChangeRequestSerializer):
     services = serializers.ListField(source="service_names", child=serializers.CharField(), read_only=True)
     checklist = ChecklistItemSerializer(many=True, read_only=True)
@@ -233,6 +245,9 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
     repository = serializers.SerializerMethodField(
         help_text="What the repository last said about the pull request (null before it was read)."
     )
+    release = serializers.SerializerMethodField(
+        help_text="The release cut when the change deployed, step by step (null before)."
+    )
 
     class Meta(ChangeRequestSerializer.Meta):
         fields = [
@@ -244,6 +259,7 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
             "staging_soak",
             "gates",
             "repository",
+            "release",
         ]
 
     def get_gates(self, change) -> list[dict]:
@@ -256,6 +272,14 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
 
         pull = pull_request_of(change)
         return PullRequestSerializer(pull).data if pull is not None else None
+
+    def get_release(self, change) -> dict | None:
+        from changes.models import Release
+
+        try:
+            return ReleaseSerializer(change.release).data
+        except Release.DoesNotExist:
+            return None
 
     def get_staging_soak(self, change) -> dict:
         from changes.soak import soak_of
