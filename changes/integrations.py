@@ -10,7 +10,11 @@ from portal import clock
 from portal.services import audit_record
 
 # Integrations that exist today; the others are named by the policy and wait for their code.
-CONNECTED = frozenset({"approvals", "rollback_plan", "stakeholders", "schedule", "staging_soak", "release"})
+CONNECTED = frozenset(
+    {"approvals", "rollback_plan", "stakeholders", "schedule", "staging_soak", "release", "backup"}
+)
+# Proved by the deployment itself (its pre-flight), so they cannot stand in the way of Deploy.
+PROVED_BY_DEPLOYMENT = frozenset({"backup"})
 
 LABELS = {
     "approvals": "the approval quorum",

@@ -257,7 +257,12 @@ class ChecklistItem(models.Model):
 
     @property
     def gates_deploy(self) -> bool:
-        return bool({Phase.PRE, Phase.BEFORE} & set(self.phases))
+        from changes.integrations import PROVED_BY_DEPLOYMENT
+
+        return (
+            bool({Phase.PRE, Phase.BEFORE} & set(self.phases))
+            and self.integration not in PROVED_BY_DEPLOYMENT
+        )
 
 
 class Approval(models.Model):

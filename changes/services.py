@@ -120,6 +120,13 @@ def _transition(
     )
 
 
+def change_move(*, change: ChangeRequest, status: str, actor=None, note: str = "") -> None:
+    """Moves a change the deployment engine carries (deploying, verifying, rolled back, failed),
+    audited in the caller's transaction."""
+    _transition(_locked(change), status, actor=actor, note=note)
+    change.refresh_from_db(fields=["status", "updated_at"])
+
+
 def _copy_checklist(change: ChangeRequest, items: list[dict], start: int = 0) -> None:
     ChecklistItem.objects.bulk_create(
         ChecklistItem(

@@ -6,6 +6,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
+from deployments import defaults
+
 SLUG = RegexValidator(r"^[a-z0-9][a-z0-9-]{0,62}$", "Use lowercase letters, digits and dashes.")
 GITHUB_LOGIN = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?"
 
@@ -68,3 +70,276 @@ class Service(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Colour(models.TextChoices):
+    BLUE = "blue", "Blue"
+    GREEN = "green", "Green"
+
+    @property
+    def other(self) -> "Colour":
+        return Colour.GREEN if self == Colour.BLUE else Colour.BLUE
+
+
+def default_smoke_checks() -> list[dict]:
+    return [{"path": "/healthz", "status": 200, "contains": "", "timeout": 5}]
+
+
+def default_weights() -> list[int]:
+    return list(defaults.WEIGHTS)
+
+
+def validate_weights(value) -> None:
+    """Percentages of traffic on the new colour, one per step, rising to 100."""
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 100 for w in value)
+        or value != sorted(set(value))
+        or value[-1] != 100
+    ):
+        raise ValidationError(
+            "List rising percentages of traffic from 1 to 100, ending at 100, e.g. [25, 50, 100]."
+        )
+
+
+def validate_smoke_checks(value) -> None:
+    shape = "Each smoke check is {path: '/…', status: 200, contains: '' (optional), timeout: seconds}."
+    if not isinstance(value, list):
+        raise ValidationError(shape)
+    for check in value:
+        if (
+            not isinstance(check, dict)
+            or not str(check.get("path", "")).startswith("/")
+            or not isinstance(check.get("status", 200), int)
+            or not isinstance(check.get("contains", ""), str)
+            or not isinstance(check.get("timeout", 5), int | float)
+            or not 0 < check.get("timeout", 5) <= 60
+            or set(check) - {"path", "status", "contains", "timeout"}
+        ):
+            raise ValidationError(shape)
+
+
+def validate_names(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValidationError("List names, e.g. ['web-5xx-high'].")
+
+
+def validate_dashboards(value) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.startswith(("https://", "http://"))
+        for k, v in value.items()
+    ):
+        raise ValidationError("Name each dashboard with its address, e.g. {'CloudWatch': 'https://…'}.")
+
+
+ARN = RegexValidator(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$", "Give an ARN, arn:aws:….")
+
+
+class DeploySettings(models.Model):
+    """How Greenlight deploys to an environment: the AWS account and load balancer, the two
+    colours and how to reach each, the checks at every step, and the strategy. The SLA numbers
+    default to the policy's."""
+
+    class Strategy(models.TextChoices):
+        BLUE_GREEN = "blue_green", "Blue-green in steps"
+        CANARY = "canary", "Canary"
+
+    class Deployer(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook (your pipeline deploys the version to the colour)"
+        SIMULATED = "simulated", "Simulated (the demo's production)"
+
+    class Telemetry(models.TextChoices):
+        CLOUDWATCH = "cloudwatch", "CloudWatch"
+        SIMULATED = "simulated", "Simulated (the demo's production)"
+
+    environment = models.OneToOneField(Environment, on_delete=models.CASCADE, related_name="deploy_settings")
+    aws_region = models.CharField(max_length=32, blank=True, help_text="Empty: the portal's AWS_REGION.")
+    role_arn = models.CharField(
+        max_length=300,
+        blank=True,
+        validators=[ARN],
+        help_text="An IAM role to assume in the environment's account.",
+    )
+    listener_arn = models.CharField(
+        max_length=300, validators=[ARN], help_text="The ALB listener that shifts traffic."
+    )
+    rule_arn = models.CharField(
+        max_length=300,
+        blank=True,
+        validators=[ARN],
+        help_text="Shift on this listener rule instead of the default action.",
+    )
+    blue_target_group_arn = models.CharField(max_length=300, validators=[ARN])
+    green_target_group_arn = models.CharField(max_length=300, validators=[ARN])
+    live_colour = models.CharField(max_length=5, choices=Colour.choices, default=Colour.BLUE)
+    blue_url = models.URLField(blank=True, help_text="Reaches the blue colour directly, for smoke tests.")
+    green_url = models.URLField(blank=True, help_text="Reaches the green colour directly, for smoke tests.")
+    smoke_checks = models.JSONField(default=default_smoke_checks, validators=[validate_smoke_checks])
+    max_error_rate = models.FloatField(
+        default=defaults.MAX_ERROR_RATE, help_text="5xx per request, 0.001 = 0.1 %."
+    )
+    max_p95_ms = models.PositiveIntegerField(default=defaults.MAX_P95_MS)
+    max_p99_ms = models.PositiveIntegerField(default=defaults.MAX_P99_MS)
+    alarm_names = models.JSONField(default=list, blank=True, validators=[validate_names])
+    min_requests = models.PositiveIntegerField(
+        default=defaults.MIN_REQUESTS, help_text="Requests a step must see before its metrics are judged."
+    )
+    strategy = models.CharField(max_length=16, choices=Strategy.choices, default=Strategy.BLUE_GREEN)
+    weights = models.JSONField(default=default_weights, validators=[validate_weights])
+    bake_seconds = models.PositiveIntegerField(default=defaults.BAKE_SECONDS)
+    analysis_seconds = models.PositiveIntegerField(
+        default=defaults.ANALYSIS_SECONDS,
+        help_text="How often a step is judged. ALB metrics come per minute, so 60 or more on AWS.",
+    )
+    health_timeout_seconds = models.PositiveIntegerField(
+        default=defaults.HEALTH_TIMEOUT_SECONDS,
+        help_text="How long the new colour may take to become healthy.",
+    )
+    database_instance = models.CharField(
+        max_length=100, blank=True, help_text="The RDS instance snapshotted before each deployment."
+    )
+    deployer = models.CharField(max_length=16, choices=Deployer.choices, default=Deployer.WEBHOOK)
+    deployer_url = models.URLField(blank=True, help_text="The webhook deployer's address.")
+    telemetry = models.CharField(max_length=16, choices=Telemetry.choices, default=Telemetry.CLOUDWATCH)
+    dashboards = models.JSONField(default=dict, blank=True, validators=[validate_dashboards])
+    alert_channel = models.CharField(
+        max_length=80, default="#production-alerts", help_text="Where a failed or stuck deployment is told."
+    )
+
+    class Meta:
+        verbose_name_plural = "deploy settings"
+
+    def __str__(self) -> str:
+        return f"Deploy settings of {self.environment}"
+
+    def clean(self):
+        if self.blue_target_group_arn and self.blue_target_group_arn == self.green_target_group_arn:
+            raise ValidationError(
+                {"green_target_group_arn": "Blue and green are two different target groups."}
+            )
+        if self.deployer == self.Deployer.WEBHOOK and not self.deployer_url:
+            raise ValidationError({"deployer_url": "The webhook deployer needs the address to call."})
+
+    def target_group(self, colour: str) -> str:
+        return self.blue_target_group_arn if colour == Colour.BLUE else self.green_target_group_arn
+
+    def url_of(self, colour: str) -> str:
+        return self.blue_url if colour == Colour.BLUE else self.green_url
+
+
+class Deployment(models.Model):
+    """One release of a change into an environment, driven step by step by short tasks from the
+    state kept here: what the engine wants on the load balancer (`desired_weight`) and what it
+    confirmed there (`applied_weight`) never disagree once it is at rest."""
+
+    class State(models.TextChoices):
+        PREFLIGHT = "preflight", "Pre-flight"
+        RELEASING = "releasing", "Releasing"
+        DEPLOYING = "deploying", "Deploying to the idle colour"
+        SMOKE = "smoke", "Smoke tests on the idle colour"
+        SHIFTING = "shifting", "Shifting traffic"
+        ROLLING_BACK = "rolling_back", "Rolling back"
+        SUCCEEDED = "succeeded", "Succeeded"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+        FAILED = "failed", "Failed"
+
+    ENDED = (State.SUCCEEDED, State.ROLLED_BACK, State.FAILED)
+
+    change = models.ForeignKey("changes.ChangeRequest", on_delete=models.PROTECT, related_name="deployments")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="deployments")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PREFLIGHT)
+    started_by = models.ForeignKey(
+        "portal.User", on_delete=models.SET_NULL, null=True, related_name="deployments_started"
+    )
+    created_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    version = models.CharField(max_length=32, blank=True)
+    from_colour = models.CharField(max_length=5, choices=Colour.choices)
+    to_colour = models.CharField(max_length=5, choices=Colour.choices)
+    plan = models.JSONField(help_text="The weights of the steps, copied from the settings at the start.")
+    bake_seconds = models.PositiveIntegerField()
+    analysis_seconds = models.PositiveIntegerField()
+    step = models.PositiveSmallIntegerField(default=0, help_text="The step of the plan being shifted to.")
+    desired_weight = models.PositiveSmallIntegerField(default=0, help_text="% on the new colour wanted.")
+    applied_weight = models.PositiveSmallIntegerField(default=0, help_text="% on the new colour confirmed.")
+    state_since = models.DateTimeField(help_text="When the current state (or step) began.")
+    next_run_at = models.DateTimeField(help_text="When the engine looks at it next.")
+    paused_at = models.DateTimeField(null=True, blank=True)
+    promote_requested = models.BooleanField(default=False)
+    rollback_requested = models.BooleanField(default=False)
+    rollback_reason = models.TextField(blank=True)
+    revert_requested = models.BooleanField(default=False)
+    rollback_by = models.ForeignKey(
+        "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="rollbacks"
+    )
+    snapshot_id = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Retries in a row after a passing error."
+    )
+    error = models.TextField(blank=True, help_text="What went wrong, in words.")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds it until then.")
+    lease_owner = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment"],
+                condition=models.Q(ended_at__isnull=True),
+                name="one_active_deployment_per_environment",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Deployment {self.pk} of {self.change_id} to {self.environment_id}"
+
+    @property
+    def active(self) -> bool:
+        return self.ended_at is None
+
+    @property
+    def weights(self) -> dict[str, int]:
+        """Traffic on each colour, as confirmed on the load balancer."""
+        return {self.to_colour: self.applied_weight, self.from_colour: 100 - self.applied_weight}
+
+
+class Stage(models.Model):
+    """A stage of a deployment (pre-flight, release, deploy, smoke tests, each traffic step, a
+    rollback) with every check it made and the values it measured."""
+
+    class Kind(models.TextChoices):
+        PREFLIGHT = "preflight", "Pre-flight"
+        RELEASE = "release", "Release"
+        DEPLOY = "deploy", "Deploy"
+        SMOKE = "smoke", "Smoke tests"
+        TRAFFIC = "traffic", "Traffic"
+        ROLLBACK = "rollback", "Rollback"
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        STOPPED = "stopped", "Stopped"
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="stages")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    weight = models.PositiveSmallIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    checks = models.JSONField(default=list, help_text="Each check: name, ok, value, threshold, at, detail.")
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.state}"
+
+    @staticmethod
+    def evidence(name: str, ok: bool | None, value=None, threshold=None, detail: str = "") -> dict:
+        """One piece of evidence: what was checked, whether it passed (None: not judged), the value
+        measured against its threshold, and a word on it."""
+        return {"name": name, "ok": ok, "value": value, "threshold": threshold, "detail": detail}

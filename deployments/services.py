@@ -1,9 +1,26 @@
-"""Writes to the catalogue: environments and services, audited."""
+"""Writes to the catalogue (environments, services, their deploy settings) and to deployments
+(deploy, pause, resume, promote, roll back), each guarded and audited in one transaction; the
+engine (deployments/engine.py) carries a deployment forward from there."""
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
-from deployments.models import Environment, Service
+from deployments.models import Deployment, DeploySettings, Environment, Service
+from portal import clock
+from portal.roles import Right, has_right, missing_right_message
 from portal.services import audit_record
+
+
+class DeployRefused(ValidationError):
+    """The act is refused (409 when it clashes with the state of things), with every reason."""
+
+    def __init__(self, reasons: list[str], *, conflict: bool = True):
+        super().__init__(" ".join(reasons))
+        self.reasons, self.conflict = reasons, conflict
+
+    @property
+    def extra(self) -> dict:
+        return {"reasons": self.reasons}
 
 
 def _snapshot(instance) -> dict:
@@ -28,3 +45,251 @@ def service_create(*, actor, environments=(), **fields) -> Service:
     after = {**_snapshot(service), "environments": [e.name for e in environments]}
     audit_record(actor=actor, action="service.create", target=service, after=after)
     return service
+
+
+@transaction.atomic
+def deploy_settings_save(*, actor, environment: Environment, **fields) -> DeploySettings:
+    """Makes or edits how an environment is deployed to; refused while a deployment runs there."""
+    if not has_right(actor, Right.ENVIRONMENT_MANAGE):
+        raise DeployRefused([missing_right_message(Right.ENVIRONMENT_MANAGE)], conflict=False)
+    environment = Environment.objects.select_for_update().get(pk=environment.pk)
+    running = Deployment.objects.filter(environment=environment, ended_at__isnull=True).first()
+    if running is not None:
+        raise DeployRefused(
+            [f"{environment} is being deployed to ({running.change.number}): change it after."]
+        )
+    deploy = DeploySettings.objects.filter(environment=environment).first()
+    before = _snapshot(deploy) if deploy else None
+    deploy = deploy or DeploySettings(environment=environment)
+    for name, value in fields.items():
+        setattr(deploy, name, value)
+    deploy.full_clean()
+    deploy.save()
+    audit_record(
+        actor=actor,
+        action="environment.deploy_settings",
+        target=environment,
+        before=before,
+        after=_snapshot(deploy),
+    )
+    return deploy
+
+
+# Deployments.
+
+
+def deploy_refusals(change) -> list[str]:
+    """Why the change may not deploy now, in words (nothing when it may)."""
+    from changes.choices import ChangeStatus, ChangeType
+    from changes.selectors import change_quorum, deploy_gates
+
+    ready = (ChangeStatus.SCHEDULED,) + (
+        (ChangeStatus.APPROVED,) if change.change_type == ChangeType.EMERGENCY else ()
+    )
+    reasons = []
+    if change.status not in ready:
+        reasons.append(
+            f"{change.number} is {change.get_status_display().lower()}: only a scheduled change deploys."
+        )
+    reasons += [
+        f"{g['name']}: {g['detail']}"
+        for g in deploy_gates(change, change_quorum(change))
+        if g["state"] != "ok"
+    ]
+    if not DeploySettings.objects.filter(environment_id=change.environment_id).exists():
+        reasons.append(
+            f"{change.environment} has no deploy settings: a policy admin sets its load balancer first."
+        )
+    running = Deployment.objects.filter(environment_id=change.environment_id, ended_at__isnull=True).first()
+    if running is not None:
+        reasons.append(
+            f"{change.environment} is being deployed to by {running.change.number}: one at a time."
+        )
+    return reasons
+
+
+def deploy(*, actor, change) -> Deployment:
+    """Starts the deployment of a ready change: one per environment at a time (the database
+    refuses a second), the change moved to deploying, all audited; the engine takes it from
+    there once the transaction commits."""
+    from changes.choices import ChangeStatus
+    from changes.models import ChangeRequest
+    from changes.services import change_move
+
+    if not has_right(actor, Right.DEPLOYMENT_DEPLOY):
+        raise DeployRefused([missing_right_message(Right.DEPLOYMENT_DEPLOY)], conflict=False)
+    try:
+        with transaction.atomic():
+            change = (
+                ChangeRequest.objects.select_for_update()
+                .select_related("environment__approval_policy")
+                .get(pk=change.pk)
+            )
+            reasons = deploy_refusals(change)
+            if reasons:
+                raise DeployRefused(reasons)
+            deploy = change.environment.deploy_settings
+            now = clock.now()
+            deployment = Deployment.objects.create(
+                change=change,
+                environment=change.environment,
+                started_by=actor,
+                created_at=now,
+                from_colour=deploy.live_colour,
+                to_colour="green" if deploy.live_colour == "blue" else "blue",
+                plan=list(deploy.weights),
+                bake_seconds=deploy.bake_seconds,
+                analysis_seconds=deploy.analysis_seconds,
+                state_since=now,
+                next_run_at=now,
+            )
+            audit_record(
+                actor=actor,
+                action="deployment.start",
+                target=deployment,
+                after={
+                    "change": change.number,
+                    "environment": change.environment.name,
+                    "from": deployment.from_colour,
+                    "to": deployment.to_colour,
+                    "plan": deployment.plan,
+                },
+            )
+            change_move(
+                change=change, status=ChangeStatus.DEPLOYING, actor=actor, note=f"deployment {deployment.pk}"
+            )
+            _wake_later(deployment)
+            return deployment
+    except IntegrityError:
+        raise DeployRefused([f"{change.environment} is being deployed to already: one at a time."]) from None
+
+
+def _wake_later(deployment: Deployment) -> None:
+    from deployments.tasks import deployment_advance
+
+    transaction.on_commit(lambda pk=deployment.pk: deployment_advance.delay(pk))
+
+
+def _control(
+    actor, deployment: Deployment, action: str, *, right: str = Right.DEPLOYMENT_DEPLOY, **fields
+) -> Deployment:
+    if not has_right(actor, right):
+        raise DeployRefused([missing_right_message(right)], conflict=False)
+    with transaction.atomic():
+        locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if locked.ended_at is not None:
+            raise DeployRefused([f"Deployment {locked.pk} has ended ({locked.get_state_display().lower()})."])
+        before = {name: getattr(locked, name) for name in fields}
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=list(fields))
+        audit_record(
+            actor=actor,
+            action=f"deployment.{action}",
+            target=locked,
+            before={k: str(v) for k, v in before.items()},
+            after={k: str(v) for k, v in fields.items()},
+        )
+        _wake_later(locked)
+        return locked
+
+
+def deployment_pause(*, actor, deployment: Deployment) -> Deployment:
+    """Holds the current weights; the bake clock keeps running, the next step waits for resume."""
+    if deployment.paused_at is not None:
+        raise DeployRefused([f"Deployment {deployment.pk} is paused already."])
+    return _control(actor, deployment, "pause", paused_at=clock.now())
+
+
+def deployment_resume(*, actor, deployment: Deployment) -> Deployment:
+    if deployment.paused_at is None:
+        raise DeployRefused([f"Deployment {deployment.pk} is not paused."])
+    return _control(actor, deployment, "resume", paused_at=None, error="")
+
+
+def deployment_promote(*, actor, deployment: Deployment) -> Deployment:
+    """Skips the rest of the current step's bake (its checks still run once)."""
+    if deployment.state != Deployment.State.SHIFTING:
+        raise DeployRefused(
+            [f"Deployment {deployment.pk} is not shifting traffic: there is no bake to skip."]
+        )
+    return _control(actor, deployment, "promote", promote_requested=True, paused_at=None)
+
+
+def deployment_rollback(*, actor, deployment: Deployment, reason: str, revert: bool = False) -> Deployment:
+    """Sends all traffic back to the previous colour: during the deployment, or after it while
+    the old colour is still kept (the environment's latest deployment, nothing newer). With
+    `revert`, the code is reverted in the repository too."""
+    right = Right.DEPLOYMENT_ROLLBACK
+    if (
+        not has_right(actor, right)
+        and has_right(actor, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
+        and deployment.change.incident_id
+    ):
+        right = Right.DEPLOYMENT_ROLLBACK_INCIDENT
+    if not reason.strip():
+        raise DeployRefused(["Say why it is rolled back."], conflict=False)
+    if deployment.ended_at is None:
+        return _control(
+            actor,
+            deployment,
+            "rollback",
+            right=right,
+            rollback_requested=True,
+            rollback_reason=reason,
+            revert_requested=revert,
+        )
+    return _reopen_for_rollback(actor, deployment, reason, revert, right)
+
+
+def _reopen_for_rollback(actor, deployment: Deployment, reason: str, revert: bool, right: str) -> Deployment:
+    if not has_right(actor, right):
+        raise DeployRefused([missing_right_message(right)], conflict=False)
+    try:
+        with transaction.atomic():
+            locked = (
+                Deployment.objects.select_for_update()
+                .select_related("environment__deploy_settings")
+                .get(pk=deployment.pk)
+            )
+            latest = (
+                Deployment.objects.filter(environment=locked.environment)
+                .order_by("-created_at", "-id")
+                .first()
+            )
+            live = locked.environment.deploy_settings.live_colour
+            if (
+                locked.state != Deployment.State.SUCCEEDED
+                or latest.pk != locked.pk
+                or live != locked.to_colour
+            ):
+                state = locked.get_state_display().lower()
+                raise DeployRefused(
+                    [
+                        f"Deployment {locked.pk} is not the live release any more ({state}): its old colour "
+                        "is not kept. Deploy a change for the older version instead."
+                    ]
+                )
+            now = clock.now()
+            locked.state, locked.ended_at, locked.state_since, locked.next_run_at = (
+                Deployment.State.ROLLING_BACK,
+                None,
+                now,
+                now,
+            )
+            locked.rollback_requested, locked.rollback_reason, locked.revert_requested = True, reason, revert
+            locked.rollback_by = actor
+            locked.save()
+            audit_record(
+                actor=actor,
+                action="deployment.rollback",
+                target=locked,
+                before={"state": "succeeded"},
+                after={"state": "rolling_back", "reason": reason, "revert": revert},
+            )
+            _wake_later(locked)
+            return locked
+    except IntegrityError:
+        raise DeployRefused(
+            [f"{deployment.environment} is being deployed to: roll back after that ends."]
+        ) from None

@@ -271,6 +271,7 @@ CELERY_BEAT_SCHEDULE = {
     "approval-reminders": {"task": "changes.approval_reminders", "schedule": 900.0},
     "staging-soak-check": {"task": "changes.staging_soak_check", "schedule": 900.0},
     "pull-requests-read": {"task": "changes.pull_requests_read", "schedule": 900.0},
+    "deployments-reconcile": {"task": "deployments.reconcile", "schedule": 15.0},
 }
 
 # Second factor (django-otp): TOTP apps and backup codes.

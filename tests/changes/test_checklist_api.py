@@ -134,7 +134,7 @@ def test_checklist_item_unticked_by_a_person_forgets_who_and_when(developer):
     "key, says",
     [
         ("staging_soak", "the staging soak, which ticks it"),
-        ("backup", "is not connected yet"),
+        ("backup", "the pre-flight database snapshot, which ticks it"),
         ("post_deployment_report", "is not connected yet"),
         ("approved", "the approval quorum, which ticks it"),
         ("rollback_plan", "nobody ticks it by hand"),
@@ -156,9 +156,9 @@ def test_checklist_item_an_integration_proves_is_refused_to_a_person(developer, 
 def test_checklist_item_of_an_integration_not_connected_says_so(developer):
     change = change_create(developer)
 
-    backup = next(i for i in checklist(change, developer) if i["key"] == "backup")
+    report = next(i for i in checklist(change, developer) if i["key"] == "post_deployment_report")
 
-    assert (backup["integration"], backup["connected"], backup["done"]) == ("backup", False, False)
+    assert (report["integration"], report["connected"], report["done"]) == ("post_deployment", False, False)
 
 
 def test_checklist_rollback_plan_is_proven_when_the_change_is_created(developer):

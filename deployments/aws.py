@@ -1,0 +1,268 @@
+"""AWS for a deployment, through boto3: the load balancer's weights between the two colours, the
+health of a target group's targets, CloudWatch's counts and latency percentiles per target group,
+alarms, and the database snapshot taken before deploying. Adapters only: no database here.
+
+boto3 retries little (the engine backs off between its own short steps instead of sleeping in a
+call) and every refusal becomes an AwsError in words, marked transient when waiting may help.
+"""
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+# Error codes that say "not now" rather than "no".
+TRANSIENT = frozenset(
+    {
+        "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+        "RequestThrottled", "ServiceUnavailable", "InternalFailure", "InternalError",
+        "RequestTimeout", "PriorRequestNotComplete", "SlowDown",
+    }
+)  # fmt: skip
+CREDENTIALS = frozenset(
+    {
+        "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",
+        "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch", "UnrecognizedClientException",
+        "AuthFailure",
+    }
+)  # fmt: skip
+
+
+class AwsError(Exception):
+    """A call AWS refused or that did not reach it, in words a person acts on."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+def _speaks(action: str):
+    """Turns what botocore raises during `action` into an AwsError in words."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def call(self, *args, **kwargs):
+            from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+            try:
+                return method(self, *args, **kwargs)
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                message = error.response.get("Error", {}).get("Message", "") or code
+                if code in TRANSIENT:
+                    raise AwsError(
+                        f"AWS is busy ({code}) while trying to {action}: {message}", transient=True
+                    ) from None
+                if code in CREDENTIALS:
+                    raise AwsError(
+                        f"AWS refused the credentials to {action} ({code}: {message}). Check the worker's "
+                        "credentials and the environment's role.",
+                    ) from None
+                raise AwsError(f"AWS refused to {action} ({code}): {message}") from None
+            except NoCredentialsError:
+                raise AwsError(f"No AWS credentials to {action}: give the worker credentials.") from None
+            except BotoCoreError as error:
+                raise AwsError(f"AWS could not be reached to {action}: {error}", transient=True) from None
+
+        return call
+
+    return wrap
+
+
+@dataclass(frozen=True)
+class Counts:
+    requests: int
+    errors: int  # target 5xx
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+
+def dimension(arn: str, kind: str) -> str:
+    """The CloudWatch dimension of a load balancer or target group from an ARN: `app/name/id` of a
+    listener's load balancer, `targetgroup/name/id` of a target group."""
+    if kind == "LoadBalancer":
+        match = re.search(r":(?:listener|listener-rule|loadbalancer)/(app/[^/]+/[^/]+)", arn)
+    else:
+        match = re.search(r":(targetgroup/[^/]+/[^/]+)$", arn)
+    if not match:
+        raise AwsError(f"{arn} is not an ARN of an application load balancer's {kind.lower()}.")
+    return match.group(1)
+
+
+class Aws:
+    """One environment's AWS: its region, and its own account through an assumed role."""
+
+    def __init__(self, *, region: str, role_arn: str = "", endpoint_url: str | None = None):
+        self.region, self.role_arn, self.endpoint_url = region, role_arn, endpoint_url
+        self._clients: dict[str, object] = {}
+        self._session = None
+
+    @_speaks("assume the environment's role")
+    def _session_for(self):
+        import boto3
+
+        if self._session is None:
+            session = boto3.session.Session(region_name=self.region)
+            if self.role_arn:
+                sts = session.client("sts", endpoint_url=self.endpoint_url, config=self._config())
+                credentials = sts.assume_role(RoleArn=self.role_arn, RoleSessionName="greenlight-deploy")[
+                    "Credentials"
+                ]
+                session = boto3.session.Session(
+                    region_name=self.region,
+                    aws_access_key_id=credentials["AccessKeyId"],
+                    aws_secret_access_key=credentials["SecretAccessKey"],
+                    aws_session_token=credentials["SessionToken"],
+                )
+            self._session = session
+        return self._session
+
+    @staticmethod
+    def _config():
+        from botocore.config import Config
+
+        return Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 2})
+
+    def client(self, service: str):
+        if service not in self._clients:
+            self._clients[service] = self._session_for().client(
+                service, endpoint_url=self.endpoint_url, config=self._config()
+            )
+        return self._clients[service]
+
+    # The load balancer.
+
+    @_speaks("read the listener's weights")
+    def weights(self, *, listener_arn: str, rule_arn: str = "") -> dict[str, int]:
+        """Each target group's share of the traffic, in percent."""
+        elbv2 = self.client("elbv2")
+        if rule_arn:
+            actions = elbv2.describe_rules(RuleArns=[rule_arn])["Rules"][0]["Actions"]
+        else:
+            actions = elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"][0]["DefaultActions"]
+        forward = next((a for a in actions if a["Type"] == "forward"), None)
+        if forward is None:
+            raise AwsError(f"{rule_arn or listener_arn} does not forward to target groups.")
+        groups = forward.get("ForwardConfig", {}).get("TargetGroups") or [
+            {"TargetGroupArn": forward["TargetGroupArn"], "Weight": 1}
+        ]
+        total = sum(g.get("Weight", 1) for g in groups) or 1
+        return {g["TargetGroupArn"]: round(100 * g.get("Weight", 1) / total) for g in groups}
+
+    @_speaks("set the listener's weights")
+    def set_weights(self, weights: dict[str, int], *, listener_arn: str, rule_arn: str = "") -> None:
+        """Forwards to the target groups in these percentages (whole numbers adding up to 100)."""
+        if not weights or any(not 0 <= w <= 100 for w in weights.values()) or sum(weights.values()) != 100:
+            raise AwsError(f"Weights {weights} are not whole percentages adding up to 100.")
+        action = {
+            "Type": "forward",
+            "ForwardConfig": {
+                "TargetGroups": [{"TargetGroupArn": arn, "Weight": w} for arn, w in weights.items()],
+                "TargetGroupStickinessConfig": {"Enabled": False},
+            },
+        }
+        elbv2 = self.client("elbv2")
+        if rule_arn:
+            elbv2.modify_rule(RuleArn=rule_arn, Actions=[action])
+        else:
+            elbv2.modify_listener(ListenerArn=listener_arn, DefaultActions=[action])
+
+    @_speaks("read the target group's health")
+    def target_health(self, target_group_arn: str) -> list[tuple[str, str, str]]:
+        """Each target: its id, its state (healthy, unhealthy, initial...) and AWS's reason."""
+        answer = self.client("elbv2").describe_target_health(TargetGroupArn=target_group_arn)
+        return [
+            (
+                d["Target"]["Id"],
+                d["TargetHealth"]["State"],
+                d["TargetHealth"].get("Description") or d["TargetHealth"].get("Reason", ""),
+            )
+            for d in answer["TargetHealthDescriptions"]
+        ]
+
+    # CloudWatch.
+
+    def _queries(self, listener_arn: str, target_group_arn: str, metric: str, stats: list[str], period: int):
+        dimensions = [
+            {"Name": "LoadBalancer", "Value": dimension(listener_arn, "LoadBalancer")},
+            {"Name": "TargetGroup", "Value": dimension(target_group_arn, "TargetGroup")},
+        ]
+        return [
+            {
+                "Id": f"{re.sub(r'[^a-z0-9]', '', metric.lower())}_{stat.lower()}",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/ApplicationELB",
+                        "MetricName": metric,
+                        "Dimensions": dimensions,
+                    },
+                    "Period": period,
+                    "Stat": stat,
+                },
+                "ReturnData": True,
+            }
+            for stat in stats
+        ]
+
+    @_speaks("read the request counts from CloudWatch")
+    def counts(
+        self, *, listener_arn: str, target_group_arn: str, start: datetime, end: datetime, period: int = 60
+    ) -> Counts:
+        """Requests and target 5xx of the target group between start and end (two Sums; the rate
+        is divided here, not by metric math)."""
+        queries = self._queries(listener_arn, target_group_arn, "RequestCount", ["Sum"], period)
+        queries += self._queries(listener_arn, target_group_arn, "HTTPCode_Target_5XX_Count", ["Sum"], period)
+        values = self._metric_data(queries, start, end)
+        return Counts(requests=int(sum(values[queries[0]["Id"]])), errors=int(sum(values[queries[1]["Id"]])))
+
+    @_speaks("read the latency percentiles from CloudWatch")
+    def percentiles(
+        self, *, listener_arn: str, target_group_arn: str, start: datetime, end: datetime, period: int = 60
+    ) -> dict[str, float | None]:
+        """p95 and p99 of TargetResponseTime in milliseconds (the worst period in the window), or
+        None where CloudWatch has no data yet."""
+        queries = self._queries(listener_arn, target_group_arn, "TargetResponseTime", ["p95", "p99"], period)
+        values = self._metric_data(queries, start, end)
+        return {
+            name: (max(values[q["Id"]]) * 1000 if values[q["Id"]] else None)
+            for name, q in zip(("p95", "p99"), queries, strict=True)
+        }
+
+    def _metric_data(self, queries: list[dict], start: datetime, end: datetime) -> dict[str, list[float]]:
+        values: dict[str, list[float]] = {q["Id"]: [] for q in queries}
+        kwargs = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
+        while True:
+            answer = self.client("cloudwatch").get_metric_data(**kwargs)
+            for result in answer["MetricDataResults"]:
+                values[result["Id"]] += list(result.get("Values", []))
+            if not answer.get("NextToken"):
+                return values
+            kwargs["NextToken"] = answer["NextToken"]
+
+    @_speaks("read the CloudWatch alarms")
+    def alarms_firing(self, names: list[str]) -> list[str]:
+        """The named alarms that are in ALARM now."""
+        if not names:
+            return []
+        answer = self.client("cloudwatch").describe_alarms(AlarmNames=names)
+        return sorted(
+            a["AlarmName"]
+            for a in answer["MetricAlarms"] + answer.get("CompositeAlarms", [])
+            if a["StateValue"] == "ALARM"
+        )
+
+    # The database.
+
+    @_speaks("snapshot the database")
+    def snapshot(self, instance: str, snapshot_id: str) -> str:
+        """Starts the snapshot (once: an existing one of that id is kept) and says its status."""
+        rds = self.client("rds")
+        found = rds.describe_db_snapshots(DBInstanceIdentifier=instance, SnapshotType="manual")["DBSnapshots"]
+        existing = next((s for s in found if s["DBSnapshotIdentifier"] == snapshot_id), None)
+        if existing is not None:
+            return existing["Status"]
+        return rds.create_db_snapshot(DBSnapshotIdentifier=snapshot_id, DBInstanceIdentifier=instance)[
+            "DBSnapshot"
+        ]["Status"]

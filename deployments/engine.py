@@ -1,0 +1,641 @@
+"""The blue-green engine: carries a deployment forward one short step at a time from the state
+kept on its row, so any worker can take it up where another stopped (or was killed):
+
+    pre-flight (database snapshot) → release (merge, tag, notes) → deploy to the idle colour and
+    wait until its targets are healthy → smoke tests on the idle colour → for each step of the
+    plan: shift the weights, bake, judge health, smoke tests, metrics and alarms → at 100 % the
+    new colour is live; on a failed judgement, traffic goes back to the old colour by itself.
+
+Every weight change is written as wanted (`desired_weight`) before the load balancer is told and
+as confirmed (`applied_weight`) after it was read back; a step that finds them apart asks the load
+balancer and makes them agree before anything else. One worker at a time holds a deployment for a
+short lease; a worker that dies loses it, and the reconciler hands the deployment to another.
+Nothing sleeps: each call returns how long to wait, and the task is scheduled again then.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings as django_settings
+from django.db import transaction
+from django.db.models import Q
+
+from changes import integrations
+from changes.choices import ChangeStatus
+from deployments.aws import Aws, AwsError
+from deployments.deployers import DeployError, SimulatedDeployer, WebhookDeployer
+from deployments.models import Deployment, DeploySettings, Stage
+from deployments.smoke import smoke_test
+from deployments.telemetry import SimulatedTelemetry, Telemetry
+from portal import clock
+from portal.services import audit_record, notification_send
+
+D = Deployment.State
+LEASE = timedelta(seconds=30)
+# Passing errors (throttling, the network) are retried with backoff this many times in a row.
+MAX_ATTEMPTS = 8
+HEALTH_POLL_SECONDS = 5
+SNAPSHOT_TIMEOUT = timedelta(hours=1)
+
+
+class Refused(Exception):
+    """A step that cannot succeed: the deployment stops (and rolls back once traffic may move)."""
+
+
+@dataclass
+class Outside:
+    """The world one deployment touches."""
+
+    aws: Aws
+    telemetry: Telemetry
+    deployer: object
+
+
+def outside_for(deploy: DeploySettings) -> Outside:
+    aws = Aws(
+        region=deploy.aws_region or django_settings.AWS_REGION,
+        role_arn=deploy.role_arn,
+        endpoint_url=django_settings.AWS_ENDPOINT_URL,
+    )
+    simulated = deploy.telemetry == DeploySettings.Telemetry.SIMULATED
+    telemetry = (SimulatedTelemetry if simulated else Telemetry)(aws, listener_arn=deploy.listener_arn)
+    deployer = (
+        SimulatedDeployer()
+        if deploy.deployer == DeploySettings.Deployer.SIMULATED
+        else WebhookDeployer(deploy.deployer_url)
+    )
+    return Outside(aws=aws, telemetry=telemetry, deployer=deployer)
+
+
+def worker_name() -> str:
+    return f"worker-{uuid.uuid4().hex[:12]}"
+
+
+def advance(deployment_id: int, *, owner: str | None = None, outside: Outside | None = None) -> float | None:
+    """Carries the deployment as far as it can go now. Returns the seconds until it wants to be
+    looked at again, or None when it has ended, is paused, or another worker holds it."""
+    owner = owner or worker_name()
+    if not _claim(deployment_id, owner):
+        return None
+    try:
+        for _ in range(50):
+            deployment = Deployment.objects.select_related("environment__deploy_settings", "change").get(
+                pk=deployment_id
+            )
+            if deployment.ended_at is not None:
+                return None
+            world = outside or outside_for(deployment.environment.deploy_settings)
+            wait = _step(deployment, world)
+            if wait is not None:
+                Deployment.objects.filter(pk=deployment_id).update(
+                    next_run_at=clock.now() + timedelta(seconds=wait)
+                )
+                return None if wait == PAUSED else wait
+            _claim(deployment_id, owner)  # moving on: keep the lease
+        return 0
+    finally:
+        Deployment.objects.filter(pk=deployment_id, lease_owner=owner).update(
+            lease_until=None, lease_owner=""
+        )
+
+
+PAUSED = 3600.0  # a paused deployment is looked at again by the reconciler only; resume wakes it
+
+
+def _claim(deployment_id: int, owner: str) -> bool:
+    now = clock.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner)
+    return bool(
+        Deployment.objects.filter(free, pk=deployment_id, ended_at__isnull=True).update(
+            lease_until=now + LEASE, lease_owner=owner
+        )
+    )
+
+
+def _step(deployment: Deployment, world: Outside) -> float | None:
+    """One move; None to go on at once, else the seconds to wait."""
+    try:
+        if deployment.applied_weight != deployment.desired_weight:
+            _reconcile(deployment, world)
+            return None
+        if deployment.rollback_requested and deployment.state != D.ROLLING_BACK:
+            _begin_rollback(deployment, deployment.rollback_reason or "Rollback requested.")
+            return None
+        if deployment.state == D.ROLLING_BACK:
+            return _rolling_back(deployment, world)
+        if deployment.paused_at is not None:
+            return PAUSED
+        wait = HANDLERS[deployment.state](deployment, world)
+        if deployment.attempts:
+            Deployment.objects.filter(pk=deployment.pk).update(attempts=0, error="")
+        return wait
+    except (AwsError, DeployError) as error:
+        return _trouble(deployment, str(error), transient=error.transient)
+    except Refused as error:
+        return _trouble(deployment, str(error), transient=False)
+
+
+def _trouble(deployment: Deployment, message: str, *, transient: bool) -> float | None:
+    """A passing error waits with backoff (a bounded number of times); a lasting one stops the
+    deployment: rolled back once the new version may have taken traffic, failed before."""
+    if transient and deployment.attempts < MAX_ATTEMPTS:
+        attempts = deployment.attempts + 1
+        Deployment.objects.filter(pk=deployment.pk).update(attempts=attempts, error=message)
+        return min(2**attempts, 60)
+    if deployment.state == D.ROLLING_BACK:
+        _rollback_failed(deployment, message)
+        return None
+    if deployment.state in (D.PREFLIGHT, D.RELEASING):
+        _end(deployment, D.FAILED, ChangeStatus.FAILED, message)
+        return None
+    _begin_rollback(deployment, message)
+    return None
+
+
+# Bookkeeping: every change of the row is audited in the same transaction.
+
+
+def _save(deployment: Deployment, *, action: str | None = None, after: dict | None = None, **fields) -> None:
+    with transaction.atomic():
+        locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        before = {name: getattr(locked, name) for name in fields}
+        for name, value in fields.items():
+            setattr(locked, name, value)
+            setattr(deployment, name, value)
+        locked.save(update_fields=list(fields))
+        if action:
+            audit_record(
+                actor=None,
+                action=action,
+                target=locked,
+                before=_plain(before),
+                after={**_plain(fields), **(after or {})},
+            )
+
+
+def _plain(values: dict) -> dict:
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in values.items()}
+
+
+def _stage(deployment: Deployment, kind: str, name: str, weight: int | None = None) -> Stage:
+    """The running stage of this kind and weight, opened when there is none."""
+    stage = (
+        Stage.objects.filter(deployment=deployment, kind=kind, weight=weight, state=Stage.State.RUNNING)
+        .order_by("-id")
+        .first()
+    )
+    if stage is None:
+        stage = Stage.objects.create(
+            deployment=deployment, kind=kind, name=name, weight=weight, started_at=clock.now()
+        )
+    return stage
+
+
+def _record(stage: Stage, checks: list[dict], *, replace: bool = False) -> None:
+    """Keeps the checks' evidence on the stage, stamped; `replace` updates checks of the same name
+    (a poll) instead of adding another round (a judgement)."""
+    at = clock.now().isoformat()
+    stamped = [{**check, "at": at} for check in checks]
+    if replace:
+        names = {c["name"] for c in stamped}
+        stage.checks = [c for c in stage.checks if c["name"] not in names] + stamped
+    else:
+        stage.checks = stage.checks + stamped
+    stage.save(update_fields=["checks"])
+
+
+def _close(stage: Stage, state: str, message: str = "") -> None:
+    stage.state, stage.ended_at, stage.message = state, clock.now(), message
+    stage.save(update_fields=["state", "ended_at", "message"])
+
+
+def _move(deployment: Deployment, state: str, note: str = "", **fields) -> None:
+    now = clock.now()
+    _save(
+        deployment,
+        action="deployment.state",
+        after={"note": note} if note else None,
+        state=state,
+        state_since=now,
+        next_run_at=now,
+        **fields,
+    )
+
+
+# The weights.
+
+
+def _set_weight(deployment: Deployment, world: Outside, weight: int) -> None:
+    """Wanted, told, read back, confirmed: a crash anywhere in between is found by `_reconcile`."""
+    deploy = deployment.environment.deploy_settings
+    _save(deployment, action="deployment.weights", desired_weight=weight)
+    world.aws.set_weights(
+        {
+            deploy.target_group(deployment.to_colour): weight,
+            deploy.target_group(deployment.from_colour): 100 - weight,
+        },
+        listener_arn=deploy.listener_arn,
+        rule_arn=deploy.rule_arn,
+    )
+    _confirm(deployment, world)
+
+
+def _confirm(deployment: Deployment, world: Outside) -> int:
+    deploy = deployment.environment.deploy_settings
+    actual = world.aws.weights(listener_arn=deploy.listener_arn, rule_arn=deploy.rule_arn)
+    applied = actual.get(deploy.target_group(deployment.to_colour), 0)
+    if applied != deployment.applied_weight:
+        _save(deployment, action="deployment.weights_confirmed", applied_weight=applied)
+    return applied
+
+
+def _reconcile(deployment: Deployment, world: Outside) -> None:
+    """The row wants one weight and confirmed another (a worker stopped between the two): ask the
+    load balancer, and tell it again when it does not have what is wanted."""
+    if _confirm(deployment, world) != deployment.desired_weight:
+        _set_weight(deployment, world, deployment.desired_weight)
+
+
+# The stages.
+
+
+def _preflight(deployment: Deployment, world: Outside) -> float | None:
+    deploy = deployment.environment.deploy_settings
+    stage = _stage(deployment, Stage.Kind.PREFLIGHT, "Pre-flight")
+    if not deploy.database_instance:
+        _record(
+            stage,
+            [Stage.evidence("Database snapshot", True, detail="no database configured")],
+        )
+    else:
+        snapshot_id = (
+            deployment.snapshot_id or f"greenlight-{deployment.change.number.lower()}-{deployment.pk}"
+        )
+        if not deployment.snapshot_id:
+            _save(deployment, snapshot_id=snapshot_id)
+        status = world.aws.snapshot(deploy.database_instance, snapshot_id)
+        done = status == "available"
+        _record(
+            stage,
+            [
+                Stage.evidence(
+                    "Database snapshot", done, status, detail=f"{snapshot_id} of {deploy.database_instance}"
+                )
+            ],
+            replace=True,
+        )
+        if not done:
+            if clock.now() - deployment.state_since > SNAPSHOT_TIMEOUT:
+                raise Refused(f"The snapshot {snapshot_id} is still {status} after an hour.")
+            return 15
+        with transaction.atomic():
+            integrations.checklist_prove(
+                change=deployment.change,
+                integration="backup",
+                evidence=f"RDS snapshot {snapshot_id} of {deploy.database_instance}, available.",
+            )
+    _close(stage, Stage.State.PASSED)
+    _move(deployment, D.RELEASING)
+    return None
+
+
+def _release(deployment: Deployment, world: Outside) -> float | None:
+    from changes import releases, scm
+
+    stage = _stage(deployment, Stage.Kind.RELEASE, "Release")
+    try:
+        release = releases.release_cut(change=deployment.change, scm=scm.repository())
+    except releases.RepositoryRefused as refused:
+        _record(
+            stage,
+            [Stage.evidence("Release", False, detail=refused.messages[0])],
+            replace=True,
+        )
+        if refused.transient and deployment.attempts < MAX_ATTEMPTS:
+            _save(deployment, attempts=deployment.attempts + 1, error=refused.messages[0])
+            if refused.retry_at is not None:
+                return max((refused.retry_at - clock.now()).total_seconds(), 1)
+            return min(2 ** (deployment.attempts + 1), 60)
+        _close(stage, Stage.State.FAILED, refused.messages[0])
+        raise Refused(refused.messages[0]) from None
+    except scm.ScmError as refused:  # no repository configured
+        _close(stage, Stage.State.FAILED, str(refused))
+        raise Refused(str(refused)) from None
+    _record(
+        stage,
+        [Stage.evidence("Release", True, release.version, detail=release.url or release.merge_commit[:10])],
+        replace=True,
+    )
+    _close(stage, Stage.State.PASSED)
+    _move(deployment, D.DEPLOYING, version=release.version)
+    return None
+
+
+def _deploy(deployment: Deployment, world: Outside) -> float | None:
+    deploy = deployment.environment.deploy_settings
+    target_group = deploy.target_group(deployment.to_colour)
+    stage = _stage(deployment, Stage.Kind.DEPLOY, f"Deploy {deployment.version} to {deployment.to_colour}")
+    if not any(c["name"] == "Deployer" for c in stage.checks):
+        world.deployer.start(
+            version=deployment.version,
+            colour=deployment.to_colour,
+            target_group_arn=target_group,
+            environment=deployment.environment.name,
+            change=deployment.change.number,
+        )
+        _record(
+            stage,
+            [
+                Stage.evidence(
+                    "Deployer", True, deployment.version, detail=f"asked to deploy to {deployment.to_colour}"
+                )
+            ],
+        )
+    targets = world.telemetry.target_health(target_group)
+    healthy = [t for t in targets if t[1] == "healthy"]
+    ok = bool(targets) and len(healthy) == len(targets)
+    detail = (
+        "; ".join(f"{t[0]} {t[1]}{f' ({t[2]})' if t[2] else ''}" for t in targets) or "no targets registered"
+    )
+    _record(
+        stage,
+        [Stage.evidence("Target health", ok, f"{len(healthy)}/{len(targets)}", detail=detail)],
+        replace=True,
+    )
+    if ok:
+        _close(stage, Stage.State.PASSED)
+        _move(deployment, D.SMOKE)
+        return None
+    waited = (clock.now() - deployment.state_since).total_seconds()
+    if waited > deploy.health_timeout_seconds:
+        _close(stage, Stage.State.FAILED, f"not healthy after {deploy.health_timeout_seconds} s")
+        seconds = deploy.health_timeout_seconds
+        raise Refused(f"{deployment.to_colour.title()} did not become healthy in {seconds} s: {detail}.")
+    return HEALTH_POLL_SECONDS
+
+
+def _smoke(deployment: Deployment, world: Outside) -> float | None:
+    deploy = deployment.environment.deploy_settings
+    stage = _stage(deployment, Stage.Kind.SMOKE, f"Smoke tests on {deployment.to_colour} (0 %)", weight=0)
+    url = deploy.url_of(deployment.to_colour)
+    if not url:
+        _close(stage, Stage.State.FAILED, "no address")
+        raise Refused(
+            f"There is no address to smoke-test {deployment.to_colour}: set its URL in the deploy settings."
+        )
+    results = smoke_test(url, deploy.smoke_checks)
+    _record(stage, results)
+    failed = [r for r in results if not r["ok"]]
+    if failed:
+        words = "; ".join(f"{r['name']}: {r['detail']}" for r in failed)
+        _close(stage, Stage.State.FAILED, words)
+        raise Refused(f"Smoke tests failed on {deployment.to_colour}: {words}.")
+    _close(stage, Stage.State.PASSED)
+    _move(deployment, D.SHIFTING, step=0)
+    return None
+
+
+def _shift(deployment: Deployment, world: Outside) -> float | None:
+    weight = deployment.plan[deployment.step]
+    stage = _stage(deployment, Stage.Kind.TRAFFIC, f"{weight} % on {deployment.to_colour}", weight=weight)
+    now = clock.now()
+    if deployment.applied_weight != weight:
+        _set_weight(deployment, world, weight)
+        _save(deployment, state_since=now, next_run_at=now + timedelta(seconds=deployment.analysis_seconds))
+        return deployment.analysis_seconds
+    if now < deployment.next_run_at and not deployment.promote_requested:
+        return (deployment.next_run_at - now).total_seconds()
+    verdict = judge(deployment, world, since=deployment.state_since, until=now)
+    _record(stage, verdict.checks)
+    if verdict.failed:
+        _close(stage, Stage.State.FAILED, verdict.failed)
+        raise Refused(f"At {weight} %: {verdict.failed}.")
+    baked = (now - deployment.state_since).total_seconds() >= deployment.bake_seconds
+    if not (baked or deployment.promote_requested):
+        remaining = deployment.bake_seconds - (now - deployment.state_since).total_seconds()
+        wait = min(deployment.analysis_seconds, max(remaining, 1))
+        _save(deployment, next_run_at=now + timedelta(seconds=wait))
+        return wait
+    if verdict.inconclusive and not deployment.promote_requested:
+        _close(stage, Stage.State.STOPPED, verdict.inconclusive)
+        _save(deployment, action="deployment.pause", paused_at=now, error=verdict.inconclusive)
+        _alert(
+            deployment,
+            f"paused at {weight} %",
+            f"{verdict.inconclusive} Resume to go on, promote, or roll back.",
+        )
+        return PAUSED
+    _close(stage, Stage.State.PASSED, "promoted" if deployment.promote_requested and not baked else "")
+    if weight == 100:
+        _succeed(deployment)
+        return None
+    _move(deployment, D.SHIFTING, step=deployment.step + 1, promote_requested=False)
+    return None
+
+
+@dataclass
+class Verdict:
+    checks: list[dict]
+    failed: str = ""  # why the step failed, in words
+    inconclusive: str = ""  # why the metrics could not be judged yet
+
+
+def judge(deployment: Deployment, world: Outside, *, since, until) -> Verdict:
+    """Health, smoke tests, the SLA metrics and the alarms of the new colour over the step so far;
+    every measured value is kept as evidence."""
+    deploy = deployment.environment.deploy_settings
+    target_group = deploy.target_group(deployment.to_colour)
+    targets = world.telemetry.target_health(target_group)
+    sick = [f"{t[0]} {t[1]}" for t in targets if t[1] != "healthy"]
+    healthy = f"{len(targets) - len(sick)}/{len(targets)}"
+    checks = [
+        Stage.evidence(
+            "Target health", bool(targets) and not sick, healthy, detail=", ".join(sick) or "all healthy"
+        )
+    ]
+    url = deploy.url_of(deployment.to_colour)
+    if url:
+        checks += smoke_test(url, deploy.smoke_checks)
+    counts = world.telemetry.counts(target_group, since, until, 60)
+    inconclusive = ""
+    if counts.requests < deploy.min_requests:
+        inconclusive = (
+            f"Only {counts.requests} request(s) reached {deployment.to_colour}; {deploy.min_requests} are "
+            "needed to judge it."
+        )
+        checks.append(
+            Stage.evidence("Requests", None, counts.requests, deploy.min_requests, "not enough traffic yet")
+        )
+    else:
+        rate = round(counts.error_rate, 6)
+        checks += [
+            Stage.evidence("Requests", True, counts.requests, deploy.min_requests),
+            Stage.evidence(
+                "5xx error rate",
+                counts.error_rate <= deploy.max_error_rate,
+                rate,
+                deploy.max_error_rate,
+                f"{counts.errors} of {counts.requests} requests",
+            ),
+        ]
+        latency = world.telemetry.percentiles(target_group, since, until, 60)
+        for name, limit in (("p95", deploy.max_p95_ms), ("p99", deploy.max_p99_ms)):
+            value = latency.get(name)
+            if value is None:
+                checks.append(Stage.evidence(f"Latency {name}", None, None, limit, "no data yet"))
+            else:
+                checks.append(Stage.evidence(f"Latency {name}", value <= limit, round(value, 1), limit, "ms"))
+    if deploy.alarm_names:
+        firing = world.telemetry.alarms_firing(deploy.alarm_names, target_group)
+        checks.append(
+            Stage.evidence("Alarms", not firing, firing, detail=", ".join(firing) or "none in ALARM")
+        )
+    words = "; ".join(_said(c) for c in checks if c["ok"] is False)
+    return Verdict(checks=checks, failed=words, inconclusive=inconclusive)
+
+
+def _said(check: dict) -> str:
+    """A failed check in words: its name, what was measured, the limit, and the detail."""
+    words = f"{check['name']} {check['value']}"
+    if isinstance(check.get("value"), int | float) and check.get("threshold") is not None:
+        words += f" over {check['threshold']}"
+    return words + (f" ({check['detail']})" if check.get("detail") else "")
+
+
+def _succeed(deployment: Deployment) -> None:
+    deploy = deployment.environment.deploy_settings
+    with transaction.atomic():
+        locked = DeploySettings.objects.select_for_update().get(pk=deploy.pk)
+        audit_record(
+            actor=None,
+            action="environment.live_colour",
+            target=deployment.environment,
+            before={"live_colour": locked.live_colour},
+            after={"live_colour": deployment.to_colour, "version": deployment.version},
+        )
+        locked.live_colour = deployment.to_colour
+        locked.save(update_fields=["live_colour"])
+        _end(
+            deployment,
+            D.SUCCEEDED,
+            ChangeStatus.VERIFYING,
+            f"{deployment.version} is live on {deployment.to_colour}.",
+        )
+
+
+def _end(deployment: Deployment, state: str, change_status: str, note: str) -> None:
+    from changes.services import change_move
+
+    with transaction.atomic():
+        now = clock.now()
+        _save(
+            deployment,
+            action="deployment.state",
+            after={"note": note},
+            state=state,
+            state_since=now,
+            next_run_at=now,
+            ended_at=now,
+            error="" if state == D.SUCCEEDED else note,
+            lease_until=None,
+            lease_owner="",
+        )
+        change_move(change=deployment.change, status=change_status, actor=None, note=note)
+    if state != D.SUCCEEDED:
+        _alert(deployment, state.replace("_", " "), note)
+
+
+def _begin_rollback(deployment: Deployment, reason: str) -> None:
+    _move(
+        deployment,
+        D.ROLLING_BACK,
+        note=reason,
+        rollback_reason=reason,
+        rollback_requested=True,
+        paused_at=None,
+    )
+
+
+def _rolling_back(deployment: Deployment, world: Outside) -> float | None:
+    deploy = deployment.environment.deploy_settings
+    stage = _stage(deployment, Stage.Kind.ROLLBACK, f"Rollback to {deployment.from_colour}", weight=0)
+    try:
+        if deployment.applied_weight != 0 or deployment.desired_weight != 0:
+            _set_weight(deployment, world, 0)
+    except AwsError as error:
+        if not error.transient and deployment.applied_weight == 0:
+            # The load balancer never took traffic to the new colour (it may not even exist).
+            _save(deployment, action="deployment.weights", desired_weight=0)
+        else:
+            raise
+    _record(
+        stage,
+        [
+            Stage.evidence(
+                "Traffic",
+                True,
+                {deployment.from_colour: 100, deployment.to_colour: 0},
+                detail="all traffic on the old colour",
+            )
+        ],
+    )
+    _close(stage, Stage.State.PASSED)
+    if deploy.live_colour != deployment.from_colour:  # rolled back after it went live
+        with transaction.atomic():
+            locked = DeploySettings.objects.select_for_update().get(pk=deploy.pk)
+            audit_record(
+                actor=None,
+                action="environment.live_colour",
+                target=deployment.environment,
+                before={"live_colour": locked.live_colour},
+                after={"live_colour": deployment.from_colour},
+            )
+            locked.live_colour = deployment.from_colour
+            locked.save(update_fields=["live_colour"])
+    if deployment.revert_requested and deployment.rollback_by is not None:
+        _revert(deployment, stage)
+    _end(deployment, D.ROLLED_BACK, ChangeStatus.ROLLED_BACK, f"Rolled back: {deployment.rollback_reason}")
+    return None
+
+
+def _revert(deployment: Deployment, stage: Stage) -> None:
+    """The code half of the rollback, asked for with it: its failure is told, not a reason to
+    leave the traffic where it is."""
+    from changes import releases, scm
+
+    try:
+        reverted = releases.release_revert(
+            actor=deployment.rollback_by, change=deployment.change, scm=scm.repository()
+        )
+        _record(stage, [Stage.evidence("Code revert", True, reverted.commit[:10], detail=reverted.url)])
+    except (releases.ChangeError, scm.ScmError) as refused:
+        words = refused.messages[0] if hasattr(refused, "messages") else str(refused)
+        _record(stage, [Stage.evidence("Code revert", False, detail=words)])
+
+
+def _rollback_failed(deployment: Deployment, message: str) -> None:
+    note = (
+        f"The rollback could not move traffic back: {message}. {deployment.applied_weight} % may still reach "
+        f"{deployment.to_colour}; move it by hand on the load balancer."
+    )
+    _end(deployment, D.FAILED, ChangeStatus.FAILED, note)
+
+
+def _alert(deployment: Deployment, what: str, body: str) -> None:
+    deploy = deployment.environment.deploy_settings
+    subject = f"{deployment.change.number} {what} in {deployment.environment}"
+    notification_send(channel="slack", recipient=deploy.alert_channel, subject=subject, body=body)
+    if deployment.change.requester.email:
+        notification_send(
+            channel="email", recipient=deployment.change.requester.email, subject=subject, body=body
+        )
+
+
+HANDLERS = {
+    D.PREFLIGHT: _preflight,
+    D.RELEASING: _release,
+    D.DEPLOYING: _deploy,
+    D.SMOKE: _smoke,
+    D.SHIFTING: _shift,
+}

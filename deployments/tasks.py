@@ -1,0 +1,39 @@
+"""Deployment tasks: each advances one deployment as far as it can go now and schedules itself
+for when it wants to be looked at again; the reconciler (beat) hands any deployment whose worker
+died or whose message was lost to a worker, and alerts on one that makes no progress."""
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+
+from deployments import engine
+from deployments.models import Deployment
+from portal import clock
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="deployments.advance", ignore_result=True, acks_late=True)
+def deployment_advance(deployment_id: int) -> float | None:
+    wait = engine.advance(deployment_id)
+    if wait is not None:
+        deployment_advance.apply_async((deployment_id,), countdown=wait)
+    return wait
+
+
+@shared_task(name="deployments.reconcile", ignore_result=True)
+def deployments_reconcile() -> int:
+    """Beat runs this every 15 seconds: every running deployment that is due and that no worker
+    holds is advanced (in this worker: a lost message is never waited for)."""
+    now = clock.now()
+    due = Deployment.objects.filter(
+        ended_at__isnull=True, next_run_at__lte=now - timedelta(seconds=5)
+    ).exclude(lease_until__gt=now)
+    taken = 0
+    for pk in due.values_list("pk", flat=True):
+        wait = engine.advance(pk)
+        taken += 1
+        if wait is not None:
+            deployment_advance.apply_async((pk,), countdown=wait)
+    return taken

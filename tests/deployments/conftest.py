@@ -1,0 +1,191 @@
+"""A production to deploy to: an application load balancer in moto (in-process) with blue and
+green target groups, each colour answering smoke tests from a real local HTTP server, CloudWatch
+counts published per target group, a repository to release in, and a change ready to deploy."""
+
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from deployments.models import DeploySettings
+from portal import clock
+from tests.changes.conftest import repo  # noqa: F401 (a fixture)
+from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, UserFactory, approved_change
+
+REGION = "us-east-1"
+
+
+class Colour:
+    """One colour's own address: answers GET /healthz with `status` and `body`."""
+
+    def __init__(self):
+        self.status, self.body, self.hits = 200, "ok", 0
+        colour = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                colour.hits += 1
+                body = colour.body.encode()
+                self.send_response(colour.status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def colours():
+    blue, green = Colour(), Colour()
+    yield {"blue": blue, "green": green}
+    blue.server.shutdown()
+    green.server.shutdown()
+
+
+@pytest.fixture
+def aws(settings, monkeypatch):
+    """An ALB listener forwarding all traffic to blue, with blue and green target groups of two
+    instances each, in moto."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    settings.AWS_REGION, settings.AWS_ENDPOINT_URL = REGION, None
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")[
+                "Subnet"
+            ]["SubnetId"]
+            for i, z in ((1, "a"), (2, "b"))
+        ]
+        elbv2 = boto3.client("elbv2", region_name=REGION)
+        lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
+        groups = {}
+        for colour in ("blue", "green"):
+            group = elbv2.create_target_group(Name=f"shop-{colour}", Protocol="HTTP", Port=80, VpcId=vpc)
+            groups[colour] = group["TargetGroups"][0]["TargetGroupArn"]
+            instances = ec2.run_instances(ImageId="ami-12c6146b", MinCount=2, MaxCount=2)["Instances"]
+            elbv2.register_targets(
+                TargetGroupArn=groups[colour], Targets=[{"Id": i["InstanceId"]} for i in instances]
+            )
+        listener = elbv2.create_listener(
+            LoadBalancerArn=lb["LoadBalancerArn"],
+            Protocol="HTTP",
+            Port=80,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["blue"]}],
+        )["Listeners"][0]["ListenerArn"]
+        rds = boto3.client("rds", region_name=REGION)
+        rds.create_db_instance(
+            DBInstanceIdentifier="shop-db", DBInstanceClass="db.t3.micro", Engine="postgres",
+            MasterUsername="shop", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
+        )  # fmt: skip
+        yield {"listener": listener, "load_balancer": lb["LoadBalancerArn"], **groups}
+
+
+def listener_weights(aws) -> dict[str, int]:
+    """Each colour's weight on the listener, as AWS has it."""
+    action = boto3.client("elbv2", region_name=REGION).describe_listeners(ListenerArns=[aws["listener"]])[
+        "Listeners"
+    ][0]["DefaultActions"][0]
+    groups = action.get("ForwardConfig", {}).get("TargetGroups") or [
+        {"TargetGroupArn": action["TargetGroupArn"], "Weight": 100}
+    ]
+    by_arn = {aws["blue"]: "blue", aws["green"]: "green"}
+    return {by_arn[g["TargetGroupArn"]]: g["Weight"] for g in groups}
+
+
+def publish(aws, colour: str, *, requests: int, errors: int = 0, at=None) -> None:
+    """The load balancer's per-minute counts for a colour, as CloudWatch would have them."""
+    from deployments.aws import dimension
+
+    dimensions = [
+        {"Name": "LoadBalancer", "Value": dimension(aws["listener"], "LoadBalancer")},
+        {"Name": "TargetGroup", "Value": dimension(aws[colour], "TargetGroup")},
+    ]
+    at = at or clock.now()
+    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+        Namespace="AWS/ApplicationELB",
+        MetricData=[
+            {"MetricName": "RequestCount", "Dimensions": dimensions, "Timestamp": at, "Value": requests, "Unit": "Count"},
+            {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dimensions, "Timestamp": at, "Value": errors, "Unit": "Count"},
+        ],
+    )  # fmt: skip
+
+
+@pytest.fixture
+def production(aws, colours, repo, settings):  # noqa: F811
+    """Production deployed to blue-green through the load balancer above, released in `repo`;
+    one approval, no sign-offs, one checklist item (the backup the pre-flight makes)."""
+    settings.GITHUB_REPOSITORY, settings.GIT_REPOSITORY_PATH = None, str(repo)
+    policy = ApprovalPolicyFactory(
+        name="Deploy tests",
+        min_approvals=1,
+        min_code_owner_approvals=0,
+        required_sign_offs=[],
+        checks_must_pass=False,
+        signed_commits_required=False,
+        soak_hours=1,
+        checklist=[
+            {
+                "key": "backup",
+                "text": "Database backup completed",
+                "phases": ["pre", "before"],
+                "integration": "backup",
+            }
+        ],
+    )
+    environment = EnvironmentFactory(name="production", approval_policy=policy)
+    EnvironmentFactory(
+        name="staging", display_name="Staging", branch="staging", is_production=False, approval_policy=policy
+    )
+    DeploySettings.objects.create(
+        environment=environment,
+        aws_region=REGION,
+        listener_arn=aws["listener"],
+        blue_target_group_arn=aws["blue"],
+        green_target_group_arn=aws["green"],
+        blue_url=colours["blue"].url,
+        green_url=colours["green"].url,
+        min_requests=100,
+        database_instance="shop-db",
+        deployer=DeploySettings.Deployer.SIMULATED,
+        telemetry=DeploySettings.Telemetry.SIMULATED,
+    )
+    return environment
+
+
+@pytest.fixture
+def ready(production, developer):
+    """A change ready to deploy: approved, its build soaked in staging, in its slot now."""
+    from changes import services
+    from changes.models import StagingRun
+
+    change = approved_change(
+        developer, production, title="Faster render queue", build="v-build-7", version_bump="minor"
+    )
+    staging = production.__class__.objects.get(name="staging")
+    for result in ("deployed", "green"):
+        StagingRun.objects.create(
+            environment=staging, version="v-build-7", result=result, at=clock.now() - timedelta(hours=2)
+        )
+    start = clock.now() + timedelta(minutes=1)
+    services.change_schedule(actor=developer, change=change, start=start, end=start + timedelta(hours=2))
+    clock.shift(timedelta(minutes=2))
+    change.refresh_from_db()
+    return change
+
+
+@pytest.fixture
+def rita(db):
+    """A release manager with an authenticator."""
+    return UserFactory(username="rita", first_name="Rita", role="release_manager")

@@ -1,0 +1,146 @@
+"""The blue-green engine against moto: a full pass 0 → 25 → 50 → 100 with the colours swapped; a
+failed gate at 25 % and at 50 % rolling back by itself; smoke tests and health that stop it before
+any traffic moves; every measured value kept as evidence. Time moves by the portal clock, never by
+sleeping: each step returns how long it wants to wait, and the test moves the clock that far."""
+
+from datetime import timedelta
+
+import pytest
+
+from changes.models import Release
+from deployments import engine, services, simulation
+from deployments.models import Deployment, Stage
+from portal import clock
+from portal.models import AuditEvent
+from tests.deployments.conftest import listener_weights, publish
+
+pytestmark = pytest.mark.django_db
+
+
+def run(
+    deployment: Deployment, *, until=None, aws=None, traffic: int = 400, errors: int = 0, limit: int = 200
+):
+    """Advances the deployment, moving the clock as far as each step asks and publishing a minute
+    of traffic on the new colour as it goes, until it ends (or `until` holds). Returns it."""
+    for _ in range(limit):
+        deployment.refresh_from_db()
+        if deployment.ended_at is not None or (until and until(deployment)):
+            return deployment
+        wait = engine.advance(deployment.pk)
+        if wait is None:
+            deployment.refresh_from_db()
+            if deployment.paused_at is not None or deployment.ended_at is not None:
+                return deployment
+            continue
+        clock.shift(timedelta(seconds=wait))
+        if aws is not None and deployment.state == Deployment.State.SHIFTING:
+            publish(aws, deployment.to_colour, requests=traffic, errors=errors)
+    raise AssertionError(f"deployment {deployment.pk} did not end: {deployment.state}")
+
+
+def test_a_full_pass_shifts_0_25_50_100_and_swaps_the_colours(aws, ready, rita):
+    deployment = services.deploy(actor=rita, change=ready)
+    assert (deployment.from_colour, deployment.to_colour, deployment.plan) == ("blue", "green", [25, 50, 100])
+    seen = []
+
+    def watch(d):
+        if d.state == Deployment.State.SHIFTING and (not seen or seen[-1] != d.applied_weight):
+            seen.append(d.applied_weight)
+            assert listener_weights(aws) == {"green": d.applied_weight, "blue": 100 - d.applied_weight}
+        return False
+
+    deployment = run(deployment, until=watch, aws=aws)
+    assert deployment.state == Deployment.State.SUCCEEDED and deployment.error == ""
+    assert seen == [25, 50, 100]  # after the smoke tests at 0 % (the stages below)
+    assert listener_weights(aws) == {"green": 100, "blue": 0}
+    assert deployment.environment.deploy_settings.live_colour == "green"
+    ready.refresh_from_db()
+    assert ready.status == "verifying"
+    assert Release.objects.get(change=ready).version == deployment.version == "v1.3.0"
+    assert ready.checklist.get(key="backup").done  # the pre-flight snapshot proved it
+
+    stages = list(deployment.stages.values_list("name", "state"))
+    assert stages == [
+        ("Pre-flight", "passed"),
+        ("Release", "passed"),
+        ("Deploy v1.3.0 to green", "passed"),
+        ("Smoke tests on green (0 %)", "passed"),
+        ("25 % on green", "passed"),
+        ("50 % on green", "passed"),
+        ("100 % on green", "passed"),
+    ]
+    step = deployment.stages.get(weight=25)
+    judged = {c["name"] for c in step.checks}
+    assert {
+        "Target health",
+        "GET /healthz",
+        "Requests",
+        "5xx error rate",
+        "Latency p95",
+        "Latency p99",
+    } <= judged
+    # a 5-minute bake judged each minute; CloudWatch's counts come late, the verdict waits for them
+    assert len([c for c in step.checks if c["name"] == "Target health"]) == 5
+    requests = [c["value"] for c in step.checks if c["name"] == "Requests"]
+    assert requests == sorted(requests) and requests[-1] >= 100
+    assert all(c["ok"] is not False for c in step.checks)
+    actions = set(AuditEvent.objects.filter(object_id=str(deployment.pk)).values_list("action", flat=True))
+    assert {
+        "deployment.start",
+        "deployment.state",
+        "deployment.weights",
+        "deployment.weights_confirmed",
+    } <= actions
+
+
+@pytest.mark.parametrize("fail_at", [25, 50])
+def test_a_failed_gate_rolls_back_by_itself(aws, ready, rita, fail_at):
+    deployment = services.deploy(actor=rita, change=ready)
+    deployment = run(deployment, until=lambda d: d.applied_weight == fail_at, aws=aws)
+    publish(aws, "green", requests=1000, errors=50)  # 5 % of requests fail
+    deployment = run(deployment, aws=aws)
+
+    assert deployment.state == Deployment.State.ROLLED_BACK
+    assert listener_weights(aws) == {"green": 0, "blue": 100} and deployment.applied_weight == 0
+    assert deployment.environment.deploy_settings.live_colour == "blue"
+    assert f"At {fail_at} %: 5xx error rate" in deployment.error and "over 0.001" in deployment.error
+    failed = deployment.stages.get(weight=fail_at)
+    assert failed.state == Stage.State.FAILED
+    rate = [c for c in failed.checks if c["name"] == "5xx error rate"][-1]
+    assert rate["ok"] is False and rate["value"] > 0.001 and rate["threshold"] == 0.001
+    assert deployment.stages.last().name == "Rollback to blue" and deployment.stages.last().state == "passed"
+    ready.refresh_from_db()
+    assert ready.status == "rolled_back"
+
+
+def test_a_slow_new_colour_fails_its_latency_gate(aws, ready, rita, production):
+    deployment = services.deploy(actor=rita, change=ready)
+    deployment = run(deployment, until=lambda d: d.applied_weight == 25, aws=aws)
+    simulation.behave(production.deploy_settings.green_target_group_arn, p95_ms=900.0)
+    deployment = run(deployment, aws=aws)
+    assert deployment.state == Deployment.State.ROLLED_BACK
+    assert "Latency p95 900.0 over 500 (ms)" in deployment.error
+
+
+def test_failing_smoke_tests_stop_it_before_any_traffic_moves(aws, ready, rita, colours):
+    colours["green"].status = 503
+    deployment = run(services.deploy(actor=rita, change=ready), aws=aws)
+    assert deployment.state == Deployment.State.ROLLED_BACK
+    assert "Smoke tests failed on green: GET /healthz: 503" in deployment.error
+    assert listener_weights(aws) == {"blue": 100}  # never touched
+    assert colours["blue"].hits == 0
+
+
+def test_a_new_colour_that_never_gets_healthy_times_out(aws, ready, rita, production):
+    simulation.behave(production.deploy_settings.green_target_group_arn, healthy=False)
+    deployment = run(services.deploy(actor=rita, change=ready), aws=aws)
+    assert deployment.state == Deployment.State.ROLLED_BACK
+    assert "Green did not become healthy in 600 s" in deployment.error
+    assert listener_weights(aws) == {"blue": 100}
+
+
+def test_too_little_traffic_pauses_rather_than_guessing(aws, ready, rita):
+    deployment = run(services.deploy(actor=rita, change=ready), aws=aws, traffic=10)
+    assert deployment.paused_at is not None and deployment.state == Deployment.State.SHIFTING
+    assert "Only " in deployment.error and "100 are needed" in deployment.error
+    assert listener_weights(aws) == {"green": 25, "blue": 75}  # held where it was
