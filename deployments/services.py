@@ -2,7 +2,7 @@
 (deploy, pause, resume, promote, roll back), each guarded and audited in one transaction; the
 engine (deployments/engine.py) carries a deployment forward from there."""
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from deployments.models import Deployment, DeploySettings, Environment, Service
@@ -51,7 +51,7 @@ def service_create(*, actor, environments=(), **fields) -> Service:
 def deploy_settings_save(*, actor, environment: Environment, **fields) -> DeploySettings:
     """Makes or edits how an environment is deployed to; refused while a deployment runs there."""
     if not has_right(actor, Right.ENVIRONMENT_MANAGE):
-        raise DeployRefused([missing_right_message(Right.ENVIRONMENT_MANAGE)], conflict=False)
+        raise PermissionDenied(missing_right_message(Right.ENVIRONMENT_MANAGE))
     environment = Environment.objects.select_for_update().get(pk=environment.pk)
     running = Deployment.objects.filter(environment=environment, ended_at__isnull=True).first()
     if running is not None:
@@ -117,7 +117,7 @@ def deploy(*, actor, change) -> Deployment:
     from changes.services import change_move
 
     if not has_right(actor, Right.DEPLOYMENT_DEPLOY):
-        raise DeployRefused([missing_right_message(Right.DEPLOYMENT_DEPLOY)], conflict=False)
+        raise PermissionDenied(missing_right_message(Right.DEPLOYMENT_DEPLOY))
     try:
         with transaction.atomic():
             change = (
@@ -174,7 +174,7 @@ def _control(
     actor, deployment: Deployment, action: str, *, right: str = Right.DEPLOYMENT_DEPLOY, **fields
 ) -> Deployment:
     if not has_right(actor, right):
-        raise DeployRefused([missing_right_message(right)], conflict=False)
+        raise PermissionDenied(missing_right_message(right))
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
         if locked.ended_at is not None:
@@ -244,11 +244,11 @@ def deployment_rollback(*, actor, deployment: Deployment, reason: str, revert: b
 
 def _reopen_for_rollback(actor, deployment: Deployment, reason: str, revert: bool, right: str) -> Deployment:
     if not has_right(actor, right):
-        raise DeployRefused([missing_right_message(right)], conflict=False)
+        raise PermissionDenied(missing_right_message(right))
     try:
         with transaction.atomic():
             locked = (
-                Deployment.objects.select_for_update()
+                Deployment.objects.select_for_update(of=("self",))
                 .select_related("environment__deploy_settings")
                 .get(pk=deployment.pk)
             )

@@ -1,9 +1,14 @@
-from rest_framework import generics
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from deployments import services
+from deployments.api import serializers as s
 from deployments.api.serializers import EnvironmentSerializer, ServiceSerializer
-from deployments.models import Environment, Service
-from portal.api.permissions import FreshOTP, right_required
+from deployments.models import Deployment, DeploySettings, Environment, Service
+from portal.api.permissions import FreshOTP, any_right_required, right_required
 from portal.roles import Right
 
 
@@ -33,3 +38,118 @@ class ServiceList(CatalogueListCreate):
     serializer_class = ServiceSerializer
     queryset = Service.objects.prefetch_related("environments")
     create_service = staticmethod(services.service_create)
+
+
+class EnvironmentDeploySettings(APIView):
+    """How Greenlight deploys to the environment: those who read deployment settings see them;
+    policy administrators set them with a fresh OTP (refused while a deployment runs there)."""
+
+    def get_permissions(self):
+        if self.request.method == "PUT":
+            return [right_required(Right.ENVIRONMENT_MANAGE)(), FreshOTP()]
+        return [right_required(Right.ENVIRONMENT_VIEW_SETTINGS)()]
+
+    @extend_schema(responses=s.DeploySettingsSerializer)
+    def get(self, request, name: str):
+        deploy = get_object_or_404(
+            DeploySettings.objects.select_related("environment"), environment__name=name
+        )
+        return Response(s.DeploySettingsSerializer(deploy).data)
+
+    @extend_schema(request=s.DeploySettingsSerializer, responses=s.DeploySettingsSerializer)
+    def put(self, request, name: str):
+        environment = get_object_or_404(Environment, name=name)
+        current = DeploySettings.objects.filter(environment=environment).first()
+        serializer = s.DeploySettingsSerializer(current, data=request.data)
+        serializer.is_valid(raise_exception=True)
+        deploy = services.deploy_settings_save(
+            actor=request.user, environment=environment, **serializer.validated_data
+        )
+        return Response(s.DeploySettingsSerializer(deploy).data)
+
+
+def _deployment_response(pk: int, code: int = status.HTTP_200_OK) -> Response:
+    deployment = get_object_or_404(
+        Deployment.objects.select_related("change", "environment", "started_by").prefetch_related("stages"),
+        pk=pk,
+    )
+    return Response(s.DeploymentSerializer(deployment).data, status=code)
+
+
+class ChangeDeploy(APIView):
+    """Deploys a ready change (release managers, with a fresh OTP): 202 with the deployment, or
+    409 with every reason it is not ready. One deployment per environment at a time."""
+
+    permission_classes = [right_required(Right.DEPLOYMENT_DEPLOY), FreshOTP]
+
+    @extend_schema(request=s.OtpSerializer, responses={202: s.DeploymentSerializer})
+    def post(self, request, pk: int):
+        from changes.models import ChangeRequest
+
+        change = get_object_or_404(ChangeRequest, pk=pk)
+        deployment = services.deploy(actor=request.user, change=change)
+        return _deployment_response(deployment.pk, status.HTTP_202_ACCEPTED)
+
+
+class DeploymentList(generics.ListAPIView):
+    """Deployments, newest first (`?environment=name`, `?active=true`)."""
+
+    serializer_class = s.DeploymentSerializer
+    permission_classes = [right_required(Right.DEPLOYMENT_VIEW)]
+
+    def get_queryset(self):
+        deployments = Deployment.objects.select_related(
+            "change", "environment", "started_by"
+        ).prefetch_related("stages")
+        if self.request.query_params.get("environment"):
+            deployments = deployments.filter(environment__name=self.request.query_params["environment"])
+        if self.request.query_params.get("active") == "true":
+            deployments = deployments.filter(ended_at__isnull=True)
+        return deployments
+
+
+class DeploymentDetail(APIView):
+    """A deployment's state, weights, and each stage with its checks and evidence."""
+
+    permission_classes = [right_required(Right.DEPLOYMENT_VIEW)]
+
+    @extend_schema(responses=s.DeploymentSerializer)
+    def get(self, request, pk: int):
+        return _deployment_response(pk)
+
+
+class DeploymentControl(APIView):
+    """Pause, resume or promote a running deployment (release managers, with a fresh OTP)."""
+
+    permission_classes = [right_required(Right.DEPLOYMENT_DEPLOY), FreshOTP]
+    act = None
+
+    @extend_schema(request=s.OtpSerializer, responses=s.DeploymentSerializer)
+    def post(self, request, pk: int):
+        deployment = get_object_or_404(Deployment, pk=pk)
+        self.act(actor=request.user, deployment=deployment)
+        return _deployment_response(pk)
+
+
+class DeploymentRollback(APIView):
+    """Sends traffic back to the previous colour, during the deployment or after it while the old
+    colour is kept; `revert` also opens the code revert. Release managers, or SREs for a change
+    fixing an incident; with a fresh OTP and a reason."""
+
+    permission_classes = [
+        any_right_required(Right.DEPLOYMENT_ROLLBACK, Right.DEPLOYMENT_ROLLBACK_INCIDENT),
+        FreshOTP,
+    ]
+
+    @extend_schema(request=s.RollbackSerializer, responses=s.DeploymentSerializer)
+    def post(self, request, pk: int):
+        deployment = get_object_or_404(Deployment.objects.select_related("change"), pk=pk)
+        serializer = s.RollbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.deployment_rollback(
+            actor=request.user,
+            deployment=deployment,
+            reason=serializer.validated_data["reason"],
+            revert=serializer.validated_data["revert"],
+        )
+        return _deployment_response(pk)

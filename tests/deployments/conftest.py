@@ -8,7 +8,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from deployments.models import DeploySettings
 from portal import clock
@@ -51,15 +50,11 @@ def colours():
 
 
 @pytest.fixture
-def aws(settings, monkeypatch):
+def alb(aws, settings):
     """An ALB listener forwarding all traffic to blue, with blue and green target groups of two
-    instances each, in moto."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-    }.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
+    instances each, and the database, in moto (in this process)."""
     settings.AWS_REGION, settings.AWS_ENDPOINT_URL = REGION, None
-    with mock_aws():
+    if True:
         ec2 = boto3.client("ec2", region_name=REGION)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnets = [
@@ -92,38 +87,38 @@ def aws(settings, monkeypatch):
         yield {"listener": listener, "load_balancer": lb["LoadBalancerArn"], **groups}
 
 
-def listener_weights(aws) -> dict[str, int]:
+def listener_weights(alb) -> dict[str, int]:
     """Each colour's weight on the listener, as AWS has it."""
-    action = boto3.client("elbv2", region_name=REGION).describe_listeners(ListenerArns=[aws["listener"]])[
+    action = boto3.client("elbv2", region_name=REGION).describe_listeners(ListenerArns=[alb["listener"]])[
         "Listeners"
     ][0]["DefaultActions"][0]
     groups = action.get("ForwardConfig", {}).get("TargetGroups") or [
         {"TargetGroupArn": action["TargetGroupArn"], "Weight": 100}
     ]
-    by_arn = {aws["blue"]: "blue", aws["green"]: "green"}
+    by_arn = {alb["blue"]: "blue", alb["green"]: "green"}
     return {by_arn[g["TargetGroupArn"]]: g["Weight"] for g in groups}
 
 
-def publish(aws, colour: str, *, requests: int, errors: int = 0, at=None) -> None:
+def publish(alb, colour: str, *, requests: int, errors: int = 0, at=None) -> None:
     """The load balancer's per-minute counts for a colour, as CloudWatch would have them."""
     from deployments.aws import dimension
 
     dimensions = [
-        {"Name": "LoadBalancer", "Value": dimension(aws["listener"], "LoadBalancer")},
-        {"Name": "TargetGroup", "Value": dimension(aws[colour], "TargetGroup")},
+        {"Name": "LoadBalancer", "Value": dimension(alb["listener"], "LoadBalancer")},
+        {"Name": "TargetGroup", "Value": dimension(alb[colour], "TargetGroup")},
     ]
     at = at or clock.now()
     boto3.client("cloudwatch", region_name=REGION).put_metric_data(
         Namespace="AWS/ApplicationELB",
         MetricData=[
-            {"MetricName": "RequestCount", "Dimensions": dimensions, "Timestamp": at, "Value": requests, "Unit": "Count"},
-            {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dimensions, "Timestamp": at, "Value": errors, "Unit": "Count"},
+            {"MetricName": name, "Dimensions": dimensions, "Timestamp": at, "Value": value, "Unit": "Count"}
+            for name, value in (("RequestCount", requests), ("HTTPCode_Target_5XX_Count", errors))
         ],
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
-def production(aws, colours, repo, settings):  # noqa: F811
+def production(alb, colours, repo, settings):  # noqa: F811
     """Production deployed to blue-green through the load balancer above, released in `repo`;
     one approval, no sign-offs, one checklist item (the backup the pre-flight makes)."""
     settings.GITHUB_REPOSITORY, settings.GIT_REPOSITORY_PATH = None, str(repo)
@@ -151,9 +146,9 @@ def production(aws, colours, repo, settings):  # noqa: F811
     DeploySettings.objects.create(
         environment=environment,
         aws_region=REGION,
-        listener_arn=aws["listener"],
-        blue_target_group_arn=aws["blue"],
-        green_target_group_arn=aws["green"],
+        listener_arn=alb["listener"],
+        blue_target_group_arn=alb["blue"],
+        green_target_group_arn=alb["green"],
         blue_url=colours["blue"].url,
         green_url=colours["green"].url,
         min_requests=100,

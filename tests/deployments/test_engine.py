@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def run(
-    deployment: Deployment, *, until=None, aws=None, traffic: int = 400, errors: int = 0, limit: int = 200
+    deployment: Deployment, *, until=None, alb=None, traffic: int = 400, errors: int = 0, limit: int = 200
 ):
     """Advances the deployment, moving the clock as far as each step asks and publishing a minute
     of traffic on the new colour as it goes, until it ends (or `until` holds). Returns it."""
@@ -33,12 +33,12 @@ def run(
                 return deployment
             continue
         clock.shift(timedelta(seconds=wait))
-        if aws is not None and deployment.state == Deployment.State.SHIFTING:
-            publish(aws, deployment.to_colour, requests=traffic, errors=errors)
+        if alb is not None and deployment.state == Deployment.State.SHIFTING:
+            publish(alb, deployment.to_colour, requests=traffic, errors=errors)
     raise AssertionError(f"deployment {deployment.pk} did not end: {deployment.state}")
 
 
-def test_a_full_pass_shifts_0_25_50_100_and_swaps_the_colours(aws, ready, rita):
+def test_a_full_pass_shifts_0_25_50_100_and_swaps_the_colours(alb, ready, rita):
     deployment = services.deploy(actor=rita, change=ready)
     assert (deployment.from_colour, deployment.to_colour, deployment.plan) == ("blue", "green", [25, 50, 100])
     seen = []
@@ -46,13 +46,13 @@ def test_a_full_pass_shifts_0_25_50_100_and_swaps_the_colours(aws, ready, rita):
     def watch(d):
         if d.state == Deployment.State.SHIFTING and (not seen or seen[-1] != d.applied_weight):
             seen.append(d.applied_weight)
-            assert listener_weights(aws) == {"green": d.applied_weight, "blue": 100 - d.applied_weight}
+            assert listener_weights(alb) == {"green": d.applied_weight, "blue": 100 - d.applied_weight}
         return False
 
-    deployment = run(deployment, until=watch, aws=aws)
+    deployment = run(deployment, until=watch, alb=alb)
     assert deployment.state == Deployment.State.SUCCEEDED and deployment.error == ""
     assert seen == [25, 50, 100]  # after the smoke tests at 0 % (the stages below)
-    assert listener_weights(aws) == {"green": 100, "blue": 0}
+    assert listener_weights(alb) == {"green": 100, "blue": 0}
     assert deployment.environment.deploy_settings.live_colour == "green"
     ready.refresh_from_db()
     assert ready.status == "verifying"
@@ -94,14 +94,14 @@ def test_a_full_pass_shifts_0_25_50_100_and_swaps_the_colours(aws, ready, rita):
 
 
 @pytest.mark.parametrize("fail_at", [25, 50])
-def test_a_failed_gate_rolls_back_by_itself(aws, ready, rita, fail_at):
+def test_a_failed_gate_rolls_back_by_itself(alb, ready, rita, fail_at):
     deployment = services.deploy(actor=rita, change=ready)
-    deployment = run(deployment, until=lambda d: d.applied_weight == fail_at, aws=aws)
-    publish(aws, "green", requests=1000, errors=50)  # 5 % of requests fail
-    deployment = run(deployment, aws=aws)
+    deployment = run(deployment, until=lambda d: d.applied_weight == fail_at, alb=alb)
+    publish(alb, "green", requests=1000, errors=50)  # 5 % of requests fail
+    deployment = run(deployment, alb=alb)
 
     assert deployment.state == Deployment.State.ROLLED_BACK
-    assert listener_weights(aws) == {"green": 0, "blue": 100} and deployment.applied_weight == 0
+    assert listener_weights(alb) == {"green": 0, "blue": 100} and deployment.applied_weight == 0
     assert deployment.environment.deploy_settings.live_colour == "blue"
     assert f"At {fail_at} %: 5xx error rate" in deployment.error and "over 0.001" in deployment.error
     failed = deployment.stages.get(weight=fail_at)
@@ -113,34 +113,34 @@ def test_a_failed_gate_rolls_back_by_itself(aws, ready, rita, fail_at):
     assert ready.status == "rolled_back"
 
 
-def test_a_slow_new_colour_fails_its_latency_gate(aws, ready, rita, production):
+def test_a_slow_new_colour_fails_its_latency_gate(alb, ready, rita, production):
     deployment = services.deploy(actor=rita, change=ready)
-    deployment = run(deployment, until=lambda d: d.applied_weight == 25, aws=aws)
+    deployment = run(deployment, until=lambda d: d.applied_weight == 25, alb=alb)
     simulation.behave(production.deploy_settings.green_target_group_arn, p95_ms=900.0)
-    deployment = run(deployment, aws=aws)
+    deployment = run(deployment, alb=alb)
     assert deployment.state == Deployment.State.ROLLED_BACK
     assert "Latency p95 900.0 over 500 (ms)" in deployment.error
 
 
-def test_failing_smoke_tests_stop_it_before_any_traffic_moves(aws, ready, rita, colours):
+def test_failing_smoke_tests_stop_it_before_any_traffic_moves(alb, ready, rita, colours):
     colours["green"].status = 503
-    deployment = run(services.deploy(actor=rita, change=ready), aws=aws)
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
     assert deployment.state == Deployment.State.ROLLED_BACK
     assert "Smoke tests failed on green: GET /healthz: 503" in deployment.error
-    assert listener_weights(aws) == {"blue": 100}  # never touched
+    assert listener_weights(alb) == {"blue": 100}  # never touched
     assert colours["blue"].hits == 0
 
 
-def test_a_new_colour_that_never_gets_healthy_times_out(aws, ready, rita, production):
+def test_a_new_colour_that_never_gets_healthy_times_out(alb, ready, rita, production):
     simulation.behave(production.deploy_settings.green_target_group_arn, healthy=False)
-    deployment = run(services.deploy(actor=rita, change=ready), aws=aws)
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
     assert deployment.state == Deployment.State.ROLLED_BACK
     assert "Green did not become healthy in 600 s" in deployment.error
-    assert listener_weights(aws) == {"blue": 100}
+    assert listener_weights(alb) == {"blue": 100}
 
 
-def test_too_little_traffic_pauses_rather_than_guessing(aws, ready, rita):
-    deployment = run(services.deploy(actor=rita, change=ready), aws=aws, traffic=10)
+def test_too_little_traffic_pauses_rather_than_guessing(alb, ready, rita):
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb, traffic=10)
     assert deployment.paused_at is not None and deployment.state == Deployment.State.SHIFTING
     assert "Only " in deployment.error and "100 are needed" in deployment.error
-    assert listener_weights(aws) == {"green": 25, "blue": 75}  # held where it was
+    assert listener_weights(alb) == {"green": 25, "blue": 75}  # held where it was
