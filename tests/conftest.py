@@ -161,15 +161,11 @@ def database_url(settings_dict: dict) -> str:
     )
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real `celery worker` process on the test database and the test Redis broker.
-
-    Tests that use it need `transactional_db`, so that the worker sees the rows they commit.
-    """
+def start_worker(log_path, **env_extra) -> subprocess.Popen:
+    """A real `celery worker` process on the test database and the test Redis broker, with
+    `env_extra` in its environment; returns once it is ready, its log at `log_path`."""
     from django.db import connections
 
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()
     env = os.environ.copy()
     test_url = database_url(connections["default"].settings_dict)
     env.update(
@@ -178,14 +174,14 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         REDIS_URL=settings.REDIS_URL,
         CLOCK_FILE=str(settings.CLOCK_FILE),
         PYTHONUNBUFFERED="1",
+        **env_extra,
     )
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    log = log_path.open("w")
+    log = open(log_path, "w")  # noqa: SIM115 (the worker writes to it until it ends)
     process = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "--app", "portal", "worker",
             "--pool", "solo", "--loglevel", "INFO",
-            "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@%h",
+            "--without-gossip", "--without-mingle", "--hostname", f"test-{time.monotonic_ns()}@%h",
         ],
         cwd=ROOT,
         env=env,
@@ -199,13 +195,27 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
             raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()}")
         time.sleep(0.2)
     process.log_path = log_path
-    yield process
+    return process
+
+
+def stop_worker(process: subprocess.Popen) -> None:
     process.terminate()
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
-    log.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real `celery worker` process on the test database and the test Redis broker.
+
+    Tests that use it need `transactional_db`, so that the worker sees the rows they commit.
+    """
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    process = start_worker(tmp_path_factory.mktemp("worker") / "worker.log")
+    yield process
+    stop_worker(process)
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):

@@ -49,49 +49,53 @@ def colours():
     green.server.shutdown()
 
 
+def build_alb(endpoint_url: str | None = None) -> dict:
+    """An ALB listener forwarding all traffic to blue, with blue and green target groups of two
+    instances each, and the database; in moto (this process's, or a moto server's)."""
+    kwargs = {"region_name": REGION, "endpoint_url": endpoint_url}
+    ec2 = boto3.client("ec2", **kwargs)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, z in ((1, "a"), (2, "b"))
+    ]
+    elbv2 = boto3.client("elbv2", **kwargs)
+    lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
+    groups = {}
+    for colour in ("blue", "green"):
+        group = elbv2.create_target_group(Name=f"shop-{colour}", Protocol="HTTP", Port=80, VpcId=vpc)
+        groups[colour] = group["TargetGroups"][0]["TargetGroupArn"]
+        instances = ec2.run_instances(ImageId="ami-12c6146b", MinCount=2, MaxCount=2)["Instances"]
+        elbv2.register_targets(
+            TargetGroupArn=groups[colour], Targets=[{"Id": i["InstanceId"]} for i in instances]
+        )
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["blue"]}],
+    )["Listeners"][0]["ListenerArn"]
+    boto3.client("rds", **kwargs).create_db_instance(
+        DBInstanceIdentifier="shop-db", DBInstanceClass="db.t3.micro", Engine="postgres",
+        MasterUsername="shop", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
+    )  # fmt: skip
+    return {"listener": listener, "load_balancer": lb["LoadBalancerArn"], "endpoint": endpoint_url, **groups}
+
+
 @pytest.fixture
 def alb(aws, settings):
-    """An ALB listener forwarding all traffic to blue, with blue and green target groups of two
-    instances each, and the database, in moto (in this process)."""
+    """The load balancer in moto in this process."""
     settings.AWS_REGION, settings.AWS_ENDPOINT_URL = REGION, None
-    if True:
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")[
-                "Subnet"
-            ]["SubnetId"]
-            for i, z in ((1, "a"), (2, "b"))
-        ]
-        elbv2 = boto3.client("elbv2", region_name=REGION)
-        lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
-        groups = {}
-        for colour in ("blue", "green"):
-            group = elbv2.create_target_group(Name=f"shop-{colour}", Protocol="HTTP", Port=80, VpcId=vpc)
-            groups[colour] = group["TargetGroups"][0]["TargetGroupArn"]
-            instances = ec2.run_instances(ImageId="ami-12c6146b", MinCount=2, MaxCount=2)["Instances"]
-            elbv2.register_targets(
-                TargetGroupArn=groups[colour], Targets=[{"Id": i["InstanceId"]} for i in instances]
-            )
-        listener = elbv2.create_listener(
-            LoadBalancerArn=lb["LoadBalancerArn"],
-            Protocol="HTTP",
-            Port=80,
-            DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["blue"]}],
-        )["Listeners"][0]["ListenerArn"]
-        rds = boto3.client("rds", region_name=REGION)
-        rds.create_db_instance(
-            DBInstanceIdentifier="shop-db", DBInstanceClass="db.t3.micro", Engine="postgres",
-            MasterUsername="shop", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
-        )  # fmt: skip
-        yield {"listener": listener, "load_balancer": lb["LoadBalancerArn"], **groups}
+    return build_alb()
 
 
 def listener_weights(alb) -> dict[str, int]:
     """Each colour's weight on the listener, as AWS has it."""
-    action = boto3.client("elbv2", region_name=REGION).describe_listeners(ListenerArns=[alb["listener"]])[
-        "Listeners"
-    ][0]["DefaultActions"][0]
+    action = boto3.client("elbv2", region_name=REGION, endpoint_url=alb["endpoint"]).describe_listeners(
+        ListenerArns=[alb["listener"]]
+    )["Listeners"][0]["DefaultActions"][0]
     groups = action.get("ForwardConfig", {}).get("TargetGroups") or [
         {"TargetGroupArn": action["TargetGroupArn"], "Weight": 100}
     ]
@@ -108,7 +112,7 @@ def publish(alb, colour: str, *, requests: int, errors: int = 0, at=None) -> Non
         {"Name": "TargetGroup", "Value": dimension(alb[colour], "TargetGroup")},
     ]
     at = at or clock.now()
-    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+    boto3.client("cloudwatch", region_name=REGION, endpoint_url=alb["endpoint"]).put_metric_data(
         Namespace="AWS/ApplicationELB",
         MetricData=[
             {"MetricName": name, "Dimensions": dimensions, "Timestamp": at, "Value": value, "Unit": "Count"}

@@ -1,0 +1,93 @@
+"""Crash safety with real processes: a Celery worker carrying a deployment is killed with SIGKILL
+in the middle of a traffic step; its messages are lost with it. Another worker and the reconciler
+take the deployment up from its row and bring it to a consistent end, the load balancer's weights
+matching the row's. AWS is a moto server both processes talk to."""
+
+import os
+import signal
+import socket
+import time
+from datetime import timedelta
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from deployments import services
+from deployments.models import Deployment, DeploySettings
+from deployments.tasks import deployments_reconcile
+from portal import clock
+from tests.conftest import start_worker, stop_worker, wait_for
+from tests.deployments.conftest import REGION, build_alb, listener_weights
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+@pytest.fixture
+def alb(settings, monkeypatch):
+    """The load balancer in a moto server on a free port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    settings.AWS_REGION, settings.AWS_ENDPOINT_URL = REGION, f"http://127.0.0.1:{port}"
+    yield build_alb(endpoint_url=settings.AWS_ENDPOINT_URL)
+    server.stop()
+
+
+def test_a_worker_killed_mid_step_is_finished_by_another_and_the_reconciler(
+    alb, ready, rita, repo, settings, tmp_path
+):
+    # Short bakes: the workers run in real time.
+    DeploySettings.objects.update(bake_seconds=4, analysis_seconds=1, min_requests=0, database_instance="")
+    env = {
+        **CREDENTIALS,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": settings.AWS_ENDPOINT_URL,
+        "GIT_REPOSITORY_PATH": str(repo),
+    }
+    first = start_worker(tmp_path / "first.log", **env)
+    try:
+        deployment = services.deploy(actor=rita, change=ready)
+        wait_for(
+            lambda: Deployment.objects.filter(pk=deployment.pk, state="shifting", applied_weight=25).exists(),
+            timeout=60,
+            interval=0.02,
+        )
+        os.kill(first.pid, signal.SIGKILL)  # mid-bake at 25 %, its next message with it
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    deployment.refresh_from_db()
+    killed_at = (deployment.state, deployment.applied_weight)
+    assert deployment.ended_at is None and killed_at[1] >= 25
+    time.sleep(1.5)
+    deployment.refresh_from_db()
+    assert (deployment.state, deployment.applied_weight) == killed_at  # nobody carries it on
+
+    clock.shift(timedelta(seconds=31))  # any lease the dead worker held runs out
+    second = start_worker(tmp_path / "second.log", **env)
+    try:
+
+        def ended():
+            deployments_reconcile.delay()  # what beat does every 15 s
+            return Deployment.objects.filter(pk=deployment.pk, ended_at__isnull=False).first()
+
+        deployment = wait_for(ended, timeout=90, interval=1.0)
+    finally:
+        stop_worker(second)
+
+    assert deployment.state == Deployment.State.SUCCEEDED, deployment.error
+    assert deployment.desired_weight == deployment.applied_weight == 100
+    assert listener_weights(alb) == {"green": 100, "blue": 0}  # the load balancer agrees with the row
+    assert list(deployment.stages.values_list("name", "state")).count(("25 % on green", "passed")) == 1
+    assert "deployments.advance" in (tmp_path / "second.log").read_text()
