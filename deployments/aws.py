@@ -123,7 +123,8 @@ class Aws:
     def _config():
         from botocore.config import Config
 
-        return Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 2})
+        # No retries inside a call: the engine waits and tries again itself, without sleeping.
+        return Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 1})
 
     def client(self, service: str):
         if service not in self._clients:

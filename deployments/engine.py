@@ -116,14 +116,14 @@ def _claim(deployment_id: int, owner: str) -> bool:
 def _step(deployment: Deployment, world: Outside) -> float | None:
     """One move; None to go on at once, else the seconds to wait."""
     try:
+        if deployment.state == D.ROLLING_BACK:
+            return _rolling_back(deployment, world)
         if deployment.applied_weight != deployment.desired_weight:
             _reconcile(deployment, world)
             return None
-        if deployment.rollback_requested and deployment.state != D.ROLLING_BACK:
+        if deployment.rollback_requested:
             _begin_rollback(deployment, deployment.rollback_reason or "Rollback requested.")
             return None
-        if deployment.state == D.ROLLING_BACK:
-            return _rolling_back(deployment, world)
         if deployment.paused_at is not None:
             return PAUSED
         wait = HANDLERS[deployment.state](deployment, world)
@@ -616,8 +616,8 @@ def _revert(deployment: Deployment, stage: Stage) -> None:
 
 def _rollback_failed(deployment: Deployment, message: str) -> None:
     note = (
-        f"The rollback could not move traffic back: {message}. {deployment.applied_weight} % may still reach "
-        f"{deployment.to_colour}; move it by hand on the load balancer."
+        f"The rollback could not move traffic back: {message.rstrip('.')}. {deployment.applied_weight} % may "
+        f"still reach {deployment.to_colour}; move it by hand on the load balancer."
     )
     _end(deployment, D.FAILED, ChangeStatus.FAILED, note)
 

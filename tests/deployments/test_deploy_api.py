@@ -31,7 +31,7 @@ def test_a_change_that_is_not_ready_is_refused_with_every_reason(production, dev
     response = post(rita, f"/api/v1/changes/{change.pk}/deploy/")
     assert response.status_code == 409
     reasons = response.json()["reasons"]
-    assert "CHG-000001 is approved: only a scheduled change deploys." in reasons
+    assert f"{change.number} is approved: only a scheduled change deploys." in reasons
     assert "When: Not scheduled: schedule it into a deployment window." in reasons
     assert any(r.startswith("Staging soak: No build named yet") for r in reasons)
     assert not Deployment.objects.exists()
