@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from changes import selectors, services
-from changes.choices import CLOSED, Phase
+from changes.choices import CLOSED, ChangeStatus, Phase
 from changes.filters import ChangeRequestFilter
 from changes.forms import CancelForm, ChangeRequestForm, ChecklistTickForm, CommentForm, DecisionForm
 from changes.models import ChecklistItem, Comment
@@ -113,12 +113,15 @@ def _detail_context(request, change, **forms) -> dict:
     )
     done = sum(1 for item in checklist if item.done)
     comments = selectors.change_comments(change)
+    gates = selectors.deploy_gates(change, summary)
     return {
         "change": change,
         "summary": summary,
         "review": selectors.change_review(change) if change.review_pending else None,
         "actions": selectors.change_actions(request.user, change, summary),
-        "gates": selectors.deploy_gates(change, summary),
+        "gates": gates,
+        "deploy": _deploy_panel(request, change, gates),
+        "deployments": list(change.deployments.all()[:10]),
         "checklist": checklist,
         **_checklist_context(request, change, checklist),
         "checklist_percent": round(100 * done / len(checklist)) if checklist else 0,
@@ -130,6 +133,17 @@ def _detail_context(request, change, **forms) -> dict:
             (c, [r for r in comments if r.parent_id == c.pk]) for c in comments if c.parent_id is None
         ],
     }
+
+
+def _deploy_panel(request, change, gates) -> dict | None:
+    """For those who deploy, on a change that could: what stands in the way, or the button."""
+    from deployments.services import deploy_refusals
+    from portal.forms import OTPForm
+
+    deployable = (ChangeStatus.SCHEDULED, ChangeStatus.APPROVED)
+    if not request.user.has_perm(Right.DEPLOYMENT_DEPLOY) or change.status not in deployable:
+        return None
+    return {"refusals": deploy_refusals(change, gates=gates), "form": OTPForm(prefix="deploy")}
 
 
 def _mark_tickable(request, change, items) -> None:

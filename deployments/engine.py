@@ -547,6 +547,8 @@ def _end(deployment: Deployment, state: str, change_status: str, note: str) -> N
 
 
 def _begin_rollback(deployment: Deployment, reason: str) -> None:
+    for stage in Stage.objects.filter(deployment=deployment, state=Stage.State.RUNNING):
+        _close(stage, Stage.State.STOPPED, "stopped by the rollback")
     _move(
         deployment,
         D.ROLLING_BACK,
@@ -575,7 +577,7 @@ def _rolling_back(deployment: Deployment, world: Outside) -> float | None:
             Stage.evidence(
                 "Traffic",
                 True,
-                {deployment.from_colour: 100, deployment.to_colour: 0},
+                f"{deployment.from_colour} 100 %, {deployment.to_colour} 0 %",
                 detail="all traffic on the old colour",
             )
         ],

@@ -78,8 +78,9 @@ def deploy_settings_save(*, actor, environment: Environment, **fields) -> Deploy
 # Deployments.
 
 
-def deploy_refusals(change) -> list[str]:
-    """Why the change may not deploy now, in words (nothing when it may)."""
+def deploy_refusals(change, *, gates: list[dict] | None = None) -> list[str]:
+    """Why the change may not deploy now, in words (nothing when it may); `gates` when the
+    caller has them already."""
     from changes.choices import ChangeStatus, ChangeType
     from changes.selectors import change_quorum, deploy_gates
 

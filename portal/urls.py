@@ -5,6 +5,7 @@ from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from changes import calendar_views
+from deployments import views as deployment_views
 from portal.api import errors
 from portal.views import account, pages, people, sso
 
@@ -18,6 +19,13 @@ urlpatterns = [
     path("calendar/", calendar_views.calendar_page, name="calendar"),
     path("calendar/<slug:name>.ics", calendar_views.calendar_feed, name="calendar-feed"),
     path("environments/", include("deployments.urls")),
+    path("changes/<int:pk>/deploy/", deployment_views.change_deploy, name="change-deploy"),
+    path("deployments/<int:pk>/", deployment_views.deployment_detail, name="deployment-detail"),
+    path(
+        "deployments/<int:pk>/<slug:action>/",
+        deployment_views.deployment_control,
+        name="deployment-control",
+    ),
     path("notifications/", pages.notification_list, name="notification-list"),
     path("notifications/test/", pages.notification_test, name="notification-test"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
