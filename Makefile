@@ -60,6 +60,7 @@ bench: install services
 	@command -v wrk >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 	$(TEST_ENV) $(PY) bench/audit_chain.py
 	$(TEST_ENV) $(PY) bench/changes.py
+	$(TEST_ENV) $(PY) bench/deploy.py
 
 clean:
 	rm -rf var/ .pytest_cache
