@@ -634,6 +634,37 @@ def _alert(deployment: Deployment, what: str, body: str) -> None:
         )
 
 
+# A running deployment this late on its next look, or paused this long, is said to be stuck.
+STUCK_AFTER = timedelta(minutes=10)
+PAUSED_TOO_LONG = timedelta(hours=1)
+ALERT_EVERY = timedelta(hours=1)
+
+
+def stuck_alerts() -> list[int]:
+    """Tells the environment's alert channel and the requester about each deployment that makes no
+    progress (overdue, or paused for long), at most once an hour each; returns their ids."""
+    now = clock.now()
+    stuck = Deployment.objects.filter(ended_at__isnull=True).filter(
+        Q(paused_at__isnull=True, next_run_at__lt=now - STUCK_AFTER) | Q(paused_at__lt=now - PAUSED_TOO_LONG)
+    )
+    stuck = stuck.filter(Q(alerted_at__isnull=True) | Q(alerted_at__lt=now - ALERT_EVERY))
+    told = []
+    for deployment in stuck.select_related("environment__deploy_settings", "change__requester"):
+        if deployment.paused_at is not None:
+            since, why = deployment.paused_at, "has been paused"
+        else:
+            since, why = deployment.next_run_at, "has made no progress"
+        minutes = int((now - since).total_seconds() // 60)
+        state = deployment.get_state_display().lower()
+        where = f"{state}, {deployment.applied_weight} % on {deployment.to_colour}"
+        body = f"Deployment {deployment.pk} ({where}) {why} for {minutes} minutes. {deployment.error}".strip()
+        with transaction.atomic():
+            _save(deployment, action="deployment.stuck", after={"note": body}, alerted_at=now)
+            _alert(deployment, "is stuck", body)
+        told.append(deployment.pk)
+    return told
+
+
 HANDLERS = {
     D.PREFLIGHT: _preflight,
     D.RELEASING: _release,

@@ -41,6 +41,7 @@ class Environment(models.Model):
     # "Environment Details" of the process, shown on the environment page.
     aws_account = models.CharField(max_length=100, blank=True)
     database = models.CharField(max_length=200, blank=True)
+    database_replica = models.CharField(max_length=200, blank=True)
     cache = models.CharField(max_length=200, blank=True)
     salesforce_org = models.CharField(max_length=100, blank=True)
 
@@ -280,6 +281,7 @@ class Deployment(models.Model):
     error = models.TextField(blank=True, help_text="What went wrong, in words.")
     lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds it until then.")
     lease_owner = models.CharField(max_length=100, blank=True)
+    alerted_at = models.DateTimeField(null=True, blank=True, help_text="When it was last said to be stuck.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

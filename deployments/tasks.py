@@ -32,8 +32,13 @@ def deployments_reconcile() -> int:
     ).exclude(lease_until__gt=now)
     taken = 0
     for pk in due.values_list("pk", flat=True):
-        wait = engine.advance(pk)
+        try:
+            wait = engine.advance(pk)
+        except Exception:  # one deployment's trouble must not stop the others being looked at
+            logger.exception("deployment %s could not be advanced", pk)
+            continue
         taken += 1
         if wait is not None:
             deployment_advance.apply_async((pk,), countdown=wait)
+    engine.stuck_alerts()
     return taken

@@ -20,6 +20,7 @@ class EnvironmentSerializer(serializers.ModelSerializer):
             "approval_policy",
             "aws_account",
             "database",
+            "database_replica",
             "cache",
             "salesforce_org",
         ]

@@ -141,3 +141,34 @@ def test_an_arn_that_is_not_an_alb_is_refused_in_words():
     )
     with pytest.raises(AwsError, match="is not an ARN of an application load balancer's loadbalancer"):
         dimension("arn:aws:elasticloadbalancing:us-east-1:1:listener/net/nlb/1/2", "LoadBalancer")
+
+
+def test_a_deployment_that_makes_no_progress_is_said_to_be_stuck_once_an_hour(alb, ready, rita):
+    from deployments.tasks import deployments_reconcile
+    from portal import clock
+    from portal.models import Notification
+
+    deployment = run(
+        services.deploy(actor=rita, change=ready), until=lambda d: d.applied_weight == 25, alb=alb
+    )
+    # A worker hangs holding it: nobody else may take it, and it is overdue.
+    Deployment.objects.filter(pk=deployment.pk).update(
+        lease_until=clock.now() + timedelta(days=1), lease_owner="hung"
+    )
+    clock.shift(timedelta(minutes=12))
+    deployments_reconcile()
+
+    def alerts():
+        return Notification.objects.filter(subject__contains="is stuck").order_by("pk")
+
+    told = list(alerts())
+    assert [(n.channel, n.recipient) for n in told] == [
+        ("slack", "#production-alerts"),
+        ("email", ready.requester.email),
+    ]
+    assert "has made no progress for 12 minutes" in told[0].body and "25 % on green" in told[0].body
+    deployments_reconcile()
+    assert alerts().count() == 2  # not again within the hour
+    clock.shift(timedelta(hours=1, minutes=1))
+    deployments_reconcile()
+    assert alerts().count() == 4
