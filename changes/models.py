@@ -18,6 +18,7 @@ from changes.choices import (
     Risk,
     VersionBump,
 )
+from changes.scm import PASSING_CONCLUSIONS
 from portal.roles import Capacity
 
 SIGN_OFF_CAPACITIES = [Capacity.SECURITY, Capacity.PRODUCT, Capacity.ENGINEERING_LEAD]
@@ -411,6 +412,14 @@ class Release(models.Model):
     change = models.OneToOneField(ChangeRequest, on_delete=models.PROTECT, related_name="release")
     version = models.CharField(max_length=32, help_text="The tag, vMAJOR.MINOR.PATCH.")
     previous_tag = models.CharField(max_length=100, blank=True)
+    head_commit = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The commit of the source branch the gates judged: the one merged, kept before the merge.",
+    )
+    pull_number = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The pull request that was read and is merged (GitHub)."
+    )
     merge_commit = models.CharField(max_length=64, blank=True)
     merged_at = models.DateTimeField(null=True, blank=True)
     tagged_at = models.DateTimeField(null=True, blank=True)
@@ -450,7 +459,7 @@ class CheckRun(models.Model):
 
     @property
     def passed(self) -> bool:
-        return self.status == "completed" and self.conclusion in ("success", "neutral", "skipped")
+        return self.status == "completed" and self.conclusion in PASSING_CONCLUSIONS
 
 
 class PullRequest(models.Model):
@@ -468,6 +477,9 @@ class PullRequest(models.Model):
     changed_files = models.PositiveIntegerField(default=0)
     owners = models.JSONField(default=list, blank=True, help_text="CODEOWNERS entries of the changed files.")
     owner_logins = models.JSONField(default=list, blank=True, help_text="The people among them.")
+    unresolved_teams = models.JSONField(
+        default=list, blank=True, help_text="Teams among the owners whose members could not be read."
+    )
     unsigned = models.JSONField(default=list, blank=True, help_text="Commits without a verified signature.")
     read_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="Why the last reading failed, in words.")

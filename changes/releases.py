@@ -5,7 +5,10 @@ reverted. The repository is reached through `changes.scm` (GitHub or a repositor
 """
 
 import re
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.db.models import Q
@@ -34,6 +37,19 @@ class RepositoryRefused(ChangeError):
         return {"kind": self.kind, "retry_at": self.retry_at.isoformat() if self.retry_at else None}
 
 
+@contextmanager
+def _repository_says(what: str, *, keep: Callable[[str], None] | None = None):
+    """Runs a step in the repository; its refusal becomes a RepositoryRefused that says `what`
+    was refused, once `keep` has recorded the refusal's words (after the step's own transaction
+    was rolled back)."""
+    try:
+        yield
+    except ScmError as refused:
+        if keep is not None:
+            keep(str(refused))
+        raise RepositoryRefused(f"{what}: {refused}", refused) from None
+
+
 # What the repository says about a change's pull request.
 
 
@@ -48,7 +64,9 @@ def pull_request_read(*, change: ChangeRequest, scm) -> PullRequest:
     request (the one the change names, else the open one, else a new one once the change is
     submitted), checks, reviews, code owners and unsigned commits, and keeps the answer for the
     gates. A refusal is kept on the row in words and raised."""
-    try:
+    with _repository_says(
+        f"Reading the repository for {change.number}", keep=lambda words: _pull_request_error(change, words)
+    ):
         report = scm.pull_request(
             change.source_branch,
             change.target_branch,
@@ -56,10 +74,34 @@ def pull_request_read(*, change: ChangeRequest, scm) -> PullRequest:
             title="" if change.status == ChangeStatus.DRAFT else f"{change.number}: {change.title}",
             body=f"Released as change {change.number} ({change.get_change_type_display().lower()}).",
         )
-    except ScmError as refused:
-        PullRequest.objects.update_or_create(change=change, defaults={"error": str(refused)})
-        raise RepositoryRefused(f"Reading the repository for {change.number}: {refused}", refused) from None
     return _pull_request_keep(change, report)
+
+
+@transaction.atomic
+def _pull_request_error(change: ChangeRequest, words: str) -> None:
+    change = _locked(change)  # as every writer of the row: one at a time
+    PullRequest.objects.update_or_create(change=change, defaults={"error": words})
+
+
+def review_entry(*, login: str, state: str, commit: str, submitted_at) -> dict:
+    """A review as the pull request row keeps it, whether read from the API or told by an event:
+    the login lowercased, the state uppercased, the time in UTC as GitHub writes it
+    ("2026-11-26T09:30:00Z"), so the same review is recognised however it came."""
+    moment = submitted_at
+    if isinstance(moment, str) and moment:
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            moment = None
+    if isinstance(moment, datetime):
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+        submitted_at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "login": login.lower(),
+        "state": state.upper(),
+        "commit": commit,
+        "submitted_at": submitted_at if isinstance(submitted_at, str) else "",
+    }
 
 
 def _verdict(pull: PullRequest) -> dict:
@@ -71,6 +113,8 @@ def _verdict(pull: PullRequest) -> dict:
         "required_checks": pull.required_checks,
         "reviews": pull.latest_reviews(),
         "owners": pull.owners,
+        "owner_logins": pull.owner_logins,
+        "unresolved_teams": pull.unresolved_teams,
         "unsigned": pull.unsigned,
     }
 
@@ -83,9 +127,10 @@ def _pull_request_keep(change: ChangeRequest, report: PullRequestReport) -> Pull
     pull.number, pull.url, pull.head_sha = report.number, report.url, report.head
     pull.mergeable = report.mergeable
     pull.required_checks = report.required_checks
-    pull.reviews = [asdict(review) for review in report.reviews]
+    pull.reviews = [review_entry(**asdict(review)) for review in report.reviews]
     pull.changed_files = len(report.changed_files)
     pull.owners, pull.owner_logins, pull.unsigned = report.owners, report.owner_logins, report.unsigned
+    pull.unresolved_teams = report.unresolved_teams
     pull.read_at, pull.error = clock.now(), ""
     pull.save()
     after = _verdict(pull)
@@ -95,6 +140,8 @@ def _pull_request_keep(change: ChangeRequest, report: PullRequestReport) -> Pull
         after["pull_request"] = report.url
     if after != before:
         audit_record(actor=None, action="change.pull_request_read", target=change, before=before, after=after)
+    if report.checks is None:  # the backend cannot see checks: those GitHub told of stay
+        return pull
     reported = {check.name for check in report.checks}
     gone = list(change.checks.exclude(name__in=reported).values_list("name", flat=True))
     if gone:
@@ -130,10 +177,15 @@ def check_run_record(
     *, change: ChangeRequest, name: str, status: str, conclusion: str, head_sha: str, url: str
 ):
     """Keeps the latest state of one check on the change's pull request; audits a change of it.
-    A check on a commit that is no longer the pull request's head is ignored."""
+    A check on a commit other than the head the pull request was read at is not kept: the pull
+    request may have moved since it was read, so it is read again (once this commits), and the
+    read brings the checks of its head."""
     change = _locked(change)
     pull = PullRequest.objects.filter(change=change).first()
     if pull is not None and pull.head_sha and head_sha and head_sha != pull.head_sha:
+        from changes.tasks import pull_request_read
+
+        transaction.on_commit(lambda pk=change.pk: pull_request_read.delay(pk))
         return None
     run = CheckRun.objects.filter(change=change, name=name).first()
     before = {"status": run.status, "conclusion": run.conclusion} if run else None
@@ -161,7 +213,7 @@ def review_record(*, change: ChangeRequest, login: str, state: str, commit: str,
     CHANGES_REQUESTED, COMMENTED or DISMISSED); audits it."""
     change = _locked(change)
     pull, _ = PullRequest.objects.get_or_create(change=change)
-    review = {"login": login.lower(), "state": state.upper(), "commit": commit, "submitted_at": submitted_at}
+    review = review_entry(login=login, state=state, commit=commit, submitted_at=submitted_at)
     if review in pull.reviews:
         return pull
     pull.reviews = [*pull.reviews, review]
@@ -177,17 +229,20 @@ def release_cut(*, change: ChangeRequest, scm) -> Release:
     """Merges the change's source branch into its target, tags the merge with the next version
     and publishes the notes, for a change whose deployment has started (the deploy task calls it).
 
-    Each step is recorded as it is done, in its own transaction, so a retry after a failure at any
-    step continues from there: never a second merge, never a second tag, never a tag on a commit
-    that is not merged. A refusal is a RepositoryRefused that says which step stopped and why."""
+    The commit merged is the one the gates judged, kept on the release before the merge is asked
+    for. Each step is recorded as it is done, in its own transaction, so a retry after a failure
+    at any step continues from there: never a second merge, never a merge of another commit,
+    never a second tag, never a tag on a commit that is not merged. A refusal is a
+    RepositoryRefused that says which step stopped and why."""
     release = _release_begin(change, scm)
     for step, done in (
-        (_release_merge, "merged_at"),
-        (_release_tag, "tagged_at"),
-        (_release_publish, "published_at"),
+        (_release_head, lambda r: bool(r.head_commit) or r.merged_at is not None),
+        (_release_merge, lambda r: r.merged_at is not None),
+        (_release_tag, lambda r: r.tagged_at is not None),
+        (_release_publish, lambda r: r.published_at is not None),
     ):
-        if getattr(release, done) is None:
-            release = _release_step(release, scm, step)
+        if not done(release):
+            release = _release_step(release, scm, step, done)
     return release
 
 
@@ -205,10 +260,9 @@ def _release_begin(change: ChangeRequest, scm) -> Release:
     if release is not None:
         return release
     try:
-        last = scm.last_tag(change.target_branch)
-        version = next_version(last, scm.tags(), change.version_bump)
-    except ScmError as refused:
-        raise RepositoryRefused(f"Release of {change.number}: {refused}", refused) from None
+        with _repository_says(f"Release of {change.number}"):
+            last = scm.last_tag(change.target_branch)
+            version = next_version(last, scm.tags(), change.version_bump)
     except VersionRefused as refused:
         raise ChangeError(f"Release of {change.number}: {refused}", conflict=True) from None
     release = Release.objects.create(
@@ -223,34 +277,78 @@ def _release_begin(change: ChangeRequest, scm) -> Release:
     return release
 
 
-def _release_step(release: Release, scm, step) -> Release:
-    """One step under the release row's lock; a refusal is kept on the row and raised."""
-    try:
+def _release_step(release: Release, scm, step, done: Callable[[Release], bool]) -> Release:
+    """One step under the release row's lock (a step another worker did meanwhile is not done
+    again); a refusal is kept on the row and raised."""
+    with _repository_says(
+        f"Release {release.version} of {release.change.number}",
+        keep=lambda words: Release.objects.filter(pk=release.pk).update(error=words),
+    ):
         with transaction.atomic():
-            locked = Release.objects.select_for_update().select_related("change").get(pk=release.pk)
-            step(locked, scm)
-            locked.error = ""
-            locked.save()
+            locked = (
+                Release.objects.select_for_update()
+                .select_related("change__environment__approval_policy")
+                .get(pk=release.pk)
+            )
+            if not done(locked):
+                step(locked, scm)
+                locked.error = ""
+                locked.save()
             return locked
-    except ScmError as refused:
-        Release.objects.filter(pk=release.pk).update(error=str(refused))
-        raise RepositoryRefused(
-            f"Release {release.version} of {release.change.number}: {refused}", refused
-        ) from None
+
+
+def _release_head(release: Release, scm) -> None:
+    """Keeps the commit to merge before anything is merged: the head of the source branch the
+    gates judged (the pull request's, as last read; else the branch's now). A branch that moved
+    on since is refused: its new commits have not been read, checked, or soaked."""
+    from changes.selectors import pull_request_of
+
+    change = release.change
+    source = change.source_branch
+    pull = pull_request_of(change)
+    read = pull is not None and pull.read_at is not None and pull.head_sha
+    judged = pull.head_sha if read else scm.head(source)
+    now = scm.head(source)
+    if now != judged:
+        raise ScmError(
+            f"{source} moved to {now[:10]} after {judged[:10]} was checked: the new commits must be read, "
+            "checked and soak before they are released.",
+            kind="conflict",
+        )
+    release.head_commit = judged
+    release.pull_number = pull.number if read else None
+    audit_record(
+        actor=None,
+        action="release.head",
+        target=change,
+        after={"version": release.version, "commit": judged, "pull_request": release.pull_number},
+    )
 
 
 def _release_merge(release: Release, scm) -> None:
+    """Merges the kept head, or finds the merge of it that was made before (a crash, a lost
+    answer): never a merge of another commit, never a second one."""
     change = release.change
-    source, target = change.source_branch, change.target_branch
-    head = scm.head(source)
-    merge = scm.merge_that_brought(head, target) if scm.is_merged(head, target) else None
-    if merge is None:
-        if scm.is_merged(head, target):
+    source, target, head = change.source_branch, change.target_branch, release.head_commit
+    if scm.is_merged(head, target):
+        merge = scm.merge_that_brought(head, source, target, number=release.pull_number)
+        if merge is None:
+            if release.previous_tag and scm.is_merged(head, release.previous_tag):
+                raise ScmError(
+                    f"{source} at {head[:10]} is in {release.previous_tag} already: there is nothing to "
+                    "release.",
+                    kind="missing",
+                )
             raise ScmError(
-                f"{source} has nothing that {target} lacks: there is nothing to release.", kind="missing"
+                f"{head[:10]} (the head of {source} that was checked) is on {target} already, but the merge "
+                "that brought it cannot be found: it was merged outside this release (by hand, or as a "
+                "fast-forward). Nothing is merged again; name that merge commit on the release by hand "
+                "so it is tagged.",
+                kind="missing",
             )
+    else:
         if change.environment.approval_policy.signed_commits_required:
-            unsigned = scm.unsigned_commits(source, target)
+            unsigned = scm.unsigned_commits(head, target)
             if unsigned:
                 raise ScmError(
                     f"{len(unsigned)} commit(s) on {source} are not signed ({shas_in_words(unsigned)}); "
@@ -258,7 +356,12 @@ def _release_merge(release: Release, scm) -> None:
                     kind="unsigned",
                 )
         merge = scm.merge(
-            source, target, f"Release {release.version}: {change.number} {change.title}", head=head
+            source,
+            target,
+            f"Release {release.version}: {change.number} {change.title}",
+            head=head,
+            number=release.pull_number,
+            all_checks=change.environment.approval_policy.checks_must_pass,
         )
     release.merge_commit, release.merged_at = merge, clock.now()
     audit_record(
@@ -330,10 +433,8 @@ def release_revert(*, actor: User, change: ChangeRequest, scm):
     release = Release.objects.select_for_update().filter(change=change).first()
     if release is None or release.tagged_at is None:
         raise ChangeError(f"{change.number} has no tagged release to revert.", conflict=True)
-    try:
+    with _repository_says(f"Revert of {release.version}"):
         reverted = scm.revert(release.version, change.target_branch)
-    except ScmError as refused:
-        raise RepositoryRefused(f"Revert of {release.version}: {refused}", refused) from None
     audit_record(
         actor=actor,
         action="release.revert",

@@ -6,15 +6,29 @@ the services record what they learn and each release step.
 """
 
 import functools
+import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
 # Where GitHub looks for the code owners file, in its order.
 CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+
+# The conclusions of a completed check that let a change through, as GitHub reads them.
+PASSING_CONCLUSIONS = ("success", "neutral", "skipped")
+
+# GitHub's compare lists at most 300 changed files: a longer list is cut without a word.
+COMPARE_FILES_LIMIT = 300
+
+# Release notes list the newest commits up to this many, then say how many more there are; the
+# whole stays under GitHub's limit for a release's body.
+NOTES_COMMITS = 100
+NOTES_LIMIT = 125_000
 
 
 class ScmError(Exception):
@@ -44,7 +58,7 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        return self.status == "completed" and self.conclusion in ("success", "neutral", "skipped")
+        return self.status == "completed" and self.conclusion in PASSING_CONCLUSIONS
 
 
 @dataclass(frozen=True)
@@ -63,12 +77,13 @@ class PullRequestReport:
     number: int | None = None  # None where there are no pull requests (a repository on disk)
     url: str = ""
     mergeable: bool | None = None  # None while the host has not worked it out
-    checks: list[Check] = field(default_factory=list)
+    checks: list[Check] | None = None  # None where the backend cannot see checks (a repository on disk)
     required_checks: list[str] = field(default_factory=list)
     reviews: list[Review] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
     owners: list[str] = field(default_factory=list)  # CODEOWNERS entries owning the changed files
     owner_logins: list[str] = field(default_factory=list)  # the people among them, teams expanded
+    unresolved_teams: list[str] = field(default_factory=list)  # teams whose members could not be read
     unsigned: list[str] = field(default_factory=list)
 
 
@@ -78,21 +93,80 @@ class Reverted:
     url: str = ""  # the pull request that carries the revert, where there is one
 
 
+# A comment starts a line, or follows a space; `\#` and `a#b` are parts of a pattern.
+_CODEOWNERS_COMMENT = re.compile(r"(?:^|\s)#")
+# A pattern or an owner: a run of non-spaces, where a backslash escapes the next character.
+_CODEOWNERS_WORD = re.compile(r"(?:\\.|\S)+")
+
+
 def code_owners(codeowners: str, paths: list[str]) -> list[str]:
-    """The owners of `paths` by a CODEOWNERS file: for each path the last rule that matches it
-    (gitignore patterns) names its owners; a rule with no owner leaves the path unowned."""
+    """The owners of `paths` by a CODEOWNERS file, read as GitHub reads it: for each path the last
+    rule that matches it names its owners; a rule with no owner leaves the path unowned; a line
+    GitHub cannot use is skipped."""
     rules = []
     for line in codeowners.splitlines():
-        parts = line.split("#", 1)[0].split()
-        if parts:
-            rules.append((GitIgnoreSpec.from_lines([parts[0]]), parts[1:]))
+        words = _CODEOWNERS_WORD.findall(_CODEOWNERS_COMMENT.split(line, 1)[0])
+        matches = _codeowners_pattern(words[0]) if words else None
+        if matches is not None:
+            rules.append((matches, words[1:]))
     owners: list[str] = []
     for path in paths:
-        matching = [names for spec, names in rules if spec.match_file(path)]
+        matching = [names for matches, names in rules if matches(path)]
         for owner in matching[-1] if matching else []:
             if owner not in owners:
                 owners.append(owner)
     return owners
+
+
+def _codeowners_pattern(pattern: str) -> Callable[[str], bool] | None:
+    """What one CODEOWNERS pattern matches: gitignore's rules, except where GitHub departs from
+    them. GitHub documents that a `\\#` escape, a `!` negation and a `[ ]` range do not work in
+    CODEOWNERS, and that `docs/*` owns the files in docs/ but not those in its subfolders. None
+    for a line GitHub would not use, which then matches nothing."""
+    if pattern.startswith(("!", "\\#")) or "[" in pattern:
+        return None
+    try:
+        spec = GitIgnoreSpec.from_lines([pattern])
+        if pattern.endswith("/*") and not pattern.endswith("**/*"):
+            deeper = GitIgnoreSpec.from_lines([f"{pattern}/*"])
+            return lambda path: spec.match_file(path) and not deeper.match_file(path)
+    except ValueError:  # pathspec's GitIgnorePatternError: GitHub skips the line too
+        return None
+    return spec.match_file
+
+
+def checks_in_words(checks, required: list[str]) -> str:
+    """What keeps the checks from passing, in words ("failing: lint; still running: e2e; required,
+    not reported: build"), or "" when nothing does: the deploy gate and the merge say it alike."""
+    failing, running, missing = check_verdict(checks, required)
+    return "; ".join(
+        f"{label}: {', '.join(names)}"
+        for label, names in (
+            ("failing", failing),
+            ("still running", running),
+            ("required, not reported", missing),
+        )
+        if names
+    )
+
+
+def commits_in_notes(lines: list[str], more: int) -> str:
+    """The commits of a release's notes, newest first, and how many more there are."""
+    listed = "\n".join(lines) or "- No changes since the previous release."
+    return listed + (f"\n- … and {more} more commit{'s' if more != 1 else ''}" if more > 0 else "")
+
+
+def notes_within_limit(text: str) -> str:
+    """The notes, cut to stay under GitHub's limit for a release's body."""
+    if len(text) < NOTES_LIMIT:
+        return text
+    cut = f"\n\n… (cut here: the notes were longer than GitHub's {NOTES_LIMIT:,} characters)"
+    return text[: NOTES_LIMIT - 1 - len(cut)] + cut
+
+
+def _notes_line(subject: str, sha: str, author: str) -> str:
+    subject = subject if len(subject) <= 200 else subject[:199] + "…"
+    return f"- {subject} ({sha[:7]}, {author})"
 
 
 def individual_logins(owners: list[str]) -> list[str]:
@@ -108,6 +182,11 @@ class Identity:
     email: str = "greenlight@localhost"
     signing_key: str = ""  # a GPG key id, or the path of an SSH key
     signing_format: str = "openpgp"  # or "ssh"
+
+
+def _records(output: str) -> list[list[str]]:
+    """The NUL-separated fields of each line of git's output."""
+    return [line.split("\0") for line in output.splitlines() if line]
 
 
 class LocalGit:
@@ -164,7 +243,9 @@ class LocalGit:
         shas = self._git("rev-list", f"{self.head(target)}..{self.head(source)}").stdout.split()
         return [sha for sha in shas if self._git("verify-commit", sha, check=False).returncode != 0]
 
-    def merge_that_brought(self, commit: str, target: str) -> str | None:
+    def merge_that_brought(
+        self, commit: str, source: str, target: str, *, number: int | None = None
+    ) -> str | None:
         """The merge commit on `target` that brought `commit` in (a merge made before a crash)."""
         merges = self._git(
             "rev-list", "--merges", "--ancestry-path", "--reverse", f"{commit}..{self.head(target)}"
@@ -184,7 +265,8 @@ class LocalGit:
         self, source: str, target: str, *, number: int | None = None, title: str = "", body: str = ""
     ) -> PullRequestReport:
         """A repository on disk has no pull requests, checks or reviews: what it can say is whether
-        the branches merge, who owns the changed files, and which commits are not signed."""
+        the branches merge, who owns the changed files, and which commits are not signed. Its
+        `checks` are None: it cannot see them (they come by GitHub's events, if at all)."""
         head = self.head(source)
         merges = self._git("merge-tree", "--write-tree", self.head(target), head, check=False).returncode == 0
         changed = self._git("diff", "--name-only", f"{self.head(target)}...{head}").stdout.split()
@@ -205,10 +287,20 @@ class LocalGit:
                 return result.stdout
         return ""
 
-    def merge(self, source: str, target: str, message: str, *, head: str = "") -> str:
+    def merge(
+        self,
+        source: str,
+        target: str,
+        message: str,
+        *,
+        head: str = "",
+        number: int | None = None,
+        all_checks: bool = True,
+    ) -> str:
         """A merge commit of `source` (at `head` when given: the commit that was checked) into
         `target`, never a fast-forward, so a release is one commit to tag and to revert; a conflict
-        leaves the target as it was."""
+        leaves the target as it was. (No pull request or checks on disk: `number` and
+        `all_checks` are GitHub's.)"""
         head = head or self.head(source)
         self._git("checkout", "--quiet", target)
         result = self._git("merge", "--no-ff", *self._sign(), "-m", message, head, check=False)
@@ -232,10 +324,15 @@ class LocalGit:
         return ""
 
     def release_notes(self, previous_tag: str | None, commit: str, *, version: str = "") -> str:
-        """The commits since the previous release, newest first, one line each."""
+        """The commits since the previous release, newest first, one line each, the newest
+        NOTES_COMMITS of them and how many more there are."""
         span = f"{previous_tag}..{commit}" if previous_tag else commit
-        lines = self._git("log", "--no-merges", "--format=- %s (%h, %an)", span).stdout.strip()
-        return lines or "- No changes since the previous release."
+        total = int(self._git("rev-list", "--no-merges", "--count", span).stdout.strip() or 0)
+        log = self._git(
+            "log", "--no-merges", f"--max-count={NOTES_COMMITS}", "--format=%H%x00%an%x00%s", span
+        )
+        lines = [_notes_line(subject, sha, author) for sha, author, subject in _records(log.stdout)]
+        return notes_within_limit(commits_in_notes(lines, total - len(lines)))
 
     def revert(self, tag: str, target: str) -> Reverted:
         """A commit on `target` that undoes the release `tag` (its merge, against the first parent)."""
@@ -315,22 +412,24 @@ class GitHub:
             seconds_between_requests=None,
             seconds_between_writes=pause_between_writes,
             lazy=True,  # objects are fetched when first read, inside the step that reads them
+            per_page=100,  # GitHub's largest page: fewer requests against the rate limit
         )
         self._repo = self._github.get_repo(full_name)
 
     def _refusal(self, error, action: str, permission: str) -> ScmError:
         from github import BadCredentialsException, RateLimitExceededException
 
-        headers = {k.lower(): v for k, v in (error.headers or {}).items()}
+        headers = {k.lower(): str(v) for k, v in (error.headers or {}).items()}
         message = (error.data or {}).get("message", "") if isinstance(error.data, dict) else str(error.data)
-        if isinstance(error, RateLimitExceededException) or (
-            error.status in (403, 429)
-            and (headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers)
+        if (
+            isinstance(error, RateLimitExceededException)
+            or error.status == 429
+            or (
+                error.status == 403
+                and (headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers)
+            )
         ):
-            if "x-ratelimit-reset" in headers:
-                retry_at = datetime.fromtimestamp(int(headers["x-ratelimit-reset"]), tz=UTC)
-            else:
-                retry_at = datetime.now(tz=UTC) + timedelta(seconds=int(headers.get("retry-after", 60)))
+            retry_at = _rate_limit_ends(headers)
             return ScmError(
                 f"GitHub's rate limit for this token is used up until {retry_at:%H:%M:%S} UTC; "
                 f"the step to {action} waits until then.",
@@ -424,9 +523,19 @@ class GitHub:
         return [c.sha for c in commits if not c.commit.verification.verified]
 
     @_speaks("find the pull request that merged a commit", "pull requests: read")
-    def merge_that_brought(self, commit: str, target: str) -> str | None:
-        for pull in self._repo.get_commit(commit).get_pulls():
-            if pull.merged_at is not None and pull.base.ref == target and pull.head.sha == commit:
+    def merge_that_brought(
+        self, commit: str, source: str, target: str, *, number: int | None = None
+    ) -> str | None:
+        """The merge commit of the pull request of `source` into `target` that was merged at
+        `commit` (a merge made before a crash, or whose answer was lost): the numbered one when
+        known, else the closed ones. Not `GET /commits/{sha}/pulls`: for a commit that is not on
+        the default branch GitHub lists only open pull requests there."""
+        if number:
+            pull = self._repo.get_pull(number)
+            if pull.merged_at is not None and pull.head.sha == commit and pull.base.ref == target:
+                return pull.merge_commit_sha
+        for pull in self._repo.get_pulls(state="closed", base=target, head=f"{self.owner}:{source}"):
+            if pull.merged_at is not None and pull.head.sha == commit:
                 return pull.merge_commit_sha
         return None
 
@@ -443,6 +552,7 @@ class GitHub:
         head = pull.head.sha
         changed = [f.filename for f in pull.get_files()]
         owners = code_owners(self._codeowners(target), changed)
+        owner_logins, unresolved_teams = self._owner_logins(owners)
         return PullRequestReport(
             head=head,
             number=pull.number,
@@ -452,7 +562,7 @@ class GitHub:
             required_checks=self._required_checks(target),
             reviews=[
                 Review(
-                    login=r.user.login.lower(),
+                    login=r.user.login.lower() if r.user else "ghost",  # a deleted account
                     state=r.state,
                     commit=r.commit_id or "",
                     submitted_at=r.submitted_at.isoformat() if r.submitted_at else "",
@@ -461,7 +571,8 @@ class GitHub:
             ],
             changed_files=changed,
             owners=owners,
-            owner_logins=self._owner_logins(owners),
+            owner_logins=owner_logins,
+            unresolved_teams=unresolved_teams,
             unsigned=[c.sha for c in pull.get_commits() if not c.commit.verification.verified],
         )
 
@@ -469,7 +580,15 @@ class GitHub:
         from github import GithubException
 
         if number:
-            return self._repo.get_pull(number)
+            pull = self._repo.get_pull(number)
+            head = pull.head.ref if pull.head.label == f"{self.owner}:{pull.head.ref}" else pull.head.label
+            if (head, pull.base.ref) != (source, target):
+                raise ScmError(
+                    f"Pull request #{number} merges {head} into {pull.base.ref}, not {source} into "
+                    f"{target}: name the right one.",
+                    kind="missing",
+                )
+            return pull
         for pull in self._repo.get_pulls(state="open", base=target, head=f"{self.owner}:{source}"):
             return pull
         if not title:
@@ -523,32 +642,52 @@ class GitHub:
                 continue
         return ""
 
-    def _owner_logins(self, owners: list[str]) -> list[str]:
-        """The people among the owners: `@login` as is, `@org/team` by its members (a team the
-        token may not read stays named only by the team)."""
+    def _owner_logins(self, owners: list[str]) -> tuple[list[str], list[str]]:
+        """The people among the owners, `@login` as is and `@org/team` by its members; and the
+        teams the token may not read or that do not exist (403, 404), which stay named only by
+        the team. Any other refusal (a rate limit, a bad token, an outage) stops the read."""
         from github import GithubException
 
-        logins = individual_logins(owners)
+        logins, unresolved = individual_logins(owners), []
         for owner in owners:
             if owner.startswith("@") and "/" in owner:
                 org, slug = owner[1:].split("/", 1)
                 try:
                     members = self._github.get_organization(org).get_team_by_slug(slug).get_members()
                     logins += [m.login.lower() for m in members if m.login.lower() not in logins]
-                except GithubException:
-                    continue
-        return logins
+                except GithubException as error:
+                    if error.status not in (403, 404) or self._refusal(error, "", "").kind == "rate_limit":
+                        raise
+                    unresolved.append(owner)
+        return logins, unresolved
 
     # Releasing.
 
     @_speaks("merge the pull request", "contents: write, pull requests: write")
-    def merge(self, source: str, target: str, message: str, *, head: str = "") -> str:
-        """Merges the pull request of `source` into `target` (opened when there is none) with a
-        merge commit, only at `head` (the commit that was checked) and only with its checks
-        passing; GitHub signs its merge commits."""
+    def merge(
+        self,
+        source: str,
+        target: str,
+        message: str,
+        *,
+        head: str = "",
+        number: int | None = None,
+        all_checks: bool = True,
+    ) -> str:
+        """Merges the pull request of `source` into `target` (the one numbered: the one that was
+        read; else the open one, opened when there is none) with a merge commit, only at `head`
+        (the commit that was checked) and only with its checks passing: the checks the branch's
+        protection requires always, every reported check too when `all_checks` (the policy's
+        "checks must pass"). GitHub signs its merge commits."""
         from github import GithubException
 
-        pull = self._pull(source, target, number=None, title=message, body="")
+        pull = self._pull(source, target, number=number, title=message, body="")
+        if pull.state != "open":
+            raise ScmError(
+                f"Pull request #{pull.number} ({source} into {target}) is closed without being merged: "
+                "reopen it, or name the open one on the change.",
+                kind="missing",
+            )
         head = head or pull.head.sha
         if pull.head.sha != head:
             raise ScmError(
@@ -556,20 +695,12 @@ class GitHub:
                 "must soak and be checked before they are released.",
                 kind="conflict",
             )
-        failing, running, missing = check_verdict(self._checks(head), self._required_checks(target))
-        if failing or running or missing:
-            said = [
-                f"{label}: {', '.join(names)}"
-                for label, names in (
-                    ("failing", failing),
-                    ("still running", running),
-                    ("required but missing", missing),
-                )
-                if names
-            ]
+        required = self._required_checks(target)
+        checks = [c for c in self._checks(head) if all_checks or c.name in required]
+        said = checks_in_words(checks, required)
+        if said:
             raise ScmError(
-                f"Checks on {head[:10]} do not all pass ({'; '.join(said)}): pull request #{pull.number} "
-                "is not merged.",
+                f"Checks on {head[:10]} do not all pass ({said}): pull request #{pull.number} is not merged.",
                 kind="checks",
             )
         if pull.mergeable is False:
@@ -601,26 +732,34 @@ class GitHub:
 
     @_speaks("write the release notes", "contents: write")
     def release_notes(self, previous_tag: str | None, commit: str, *, version: str = "") -> str:
-        """GitHub's own notes (the pull requests merged since the previous tag), then the commits."""
+        """GitHub's own notes (the pull requests merged since the previous tag), then the commits
+        newest first: the newest NOTES_COMMITS that are not merges, and how many more there are
+        (read page by page and no further, so a first release does not page through the whole
+        history)."""
         pulls = ""
         if version:
             since = {"previous_tag_name": previous_tag} if previous_tag else {}
             generated = self._repo.generate_release_notes(version, target_commitish=commit, **since)
             pulls = generated.body.strip()
         if previous_tag:
-            commits = self._repo.compare(previous_tag, commit).commits
+            comparison = self._repo.compare(previous_tag, commit)
+            newest_first, total = comparison.commits.reversed, lambda: comparison.total_commits
         else:
-            commits = self._repo.get_commits(sha=commit)
-        lines = [
-            f"- {c.commit.message.splitlines()[0]} ({c.sha[:7]}, {c.commit.author.name})"
-            for c in commits
-            if len(c.parents) < 2
-        ]
-        listed = "\n".join(reversed(lines)) if previous_tag else "\n".join(lines)
-        return "\n\n".join(
-            part
-            for part in (pulls, "## Commits\n" + (listed or "- No changes since the previous release."))
-            if part
+            newest_first = self._repo.get_commits(sha=commit)
+            # One request (a page of one: the last page's number); a list of its own, as a list
+            # that was read from forgets its `sha`.
+            total = lambda: self._repo.get_commits(sha=commit).totalCount  # noqa: E731
+        lines, seen = [], 0
+        for c in newest_first:
+            seen += 1
+            if len(c.parents) < 2:
+                message = c.commit.message.splitlines() or [""]
+                lines.append(_notes_line(message[0], c.sha, c.commit.author.name))
+                if len(lines) == NOTES_COMMITS:
+                    break
+        more = total() - seen if len(lines) == NOTES_COMMITS else 0
+        return notes_within_limit(
+            "\n\n".join(part for part in (pulls, "## Commits\n" + commits_in_notes(lines, more)) if part)
         )
 
     @_speaks("publish the release", "contents: write")
@@ -646,20 +785,34 @@ class GitHub:
         branch = f"revert-{tag}"
         for pull in self._repo.get_pulls(state="open", base=target, head=f"{self.owner}:{branch}"):
             return Reverted(commit=pull.head.sha, url=pull.html_url)
-        before = self._repo.get_git_commit(release).parents[0].sha
+        release_commit = self._repo.get_git_commit(release)
+        before = release_commit.parents[0].sha
         changed = self._repo.compare(before, release).files
+        if len(changed) >= COMPARE_FILES_LIMIT:
+            raise self._too_large(tag, f"it changes {COMPARE_FILES_LIMIT} files or more")
         paths = {f.filename for f in changed} | {f.previous_filename for f in changed if f.previous_filename}
         tip = self.head(target)
         if tip != release:
             since = self._repo.compare(release, tip).files
+            if len(since) >= COMPARE_FILES_LIMIT:
+                raise self._too_large(tag, f"{COMPARE_FILES_LIMIT} files or more changed on {target} since")
             clash = sorted(paths & ({f.filename for f in since} | {f.previous_filename for f in since}))
             if clash:
                 raise ScmError(
                     f"{tag} does not revert cleanly on {target}: later changes touch {', '.join(clash)}.",
                     kind="conflict",
                 )
-        old_tree = self._repo.get_git_commit(before).tree.sha
-        old = {e.path: e for e in self._repo.get_git_tree(old_tree, recursive=True).tree if e.type == "blob"}
+        old, new = (
+            self._tree(self._repo.get_git_commit(before).tree.sha, tag),
+            self._tree(release_commit.tree.sha, tag),
+        )
+        odd = sorted(p for p in paths if any(p in tree and tree[p].type != "blob" for tree in (old, new)))
+        if odd:
+            raise ScmError(
+                f"{tag} changes {', '.join(odd)}, which {'is' if len(odd) == 1 else 'are'} not a plain file "
+                "(a submodule): revert it by hand.",
+                kind="conflict",
+            )
         elements = [
             InputGitTreeElement(path, old[path].mode, "blob", sha=old[path].sha)
             if path in old
@@ -681,6 +834,44 @@ class GitHub:
             base=target, head=branch, title=f"Revert {tag}", body=f"Reverts the release {tag} ({release})."
         )
         return Reverted(commit=undo.sha, url=pull.html_url)
+
+    def _tree(self, sha: str, tag: str) -> dict:
+        """Every entry of a tree, recursively, by path; refused when GitHub cut the listing short
+        (a path missing from it would be reverted as deleted)."""
+        tree = self._repo.get_git_tree(sha, recursive=True)
+        if tree.truncated:
+            raise self._too_large(tag, "GitHub lists its tree only in part")
+        return {e.path: e for e in tree.tree}
+
+    @staticmethod
+    def _too_large(tag: str, why: str) -> ScmError:
+        return ScmError(
+            f"{tag} is too large to revert through the API ({why}): revert it by hand.", kind="conflict"
+        )
+
+
+def _rate_limit_ends(headers: dict[str, str]) -> datetime:
+    """When a rate-limited step may run again, as GitHub documents it: after `Retry-After`
+    seconds (a secondary limit), else at `X-RateLimit-Reset` once `X-RateLimit-Remaining` is 0,
+    else in a minute; never sooner than a second from now."""
+    now = datetime.now(tz=UTC)
+    after, reset = headers.get("retry-after", "").strip(), headers.get("x-ratelimit-reset", "").strip()
+    at = None
+    if re.fullmatch(r"[0-9]{1,9}", after):
+        at = now + timedelta(seconds=int(after))
+    elif after:
+        at = _http_date(after)  # the other form HTTP allows
+    if at is None and headers.get("x-ratelimit-remaining") == "0" and re.fullmatch(r"[0-9]{1,12}", reset):
+        at = datetime.fromtimestamp(int(reset), tz=UTC)
+    return max(at or now + timedelta(seconds=60), now + timedelta(seconds=1))
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def repository():

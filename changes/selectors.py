@@ -1,5 +1,6 @@
 """Reads of change requests with a constant number of queries, however many rows there are."""
 
+from django.conf import settings
 from django.db.models import Exists, F, IntegerField, OuterRef, Prefetch, QuerySet
 from django.db.models.expressions import RawSQL
 
@@ -210,9 +211,14 @@ def deploy_gates(change: ChangeRequest, summary: QuorumSummary) -> list[dict]:
     policy = change.environment.approval_policy
     pull = pull_request_of(change)
     if policy.checks_must_pass:
-        gates.append(_checks_gate(list(change.checks.all()), pull.required_checks if pull else []))
+        runs = list(change.checks.all())
+        if pull is not None and pull.head_sha:  # only the checks of the head that is released count
+            runs = [run for run in runs if run.head_sha == pull.head_sha]
+        gates.append(_checks_gate(runs, pull.required_checks if pull else []))
     if pull is not None and pull.number:
         gates.append(_review_gate(pull, change.target_branch))
+    elif settings.GITHUB_REPOSITORY or change.pull_request:
+        gates.append(_review_unread_gate(pull, change))
     if policy.signed_commits_required:
         gates.append(_signed_gate(pull, change.source_branch))
     return gates
@@ -231,20 +237,11 @@ def pull_request_of(change: ChangeRequest):
 def _checks_gate(runs: list, required: list[str]) -> dict:
     """The pull request's automated checks: all must pass, and every check the target branch
     requires must have reported."""
-    from changes.scm import check_verdict
+    from changes.scm import checks_in_words
 
-    failing, running, missing = check_verdict(runs, required)
-    said = [
-        f"{label}: {', '.join(names)}"
-        for label, names in (
-            ("failing", failing),
-            ("still running", running),
-            ("required, not reported", missing),
-        )
-        if names
-    ]
+    said = checks_in_words(runs, required)
     if said:
-        detail = "; ".join(said)
+        detail = said
     elif not runs:
         detail = "no check has reported on the pull request yet"
     else:
@@ -277,7 +274,21 @@ def _review_gate(pull, target: str) -> dict:
         )
     else:
         detail, ok = f"#{pull.number} waits for a code owner's approval ({owners})", False
+    if pull.unresolved_teams:
+        detail += f" (the members of {', '.join(pull.unresolved_teams)} could not be read)"
     return {"name": "Code review", "state": "ok" if ok else "blocked", "detail": detail}
+
+
+def _review_unread_gate(pull, change: ChangeRequest) -> dict:
+    """The review gate of a change released on GitHub whose pull request is not known yet: it
+    stays, blocked, and says why, rather than vanish."""
+    if pull is not None and pull.error:
+        detail = f"could not be read: {pull.error}"
+    elif pull is not None and pull.read_at is not None:
+        detail = f"no pull request of {change.source_branch} into {change.target_branch} yet"
+    else:
+        detail = "not read from GitHub yet"
+    return {"name": "Code review", "state": "blocked", "detail": detail}
 
 
 def _signed_gate(pull, source: str) -> dict:

@@ -1,11 +1,18 @@
 """Change request tasks: reminders to pending approvers, the staging soak opening with time, and
 the repository: reading pull requests and cutting releases."""
 
+from datetime import timedelta
+
 from celery import shared_task
 
 from changes import releases, scm, services
 from changes.choices import ChangeStatus
 from changes.models import ChangeRequest
+from portal import clock
+
+# A pull request read this recently is not read again by the catch-up: GitHub's events and the
+# reads they ask for keep it current.
+RECENTLY_READ = timedelta(minutes=10)
 
 
 @shared_task(name="changes.approval_reminders", ignore_result=True, acks_late=True)
@@ -62,8 +69,13 @@ def pull_request_read(self, change_id: int) -> str:
 @shared_task(name="changes.pull_requests_read", ignore_result=True, acks_late=True)
 def pull_requests_read() -> int:
     """Beat runs this every 15 minutes: GitHub's events keep pull requests current, and this
-    catches up on any that were missed."""
-    waiting = ChangeRequest.objects.open().exclude(status=ChangeStatus.DRAFT).values_list("pk", flat=True)
+    catches up on any that were missed (those read in the last ten minutes are left alone)."""
+    waiting = list(
+        ChangeRequest.objects.open()
+        .exclude(status=ChangeStatus.DRAFT)
+        .exclude(pull__read_at__gte=clock.now() - RECENTLY_READ)
+        .values_list("pk", flat=True)
+    )
     for pk in waiting:
         pull_request_read.delay(pk)
     return len(waiting)
@@ -77,6 +89,8 @@ def release_cut(self, change_id: int) -> str:
     change = ChangeRequest.objects.get(pk=change_id)
     try:
         return releases.release_cut(change=change, scm=scm.repository()).version
+    except scm.ScmError as refused:  # no repository configured
+        return str(refused)
     except releases.RepositoryRefused as refused:
         if refused.transient:
             raise _again(self, refused) from None

@@ -6,8 +6,9 @@ can be pointed at ``server.url`` unchanged. Refs, tags, trees, commits and merge
 in the mirror; pull requests, reviews, check runs, statuses, releases and teams live in memory.
 
 Tests steer it with plain attributes (``tokens``, ``rate_limited_until``, ``drop_connections``,
-``verified``, ``teams``) and helpers (``push_commit``, ``protect``, ``add_check_run``, ``add_status``,
-``add_review``, ``open_pull``), and read ``requests`` to see what the client asked for.
+``drop_once``, ``drop_reply_once``, ``answer_once``, ``tree_limit``, ``verified``, ``teams``) and
+helpers (``push_commit``, ``protect``, ``add_check_run``, ``add_status``, ``add_review``,
+``open_pull``), and read ``requests`` to see what the client asked for.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ DOCS = "https://docs.github.com/rest"
 RATE_LIMIT_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
 ZERO = "0" * 40
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+COMPARE_FILES = 300  # GitHub's compare lists at most this many files
+TREE_ENTRIES = 100_000  # and a recursive tree at most this many entries before it says `truncated`
 PASSING = {"success", "neutral", "skipped"}
 PERSON = re.compile(r"^(?P<name>.*) <(?P<email>.*)> (?P<ts>\d+) [+-]\d{4}$")
 DEFAULT_PERMISSIONS = {
@@ -92,6 +95,12 @@ class FakeGitHub:
         self.rate_limited_until: int | None = None
         self.drop_connections = 0
         self.drop_once: list[tuple[str, str]] = []  # (method, path ending) to drop once each
+        # (method, path ending) to carry out once each and then drop the reply: the write is made,
+        # the client sees the connection close, as when a network fails after GitHub acted
+        self.drop_reply_once: list[tuple[str, str]] = []
+        # (method, path ending, status, headers) to refuse once each with that status and headers
+        self.answer_once: list[tuple[str, str, int, dict]] = []
+        self.tree_limit = TREE_ENTRIES
         self.requests: list[tuple[str, str]] = []
         self.verified: set[str] = set()
         self.teams: dict[str, list[str]] = {}
@@ -343,8 +352,9 @@ class FakeGitHub:
             self.statuses.append(status)
             return status["id"]
 
-    def add_review(self, pr_number: int, login: str, state: str, body: str = "") -> int:
-        """Record a review of the pull request's current head (APPROVED, CHANGES_REQUESTED, ...)."""
+    def add_review(self, pr_number: int, login: str | None, state: str, body: str = "") -> int:
+        """Record a review of the pull request's current head (APPROVED, CHANGES_REQUESTED, ...);
+        login None is a reviewer whose account was deleted (GitHub answers ``"user": null``)."""
         with self.lock:
             pr = self.refresh(self.pulls[pr_number])
             review = {"id": next(self._ids), "number": pr_number, "login": login, "state": state}
@@ -497,7 +507,8 @@ class FakeGitHub:
 
     def review_json(self, review: dict) -> dict:
         number, review_id = review["number"], review["id"]
-        return {"id": review_id, "user": self.user_json(review["login"]), "body": review["body"],
+        user = self.user_json(review["login"]) if review["login"] else None
+        return {"id": review_id, "user": user, "body": review["body"],
                 "state": review["state"], "commit_id": review["commit_id"],
                 "submitted_at": review["submitted_at"],
                 "html_url": f"{self.html}/pull/{number}#pullrequestreview-{review_id}",
@@ -562,6 +573,7 @@ class _Handler(BaseHTTPRequestHandler):
         ("GET", REPO + "/git/trees/(?P<sha>.+)", "contents:read", "get_tree"),
         ("POST", REPO + "/git/trees", "contents:write", "create_tree"),
         ("GET", REPO + "/contents(?:/(?P<path>.*))?", "contents:read", "get_contents"),
+        ("GET", REPO + "/commits", "contents:read", "list_commits"),
         ("GET", REPO + "/commits/(?P<ref>.+)/pulls", "pull_requests:read", "commit_pulls"),
         ("GET", REPO + "/commits/(?P<ref>.+)/check-runs", "checks:read", "commit_check_runs"),
         ("GET", REPO + "/commits/(?P<ref>.+)/status", "statuses:read", "combined_status"),
@@ -619,7 +631,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.gh.drop_connections -= dropped is None
                 self.close_connection = True
                 return
+            lost = next((r for r in self.gh.drop_reply_once if r[0] == method and path.endswith(r[1])), None)
+            refused = next((r for r in self.gh.answer_once if r[0] == method and path.endswith(r[1])), None)
             try:
+                if refused is not None:
+                    self.gh.answer_once.remove(refused)
+                    raise GitHubError(refused[2], f"Refused for the test ({refused[2]})", headers=refused[3])
                 status, payload = self.dispatch(method, raw)
             except GitHubError as error:
                 status, payload = error.status, error.body
@@ -629,6 +646,10 @@ class _Handler(BaseHTTPRequestHandler):
                     500,
                     {"message": f"{type(error).__name__}: {error}", "documentation_url": DOCS},
                 )
+            if lost is not None and status < 400:
+                self.gh.drop_reply_once.remove(lost)
+                self.close_connection = True
+                return
             used = min(len(self.gh.requests), 4999)
         headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": str(5000 - used),
                    "X-RateLimit-Reset": str(int(time.time()) + 3600), "X-RateLimit-Used": str(used),
@@ -823,8 +844,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def tree_json(self, sha: str, recursive: bool) -> dict:
         out = self.gh.run("ls-tree", "-z", "-l", *(["-r", "-t"] if recursive else []), sha).stdout.decode()
+        records = list(filter(None, out.split("\0")))
+        truncated = len(records) > self.gh.tree_limit
         entries = []
-        for record in filter(None, out.split("\0")):
+        for record in records[: self.gh.tree_limit]:
             meta, path = record.split("\t", 1)
             mode, kind, entry_sha, size = meta.split()
             entry = {"path": path, "mode": mode, "type": kind, "sha": entry_sha}
@@ -833,7 +856,7 @@ class _Handler(BaseHTTPRequestHandler):
             if kind != "commit":
                 entry["url"] = f"{self.gh.api}/git/{kind}s/{entry_sha}"
             entries.append(entry)
-        return {"sha": sha, "url": f"{self.gh.api}/git/trees/{sha}", "tree": entries, "truncated": False}
+        return {"sha": sha, "url": f"{self.gh.api}/git/trees/{sha}", "tree": entries, "truncated": truncated}
 
     def get_tree(self, sha: str):
         return self.tree_json(self.need(sha, "tree"), recursive="recursive" in self.query)
@@ -898,10 +921,20 @@ class _Handler(BaseHTTPRequestHandler):
             raise GitHubError(422, f"No commit found for SHA: {ref}")
         return self.gh.commit_json(sha, with_files=True)
 
+    def list_commits(self):
+        """The history of ``sha`` (default: the default branch), newest first, page by page."""
+        shas = self.gh.rev_list(self.need(self.query.get("sha") or "main"))
+        return [self.gh.commit_json(sha) for sha in self.paginate(shas)]
+
     def commit_pulls(self, ref: str):
-        sha, pulls = self.need(ref), self.gh.pulls.values()
-        found = [pr for pr in pulls if sha == pr["merge_commit_sha"] or sha in self.gh.pull_commits(pr)]
-        return self.paginate([self.gh.pull_json(pr) for pr in found])
+        """As GitHub documents it: the merged pull request that brought a commit onto the default
+        branch; for a commit that is not on the default branch, only open pull requests."""
+        gh, sha = self.gh, self.need(ref)
+        on_default = gh.run("merge-base", "--is-ancestor", sha, "refs/heads/main", ok=(0, 1)).returncode == 0
+        found = [pr for pr in gh.pulls.values()
+                 if (on_default or pr["state"] == "open")
+                 and (sha == pr["merge_commit_sha"] or sha in gh.pull_commits(pr))]  # fmt: skip
+        return self.paginate([gh.pull_json(pr) for pr in found])
 
     def commit_check_runs(self, ref: str):
         sha, name, status = self.need(ref), self.query.get("check_name"), self.query.get("status")
@@ -936,6 +969,7 @@ class _Handler(BaseHTTPRequestHandler):
         status = "diverged" if ahead and behind else status
         page = self.paginate(ahead, default=250, maximum=1000)
         files = gh.diff_files(merge_base, head_sha) if int(self.query.get("page", 1)) <= 1 else []
+        files = files[:COMPARE_FILES]  # and no word that the list was cut
         return {"url": f"{gh.api}/compare/{quote(base)}...{quote(head)}",
                 "html_url": f"{gh.html}/compare/{base}...{head}", "status": status, "ahead_by": len(ahead),
                 "behind_by": behind, "total_commits": len(ahead), "base_commit": gh.commit_json(base_sha),

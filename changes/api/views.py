@@ -1,3 +1,4 @@
+import re
 import zoneinfo
 
 from django.shortcuts import get_object_or_404
@@ -345,17 +346,20 @@ class GitHubWebhook(APIView):
     """GitHub's events about pull requests, signed with the shared secret (`X-Hub-Signature-256`),
     for the changes that name the pull request (or release its branches and name none): a check
     run updates their checks, a review is kept, and a pull request opened or pushed to is read
-    again. A missing or wrong signature is a 401 and changes nothing."""
+    again. A missing or wrong signature is a 401 and changes nothing; an event whose shape is not
+    GitHub's is a 400 and changes nothing (it is read whole before anything is written, and
+    written in one transaction)."""
 
     authentication_classes: list = []
     permission_classes: list = []
 
-    @extend_schema(request=None, responses={202: None, 401: None})
+    @extend_schema(request=None, responses={202: None, 400: None, 401: None})
     def post(self, request):
         import hashlib
         import hmac
 
         from django.conf import settings
+        from django.db import transaction
 
         from portal.api.errors import json_error
 
@@ -375,34 +379,76 @@ class GitHubWebhook(APIView):
             "pull_request_review": _review_event,
         }.get(event)
         if handle is not None:
-            handle(request.data)
+            payload = _object(request.data, "payload", f"A {event} event is a JSON object.")
+            with transaction.atomic():
+                handle(payload)
         return Response({"detail": f"{event or 'event'} received."}, status=status.HTTP_202_ACCEPTED)
 
 
+# The shape of GitHub's events, checked before anything is written.
+
+_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def _object(value, where: str, message: str) -> dict:
+    if not isinstance(value, dict):
+        raise exceptions.ValidationError({where: message})
+    return value
+
+
+def _text(value, where: str, *, limit: int) -> str:
+    """A string field of the event (null is empty), cut to what the row keeps."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise exceptions.ValidationError({where: "This is a string in GitHub's events."})
+    return value[:limit]
+
+
+def _pull_number(value, where: str) -> int:
+    """A pull request's number: a whole number as GitHub sends it, or its digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**9:
+        return value
+    if isinstance(value, str) and _NUMBER.fullmatch(value) and int(value) > 0:
+        return int(value)
+    raise exceptions.ValidationError({where: "The event names its pull request by number."})
+
+
 def _check_run_event(payload: dict) -> None:
-    run = payload.get("check_run") or {}
-    if not run.get("name"):
+    run = payload.get("check_run")
+    if not isinstance(run, dict) or not isinstance(run.get("name"), str) or not run["name"]:
         raise exceptions.ValidationError({"check_run": "A check_run event names its check."})
-    for pull in run.get("pull_requests") or []:
-        for change in releases.changes_of_pull_request(int(pull.get("number", 0))):
-            releases.check_run_record(
-                change=change,
-                name=str(run["name"])[:200],
-                status=str(run.get("status", ""))[:20],
-                conclusion=str(run.get("conclusion") or "")[:20],
-                head_sha=str(run.get("head_sha", ""))[:64],
-                url=str(run.get("html_url", ""))[:500],
-            )
+    pulls = run.get("pull_requests")
+    if not isinstance(pulls, list | None):
+        raise exceptions.ValidationError({"check_run.pull_requests": "This is a list of pull requests."})
+    numbers = [
+        _pull_number(
+            _object(pull, "check_run.pull_requests", "Each pull request is a JSON object.").get("number"),
+            "check_run.pull_requests",
+        )
+        for pull in pulls or []
+    ]
+    run_state = {
+        "name": run["name"][:200],
+        "status": _text(run.get("status"), "check_run.status", limit=20),
+        "conclusion": _text(run.get("conclusion"), "check_run.conclusion", limit=20),
+        "head_sha": _text(run.get("head_sha"), "check_run.head_sha", limit=64),
+        "url": _text(run.get("html_url"), "check_run.html_url", limit=500),
+    }
+    for number in numbers:
+        for change in releases.changes_of_pull_request(number):
+            releases.check_run_record(change=change, **run_state)
 
 
-def _changes_of(pull: dict):
-    if not isinstance(pull, dict) or not str(pull.get("number", "")).isdigit():
-        raise exceptions.ValidationError({"pull_request": "The event names its pull request by number."})
-    return releases.changes_of_pull_request(
-        int(pull["number"]),
-        head=str((pull.get("head") or {}).get("ref", "")),
-        base=str((pull.get("base") or {}).get("ref", "")),
-    )
+def _changes_of(pull):
+    """The changes of the event's pull request (its number, and its branches)."""
+    pull = _object(pull, "pull_request", "The event names its pull request by number.")
+    number = _pull_number(pull.get("number"), "pull_request")
+    refs = {}
+    for side in ("head", "base"):
+        ref = _object(pull.get(side) or {}, f"pull_request.{side}", "This is a JSON object with its ref.")
+        refs[side] = _text(ref.get("ref"), f"pull_request.{side}.ref", limit=100)
+    return releases.changes_of_pull_request(number, **refs)
 
 
 def _pull_request_event(payload: dict) -> None:
@@ -416,17 +462,20 @@ def _pull_request_event(payload: dict) -> None:
 
 
 def _review_event(payload: dict) -> None:
-    review = payload.get("review") or {}
-    login = (review.get("user") or {}).get("login")
-    if not login or not review.get("state"):
+    review = payload.get("review")
+    user = review.get("user") if isinstance(review, dict) else None
+    login = user.get("login") if isinstance(user, dict) else None
+    state = review.get("state") if isinstance(review, dict) else None
+    if not (isinstance(login, str) and login and isinstance(state, str) and state):
         raise exceptions.ValidationError(
             {"review": "A pull_request_review event names its reviewer and state."}
         )
-    for change in _changes_of(payload.get("pull_request")):
-        releases.review_record(
-            change=change,
-            login=str(login)[:100],
-            state="DISMISSED" if payload.get("action") == "dismissed" else str(review["state"])[:30],
-            commit=str(review.get("commit_id") or "")[:64],
-            submitted_at=str(review.get("submitted_at") or "")[:40],
-        )
+    entry = {
+        "login": login[:100],
+        "state": "DISMISSED" if payload.get("action") == "dismissed" else state[:30],
+        "commit": _text(review.get("commit_id"), "review.commit_id", limit=64),
+        "submitted_at": _text(review.get("submitted_at"), "review.submitted_at", limit=40),
+    }
+    changes = list(_changes_of(payload.get("pull_request")))
+    for change in changes:
+        releases.review_record(change=change, **entry)

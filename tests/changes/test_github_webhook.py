@@ -159,3 +159,111 @@ def test_a_review_without_its_reviewer_or_pull_request_is_a_400(developer):
     )
     assert response.status_code == 400 and "by number" in response.json()["detail"]
     assert not PullRequest.objects.exists()
+
+
+def named_check_run(**run) -> dict:
+    return {"action": "completed", "check_run": {"name": "tests", "status": "completed", **run}}
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("check_run", []),
+        ("check_run", None),
+        ("check_run", "completed"),
+        ("check_run", {"check_run": "tests"}),
+        ("check_run", named_check_run(pull_requests={"number": 42})),
+        ("check_run", named_check_run(pull_requests=["42"])),
+        ("check_run", named_check_run(pull_requests=[{"number": "x"}])),
+        ("check_run", named_check_run(pull_requests=[{"number": None}])),
+        ("check_run", named_check_run(pull_requests=[{"number": "²"}])),
+        ("check_run", named_check_run(pull_requests=[{"number": "9" * 5000}])),
+        ("check_run", named_check_run(pull_requests=[{"number": True}])),
+        ("check_run", named_check_run(status=["completed"], pull_requests=[{"number": 42}])),
+        # the first pull request would have been written before the second failed
+        ("check_run", named_check_run(pull_requests=[{"number": 42}, {"number": "x"}])),
+        ("pull_request_review", {**review("bo", "approved"), "review": "approved"}),
+        ("pull_request_review", {**review("bo", "approved"), "review": {"user": "bo", "state": "approved"}}),
+        ("pull_request_review", {**review("bo", "approved"), "pull_request": {"number": None}}),
+        ("pull_request_review", {**review("bo", "approved"), "pull_request": {"number": 42, "head": "x"}}),
+        ("pull_request", {"action": "synchronize", "pull_request": {"number": 42, "head": "staging"}}),
+        ("pull_request", {"action": "synchronize", "pull_request": [42]}),
+    ],
+)
+def test_an_event_not_shaped_as_githubs_is_a_400_and_writes_nothing(
+    developer, django_capture_on_commit_callbacks, event, payload
+):
+    change_create(developer, pull_request="42")
+    events = AuditEvent.objects.count()
+    with django_capture_on_commit_callbacks() as enqueued:
+        response = deliver(payload, event=event)
+    assert response.status_code == 400 and response.json()["code"] == "invalid"
+    assert response.json()["detail"]  # says what is wrong
+    assert not CheckRun.objects.exists() and not PullRequest.objects.exists() and enqueued == []
+    assert AuditEvent.objects.count() == events
+
+
+def test_a_check_run_on_a_head_the_pull_request_was_not_read_at_asks_for_a_read(
+    developer, django_capture_on_commit_callbacks
+):
+    from portal import clock
+
+    change = change_create(developer, pull_request="42")
+    PullRequest.objects.create(change=change, number=42, head_sha="b" * 40, read_at=clock.now())
+    with django_capture_on_commit_callbacks() as enqueued:
+        assert deliver(check_run("tests")).status_code == 202  # on "a" * 40: pushed since the read
+    assert not CheckRun.objects.filter(change=change).exists()
+    assert [c.__defaults__[0] for c in enqueued] == [change.pk]  # read again, with the new head's checks
+
+    with django_capture_on_commit_callbacks() as enqueued:
+        deliver(
+            {**check_run("tests"), "check_run": {**check_run("tests")["check_run"], "head_sha": "b" * 40}}
+        )
+    assert CheckRun.objects.get(change=change).head_sha == "b" * 40 and enqueued == []
+
+
+def test_an_event_before_any_read_leaves_the_gates_saying_it_was_not_read(developer, settings):
+    from tests.factories import ApprovalPolicyFactory, EnvironmentFactory
+
+    policy = ApprovalPolicyFactory(name="Signed", signed_commits_required=True)
+    change = change_create(
+        developer, environment=EnvironmentFactory(approval_policy=policy), pull_request="42"
+    )
+    deliver(review("bo", "approved"), event="pull_request_review")
+    assert PullRequest.objects.get(change=change).read_at is None  # the row, made by the event
+    detail = change_detail(developer, change.pk)
+    gates = {g["name"]: (g["state"], g["detail"]) for g in deploy_gates(detail, change_quorum(detail))}
+    assert gates["Signed commits"] == ("blocked", "the repository has not been read yet")
+    assert gates["Code review"] == ("blocked", "not read from GitHub yet")
+
+
+def test_a_review_read_from_the_api_and_told_by_an_event_is_kept_once(github_server, developer):
+    from changes import releases
+    from changes.scm import GitHub
+
+    server = github_server
+    change = change_create(developer)
+    change.status = "submitted"
+    change.save(update_fields=["status"])
+    scm = GitHub("acme/shop", token="good-token", api_url=server.url, pause_between_writes=None)
+    releases.pull_request_read(change=change, scm=scm)  # opens #1
+    server.add_review(1, "Alex-Owner", "APPROVED")
+    releases.pull_request_read(change=change, scm=scm)
+    told = server.reviews[0]
+    payload = {
+        "action": "submitted",
+        "review": {"user": {"login": "Alex-Owner"}, "state": "approved", "commit_id": told["commit_id"],
+                   "submitted_at": told["submitted_at"]},
+        "pull_request": {"number": 1, "head": {"ref": "staging"}, "base": {"ref": "main"}},
+    }  # fmt: skip
+    assert deliver(payload, event="pull_request_review").status_code == 202
+    pull = PullRequest.objects.get(change=change)
+    assert pull.reviews == [
+        {
+            "login": "alex-owner",
+            "state": "APPROVED",
+            "commit": told["commit_id"],
+            "submitted_at": told["submitted_at"],
+        }
+    ]
+    assert not AuditEvent.objects.filter(object_id=str(change.pk), action="change.review").exists()

@@ -2,12 +2,15 @@
 files (CODEOWNERS), whether the branches merge, which commits are not signed; with a repository
 on disk (GitHub's own answers are in test_scm_github.py)."""
 
+from datetime import timedelta
+
 import pytest
 
 from changes import releases, services, tasks
-from changes.models import PullRequest
+from changes.models import CheckRun, PullRequest
 from changes.scm import GitHub, LocalGit, ScmError, code_owners, repository
 from changes.selectors import change_detail, change_quorum, code_owner_logins, deploy_gates
+from portal import clock
 from portal.models import AuditEvent
 from tests.changes.conftest import commit, git
 from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, UserFactory, change_create
@@ -28,6 +31,31 @@ def test_the_last_matching_codeowners_rule_names_the_owners():
     assert code_owners(CODEOWNERS, ["docs/guide/intro.md", "deep/docs/x.md"]) == ["@writer"]
     assert code_owners(CODEOWNERS, ["poetry.lock"]) == []  # a rule with no owner leaves it unowned
     assert code_owners("", ["app.txt"]) == []
+
+    # Where GitHub departs from gitignore's rules, as it documents them.
+    github_rules = (
+        "*  @all  # everyone, unless a later rule says otherwise\n"
+        "docs/*  @docs\n"
+        "api/**/*  @api\n"
+        "\\#file  @x\n"
+        "!*.md  @negated\n"
+        "*.[ch]  @c\n"
+        "odd\\  @broken\n"
+        "src/a#b.py  @hash\n"
+        "my\\ file.txt  @spaced\n"
+    )
+    for path, owners in [
+        ("docs/a.md", ["@docs"]),  # `docs/*`: the files in docs/ ...
+        ("docs/build/t.md", ["@all"]),  # ... not those in its folders
+        ("api/v1/x.py", ["@api"]),  # `**/*` stays recursive
+        ("#file", ["@all"]),  # no `\#` escape in CODEOWNERS: the line takes nothing, and breaks nothing
+        ("notes.md", ["@all"]),  # no `!` negation
+        ("main.c", ["@all"]),  # no `[ ]` range
+        ("odd\\", ["@all"]),  # a line pathspec cannot parse is skipped, as GitHub skips it
+        ("src/a#b.py", ["@hash"]),  # a `#` inside a pattern starts no comment
+        ("my file.txt", ["@spaced"]),  # an escaped space is part of the pattern
+    ]:
+        assert code_owners(github_rules, [path]) == owners, path
 
 
 @pytest.fixture
@@ -83,6 +111,58 @@ def test_reading_the_repository_feeds_the_gates_and_the_code_owners(owned, devel
     alex = UserFactory(role="developer", github_login="alex-owner")
     services.change_decide(actor=alex, change=change, decision="approve")
     assert change.approvals.get(approver=alex).code_owner is True
+
+
+@pytest.mark.django_db
+def test_a_read_on_disk_keeps_the_checks_github_told_of_and_the_gate_counts_those_of_the_head(
+    owned, developer
+):
+    change = change_create(developer)
+    head = git(owned, "rev-parse", "staging")
+    releases.pull_request_read(change=change, scm=LocalGit(owned))
+    releases.check_run_record(
+        change=change, name="ci/test", status="completed", conclusion="success", head_sha=head, url=""
+    )
+
+    def checks_gate():
+        detail = change_detail(developer, change.pk)
+        gates = {g["name"]: g for g in deploy_gates(detail, change_quorum(detail))}
+        return gates["Automated checks"]["state"], gates["Automated checks"]["detail"]
+
+    releases.pull_request_read(change=change, scm=LocalGit(owned))  # a repository on disk sees no checks
+    assert CheckRun.objects.filter(change=change, name="ci/test", head_sha=head).exists()
+    assert not AuditEvent.objects.filter(object_id=str(change.pk), action="change.checks_gone").exists()
+    assert checks_gate() == ("ok", "1 check(s) passed")
+
+    git(owned, "checkout", "--quiet", "staging")
+    commit(owned, "crop.txt", "safer area\n", "Tune the crop")
+    git(owned, "checkout", "--quiet", "main")
+    releases.pull_request_read(
+        change=change, scm=LocalGit(owned)
+    )  # the head moved: its run was on the old one
+    assert checks_gate() == ("blocked", "no check has reported on the pull request yet")
+
+
+@pytest.mark.django_db
+def test_the_catch_up_reads_only_the_pull_requests_not_read_lately(settings, owned, developer, monkeypatch):
+    from portal.celery import app
+
+    settings.GITHUB_REPOSITORY, settings.GIT_REPOSITORY_PATH = None, str(owned)
+    monkeypatch.setitem(app.conf, "task_always_eager", True)  # the worker's part, run here
+    fresh, stale, unread = (change_create(developer) for _ in range(3))
+    for change in (fresh, stale, unread):
+        change.status = "submitted"
+        change.save(update_fields=["status"])
+    releases.pull_request_read(change=fresh, scm=LocalGit(owned))
+    releases.pull_request_read(change=stale, scm=LocalGit(owned))
+    long_ago = clock.now() - timedelta(minutes=11)
+    PullRequest.objects.filter(change=stale).update(read_at=long_ago)
+    fresh_read = PullRequest.objects.get(change=fresh).read_at
+
+    assert tasks.pull_requests_read.run() == 2
+    assert PullRequest.objects.get(change=fresh).read_at == fresh_read  # left alone
+    assert PullRequest.objects.get(change=stale).read_at > long_ago
+    assert PullRequest.objects.get(change=unread).read_at is not None
 
 
 @pytest.mark.django_db

@@ -4,7 +4,7 @@ merge and tag, for real, is in test_release_kill.py)."""
 
 import pytest
 
-from changes import releases
+from changes import releases, tasks
 from changes.models import Release
 from changes.scm import LocalGit
 from portal.models import AuditEvent
@@ -42,7 +42,13 @@ def test_release_cut_merges_tags_and_publishes_the_notes(repo, deploying):
     assert f"{deploying.number} Faster render queue" in message and "Crop thumbnails" in message
     events = AuditEvent.objects.filter(object_id=str(deploying.pk), action__startswith="release.")
     actions = list(events.order_by("id").values_list("action", flat=True))
-    assert actions == ["release.begin", "release.merged", "release.tagged", "release.published"]
+    assert actions == [
+        "release.begin",
+        "release.head",  # the commit to merge, kept before the merge
+        "release.merged",
+        "release.tagged",
+        "release.published",
+    ]
     again = releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert (
         again.pk == release.pk
@@ -59,12 +65,47 @@ def test_a_merge_made_just_before_a_crash_is_found_not_made_again(repo, deployin
         raise SystemExit("worker killed before recording the merge")
 
     monkeypatch.setattr(LocalGit, "merge", merged_then_killed)
+    head = git(repo, "rev-parse", "staging")
     with pytest.raises(SystemExit):
         releases.release_cut(change=deploying, scm=LocalGit(repo))
-    assert Release.objects.get(change=deploying).merged_at is None  # the record was lost
+    stopped = Release.objects.get(change=deploying)
+    assert stopped.merged_at is None and stopped.head_commit == head  # the merge's record was lost
     monkeypatch.undo()
+    git(repo, "checkout", "--quiet", "staging")
+    commit(repo, "late.txt", "not checked\n", "A late commit")  # staging moves on before the retry
+    git(repo, "checkout", "--quiet", "main")
     release = releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert merges_on_main(repo) == 1 and release.merge_commit == git(repo, "rev-parse", "main")
+    assert git(repo, "rev-parse", "main^2") == head and not (repo / "late.txt").exists()
+
+
+def test_a_head_merged_outside_the_release_is_not_called_nothing_to_release(repo, deploying):
+    releases.pull_request_read(change=deploying, scm=LocalGit(repo))  # the gates judge staging's head
+    git(repo, "merge", "--quiet", "--ff-only", "staging")  # and someone fast-forwards main to it
+    with pytest.raises(
+        releases.RepositoryRefused,
+        match=r"[0-9a-f]{10} \(the head of staging that was checked\) is on main already, but the merge that "
+        r"brought it cannot be found: it was merged outside this release .* name that merge commit on the "
+        "release by hand",
+    ) as refused:
+        releases.release_cut(change=deploying, scm=LocalGit(repo))
+    assert refused.value.kind == "missing" and git(repo, "tag", "--list").split() == ["v1.2.0"]
+
+
+def test_a_head_in_the_last_release_already_is_nothing_to_release(repo, deploying):
+    git(repo, "checkout", "--quiet", "-B", "staging", "main")  # staging is where v1.2.0 is
+    with pytest.raises(releases.RepositoryRefused, match="is in v1.2.0 already: there is nothing to release"):
+        releases.release_cut(change=deploying, scm=LocalGit(repo))
+    assert merges_on_main(repo) == 0
+
+
+def test_the_release_task_says_when_no_repository_can_be_reached(deploying, settings):
+    settings.GITHUB_REPOSITORY, settings.GITHUB_TOKEN = "acme/shop", None
+    assert (
+        tasks.release_cut.run(deploying.pk)
+        == "GITHUB_REPOSITORY is set but GITHUB_TOKEN is not: set a token."
+    )
+    assert not Release.objects.exists()
 
 
 def test_a_change_that_is_not_deploying_is_not_released(repo, developer):
@@ -96,7 +137,7 @@ def test_a_conflict_is_told_in_words_and_leaves_main_alone(repo, deploying):
 
 
 def test_a_version_tagged_already_is_refused(repo, deploying):
-    git(repo, "tag", "-a", "v1.3.0", "-m", "made by hand", "v1.2.0")
+    git(repo, "tag", "-a", "v1.3.0", "-m", "made by hand", "staging")  # off main: v1.2.0 stays the last
     with pytest.raises(releases.ChangeError, match="v1.3.0 exists already: it would be tagged twice"):
         releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert merges_on_main(repo) == 0

@@ -4,17 +4,20 @@ release cut exactly once (merge, annotated tag, GitHub release with its notes), 
 every refusal in words with nothing half-released."""
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 from celery.exceptions import Retry
 
 from changes import releases, tasks
-from changes.models import PullRequest, Release
-from changes.scm import GitHub
+from changes.models import Release
+from changes.scm import GitHub, ScmError
 from changes.selectors import change_detail, change_quorum, deploy_gates
 from portal.models import AuditEvent
 from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, change_create
+from tests.github_server import DEFAULT_PERMISSIONS
 
 pytestmark = pytest.mark.django_db
 
@@ -202,7 +205,7 @@ def test_a_merge_made_before_the_record_was_lost_is_found_on_github(signed, depl
         (
             lambda s: s.protect("main", ["ci/test", "ci/e2e"]),
             "checks",
-            r"do not all pass \(required but missing: ci/e2e\)",
+            r"do not all pass \(required, not reported: ci/e2e\)",
         ),
         (
             lambda s: s.verified.clear(),
@@ -304,4 +307,287 @@ def test_a_revert_that_later_changes_overlap_is_refused(signed, deploying, relea
     ):
         releases.release_revert(actor=release_manager, change=deploying, scm=github(server))
     assert "revert-v1.3.0" not in server.git("branch", "--list")
-    assert not PullRequest.objects.filter(change=deploying).exists()
+    assert not any(pull["head"] == "revert-v1.3.0" for pull in server.pulls.values())
+
+
+def gates_of(change, viewer) -> dict:
+    detail = change_detail(viewer, change.pk)
+    return {g["name"]: (g["state"], g["detail"]) for g in deploy_gates(detail, change_quorum(detail))}
+
+
+def submitted(change):
+    change.status = "submitted"
+    change.save(update_fields=["status"])
+    return change
+
+
+def test_a_branch_that_moved_after_the_gates_judged_it_is_not_released(signed, deploying):
+    server = signed
+    releases.pull_request_read(change=deploying, scm=github(server))
+    judged, main_before = server.branch_sha("staging"), server.branch_sha("main")
+    late = server.push_commit("staging", {"late.txt": "unchecked\n"}, "A late commit", signed=True)
+    server.add_check_run(late, "ci/test")  # passing: still not what the gates judged
+    with pytest.raises(
+        releases.RepositoryRefused,
+        match=rf"staging moved to {late[:10]} after {judged[:10]} was checked: the new commits must be read, "
+        "checked and soak",
+    ) as refused:
+        releases.release_cut(change=deploying, scm=github(server))
+    assert refused.value.kind == "conflict" and untouched(server, main_before)
+    assert Release.objects.get(change=deploying).head_commit == ""
+
+    releases.pull_request_read(change=deploying, scm=github(server))  # read (and checked) again
+    release = releases.release_cut(change=deploying, scm=github(server))
+    assert release.done and release.head_commit == late and release.pull_number == 1
+    assert server.git("rev-parse", f"{release.merge_commit}^2") == late
+
+
+def test_a_release_whose_merge_and_tag_answers_were_lost_ends_with_one_merge_and_one_tag(signed, deploying):
+    server = signed
+    head, main_before = server.branch_sha("staging"), server.branch_sha("main")
+    server.drop_reply_once = [("PUT", "/merge"), ("POST", "/git/refs")]  # GitHub acts, the answer is lost
+    with pytest.raises(releases.RepositoryRefused, match="could not be reached") as refused:
+        releases.release_cut(change=deploying, scm=github(server))
+    assert refused.value.kind == "network"
+    release = Release.objects.get(change=deploying)
+    assert release.head_commit == head and release.merged_at is None  # kept before the merge was asked
+    merged = server.branch_sha("main")
+    assert server.git("rev-parse", f"{merged}^1", f"{merged}^2").split() == [main_before, head]
+    server.push_commit("staging", {"late.txt": "unchecked\n"}, "A late commit", signed=True)
+
+    with pytest.raises(releases.RepositoryRefused, match="could not be reached"):
+        releases.release_cut(change=deploying, scm=github(server))  # the merge found; the tag's ref lost
+    release.refresh_from_db()
+    assert release.merge_commit == merged and release.tagged_at is None
+
+    release = releases.release_cut(change=deploying, scm=github(server))
+    assert release.done and release.merge_commit == merged == server.branch_sha("main")
+    assert server.git("rev-parse", "v1.3.0^{commit}") == merged
+    assert writes(server, "PUT", "/merge") == 1 and writes(server, "POST", "/pulls") == 1
+    assert writes(server, "POST", "/git/tags") == 1 and writes(server, "POST", "/git/refs") == 1
+
+
+def test_a_merge_into_a_branch_other_than_the_default_is_found_by_its_pull_request(signed):
+    server = signed
+    server.git("update-ref", "refs/heads/production", server.branch_sha("main"))
+    head = server.branch_sha("staging")
+    number = server.open_pull("staging", "production", "Release by hand")
+    merged = github(server).merge("staging", "production", "Release v1.3.0", head=head)
+    assert server.pulls[number]["merged_at"] and server.branch_sha("production") == merged
+    # As GitHub documents: for a commit not on the default branch, only open pull requests.
+    listed = requests.get(
+        f"{server.api}/commits/{head}/pulls", headers={"Authorization": "token good-token"}, timeout=5
+    )
+    assert listed.json() == []
+    assert github(server).merge_that_brought(head, "staging", "production") == merged
+    assert github(server).merge_that_brought(head, "staging", "production", number=number) == merged
+    assert github(server).merge_that_brought(head, "staging", "main") is None
+
+
+def pin_submodule(server, branch: str, path: str) -> str:
+    """A commit on branch that adds a submodule (a gitlink) at path."""
+    parent, entries = server.branch_sha(branch), server.tree_entries(branch)
+    server.place(entries, path, ("160000", "commit", server.branch_sha("main")))
+    who = {"name": "Dana Dev", "email": "dana@example.com"}
+    sha = server.commit_tree(server.write_tree(entries), [parent], "Vendor the library", who, who)
+    server.git("update-ref", f"refs/heads/{branch}", sha, parent)
+    server.verified.add(sha)
+    return sha
+
+
+@pytest.mark.parametrize(
+    ("arrange", "words"),
+    [
+        (
+            lambda s: s.push_commit("staging", {f"assets/{n}.txt": f"{n}\n" for n in range(300)}, "Assets"),
+            r"v1\.3\.0 is too large to revert through the API \(it changes 300 files or more\): "
+            "revert it by hand",
+        ),
+        (
+            lambda s: setattr(s, "tree_limit", 2),  # the release's tree has three files
+            r"v1\.3\.0 is too large to revert through the API \(GitHub lists its tree only in part\)",
+        ),
+        (
+            lambda s: pin_submodule(s, "staging", "vendor/lib"),
+            r"v1\.3\.0 changes vendor/lib, which is not a plain file \(a submodule\): revert it by hand",
+        ),
+    ],
+    ids=["300-files", "truncated-tree", "submodule"],
+)
+def test_a_release_the_api_cannot_revert_whole_is_refused(signed, deploying, release_manager, arrange, words):
+    server = signed
+    arrange(server)
+    server.verified |= set(server.rev_list("main..staging"))
+    server.add_check_run(server.branch_sha("staging"), "ci/test")
+    releases.release_cut(change=deploying, scm=github(server))
+    with pytest.raises(releases.RepositoryRefused, match=words) as refused:
+        releases.release_revert(actor=release_manager, change=deploying, scm=github(server))
+    assert refused.value.kind == "conflict"
+    assert "revert-v1.3.0" not in server.git("branch", "--list")
+    assert not any(pull["head"] == "revert-v1.3.0" for pull in server.pulls.values())
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "wait"),
+    [
+        (429, {}, 60),  # no word on when: a minute
+        (403, {"Retry-After": "30"}, 30),  # a secondary limit: Retry-After, not the hourly reset
+        (429, {"Retry-After": "30", "X-RateLimit-Remaining": "0"}, 30),
+        (403, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": 120}, 120),
+        (403, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": -100}, 1),  # a reset gone by: a second
+    ],
+    ids=["429", "secondary-403", "secondary-429", "primary", "reset-past"],
+)
+def test_a_rate_limit_is_waited_out_for_as_long_as_github_says(github_server, status, headers, wait):
+    server = github_server
+    now = time.time()
+    if "X-RateLimit-Reset" in headers:
+        headers = {**headers, "X-RateLimit-Reset": str(int(now) + headers["X-RateLimit-Reset"])}
+    server.answer_once = [("GET", "/tags", status, headers)]  # the fake adds Remaining 49xx, Reset in an hour
+    with pytest.raises(ScmError, match="GitHub's rate limit for this token is used up until") as refused:
+        github(server).tags()
+    assert refused.value.kind == "rate_limit" and refused.value.transient
+    expected = datetime.fromtimestamp(now, tz=UTC) + timedelta(seconds=wait)
+    assert abs((refused.value.retry_at - expected).total_seconds()) < 3
+
+
+def test_teams_that_cannot_be_read_are_named_and_other_refusals_stop_the_read(github_server, developer):
+    server = github_server
+    server.push_commit("main", {"CODEOWNERS": "*  @acme/web @acme/secret @dana-dev\n"}, "Owners")
+    server.teams = {"acme/web": ["Alex-Owner"]}  # acme/secret is not there (404)
+    change = submitted(change_create(developer))
+    pull = releases.pull_request_read(change=change, scm=github(server))
+    assert pull.owner_logins == ["dana-dev", "alex-owner"] and pull.unresolved_teams == ["@acme/secret"]
+    assert gates_of(change, developer)["Code review"] == (
+        "blocked",
+        "#1 waits for a code owner's approval (@acme/web, @acme/secret, @dana-dev) "
+        "(the members of @acme/secret could not be read)",
+    )
+
+    server.teams["acme/web"].append("bo-qa")  # a new member: who may approve changed, and is audited
+    pull = releases.pull_request_read(change=change, scm=github(server))
+    reads = AuditEvent.objects.filter(object_id=str(change.pk), action="change.pull_request_read")
+    assert reads.count() == 2 and reads.order_by("pk").last().after["owner_logins"] == [
+        "dana-dev",
+        "alex-owner",
+        "bo-qa",
+    ]
+
+    server.tokens["good-token"] = DEFAULT_PERMISSIONS - {"members:read"}  # 403 on every team
+    pull = releases.pull_request_read(change=change, scm=github(server))
+    assert pull.owner_logins == ["dana-dev"] and pull.unresolved_teams == ["@acme/web", "@acme/secret"]
+
+    server.tokens["good-token"] = set(DEFAULT_PERMISSIONS)
+    for status, kind in ((502, "network"), (401, "token")):
+        server.answer_once = [("GET", "/teams/web/members", status, {})]
+        with pytest.raises(releases.RepositoryRefused) as refused:
+            releases.pull_request_read(change=change, scm=github(server))
+        assert refused.value.kind == kind
+    server.answer_once = [("GET", "/teams/web/members", 403, {"X-RateLimit-Remaining": "0"})]
+    with pytest.raises(releases.RepositoryRefused) as refused:
+        releases.pull_request_read(change=change, scm=github(server))
+    assert refused.value.kind == "rate_limit"
+
+
+def test_the_notes_list_the_newest_hundred_commits_and_count_the_rest(github_server):
+    server = github_server
+    for n in range(105):
+        server.push_commit("staging", {f"steps/{n}.txt": f"{n}\n"}, f"Step {n}")
+    head = server.branch_sha("staging")
+    server.requests.clear()
+    notes = github(server).release_notes(None, head)  # a first release: all history is behind it
+    commits = notes.split("## Commits\n", 1)[1].splitlines()
+    assert (
+        len(commits) == 101 and commits[0].startswith("- Step 104 (") and commits[99].startswith("- Step 5 (")
+    )
+    assert commits[100] == "- … and 8 more commits"  # Step 4 to 0, the two on staging, the first release
+    assert sum(1 for _, path in server.requests if urlsplit(path).path.endswith("/commits")) <= 2
+
+    commits = github(server).release_notes("v1.2.0", head).split("## Commits\n", 1)[1].splitlines()
+    assert (
+        len(commits) == 101 and commits[0].startswith("- Step 104 (") and commits[99].startswith("- Step 5 (")
+    )
+    assert commits[100] == "- … and 7 more commits"
+
+
+def test_notes_longer_than_githubs_limit_for_a_release_are_cut(github_server):
+    server = github_server
+    server.open_pull("staging", "main", "A" * 130_000)  # GitHub's notes list the pull request by its title
+    merged = github(server).merge("staging", "main", "Release v1.3.0")
+    notes = github(server).release_notes("v1.2.0", merged, version="v1.3.0")
+    assert len(notes) < 125_000
+    assert notes.endswith("(cut here: the notes were longer than GitHub's 125,000 characters)")
+
+
+def test_a_pull_request_named_on_the_change_must_be_the_one_of_its_branches(github_server, developer):
+    server = github_server
+    server.push_commit("feature", {"feature.txt": "new\n"}, "A feature", start="main")
+    number = server.open_pull("feature", "main", "Another change")
+    change = change_create(developer, pull_request=f"#{number}")
+    with pytest.raises(
+        releases.RepositoryRefused,
+        match=rf"Pull request #{number} merges feature into main, not staging into main: name the right one",
+    ) as refused:
+        releases.pull_request_read(change=change, scm=github(server))
+    assert refused.value.kind == "missing"
+
+
+def test_the_release_merges_the_pull_request_that_was_read(signed, deploying):
+    server = signed
+    releases.pull_request_read(change=deploying, scm=github(server))  # opens #1, and reads it
+    server.pulls[1]["state"] = "closed"  # closed on GitHub, and another one opened
+    other = server.open_pull("staging", "main", "Someone else's release")
+    main_before = server.branch_sha("main")
+    with pytest.raises(
+        releases.RepositoryRefused,
+        match=r"Pull request #1 \(staging into main\) is closed without being merged",
+    ) as refused:
+        releases.release_cut(change=deploying, scm=github(server))
+    assert refused.value.kind == "missing" and untouched(server, main_before)
+    assert server.pulls[other]["state"] == "open"
+
+
+@pytest.mark.parametrize("all_must_pass", [True, False])
+def test_a_failing_check_the_branch_does_not_require_stops_the_merge_only_when_the_policy_says_so(
+    signed, deploying, all_must_pass
+):
+    server = signed
+    server.add_check_run(server.branch_sha("staging"), "ci/flaky", conclusion="failure")
+    policy = deploying.environment.approval_policy
+    policy.checks_must_pass = all_must_pass
+    policy.save()
+    main_before = server.branch_sha("main")
+    if all_must_pass:
+        with pytest.raises(releases.RepositoryRefused, match=r"do not all pass \(failing: ci/flaky\)"):
+            releases.release_cut(change=deploying, scm=github(server))
+        assert untouched(server, main_before)
+    else:
+        assert releases.release_cut(change=deploying, scm=github(server)).done
+
+
+def test_a_review_by_a_deleted_account_is_read_as_ghosts(github_server):
+    server = github_server
+    github(server).pull_request("staging", "main", title="CHG-000001: Faster render queue")  # opens #1
+    server.add_review(1, None, "APPROVED")
+    report = github(server).pull_request("staging", "main")
+    assert [(r.login, r.state) for r in report.reviews] == [("ghost", "APPROVED")]
+
+
+def test_the_code_review_gate_stays_until_github_is_read(github_server, developer, settings):
+    server = github_server
+    settings.GITHUB_REPOSITORY = "acme/shop"
+    change = submitted(change_create(developer))
+    assert gates_of(change, developer)["Code review"] == ("blocked", "not read from GitHub yet")
+
+    server.tokens.clear()
+    with pytest.raises(releases.RepositoryRefused):
+        releases.pull_request_read(change=change, scm=github(server))
+    state, detail = gates_of(change, developer)["Code review"]
+    assert state == "blocked" and detail.startswith("could not be read: GitHub refused the token (401")
+
+    server.tokens["good-token"] = set(DEFAULT_PERMISSIONS)
+    releases.pull_request_read(change=change, scm=github(server))
+    assert gates_of(change, developer)["Code review"] == (
+        "ok",
+        "#1: CODEOWNERS names no owner of the 2 changed file(s)",
+    )

@@ -98,3 +98,17 @@ def test_unknown_refs_are_refused_in_words(repo):
     with pytest.raises(ScmError, match="There is no release v9.9.9 to revert."):
         scm.revert("v9.9.9", "main")
     assert scm.last_tag("main") == "v1.2.0"
+
+
+def test_the_notes_list_the_newest_hundred_commits_and_count_the_rest(repo):
+    git(repo, "checkout", "--quiet", "staging")
+    for n in range(100):
+        commit(repo, f"step-{n}.txt", f"{n}\n", f"Step {n}")
+    commit(repo, "long.txt", "long\n", "A" * 300)  # a subject longer than a line of the notes
+    git(repo, "checkout", "--quiet", "main")
+    notes = LocalGit(repo).release_notes("v1.2.0", "staging").splitlines()
+    assert len(notes) == 101 and notes[0].startswith(f"- {'A' * 199}… (")
+    assert notes[1].startswith("- Step 99 (") and notes[99].startswith("- Step 1 (")
+    assert notes[100] == "- … and 3 more commits"  # Step 0 and the two before it
+    first = LocalGit(repo).release_notes(None, "staging").splitlines()
+    assert len(first) == 101 and first[100] == "- … and 4 more commits"  # and the first release

@@ -85,7 +85,8 @@ def test_change_is_filed_ticked_and_approved_by_the_quorum(as_person, live_serve
         "by Dana"
     )
     expect(page.locator(".check").filter(has_text="All tests passing in Staging")).to_contain_text("waiting")
-    expect(page.locator(".check").filter(has_text="Database backup completed")).to_contain_text(
+    expect(page.locator(".check").filter(has_text="Database backup completed")).to_contain_text("waiting")
+    expect(page.locator(".check").filter(has_text="Post-deployment report completed")).to_contain_text(
         "not connected"
     )
     page.get_by_role("button", name="Submit for approval").click()
