@@ -1,0 +1,81 @@
+"""The shapes of the outside world a deployment meets: traffic shifted on a listener rule rather
+than the listener's default action, an environment in another account through an assumed role,
+and the webhook deployer your pipeline answers (a real local HTTP server)."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+
+from deployments import services
+from deployments.models import Deployment, DeploySettings
+from tests.deployments.conftest import REGION, listener_weights
+from tests.deployments.test_engine import run
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pipeline():
+    """A deploy pipeline's webhook: keeps what it is asked, answers `status`."""
+    received, answer = [], {"status": 202}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(answer["status"])
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/deploy", received, answer
+    server.shutdown()
+
+
+def test_the_webhook_deployer_is_asked_to_put_the_version_on_the_idle_colour(alb, ready, rita, pipeline):
+    url, received, _ = pipeline
+    DeploySettings.objects.update(deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=url)
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
+    assert deployment.state == Deployment.State.SUCCEEDED
+    asked = {"version": "v1.3.0", "colour": "green", "target_group_arn": alb["green"]}
+    assert received == [{**asked, "environment": "production", "change": ready.number}]
+
+
+def test_a_deployer_that_refuses_stops_it_before_any_traffic(alb, ready, rita, pipeline):
+    url, _, answer = pipeline
+    answer["status"] = 422
+    DeploySettings.objects.update(deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=url)
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
+    assert deployment.state == Deployment.State.ROLLED_BACK
+    assert f"The deployer at {url} refused the deployment (422)" in deployment.error
+    assert listener_weights(alb) == {"blue": 100}
+
+
+def test_traffic_shifts_on_a_listener_rule_and_the_default_action_is_left_alone(alb, ready, rita):
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    rule = elbv2.create_rule(
+        ListenerArn=alb["listener"],
+        Priority=10,
+        Conditions=[{"Field": "path-pattern", "Values": ["/shop/*"]}],
+        Actions=[{"Type": "forward", "TargetGroupArn": alb["blue"]}],
+    )["Rules"][0]["RuleArn"]
+    DeploySettings.objects.update(rule_arn=rule)
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
+    assert deployment.state == Deployment.State.SUCCEEDED
+    groups = elbv2.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"][0]["ForwardConfig"]["TargetGroups"]
+    assert {g["TargetGroupArn"]: g["Weight"] for g in groups} == {alb["green"]: 100, alb["blue"]: 0}
+    assert listener_weights(alb) == {"blue": 100}  # the default action is not this deployment's
+
+
+def test_an_environment_in_another_account_is_reached_through_its_role(alb, ready, rita):
+    DeploySettings.objects.update(role_arn="arn:aws:iam::123456789012:role/greenlight-deployer")
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
+    assert deployment.state == Deployment.State.SUCCEEDED
+    assert listener_weights(alb) == {"green": 100, "blue": 0}
