@@ -36,6 +36,9 @@ class DeploySettingsAdmin(admin.ModelAdmin):
     form = DeploySettingsForm
     list_display = ["environment", "live_colour", "strategy", "deployer", "telemetry"]
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # an environment keeps how it is deployed to; edit the settings instead
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if isinstance(db_field, models.URLField):
             kwargs["assume_scheme"] = "https"

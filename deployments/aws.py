@@ -31,9 +31,9 @@ CREDENTIALS = frozenset(
 class AwsError(Exception):
     """A call AWS refused or that did not reach it, in words a person acts on."""
 
-    def __init__(self, message: str, *, transient: bool = False):
+    def __init__(self, message: str, *, transient: bool = False, code: str = ""):
         super().__init__(message)
-        self.transient = transient
+        self.transient, self.code = transient, code
 
 
 def _speaks(action: str):
@@ -42,7 +42,13 @@ def _speaks(action: str):
     def wrap(method):
         @functools.wraps(method)
         def call(self, *args, **kwargs):
-            from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+            from botocore.exceptions import (
+                BotoCoreError,
+                ClientError,
+                NoCredentialsError,
+                NoRegionError,
+                ParamValidationError,
+            )
 
             try:
                 return method(self, *args, **kwargs)
@@ -57,10 +63,13 @@ def _speaks(action: str):
                     raise AwsError(
                         f"AWS refused the credentials to {action} ({code}: {message}). Check the worker's "
                         "credentials and the environment's role.",
+                        code=code,
                     ) from None
-                raise AwsError(f"AWS refused to {action} ({code}): {message}") from None
+                raise AwsError(f"AWS refused to {action} ({code}): {message}", code=code) from None
             except NoCredentialsError:
                 raise AwsError(f"No AWS credentials to {action}: give the worker credentials.") from None
+            except (ParamValidationError, NoRegionError) as error:
+                raise AwsError(f"AWS cannot be asked to {action}: {error}") from None
             except BotoCoreError as error:
                 raise AwsError(f"AWS could not be reached to {action}: {error}", transient=True) from None
 
@@ -244,14 +253,19 @@ class Aws:
 
     @_speaks("read the CloudWatch alarms")
     def alarms_firing(self, names: list[str]) -> list[str]:
-        """The named alarms that are in ALARM now."""
+        """The named alarms in ALARM now, metric or composite; a name CloudWatch does not know is
+        reported as firing (a gate must not pass on an alarm that is not there)."""
         if not names:
             return []
-        answer = self.client("cloudwatch").describe_alarms(AlarmNames=names)
+        found: dict[str, str] = {}
+        pages = self.client("cloudwatch").get_paginator("describe_alarms")
+        for page in pages.paginate(AlarmNames=names, AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                found[alarm["AlarmName"]] = alarm["StateValue"]
         return sorted(
-            a["AlarmName"]
-            for a in answer["MetricAlarms"] + answer.get("CompositeAlarms", [])
-            if a["StateValue"] == "ALARM"
+            name if found.get(name) == "ALARM" else f"{name} (no such alarm)"
+            for name in names
+            if found.get(name) in ("ALARM", None)
         )
 
     # The database.
@@ -259,11 +273,14 @@ class Aws:
     @_speaks("snapshot the database")
     def snapshot(self, instance: str, snapshot_id: str) -> str:
         """Starts the snapshot (once: an existing one of that id is kept) and says its status."""
+        from botocore.exceptions import ClientError
+
         rds = self.client("rds")
-        found = rds.describe_db_snapshots(DBInstanceIdentifier=instance, SnapshotType="manual")["DBSnapshots"]
-        existing = next((s for s in found if s["DBSnapshotIdentifier"] == snapshot_id), None)
-        if existing is not None:
-            return existing["Status"]
+        try:
+            return rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"][0]["Status"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "DBSnapshotNotFound":
+                raise
         return rds.create_db_snapshot(DBSnapshotIdentifier=snapshot_id, DBInstanceIdentifier=instance)[
             "DBSnapshot"
         ]["Status"]

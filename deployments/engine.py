@@ -13,7 +13,9 @@ short lease; a worker that dies loses it, and the reconciler hands the deploymen
 Nothing sleeps: each call returns how long to wait, and the task is scheduled again then.
 """
 
+import logging
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -32,11 +34,14 @@ from portal import clock
 from portal.services import audit_record, notification_send
 
 D = Deployment.State
+logger = logging.getLogger(__name__)
 LEASE = timedelta(seconds=30)
 # Passing errors (throttling, the network) are retried with backoff this many times in a row.
 MAX_ATTEMPTS = 8
 HEALTH_POLL_SECONDS = 5
 SNAPSHOT_TIMEOUT = timedelta(hours=1)
+# AWS saying the listener or rule does not exist: traffic cannot have gone through it.
+NOT_THERE = frozenset({"ListenerNotFound", "RuleNotFound", "LoadBalancerNotFound"})
 
 
 class Refused(Exception):
@@ -78,6 +83,7 @@ def advance(deployment_id: int, *, owner: str | None = None, outside: Outside | 
     owner = owner or worker_name()
     if not _claim(deployment_id, owner):
         return None
+    token = _holder.set(owner)
     try:
         for _ in range(50):
             deployment = Deployment.objects.select_related("environment__deploy_settings", "change").get(
@@ -85,22 +91,57 @@ def advance(deployment_id: int, *, owner: str | None = None, outside: Outside | 
             )
             if deployment.ended_at is not None:
                 return None
-            world = outside or outside_for(deployment.environment.deploy_settings)
-            wait = _step(deployment, world)
+            wait = _step(deployment, outside)
             if wait is not None:
-                Deployment.objects.filter(pk=deployment_id).update(
-                    next_run_at=clock.now() + timedelta(seconds=wait)
-                )
-                return None if wait == PAUSED else wait
-            _claim(deployment_id, owner)  # moving on: keep the lease
+                return _wait(deployment, wait)
+            if not _claim(deployment_id, owner):  # moving on: keep the lease, or stop if it was lost
+                return None
         return 0
+    except LeaseLost:
+        return None
     finally:
+        _holder.reset(token)
         Deployment.objects.filter(pk=deployment_id, lease_owner=owner).update(
             lease_until=None, lease_owner=""
         )
 
 
-PAUSED = 3600.0  # a paused deployment is looked at again by the reconciler only; resume wakes it
+PAUSED = -1.0  # a paused deployment waits for resume (or a rollback), which wakes it
+
+
+def _wait(deployment: Deployment, wait: float) -> float | None:
+    """Keeps when to look again; a control that came in meanwhile (resume, promote, rollback)
+    makes it now."""
+    now = clock.now()
+    with transaction.atomic():
+        locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        controlled = (
+            locked.rollback_requested != deployment.rollback_requested
+            or locked.promote_requested != deployment.promote_requested
+            or locked.paused_at != deployment.paused_at
+        )
+        if controlled:
+            wait = 0.0
+        later = timedelta(hours=1) if wait == PAUSED else timedelta(seconds=wait)
+        locked.next_run_at = now + later
+        locked.save(update_fields=["next_run_at"])
+    return None if wait == PAUSED else wait
+
+
+class LeaseLost(Exception):
+    """Another worker took the deployment over (this one was too slow): this one stops writing."""
+
+
+class Passing(Exception):
+    """A step that may succeed later: waits with backoff, or until `retry_at`."""
+
+    def __init__(self, message: str, retry_at=None):
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+# The worker advancing a deployment in this thread, checked at every write.
+_holder: ContextVar[str | None] = ContextVar("deployment_holder", default=None)
 
 
 def _claim(deployment_id: int, owner: str) -> bool:
@@ -113,9 +154,13 @@ def _claim(deployment_id: int, owner: str) -> bool:
     )
 
 
-def _step(deployment: Deployment, world: Outside) -> float | None:
+def _step(deployment: Deployment, outside: Outside | None) -> float | None:
     """One move; None to go on at once, else the seconds to wait."""
     try:
+        deploy = DeploySettings.objects.filter(environment_id=deployment.environment_id).first()
+        if deploy is None:
+            raise Refused(f"{deployment.environment} has no deploy settings any more.")
+        world = outside or outside_for(deploy)
         if deployment.state == D.ROLLING_BACK:
             return _rolling_back(deployment, world)
         if deployment.applied_weight != deployment.desired_weight:
@@ -128,24 +173,32 @@ def _step(deployment: Deployment, world: Outside) -> float | None:
             return PAUSED
         wait = HANDLERS[deployment.state](deployment, world)
         if deployment.attempts:
-            Deployment.objects.filter(pk=deployment.pk).update(attempts=0, error="")
+            _save(deployment, attempts=0, error="")
         return wait
+    except LeaseLost:
+        raise
     except (AwsError, DeployError) as error:
         return _trouble(deployment, str(error), transient=error.transient)
+    except Passing as error:
+        return _trouble(deployment, str(error), transient=True, retry_at=error.retry_at)
     except Refused as error:
         return _trouble(deployment, str(error), transient=False)
+    except Exception as error:  # a fault of ours or of a neighbour: retried, then stopped safely
+        logger.exception("deployment %s: step failed", deployment.pk)
+        return _trouble(deployment, f"{type(error).__name__}: {error}", transient=True)
 
 
-def _trouble(deployment: Deployment, message: str, *, transient: bool) -> float | None:
+def _trouble(deployment: Deployment, message: str, *, transient: bool, retry_at=None) -> float | None:
     """A passing error waits with backoff (a bounded number of times); a lasting one stops the
-    deployment: rolled back once the new version may have taken traffic, failed before."""
-    if transient and deployment.attempts < MAX_ATTEMPTS:
-        attempts = deployment.attempts + 1
-        Deployment.objects.filter(pk=deployment.pk).update(attempts=attempts, error=message)
+    deployment: rolled back once the new version may have taken traffic, failed before. A rollback
+    never gives up: it keeps trying (and is said to be stuck) with the environment kept locked."""
+    rolling_back = deployment.state == D.ROLLING_BACK
+    if rolling_back or (transient and deployment.attempts < MAX_ATTEMPTS):
+        attempts = min(deployment.attempts + 1, 99)
+        _save(deployment, attempts=attempts, error=message)
+        if retry_at is not None:
+            return max((retry_at - clock.now()).total_seconds(), 1)
         return min(2**attempts, 60)
-    if deployment.state == D.ROLLING_BACK:
-        _rollback_failed(deployment, message)
-        return None
     if deployment.state in (D.PREFLIGHT, D.RELEASING):
         _end(deployment, D.FAILED, ChangeStatus.FAILED, message)
         return None
@@ -159,6 +212,11 @@ def _trouble(deployment: Deployment, message: str, *, transient: bool) -> float 
 def _save(deployment: Deployment, *, action: str | None = None, after: dict | None = None, **fields) -> None:
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        holder = _holder.get()
+        if holder is not None and (locked.lease_owner != holder or locked.ended_at is not None):
+            raise LeaseLost(f"deployment {deployment.pk} is no longer held by {holder}")
+        if holder is not None:
+            fields.setdefault("lease_until", clock.now() + LEASE)  # each write renews the lease
         before = {name: getattr(locked, name) for name in fields}
         for name, value in fields.items():
             setattr(locked, name, value)
@@ -175,7 +233,12 @@ def _save(deployment: Deployment, *, action: str | None = None, after: dict | No
 
 
 def _plain(values: dict) -> dict:
-    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in values.items()}
+    """What an audit event keeps of the fields written (not the lease's bookkeeping)."""
+    return {
+        k: v.isoformat() if hasattr(v, "isoformat") else v
+        for k, v in values.items()
+        if k not in ("lease_until", "lease_owner")
+    }
 
 
 def _stage(deployment: Deployment, kind: str, name: str, weight: int | None = None) -> Stage:
@@ -263,6 +326,23 @@ def _reconcile(deployment: Deployment, world: Outside) -> None:
 def _preflight(deployment: Deployment, world: Outside) -> float | None:
     deploy = deployment.environment.deploy_settings
     stage = _stage(deployment, Stage.Kind.PREFLIGHT, "Pre-flight")
+    weights = world.aws.weights(listener_arn=deploy.listener_arn, rule_arn=deploy.rule_arn)
+    on_idle = weights.get(deploy.target_group(deployment.to_colour), 0)
+    _record(
+        stage,
+        [
+            Stage.evidence(
+                "Idle colour", on_idle == 0, f"{on_idle} %", 0, f"traffic on {deployment.to_colour} now"
+            )
+        ],
+        replace=True,
+    )
+    if on_idle:
+        _close(stage, Stage.State.FAILED, f"{deployment.to_colour} takes {on_idle} % of the traffic")
+        raise Refused(
+            f"The load balancer sends {on_idle} % of the traffic to {deployment.to_colour}, the colour this "
+            "deployment would replace: put all of it on the live colour first."
+        )
     if not deploy.database_instance:
         _record(
             stage,
@@ -285,6 +365,8 @@ def _preflight(deployment: Deployment, world: Outside) -> float | None:
             ],
             replace=True,
         )
+        if status == "failed":
+            raise Refused(f"The snapshot {snapshot_id} of {deploy.database_instance} failed.")
         if not done:
             if clock.now() - deployment.state_since > SNAPSHOT_TIMEOUT:
                 raise Refused(f"The snapshot {snapshot_id} is still {status} after an hour.")
@@ -313,10 +395,10 @@ def _release(deployment: Deployment, world: Outside) -> float | None:
             replace=True,
         )
         if refused.transient and deployment.attempts < MAX_ATTEMPTS:
-            _save(deployment, attempts=deployment.attempts + 1, error=refused.messages[0])
-            if refused.retry_at is not None:
-                return max((refused.retry_at - clock.now()).total_seconds(), 1)
-            return min(2 ** (deployment.attempts + 1), 60)
+            raise Passing(refused.messages[0], refused.retry_at) from None
+        _close(stage, Stage.State.FAILED, refused.messages[0])
+        raise Refused(refused.messages[0]) from None
+    except releases.ChangeError as refused:  # the version it would tag, refused
         _close(stage, Stage.State.FAILED, refused.messages[0])
         raise Refused(refused.messages[0]) from None
     except scm.ScmError as refused:  # no repository configured
@@ -484,6 +566,9 @@ def judge(deployment: Deployment, world: Outside, *, since, until) -> Verdict:
             value = latency.get(name)
             if value is None:
                 checks.append(Stage.evidence(f"Latency {name}", None, None, limit, "no data yet"))
+                inconclusive = (
+                    inconclusive or f"CloudWatch has no {name} latency of {deployment.to_colour} yet."
+                )
             else:
                 checks.append(Stage.evidence(f"Latency {name}", value <= limit, round(value, 1), limit, "ms"))
     if deploy.alarm_names:
@@ -503,19 +588,28 @@ def _said(check: dict) -> str:
     return words + (f" ({check['detail']})" if check.get("detail") else "")
 
 
+def _live(deployment: Deployment, colour: str) -> None:
+    """The environment's live colour, audited (in the caller's transaction)."""
+    locked = DeploySettings.objects.select_for_update().get(environment_id=deployment.environment_id)
+    if locked.live_colour == colour:
+        return
+    audit_record(
+        actor=None,
+        action="environment.live_colour",
+        target=deployment.environment,
+        before={"live_colour": locked.live_colour},
+        after={"live_colour": colour, "version": deployment.version},
+    )
+    locked.live_colour = colour
+    locked.save(update_fields=["live_colour"])
+
+
 def _succeed(deployment: Deployment) -> None:
-    deploy = deployment.environment.deploy_settings
+    """The new colour is live, unless a rollback was asked for meanwhile (it then goes on)."""
     with transaction.atomic():
-        locked = DeploySettings.objects.select_for_update().get(pk=deploy.pk)
-        audit_record(
-            actor=None,
-            action="environment.live_colour",
-            target=deployment.environment,
-            before={"live_colour": locked.live_colour},
-            after={"live_colour": deployment.to_colour, "version": deployment.version},
-        )
-        locked.live_colour = deployment.to_colour
-        locked.save(update_fields=["live_colour"])
+        if Deployment.objects.select_for_update().filter(pk=deployment.pk, rollback_requested=True).exists():
+            return
+        _live(deployment, deployment.to_colour)
         _end(
             deployment,
             D.SUCCEEDED,
@@ -549,6 +643,7 @@ def _end(deployment: Deployment, state: str, change_status: str, note: str) -> N
 def _begin_rollback(deployment: Deployment, reason: str) -> None:
     for stage in Stage.objects.filter(deployment=deployment, state=Stage.State.RUNNING):
         _close(stage, Stage.State.STOPPED, "stopped by the rollback")
+    _save(deployment, attempts=0)
     _move(
         deployment,
         D.ROLLING_BACK,
@@ -560,17 +655,15 @@ def _begin_rollback(deployment: Deployment, reason: str) -> None:
 
 
 def _rolling_back(deployment: Deployment, world: Outside) -> float | None:
-    deploy = deployment.environment.deploy_settings
     stage = _stage(deployment, Stage.Kind.ROLLBACK, f"Rollback to {deployment.from_colour}", weight=0)
     try:
         if deployment.applied_weight != 0 or deployment.desired_weight != 0:
             _set_weight(deployment, world, 0)
     except AwsError as error:
-        if not error.transient and deployment.applied_weight == 0:
-            # The load balancer never took traffic to the new colour (it may not even exist).
-            _save(deployment, action="deployment.weights", desired_weight=0)
-        else:
+        if error.code not in NOT_THERE or deployment.applied_weight != 0:
             raise
+        # The listener (or rule) is not there: it never took traffic to the new colour.
+        _save(deployment, action="deployment.weights", desired_weight=0)
     _record(
         stage,
         [
@@ -583,18 +676,8 @@ def _rolling_back(deployment: Deployment, world: Outside) -> float | None:
         ],
     )
     _close(stage, Stage.State.PASSED)
-    if deploy.live_colour != deployment.from_colour:  # rolled back after it went live
-        with transaction.atomic():
-            locked = DeploySettings.objects.select_for_update().get(pk=deploy.pk)
-            audit_record(
-                actor=None,
-                action="environment.live_colour",
-                target=deployment.environment,
-                before={"live_colour": locked.live_colour},
-                after={"live_colour": deployment.from_colour},
-            )
-            locked.live_colour = deployment.from_colour
-            locked.save(update_fields=["live_colour"])
+    with transaction.atomic():
+        _live(deployment, deployment.from_colour)  # when it is rolled back after it went live
     if deployment.revert_requested and deployment.rollback_by is not None:
         _revert(deployment, stage)
     _end(deployment, D.ROLLED_BACK, ChangeStatus.ROLLED_BACK, f"Rolled back: {deployment.rollback_reason}")
@@ -614,14 +697,6 @@ def _revert(deployment: Deployment, stage: Stage) -> None:
     except (releases.ChangeError, scm.ScmError) as refused:
         words = refused.messages[0] if hasattr(refused, "messages") else str(refused)
         _record(stage, [Stage.evidence("Code revert", False, detail=words)])
-
-
-def _rollback_failed(deployment: Deployment, message: str) -> None:
-    note = (
-        f"The rollback could not move traffic back: {message.rstrip('.')}. {deployment.applied_weight} % may "
-        f"still reach {deployment.to_colour}; move it by hand on the load balancer."
-    )
-    _end(deployment, D.FAILED, ChangeStatus.FAILED, note)
 
 
 def _alert(deployment: Deployment, what: str, body: str) -> None:
@@ -645,13 +720,17 @@ def stuck_alerts() -> list[int]:
     progress (overdue, or paused for long), at most once an hour each; returns their ids."""
     now = clock.now()
     stuck = Deployment.objects.filter(ended_at__isnull=True).filter(
-        Q(paused_at__isnull=True, next_run_at__lt=now - STUCK_AFTER) | Q(paused_at__lt=now - PAUSED_TOO_LONG)
+        Q(paused_at__isnull=True, next_run_at__lt=now - STUCK_AFTER)
+        | Q(paused_at__lt=now - PAUSED_TOO_LONG)
+        | Q(state=D.ROLLING_BACK, state_since__lt=now - STUCK_AFTER)
     )
     stuck = stuck.filter(Q(alerted_at__isnull=True) | Q(alerted_at__lt=now - ALERT_EVERY))
     told = []
     for deployment in stuck.select_related("environment__deploy_settings", "change__requester"):
         if deployment.paused_at is not None:
             since, why = deployment.paused_at, "has been paused"
+        elif deployment.state == D.ROLLING_BACK:
+            since, why = deployment.state_since, "has been rolling back"
         else:
             since, why = deployment.next_run_at, "has made no progress"
         minutes = int((now - since).total_seconds() // 60)

@@ -3,7 +3,7 @@
 import zoneinfo
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from deployments import defaults
@@ -106,13 +106,14 @@ def validate_weights(value) -> None:
 
 def validate_smoke_checks(value) -> None:
     shape = "Each smoke check is {path: '/…', status: 200, contains: '' (optional), timeout: seconds}."
-    if not isinstance(value, list):
+    if not isinstance(value, list) or not value:
         raise ValidationError(shape)
     for check in value:
         if (
             not isinstance(check, dict)
             or not str(check.get("path", "")).startswith("/")
             or not isinstance(check.get("status", 200), int)
+            or isinstance(check.get("status", 200), bool)
             or not isinstance(check.get("contains", ""), str)
             or not isinstance(check.get("timeout", 5), int | float)
             or not 0 < check.get("timeout", 5) <= 60
@@ -178,7 +179,9 @@ class DeploySettings(models.Model):
     green_url = models.URLField(blank=True, help_text="Reaches the green colour directly, for smoke tests.")
     smoke_checks = models.JSONField(default=default_smoke_checks, validators=[validate_smoke_checks])
     max_error_rate = models.FloatField(
-        default=defaults.MAX_ERROR_RATE, help_text="5xx per request, 0.001 = 0.1 %."
+        default=defaults.MAX_ERROR_RATE,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="5xx per request, 0.001 = 0.1 %.",
     )
     max_p95_ms = models.PositiveIntegerField(default=defaults.MAX_P95_MS)
     max_p99_ms = models.PositiveIntegerField(default=defaults.MAX_P99_MS)
@@ -191,10 +194,12 @@ class DeploySettings(models.Model):
     bake_seconds = models.PositiveIntegerField(default=defaults.BAKE_SECONDS)
     analysis_seconds = models.PositiveIntegerField(
         default=defaults.ANALYSIS_SECONDS,
+        validators=[MinValueValidator(1)],
         help_text="How often a step is judged. ALB metrics come per minute, so 60 or more on AWS.",
     )
     health_timeout_seconds = models.PositiveIntegerField(
         default=defaults.HEALTH_TIMEOUT_SECONDS,
+        validators=[MinValueValidator(1)],
         help_text="How long the new colour may take to become healthy.",
     )
     database_instance = models.CharField(
@@ -215,6 +220,10 @@ class DeploySettings(models.Model):
         return f"Deploy settings of {self.environment}"
 
     def clean(self):
+        if self.telemetry == self.Telemetry.CLOUDWATCH and self.analysis_seconds < 60:
+            raise ValidationError(
+                {"analysis_seconds": "ALB metrics come per minute: judge a step every 60 s or more."}
+            )
         if self.blue_target_group_arn and self.blue_target_group_arn == self.green_target_group_arn:
             raise ValidationError(
                 {"green_target_group_arn": "Blue and green are two different target groups."}

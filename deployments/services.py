@@ -172,14 +172,20 @@ def _wake_later(deployment: Deployment) -> None:
 
 
 def _control(
-    actor, deployment: Deployment, action: str, *, right: str = Right.DEPLOYMENT_DEPLOY, **fields
+    actor, deployment: Deployment, action: str, *, right: str = Right.DEPLOYMENT_DEPLOY, guard=None, **fields
 ) -> Deployment:
+    """Writes a person's control on a running deployment (`guard` checks the locked row and says
+    why not), audited, and wakes the engine now."""
     if not has_right(actor, right):
         raise PermissionDenied(missing_right_message(right))
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
         if locked.ended_at is not None:
             raise DeployRefused([f"Deployment {locked.pk} has ended ({locked.get_state_display().lower()})."])
+        refusal = guard(locked) if guard else None
+        if refusal:
+            raise DeployRefused([refusal])
+        fields["next_run_at"] = clock.now()  # looked at again now
         before = {name: getattr(locked, name) for name in fields}
         for name, value in fields.items():
             setattr(locked, name, value)
@@ -197,24 +203,33 @@ def _control(
 
 def deployment_pause(*, actor, deployment: Deployment) -> Deployment:
     """Holds the current weights; the bake clock keeps running, the next step waits for resume."""
-    if deployment.paused_at is not None:
-        raise DeployRefused([f"Deployment {deployment.pk} is paused already."])
-    return _control(actor, deployment, "pause", paused_at=clock.now())
+
+    def guard(locked):
+        if locked.paused_at is not None:
+            return f"Deployment {locked.pk} is paused already."
+        if locked.state == Deployment.State.ROLLING_BACK or locked.rollback_requested:
+            return f"Deployment {locked.pk} is rolling back: a rollback is not paused."
+        return None
+
+    return _control(actor, deployment, "pause", guard=guard, paused_at=clock.now())
 
 
 def deployment_resume(*, actor, deployment: Deployment) -> Deployment:
-    if deployment.paused_at is None:
-        raise DeployRefused([f"Deployment {deployment.pk} is not paused."])
-    return _control(actor, deployment, "resume", paused_at=None, error="")
+    def guard(locked):
+        return None if locked.paused_at is not None else f"Deployment {locked.pk} is not paused."
+
+    return _control(actor, deployment, "resume", guard=guard, paused_at=None, error="")
 
 
 def deployment_promote(*, actor, deployment: Deployment) -> Deployment:
     """Skips the rest of the current step's bake (its checks still run once)."""
-    if deployment.state != Deployment.State.SHIFTING:
-        raise DeployRefused(
-            [f"Deployment {deployment.pk} is not shifting traffic: there is no bake to skip."]
-        )
-    return _control(actor, deployment, "promote", promote_requested=True, paused_at=None)
+
+    def guard(locked):
+        if locked.state != Deployment.State.SHIFTING or locked.rollback_requested:
+            return f"Deployment {locked.pk} is not shifting traffic: there is no bake to skip."
+        return None
+
+    return _control(actor, deployment, "promote", guard=guard, promote_requested=True, paused_at=None)
 
 
 def deployment_rollback(*, actor, deployment: Deployment, reason: str, revert: bool = False) -> Deployment:
@@ -236,9 +251,13 @@ def deployment_rollback(*, actor, deployment: Deployment, reason: str, revert: b
             deployment,
             "rollback",
             right=right,
+            guard=lambda locked: (
+                f"Deployment {locked.pk} is rolling back already." if locked.rollback_requested else None
+            ),
             rollback_requested=True,
             rollback_reason=reason,
             revert_requested=revert,
+            rollback_by=actor,
         )
     return _reopen_for_rollback(actor, deployment, reason, revert, right)
 

@@ -13,18 +13,19 @@ from botocore.stub import Stubber
 from deployments import engine, services
 from deployments.aws import Aws, AwsError, dimension
 from deployments.models import Deployment, DeploySettings
-from tests.deployments.conftest import REGION, listener_weights
+from tests.deployments.conftest import REGION, listener_weights, publish
 from tests.deployments.test_engine import run
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_listener_that_is_not_there_ends_rolled_back_with_nothing_shifted(alb, ready, rita):
+def test_a_listener_that_is_not_there_stops_it_at_the_pre_flight(alb, ready, rita):
     missing = alb["listener"].rsplit("/", 1)[0] + "/0123456789abcdef"
     DeploySettings.objects.update(listener_arn=missing)
     deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
-    assert deployment.state == Deployment.State.ROLLED_BACK, deployment.error
-    assert "AWS refused to set the listener's weights (ListenerNotFound)" in deployment.error
+    assert deployment.state == Deployment.State.FAILED, deployment.error
+    assert "AWS refused to read the listener's weights (ListenerNotFound)" in deployment.error
+    assert deployment.stages.get().name == "Pre-flight"  # before the release: nothing merged
     assert deployment.desired_weight == deployment.applied_weight == 0
     assert listener_weights(alb) == {"blue": 100}
 
@@ -172,3 +173,72 @@ def test_a_deployment_that_makes_no_progress_is_said_to_be_stuck_once_an_hour(al
     clock.shift(timedelta(hours=1, minutes=1))
     deployments_reconcile()
     assert alerts().count() == 4
+
+
+def _throttle_modify_listener(world, calls: list, *, times: int):
+    def throttle(**kwargs):
+        if len(calls) < times:
+            calls.append(kwargs["model"].name)
+            error = {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}
+            return (SimpleNamespace(status_code=400, headers={}, content=b""), error)
+        return None
+
+    world.aws.client("elbv2").meta.events.register(
+        "before-call.elastic-load-balancing-v2.ModifyListener", throttle
+    )
+
+
+def test_a_rollback_never_gives_up_on_passing_errors_and_keeps_the_environment_locked(alb, ready, rita):
+    from portal import clock
+
+    deployment = run(
+        services.deploy(actor=rita, change=ready), until=lambda d: d.applied_weight == 25, alb=alb
+    )
+    services.deployment_rollback(actor=rita, deployment=deployment, reason="Errors on green")
+    world, calls = engine.outside_for(deployment.environment.deploy_settings), []
+    _throttle_modify_listener(world, calls, times=12)  # more than a step's retries
+    for _ in range(12):
+        wait = engine.advance(deployment.pk, outside=world)
+        clock.shift(timedelta(seconds=wait or 0))
+    deployment.refresh_from_db()
+    assert deployment.state == Deployment.State.ROLLING_BACK and deployment.ended_at is None  # still locked
+    assert "AWS is busy (Throttling)" in deployment.error and len(calls) == 12
+    engine.advance(deployment.pk, outside=world)
+    deployment.refresh_from_db()
+    assert deployment.state == Deployment.State.ROLLED_BACK
+    assert deployment.desired_weight == deployment.applied_weight == 0
+    assert listener_weights(alb) == {"green": 0, "blue": 100}
+
+
+def test_the_pre_flight_refuses_an_idle_colour_that_takes_traffic(alb, ready, rita):
+    engine.outside_for(ready.environment.deploy_settings).aws.set_weights(
+        {alb["blue"]: 90, alb["green"]: 10}, listener_arn=alb["listener"]
+    )
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
+    assert deployment.state == Deployment.State.FAILED
+    assert "sends 10 % of the traffic to green, the colour this deployment would replace" in deployment.error
+    assert listener_weights(alb) == {"blue": 90, "green": 10}  # left as it was
+
+
+def test_a_worker_that_lost_its_lease_stops_writing(alb, ready, rita):
+    deployment = run(
+        services.deploy(actor=rita, change=ready), until=lambda d: d.state == "shifting", alb=alb
+    )
+    from portal import clock
+
+    clock.shift(timedelta(minutes=6))
+    publish(alb, "green", requests=400, at=clock.now() - timedelta(minutes=3))
+    world = engine.outside_for(deployment.environment.deploy_settings)
+
+    def taken_over(**kwargs):  # while this worker talks to AWS, another one takes the deployment
+        Deployment.objects.filter(pk=deployment.pk).update(lease_owner="other-worker")
+
+    world.aws.client("elbv2").meta.events.register(
+        "before-call.elastic-load-balancing-v2.ModifyListener", taken_over
+    )
+    assert engine.advance(deployment.pk, outside=world, owner="slow-worker") is None
+    deployment.refresh_from_db()
+    assert deployment.lease_owner == "other-worker"
+    assert (
+        deployment.applied_weight == 25 and deployment.desired_weight == 50
+    )  # what it wanted, not confirmed

@@ -129,6 +129,7 @@ def test_pause_holds_the_weights_and_resume_goes_on(ready, rita, alb):
     assert listener_weights(alb) == {"green": 25, "blue": 75}
     publish(alb, "green", requests=400, at=clock.now() - timedelta(minutes=5))  # traffic went on meanwhile
     assert post(rita, f"/api/v1/deployments/{deployment.pk}/resume/").json()["paused"] is False
+    assert engine.advance(deployment.pk) <= deployment.analysis_seconds  # resume goes on now, not in an hour
     deployment = run(deployment, alb=alb)
     assert deployment.state == Deployment.State.SUCCEEDED
     actions = list(
@@ -161,10 +162,17 @@ def test_a_manual_rollback_sends_traffic_back_in_one_click(ready, rita, alb):
     refused = post(rita, f"/api/v1/deployments/{deployment.pk}/rollback/", reason="")
     assert refused.status_code == 400
     response = post(
-        rita, f"/api/v1/deployments/{deployment.pk}/rollback/", reason="Checkout is slow for VIPs"
+        rita,
+        f"/api/v1/deployments/{deployment.pk}/rollback/",
+        reason="Checkout is slow for VIPs",
+        revert=True,
     )
     assert response.status_code == 200
+    again = post(rita, f"/api/v1/deployments/{deployment.pk}/rollback/", reason="Twice")
+    assert again.status_code == 409 and "rolling back already" in again.json()["detail"]
     deployment = run(deployment, alb=alb)
+    revert = [c for c in deployment.stages.get(kind="rollback").checks if c["name"] == "Code revert"]
+    assert revert and revert[0]["ok"] is True  # the code revert came with it
     assert deployment.state == Deployment.State.ROLLED_BACK
     assert deployment.rollback_reason == "Checkout is slow for VIPs"
     assert listener_weights(alb) == {"green": 0, "blue": 100}
@@ -217,3 +225,23 @@ def test_deploy_settings_are_read_by_those_who_may_and_set_by_policy_admins(
     assert (
         AuditEvent.objects.filter(action="environment.deploy_settings", actor_id=policy_admin.pk).count() == 1
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"analysis_seconds": 5, "telemetry": "cloudwatch"}, "judge a step every 60 s or more"),
+        ({"max_error_rate": -1}, "greater than or equal to 0"),
+        ({"smoke_checks": []}, "Each smoke check is"),
+        ({"smoke_checks": [{"path": "/healthz", "status": True}]}, "Each smoke check is"),
+        ({"weights": [25, 50]}, "ending at 100"),
+    ],
+)
+def test_deploy_settings_that_cannot_work_are_refused_in_words(production, policy_admin, change, says):
+    path = "/api/v1/environments/production/deploy-settings/"
+    current = client_for(policy_admin).get(path).json()
+    response = client_for(policy_admin).put(
+        path, {**current, **change, "otp": otp_code(totp_device(policy_admin))}, format="json"
+    )
+    assert response.status_code == 400 and says in response.json()["detail"]
+    assert client_for(policy_admin).get(path).json() == current
