@@ -144,17 +144,23 @@ class Aws:
 
     # The load balancer.
 
+    def _actions(self, listener_arn: str, rule_arn: str) -> list[dict]:
+        elbv2 = self.client("elbv2")
+        if rule_arn:
+            return elbv2.describe_rules(RuleArns=[rule_arn])["Rules"][0]["Actions"]
+        return elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"][0]["DefaultActions"]
+
+    @staticmethod
+    def _forward(actions: list[dict], where: str) -> dict:
+        forward = next((a for a in actions if a["Type"] == "forward"), None)
+        if forward is None:
+            raise AwsError(f"{where} does not forward to target groups.")
+        return forward
+
     @_speaks("read the listener's weights")
     def weights(self, *, listener_arn: str, rule_arn: str = "") -> dict[str, int]:
         """Each target group's share of the traffic, in percent."""
-        elbv2 = self.client("elbv2")
-        if rule_arn:
-            actions = elbv2.describe_rules(RuleArns=[rule_arn])["Rules"][0]["Actions"]
-        else:
-            actions = elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"][0]["DefaultActions"]
-        forward = next((a for a in actions if a["Type"] == "forward"), None)
-        if forward is None:
-            raise AwsError(f"{rule_arn or listener_arn} does not forward to target groups.")
+        forward = self._forward(self._actions(listener_arn, rule_arn), rule_arn or listener_arn)
         groups = forward.get("ForwardConfig", {}).get("TargetGroups") or [
             {"TargetGroupArn": forward["TargetGroupArn"], "Weight": 1}
         ]
@@ -163,21 +169,25 @@ class Aws:
 
     @_speaks("set the listener's weights")
     def set_weights(self, weights: dict[str, int], *, listener_arn: str, rule_arn: str = "") -> None:
-        """Forwards to the target groups in these percentages (whole numbers adding up to 100)."""
+        """Forwards to the target groups in these percentages (whole numbers adding up to 100),
+        changing only the forward action: the listener's other actions (an authentication step)
+        and its stickiness stay as they are."""
         if not weights or any(not 0 <= w <= 100 for w in weights.values()) or sum(weights.values()) != 100:
             raise AwsError(f"Weights {weights} are not whole percentages adding up to 100.")
-        action = {
-            "Type": "forward",
-            "ForwardConfig": {
-                "TargetGroups": [{"TargetGroupArn": arn, "Weight": w} for arn, w in weights.items()],
-                "TargetGroupStickinessConfig": {"Enabled": False},
-            },
+        actions = self._actions(listener_arn, rule_arn)
+        forward = self._forward(actions, rule_arn or listener_arn)
+        stickiness = forward.get("ForwardConfig", {}).get("TargetGroupStickinessConfig", {"Enabled": False})
+        shifted = {k: v for k, v in forward.items() if k != "TargetGroupArn"}
+        shifted["ForwardConfig"] = {
+            "TargetGroups": [{"TargetGroupArn": arn, "Weight": w} for arn, w in weights.items()],
+            "TargetGroupStickinessConfig": stickiness,
         }
+        actions = [shifted if action is forward else action for action in actions]
         elbv2 = self.client("elbv2")
         if rule_arn:
-            elbv2.modify_rule(RuleArn=rule_arn, Actions=[action])
+            elbv2.modify_rule(RuleArn=rule_arn, Actions=actions)
         else:
-            elbv2.modify_listener(ListenerArn=listener_arn, DefaultActions=[action])
+            elbv2.modify_listener(ListenerArn=listener_arn, DefaultActions=actions)
 
     @_speaks("read the target group's health")
     def target_health(self, target_group_arn: str) -> list[tuple[str, str, str]]:

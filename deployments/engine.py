@@ -273,6 +273,14 @@ def _close(stage: Stage, state: str, message: str = "") -> None:
     stage.save(update_fields=["state", "ended_at", "message"])
 
 
+def _pass_on(stage: Stage, deployment: Deployment, state: str, **fields) -> None:
+    """The stage passed and the deployment moves on, at once: a stop between the two would run
+    the stage again (and ask the deployer twice)."""
+    with transaction.atomic():
+        _close(stage, Stage.State.PASSED)
+        _move(deployment, state, **fields)
+
+
 def _move(deployment: Deployment, state: str, note: str = "", **fields) -> None:
     now = clock.now()
     _save(
@@ -377,8 +385,7 @@ def _preflight(deployment: Deployment, world: Outside) -> float | None:
                 integration="backup",
                 evidence=f"RDS snapshot {snapshot_id} of {deploy.database_instance}, available.",
             )
-    _close(stage, Stage.State.PASSED)
-    _move(deployment, D.RELEASING)
+    _pass_on(stage, deployment, D.RELEASING)
     return None
 
 
@@ -409,8 +416,7 @@ def _release(deployment: Deployment, world: Outside) -> float | None:
         [Stage.evidence("Release", True, release.version, detail=release.url or release.merge_commit[:10])],
         replace=True,
     )
-    _close(stage, Stage.State.PASSED)
-    _move(deployment, D.DEPLOYING, version=release.version)
+    _pass_on(stage, deployment, D.DEPLOYING, version=release.version)
     return None
 
 
@@ -446,8 +452,7 @@ def _deploy(deployment: Deployment, world: Outside) -> float | None:
         replace=True,
     )
     if ok:
-        _close(stage, Stage.State.PASSED)
-        _move(deployment, D.SMOKE)
+        _pass_on(stage, deployment, D.SMOKE)
         return None
     waited = (clock.now() - deployment.state_since).total_seconds()
     if waited > deploy.health_timeout_seconds:
@@ -473,8 +478,7 @@ def _smoke(deployment: Deployment, world: Outside) -> float | None:
         words = "; ".join(f"{r['name']}: {r['detail']}" for r in failed)
         _close(stage, Stage.State.FAILED, words)
         raise Refused(f"Smoke tests failed on {deployment.to_colour}: {words}.")
-    _close(stage, Stage.State.PASSED)
-    _move(deployment, D.SHIFTING, step=0)
+    _pass_on(stage, deployment, D.SHIFTING, step=0)
     return None
 
 
@@ -508,11 +512,12 @@ def _shift(deployment: Deployment, world: Outside) -> float | None:
             f"{verdict.inconclusive} Resume to go on, promote, or roll back.",
         )
         return PAUSED
-    _close(stage, Stage.State.PASSED, "promoted" if deployment.promote_requested and not baked else "")
-    if weight == 100:
-        _succeed(deployment)
-        return None
-    _move(deployment, D.SHIFTING, step=deployment.step + 1, promote_requested=False)
+    with transaction.atomic():
+        _close(stage, Stage.State.PASSED, "promoted" if deployment.promote_requested and not baked else "")
+        if weight == 100:
+            _succeed(deployment)
+        else:
+            _move(deployment, D.SHIFTING, step=deployment.step + 1, promote_requested=False)
     return None
 
 

@@ -79,3 +79,40 @@ def test_an_environment_in_another_account_is_reached_through_its_role(alb, read
     deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
     assert deployment.state == Deployment.State.SUCCEEDED
     assert listener_weights(alb) == {"green": 100, "blue": 0}
+
+
+def test_only_the_forward_action_changes_an_authentication_step_and_stickiness_stay(alb, ready, rita):
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    oidc = {
+        "Type": "authenticate-oidc", "Order": 1,
+        "AuthenticateOidcConfig": {
+            "Issuer": "https://sso.example.com", "AuthorizationEndpoint": "https://sso.example.com/auth",
+            "TokenEndpoint": "https://sso.example.com/token", "UserInfoEndpoint": "https://sso.example.com/me",
+            "ClientId": "shop", "ClientSecret": "not-a-secret",
+        },
+    }  # fmt: skip
+    forward = {
+        "Type": "forward", "Order": 2,
+        "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": alb["blue"], "Weight": 100}],
+            "TargetGroupStickinessConfig": {"Enabled": True, "DurationSeconds": 300},
+        },
+    }  # fmt: skip
+    rule = elbv2.create_rule(
+        ListenerArn=alb["listener"],
+        Priority=5,
+        Conditions=[{"Field": "path-pattern", "Values": ["/account/*"]}],
+        Actions=[oidc, forward],
+    )["Rules"][0]["RuleArn"]
+    DeploySettings.objects.update(rule_arn=rule)
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
+    assert deployment.state == Deployment.State.SUCCEEDED
+    actions = sorted(elbv2.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"], key=lambda a: a["Order"])
+    assert [a["Type"] for a in actions] == ["authenticate-oidc", "forward"]
+    assert actions[0]["AuthenticateOidcConfig"]["Issuer"] == "https://sso.example.com"
+    config = actions[1]["ForwardConfig"]
+    assert config["TargetGroupStickinessConfig"] == {"Enabled": True, "DurationSeconds": 300}
+    assert {g["TargetGroupArn"]: g["Weight"] for g in config["TargetGroups"]} == {
+        alb["green"]: 100,
+        alb["blue"]: 0,
+    }
