@@ -24,7 +24,7 @@ class DeploySettingsForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         environment = cleaned.get("environment") or getattr(self.instance, "environment", None)
-        if environment and Deployment.objects.filter(environment=environment, ended_at__isnull=True).exists():
+        if environment and Deployment.running_in(environment.pk):
             raise forms.ValidationError(f"{environment} is being deployed to: change its settings after.")
         return cleaned
 

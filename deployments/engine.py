@@ -546,7 +546,18 @@ def judge(deployment: Deployment, world: Outside, *, since, until) -> Verdict:
         checks += smoke_test(url, deploy.smoke_checks)
     counts = world.telemetry.counts(target_group, since, until, 60)
     inconclusive = ""
-    if counts.requests < deploy.min_requests:
+    if counts.requests < deploy.min_requests and counts.errors > deploy.max_error_rate * deploy.min_requests:
+        # Too few requests to judge a rate, but already more errors than the whole sample may have.
+        checks.append(
+            Stage.evidence(
+                "5xx errors",
+                False,
+                counts.errors,
+                round(deploy.max_error_rate * deploy.min_requests, 2),
+                f"of only {counts.requests} requests",
+            )
+        )
+    elif counts.requests < deploy.min_requests:
         inconclusive = (
             f"Only {counts.requests} request(s) reached {deployment.to_colour}; {deploy.min_requests} are "
             "needed to judge it."
@@ -732,21 +743,28 @@ def stuck_alerts() -> list[int]:
     stuck = stuck.filter(Q(alerted_at__isnull=True) | Q(alerted_at__lt=now - ALERT_EVERY))
     told = []
     for deployment in stuck.select_related("environment__deploy_settings", "change__requester"):
-        if deployment.paused_at is not None:
-            since, why = deployment.paused_at, "has been paused"
-        elif deployment.state == D.ROLLING_BACK:
-            since, why = deployment.state_since, "has been rolling back"
-        else:
-            since, why = deployment.next_run_at, "has made no progress"
-        minutes = int((now - since).total_seconds() // 60)
-        state = deployment.get_state_display().lower()
-        where = f"{state}, {deployment.applied_weight} % on {deployment.to_colour}"
-        body = f"Deployment {deployment.pk} ({where}) {why} for {minutes} minutes. {deployment.error}".strip()
-        with transaction.atomic():
-            _save(deployment, action="deployment.stuck", after={"note": body}, alerted_at=now)
-            _alert(deployment, "is stuck", body)
-        told.append(deployment.pk)
+        try:
+            told.append(_tell_stuck(deployment, now))
+        except Exception:  # one deployment's trouble must not silence the others
+            logger.exception("deployment %s: could not say it is stuck", deployment.pk)
     return told
+
+
+def _tell_stuck(deployment: Deployment, now) -> int:
+    if deployment.paused_at is not None:
+        since, why = deployment.paused_at, "has been paused"
+    elif deployment.state == D.ROLLING_BACK:
+        since, why = deployment.state_since, "has been rolling back"
+    else:
+        since, why = deployment.next_run_at, "has made no progress"
+    minutes = int((now - since).total_seconds() // 60)
+    state = deployment.get_state_display().lower()
+    where = f"{state}, {deployment.applied_weight} % on {deployment.to_colour}"
+    body = f"Deployment {deployment.pk} ({where}) {why} for {minutes} minutes. {deployment.error}".strip()
+    with transaction.atomic():
+        _save(deployment, action="deployment.stuck", after={"note": body}, alerted_at=now)
+        _alert(deployment, "is stuck", body)
+    return deployment.pk
 
 
 HANDLERS = {

@@ -305,6 +305,15 @@ class Deployment(models.Model):
     def __str__(self) -> str:
         return f"Deployment {self.pk} of {self.change_id} to {self.environment_id}"
 
+    @classmethod
+    def running_in(cls, environment_id: int):
+        """The deployment running in the environment (at most one), or None."""
+        return (
+            cls.objects.filter(environment_id=environment_id, ended_at__isnull=True)
+            .select_related("change")
+            .first()
+        )
+
     @property
     def active(self) -> bool:
         return self.ended_at is None

@@ -5,7 +5,7 @@ engine (deployments/engine.py) carries a deployment forward from there."""
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
-from deployments.models import Deployment, DeploySettings, Environment, Service
+from deployments.models import Colour, Deployment, DeploySettings, Environment, Service
 from portal import clock
 from portal.roles import Right, has_right, missing_right_message
 from portal.services import audit_record
@@ -53,7 +53,7 @@ def deploy_settings_save(*, actor, environment: Environment, **fields) -> Deploy
     if not has_right(actor, Right.ENVIRONMENT_MANAGE):
         raise PermissionDenied(missing_right_message(Right.ENVIRONMENT_MANAGE))
     environment = Environment.objects.select_for_update().get(pk=environment.pk)
-    running = Deployment.objects.filter(environment=environment, ended_at__isnull=True).first()
+    running = Deployment.running_in(environment.pk)
     if running is not None:
         raise DeployRefused(
             [f"{environment} is being deployed to ({running.change.number}): change it after."]
@@ -101,7 +101,7 @@ def deploy_refusals(change, *, gates: list[dict] | None = None) -> list[str]:
         reasons.append(
             f"{change.environment} has no deploy settings: a policy admin sets its load balancer first."
         )
-    running = Deployment.objects.filter(environment_id=change.environment_id, ended_at__isnull=True).first()
+    running = Deployment.running_in(change.environment_id)
     if running is not None:
         reasons.append(
             f"{change.environment} is being deployed to by {running.change.number}: one at a time."
@@ -126,6 +126,8 @@ def deploy(*, actor, change) -> Deployment:
                 .select_related("environment__approval_policy")
                 .get(pk=change.pk)
             )
+            # The environment's row: its deploy settings are not edited while a deployment starts.
+            Environment.objects.select_for_update().get(pk=change.environment_id)
             reasons = deploy_refusals(change)
             if reasons:
                 raise DeployRefused(reasons)
@@ -137,7 +139,7 @@ def deploy(*, actor, change) -> Deployment:
                 started_by=actor,
                 created_at=now,
                 from_colour=deploy.live_colour,
-                to_colour="green" if deploy.live_colour == "blue" else "blue",
+                to_colour=Colour(deploy.live_colour).other,
                 plan=list(deploy.weights),
                 bake_seconds=deploy.bake_seconds,
                 analysis_seconds=deploy.analysis_seconds,

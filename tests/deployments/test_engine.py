@@ -144,3 +144,12 @@ def test_too_little_traffic_pauses_rather_than_guessing(alb, ready, rita):
     assert deployment.paused_at is not None and deployment.state == Deployment.State.SHIFTING
     assert "Only " in deployment.error and "100 are needed" in deployment.error
     assert listener_weights(alb) == {"green": 25, "blue": 75}  # held where it was
+
+
+def test_a_colour_failing_on_little_traffic_is_rolled_back_not_paused(alb, ready, rita):
+    deployment = services.deploy(actor=rita, change=ready)
+    deployment = run(deployment, until=lambda d: d.applied_weight == 25, alb=alb)
+    publish(alb, "green", requests=40, errors=30)
+    deployment = run(deployment, alb=alb, traffic=0)
+    assert deployment.state == Deployment.State.ROLLED_BACK
+    assert "5xx errors 30 over 0.1 (of only 40 requests)" in deployment.error
