@@ -49,10 +49,11 @@ def colours():
     green.server.shutdown()
 
 
-def build_alb(endpoint_url: str | None = None) -> dict:
+def build_alb(endpoint_url: str | None = None, **credentials) -> dict:
     """An ALB listener forwarding all traffic to blue, with blue and green target groups of two
-    instances each, and the database; in moto (this process's, or a moto server's)."""
-    kwargs = {"region_name": REGION, "endpoint_url": endpoint_url}
+    instances each, and the database; in moto (this process's, or a moto server's), in the account
+    the `credentials` (boto3's keyword arguments) belong to."""
+    kwargs = {"region_name": REGION, "endpoint_url": endpoint_url, **credentials}
     ec2 = boto3.client("ec2", **kwargs)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
@@ -81,7 +82,10 @@ def build_alb(endpoint_url: str | None = None) -> dict:
         DBInstanceIdentifier="shop-db", DBInstanceClass="db.t3.micro", Engine="postgres",
         MasterUsername="shop", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
     )  # fmt: skip
-    return {"listener": listener, "load_balancer": lb["LoadBalancerArn"], "endpoint": endpoint_url, **groups}
+    return {
+        "listener": listener, "load_balancer": lb["LoadBalancerArn"], "endpoint": endpoint_url,
+        "credentials": credentials, **groups,
+    }  # fmt: skip
 
 
 @pytest.fixture
@@ -93,9 +97,9 @@ def alb(aws, settings):
 
 def listener_weights(alb) -> dict[str, int]:
     """Each colour's weight on the listener, as AWS has it."""
-    action = boto3.client("elbv2", region_name=REGION, endpoint_url=alb["endpoint"]).describe_listeners(
-        ListenerArns=[alb["listener"]]
-    )["Listeners"][0]["DefaultActions"][0]
+    action = boto3.client(
+        "elbv2", region_name=REGION, endpoint_url=alb["endpoint"], **alb["credentials"]
+    ).describe_listeners(ListenerArns=[alb["listener"]])["Listeners"][0]["DefaultActions"][0]
     groups = action.get("ForwardConfig", {}).get("TargetGroups") or [
         {"TargetGroupArn": action["TargetGroupArn"], "Weight": 100}
     ]
@@ -112,7 +116,9 @@ def publish(alb, colour: str, *, requests: int, errors: int = 0, at=None) -> Non
         {"Name": "TargetGroup", "Value": dimension(alb[colour], "TargetGroup")},
     ]
     at = at or clock.now()
-    boto3.client("cloudwatch", region_name=REGION, endpoint_url=alb["endpoint"]).put_metric_data(
+    boto3.client(
+        "cloudwatch", region_name=REGION, endpoint_url=alb["endpoint"], **alb["credentials"]
+    ).put_metric_data(
         Namespace="AWS/ApplicationELB",
         MetricData=[
             {"MetricName": name, "Dimensions": dimensions, "Timestamp": at, "Value": value, "Unit": "Count"}

@@ -75,10 +75,31 @@ def test_traffic_shifts_on_a_listener_rule_and_the_default_action_is_left_alone(
 
 
 def test_an_environment_in_another_account_is_reached_through_its_role(alb, ready, rita):
-    DeploySettings.objects.update(role_arn="arn:aws:iam::123456789012:role/greenlight-deployer")
-    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
-    assert deployment.state == Deployment.State.SUCCEEDED
-    assert listener_weights(alb) == {"green": 100, "blue": 0}
+    from deployments.aws import Aws, AwsError
+    from tests.deployments.conftest import build_alb
+
+    role = "arn:aws:iam::210987654321:role/greenlight-deployer"
+    keys = boto3.client("sts", region_name=REGION).assume_role(RoleArn=role, RoleSessionName="setup")[
+        "Credentials"
+    ]
+    credentials = {
+        "aws_access_key_id": keys["AccessKeyId"],
+        "aws_secret_access_key": keys["SecretAccessKey"],
+        "aws_session_token": keys["SessionToken"],
+    }
+    other = build_alb(**credentials)  # production's own account
+    assert other["listener"].split(":")[4] == "210987654321"
+    with pytest.raises(AwsError, match="ListenerNotFound"):  # the portal's own account does not see it
+        Aws(region=REGION).weights(listener_arn=other["listener"])
+    DeploySettings.objects.update(
+        role_arn=role,
+        listener_arn=other["listener"],
+        blue_target_group_arn=other["blue"],
+        green_target_group_arn=other["green"],
+    )
+    deployment = run(services.deploy(actor=rita, change=ready), alb=other)
+    assert deployment.state == Deployment.State.SUCCEEDED, deployment.error
+    assert listener_weights(other) == {"green": 100, "blue": 0}
 
 
 def test_only_the_forward_action_changes_an_authentication_step_and_stickiness_stay(alb, ready, rita):
