@@ -36,12 +36,13 @@ RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 def world():
     """An environment deployed blue-green through a moto load balancer, colours answering smoke tests."""
     from deployments.models import DeploySettings
-    from tests.deployments.conftest import REGION, Colour, build_alb
+    from tests.deployments.conftest import REGION, build_alb
     from tests.factories import ApprovalPolicyFactory, EnvironmentFactory
+    from tests.fakes import FakeColour
 
     settings.AWS_REGION, settings.AWS_ENDPOINT_URL = REGION, None
     alb = build_alb()
-    blue, green = Colour(), Colour()
+    blue, green = FakeColour(), FakeColour()
     environment = EnvironmentFactory(approval_policy=ApprovalPolicyFactory(name="Bench"))
     DeploySettings.objects.create(
         environment=environment, aws_region=REGION, listener_arn=alb["listener"],

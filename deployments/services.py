@@ -234,17 +234,23 @@ def deployment_promote(*, actor, deployment: Deployment) -> Deployment:
     return _control(actor, deployment, "promote", guard=guard, promote_requested=True, paused_at=None)
 
 
+def rollback_right(user, deployment: Deployment) -> str | None:
+    """The right by which this person may roll this deployment back (release managers any; SREs
+    one whose change fixes an incident), or None."""
+    if has_right(user, Right.DEPLOYMENT_ROLLBACK):
+        return Right.DEPLOYMENT_ROLLBACK
+    if has_right(user, Right.DEPLOYMENT_ROLLBACK_INCIDENT) and deployment.change.incident_id:
+        return Right.DEPLOYMENT_ROLLBACK_INCIDENT
+    return None
+
+
 def deployment_rollback(*, actor, deployment: Deployment, reason: str, revert: bool = False) -> Deployment:
     """Sends all traffic back to the previous colour: during the deployment, or after it while
     the old colour is still kept (the environment's latest deployment, nothing newer). With
     `revert`, the code is reverted in the repository too."""
-    right = Right.DEPLOYMENT_ROLLBACK
-    if (
-        not has_right(actor, right)
-        and has_right(actor, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
-        and deployment.change.incident_id
-    ):
-        right = Right.DEPLOYMENT_ROLLBACK_INCIDENT
+    right = rollback_right(actor, deployment)
+    if right is None:
+        raise PermissionDenied(missing_right_message(Right.DEPLOYMENT_ROLLBACK))
     if not reason.strip():
         raise DeployRefused(["Say why it is rolled back."], conflict=False)
     if deployment.ended_at is None:

@@ -72,9 +72,7 @@ def deployment_detail(request, pk: int):
 def _context(request, deployment: Deployment, **forms) -> dict:
     user = request.user
     may_steer = has_right(user, Right.DEPLOYMENT_DEPLOY)
-    may_roll_back = has_right(user, Right.DEPLOYMENT_ROLLBACK) or (
-        has_right(user, Right.DEPLOYMENT_ROLLBACK_INCIDENT) and deployment.change.incident_id
-    )
+    may_roll_back = services.rollback_right(user, deployment) is not None
     return {
         "deployment": deployment,
         "from_weight": 100 - deployment.applied_weight,

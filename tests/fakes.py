@@ -144,3 +144,60 @@ class FakeIdentityProvider:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+class FakeColour:
+    """One colour of a blue-green service at its own address: answers GET with `status` and
+    `body`, and counts the requests."""
+
+    def __init__(self):
+        self.status, self.body, self.hits = 200, "ok", 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                fake.hits += 1
+                body = fake.body.encode()
+                self.send_response(fake.status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakePipeline:
+    """A deploy pipeline's webhook: keeps the JSON it is sent (`received`), answers `status`."""
+
+    def __init__(self):
+        self.received: list[dict] = []
+        self.status = 202
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                fake.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(fake.status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/deploy"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

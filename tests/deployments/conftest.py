@@ -2,9 +2,7 @@
 green target groups, each colour answering smoke tests from a real local HTTP server, CloudWatch
 counts published per target group, a repository to release in, and a change ready to deploy."""
 
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -13,40 +11,17 @@ from deployments.models import DeploySettings
 from portal import clock
 from tests.changes.conftest import repo  # noqa: F401 (a fixture)
 from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, UserFactory, approved_change
+from tests.fakes import FakeColour
 
 REGION = "us-east-1"
 
 
-class Colour:
-    """One colour's own address: answers GET /healthz with `status` and `body`."""
-
-    def __init__(self):
-        self.status, self.body, self.hits = 200, "ok", 0
-        colour = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                colour.hits += 1
-                body = colour.body.encode()
-                self.send_response(colour.status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
 def colours():
-    blue, green = Colour(), Colour()
+    blue, green = FakeColour(), FakeColour()
     yield {"blue": blue, "green": green}
-    blue.server.shutdown()
-    green.server.shutdown()
+    blue.close()
+    green.close()
 
 
 def build_alb(endpoint_url: str | None = None, **credentials) -> dict:

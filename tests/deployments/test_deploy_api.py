@@ -245,3 +245,44 @@ def test_deploy_settings_that_cannot_work_are_refused_in_words(production, polic
     )
     assert response.status_code == 400 and says in response.json()["detail"]
     assert client_for(policy_admin).get(path).json() == current
+
+
+def test_steering_and_rolling_back_need_their_rights_and_a_code(ready, rita, developer, sre, alb):
+    from tests.factories import IncidentFactory
+
+    deployment = run(
+        services.deploy(actor=rita, change=ready), until=lambda d: d.applied_weight == 25, alb=alb
+    )
+    for action in ("pause", "resume", "promote"):
+        assert post(developer, f"/api/v1/deployments/{deployment.pk}/{action}/").status_code == 403
+    assert post(developer, f"/api/v1/deployments/{deployment.pk}/rollback/", reason="Mine").status_code == 403
+    # An SRE rolls back only a change that fixes an incident.
+    refused = post(sre, f"/api/v1/deployments/{deployment.pk}/rollback/", reason="Looks bad")
+    assert refused.status_code == 403 and "roll back any deployment" in refused.json()["detail"]
+    no_code = client_for(rita).post(f"/api/v1/deployments/{deployment.pk}/pause/", {}, format="json")
+    assert no_code.status_code == 403 and "otp" in no_code.json()["detail"]
+    deployment.refresh_from_db()
+    assert deployment.paused_at is None and not deployment.rollback_requested
+
+    ready.incident = IncidentFactory()
+    ready.save(update_fields=["incident"])
+    assert post(sre, f"/api/v1/deployments/{deployment.pk}/rollback/", reason="INC paging").status_code == 200
+    deployment.refresh_from_db()
+    assert deployment.rollback_requested and deployment.rollback_by_id == sre.pk
+
+
+def test_the_page_controls_refuse_a_wrong_code_and_an_unknown_control(ready, rita, alb):
+    deployment = run(
+        services.deploy(actor=rita, change=ready), until=lambda d: d.applied_weight == 25, alb=alb
+    )
+    browser = client_for(rita)
+    wrong = f"{(int(otp_code(totp_device(rita))) + 1) % 1_000_000:06d}"
+    response = browser.post(f"/deployments/{deployment.pk}/pause/", {"otp": wrong})
+    assert response.status_code == 400 and "not valid" in response.content.decode()
+    assert browser.post(f"/deployments/{deployment.pk}/explode/", {"otp": wrong}).status_code == 403
+    rollback = browser.post(
+        f"/deployments/{deployment.pk}/rollback/", {"rollback-otp": otp_code(totp_device(rita))}
+    )
+    assert rollback.status_code == 400 and "This field is required" in rollback.content.decode()  # the reason
+    deployment.refresh_from_db()
+    assert deployment.paused_at is None and not deployment.rollback_requested

@@ -2,10 +2,6 @@
 than the listener's default action, an environment in another account through an assumed role,
 and the webhook deployer your pipeline answers (a real local HTTP server)."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import boto3
 import pytest
 
@@ -13,48 +9,32 @@ from deployments import services
 from deployments.models import Deployment, DeploySettings
 from tests.deployments.conftest import REGION, listener_weights
 from tests.deployments.test_engine import run
+from tests.fakes import FakePipeline
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def pipeline():
-    """A deploy pipeline's webhook: keeps what it is asked, answers `status`."""
-    received, answer = [], {"status": 202}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(answer["status"])
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/deploy", received, answer
-    server.shutdown()
+    fake = FakePipeline()
+    yield fake
+    fake.close()
 
 
 def test_the_webhook_deployer_is_asked_to_put_the_version_on_the_idle_colour(alb, ready, rita, pipeline):
-    url, received, _ = pipeline
-    DeploySettings.objects.update(deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=url)
+    DeploySettings.objects.update(deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=pipeline.url)
     deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
     assert deployment.state == Deployment.State.SUCCEEDED
     asked = {"version": "v1.3.0", "colour": "green", "target_group_arn": alb["green"]}
-    assert received == [{**asked, "environment": "production", "change": ready.number}]
+    assert pipeline.received == [{**asked, "environment": "production", "change": ready.number}]
 
 
 def test_a_deployer_that_refuses_stops_it_before_any_traffic(alb, ready, rita, pipeline):
-    url, _, answer = pipeline
-    answer["status"] = 422
-    DeploySettings.objects.update(deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=url)
+    pipeline.status = 422
+    DeploySettings.objects.update(deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=pipeline.url)
     deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
     assert deployment.state == Deployment.State.ROLLED_BACK
-    assert f"The deployer at {url} refused the deployment (422)" in deployment.error
+    assert f"The deployer at {pipeline.url} refused the deployment (422)" in deployment.error
     assert listener_weights(alb) == {"blue": 100}
 
 
