@@ -146,7 +146,20 @@ class FakeIdentityProvider:
         self.server.server_close()
 
 
-class FakeColour:
+class _Served:
+    """A stand-in served on a free local port from a thread, until `close`."""
+
+    def _serve(self, handler, path: str = "") -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}{path}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeColour(_Served):
     """One colour of a blue-green service at its own address: answers GET with `status` and
     `body`, and counts the requests."""
 
@@ -166,16 +179,10 @@ class FakeColour:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
 
-class FakePipeline:
+class FakePipeline(_Served):
     """A deploy pipeline's webhook: keeps the JSON it is sent (`received`), answers `status`."""
 
     def __init__(self):
@@ -194,10 +201,4 @@ class FakePipeline:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/deploy"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler, "/deploy")
