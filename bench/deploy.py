@@ -36,18 +36,20 @@ RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 def world():
     """An environment deployed blue-green through a moto load balancer, colours answering smoke tests."""
     from deployments.models import DeploySettings
-    from tests.deployments.conftest import REGION, build_alb
+    from deployments.simulator import build
+    from tests.deployments.conftest import REGION
     from tests.factories import ApprovalPolicyFactory, EnvironmentFactory
     from tests.fakes import FakeColour
 
     settings.AWS_REGION, settings.AWS_ENDPOINT_URL = REGION, None
-    alb = build_alb()
+    alb = build()
     blue, green = FakeColour(), FakeColour()
     environment = EnvironmentFactory(approval_policy=ApprovalPolicyFactory(name="Bench"))
     DeploySettings.objects.create(
         environment=environment, aws_region=REGION, listener_arn=alb["listener"],
         blue_target_group_arn=alb["blue"], green_target_group_arn=alb["green"],
         blue_url=blue.url, green_url=green.url, min_requests=0, bake_seconds=60, analysis_seconds=60,
+        verify_seconds=60, monitor_seconds=60, monitor_interval_seconds=60,
         deployer=DeploySettings.Deployer.SIMULATED, telemetry=DeploySettings.Telemetry.SIMULATED,
     )  # fmt: skip
     return environment, alb
@@ -55,6 +57,8 @@ def world():
 
 def one_run(environment, requester, *, failing: bool) -> list[float]:
     """Seconds of engine overhead at each step change, or the rollback latency (one figure)."""
+    from django.core.cache import cache
+
     from deployments import engine, simulation
     from deployments.models import Deployment
     from portal import clock
@@ -68,7 +72,12 @@ def one_run(environment, requester, *, failing: bool) -> list[float]:
     change.save(update_fields=["status"])
     now = clock.now()
     live, idle = deploy.live_colour, "green" if deploy.live_colour == "blue" else "blue"
-    simulation.behave(deploy.target_group(idle), p95_ms=900.0 if failing else 120.0)
+    # The response times the simulated production measures on the new colour during the run.
+    cache.delete(simulation.LATENCIES.format(deploy.target_group(idle)))
+    latency = 900.0 if failing else 120.0
+    simulation.latencies_record(
+        deploy.target_group(idle), [(now + timedelta(seconds=s), latency) for s in range(0, 900, 2)]
+    )
     deployment = Deployment.objects.create(
         change=change, environment=environment, created_at=now, version="v-bench", from_colour=live,
         to_colour=idle, plan=[25, 50, 100], bake_seconds=60, analysis_seconds=60, state=Deployment.State.SMOKE,

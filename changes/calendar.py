@@ -117,7 +117,7 @@ class Calendar:
     def refusal(self, slot: Slot, *, now: datetime, emergency: bool = False) -> str | None:
         """Why the slot is refused, in words, or None. An emergency change is held to neither the
         windows nor the freezes, only to one change at a time."""
-        if slot.start < now:
+        if slot.start < now.replace(second=0, microsecond=0):  # a slot from this minute on is not past
             return "That slot is in the past."
         if (
             self.windows
@@ -277,3 +277,17 @@ def deploy_timing(change, *, now: datetime) -> tuple[bool, str]:
     if now >= slot.end:
         return False, f"Its slot ({slot.text(zone)}) has passed: schedule it again."
     return True, f"In its slot ({slot.text(zone)}){through}."
+
+
+# The slot "Take the next free slot" books on a change's page.
+NEXT_SLOT_LENGTH = timedelta(hours=1)
+
+
+def next_free_slot(change, *, now: datetime) -> "Slot | None":
+    """The earliest slot of an hour from this minute on that the change could take, or None."""
+    from changes.choices import ChangeType
+
+    calendar = Calendar.of(change.environment, excluding_change_id=change.pk)
+    emergency = change.change_type == ChangeType.EMERGENCY
+    this_minute = now.replace(second=0, microsecond=0)
+    return calendar.next_slot(NEXT_SLOT_LENGTH, after=this_minute, emergency=emergency)

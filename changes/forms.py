@@ -50,6 +50,23 @@ class ChangeRequestForm(forms.ModelForm):
             "services": [service.pk for service in template.services.all()],
         }
 
+    @staticmethod
+    def initial_from_query(query) -> dict:
+        """What a link may fill in on a new change (the Releases page's "new change for v1.2.0"):
+        the title, description and build as written, the environment and services by name (names
+        that match nothing are left out). Nothing is saved until the person files it."""
+        from deployments.models import Environment, Service
+
+        initial = {name: query[name] for name in ("title", "description", "build") if query.get(name)}
+        if query.get("environment"):
+            environment = Environment.objects.filter(name=query["environment"]).first()
+            if environment is not None:
+                initial["environment"] = environment.pk
+        if query.getlist("services"):
+            names = query.getlist("services")
+            initial["services"] = list(Service.objects.filter(name__in=names).values_list("pk", flat=True))
+        return initial
+
     def clean_stakeholder_channels(self):
         import re
 

@@ -11,7 +11,17 @@ from portal.services import audit_record
 
 # Integrations that exist today; the others are named by the policy and wait for their code.
 CONNECTED = frozenset(
-    {"approvals", "rollback_plan", "stakeholders", "schedule", "staging_soak", "release", "backup"}
+    {
+        "approvals",
+        "rollback_plan",
+        "stakeholders",
+        "schedule",
+        "staging_soak",
+        "release",
+        "backup",
+        "deployment",
+        "post_deployment",
+    }
 )
 # Proved by the deployment itself (its pre-flight), so they cannot stand in the way of Deploy.
 PROVED_BY_DEPLOYMENT = frozenset({"backup"})
@@ -34,14 +44,18 @@ def is_connected(integration: str) -> bool:
     return integration in CONNECTED
 
 
-def checklist_prove(*, change, integration: str, evidence: str, done: bool = True) -> list[str]:
-    """Ticks (or unticks) every item of `change` that `integration` proves, or brings a ticked
+def checklist_prove(
+    *, change, integration: str, evidence: str, done: bool = True, key: str | None = None
+) -> list[str]:
+    """Ticks (or unticks) every item of `change` that `integration` proves (only the item `key`
+    when given: an integration proving each item with its own evidence), or brings a ticked
     item's evidence up to date (a moved schedule). Runs inside the caller's transaction and
     audits each item it changes. Returns the keys it changed."""
     if integration not in CONNECTED:
         raise ValueError(f"integration {integration!r} is not connected")
     changed = []
-    for item in change.checklist.filter(integration=integration):
+    items = change.checklist.filter(integration=integration)
+    for item in items.filter(key=key) if key else items:
         if item.done == done and (not done or item.evidence == evidence):
             continue
         before = {"done": item.done, "evidence": item.evidence}

@@ -6,6 +6,7 @@ the services record what they learn and each release step.
 """
 
 import functools
+import itertools
 import re
 import subprocess
 from collections.abc import Callable
@@ -91,6 +92,24 @@ class PullRequestReport:
 class Reverted:
     commit: str
     url: str = ""  # the pull request that carries the revert, where there is one
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """One run of a GitHub Actions workflow, as a deployment follows it."""
+
+    id: int
+    url: str
+    status: str  # queued, in_progress, waiting, ... or completed
+    conclusion: str = ""  # success, failure, cancelled, timed_out, ... once completed
+    title: str = ""  # GitHub's display title: the workflow's `run-name`, else its name
+    name: str = ""  # the workflow's name
+    created_at: datetime | None = None
+
+
+def short_ref(ref: str) -> str:
+    """A branch or tag as GitHub names a run's branch: refs/heads/main is main."""
+    return ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
 
 
 # A comment starts a line, or follows a space; `\#` and `a#b` are parts of a pattern.
@@ -849,6 +868,77 @@ class GitHub:
             f"{tag} is too large to revert through the API ({why}): revert it by hand.", kind="conflict"
         )
 
+    # Actions.
+
+    @_speaks("run the workflow", "actions: write")
+    def workflow_dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> str:
+        """Runs `workflow` (its file name or id) on the branch or tag `ref` with `inputs`, through its
+        `workflow_dispatch` trigger. Returns the address of the run it started where GitHub says
+        which one (github.com does since February 2026), else "" (an older GitHub Enterprise
+        Server, which refuses to be asked): the run is then found among `workflow_runs`."""
+        from github import GithubException
+
+        target = self._repo.get_workflow(workflow)
+        try:
+            try:
+                run = target.create_dispatch(ref, inputs, throw=True, return_run_details=True)
+            except GithubException as error:
+                if error.status not in (400, 422) or "return_run_details" not in str(error.data):
+                    raise
+                run = target.create_dispatch(ref, inputs, throw=True)
+        except GithubException as error:
+            raise self._dispatch_refusal(error, workflow, ref) from None
+        return "" if run is True else run.html_url
+
+    def _dispatch_refusal(self, error, workflow: str, ref: str) -> ScmError:
+        """A dispatch GitHub refused, said with what to fix: the workflow, the ref or the inputs."""
+        message = (error.data or {}).get("message", "") if isinstance(error.data, dict) else ""
+        if error.status == 404:
+            return ScmError(
+                f"GitHub has no workflow {workflow} in {self.full_name}: name its file in "
+                ".github/workflows (deploy.yml) or its id, on the default branch.",
+                kind="missing",
+            )
+        if error.status == 422:
+            advice = (
+                "Name a branch or tag that exists, in the deploy settings."
+                if message.startswith("No ref found")
+                else "The workflow needs `on: workflow_dispatch` with the inputs version, colour, "
+                "environment and change."
+            )
+            return ScmError(
+                f"GitHub refused to run {workflow} on {ref}: {message or 'unprocessable'}. {advice}",
+                kind="conflict",
+            )
+        return self._refusal(error, f"run the workflow {workflow}", "actions: write")
+
+    @_speaks("read the workflow's runs", "actions: read")
+    def workflow_runs(self, workflow: str, *, ref: str, since: datetime) -> list[WorkflowRun]:
+        """The runs of `workflow` dispatched on `ref` and created at or after `since`, newest first:
+        GitHub's first page (100 runs), more than a deployment's minute of dispatches."""
+        runs = self._repo.get_workflow(workflow).get_runs(
+            event="workflow_dispatch",
+            branch=short_ref(ref),
+            created=f">={since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
+        )
+        return [_workflow_run(run) for run in itertools.islice(runs, 100)]
+
+    @_speaks("read the workflow run", "actions: read")
+    def workflow_run(self, run_id: int) -> WorkflowRun:
+        return _workflow_run(self._repo.get_workflow_run(run_id))
+
+
+def _workflow_run(run) -> WorkflowRun:
+    return WorkflowRun(
+        id=run.id,
+        url=run.html_url or "",
+        status=run.status or "",
+        conclusion=run.conclusion or "",
+        title=run.display_title or "",
+        name=run.name or "",
+        created_at=run.created_at,
+    )
+
 
 def _rate_limit_ends(headers: dict[str, str]) -> datetime:
     """When a rate-limited step may run again, as GitHub documents it: after `Retry-After`
@@ -880,11 +970,7 @@ def repository():
     from django.conf import settings
 
     if settings.GITHUB_REPOSITORY:
-        if not settings.GITHUB_TOKEN:
-            raise ScmError("GITHUB_REPOSITORY is set but GITHUB_TOKEN is not: set a token.", kind="token")
-        return GitHub(
-            settings.GITHUB_REPOSITORY, token=settings.GITHUB_TOKEN, api_url=settings.GITHUB_API_URL
-        )
+        return github_repository()
     if settings.GIT_REPOSITORY_PATH:
         key = settings.GIT_SIGNING_KEY or ""
         identity = Identity(
@@ -899,3 +985,19 @@ def repository():
         "No repository is configured: set GITHUB_REPOSITORY and GITHUB_TOKEN, or GIT_REPOSITORY_PATH.",
         kind="missing",
     )
+
+
+def github_repository() -> GitHub:
+    """The repository on GitHub from the settings (GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL),
+    for what only GitHub does: releases there, and the deploy workflows of GitHub Actions."""
+    from django.conf import settings
+
+    if not settings.GITHUB_REPOSITORY:
+        raise ScmError(
+            "GitHub is not configured: set GITHUB_REPOSITORY and GITHUB_TOKEN (and GITHUB_API_URL for "
+            "GitHub Enterprise Server).",
+            kind="missing",
+        )
+    if not settings.GITHUB_TOKEN:
+        raise ScmError("GITHUB_REPOSITORY is set but GITHUB_TOKEN is not: set a token.", kind="token")
+    return GitHub(settings.GITHUB_REPOSITORY, token=settings.GITHUB_TOKEN, api_url=settings.GITHUB_API_URL)

@@ -559,6 +559,11 @@ def comment_add(*, actor: User, change: ChangeRequest, body: str, parent: Commen
     return comment
 
 
+def change_notify(change: ChangeRequest, subject: str, body: str) -> None:
+    """Tells the requester, the stakeholders and their channels (the deployment engine's news)."""
+    _notify(change, subject, body)
+
+
 def _notify(change: ChangeRequest, subject: str, body: str, *, stakeholders: bool = True) -> None:
     """The requester, and (unless told otherwise) the stakeholders and their channels."""
     people = {change.requester}
@@ -841,6 +846,23 @@ def staging_run_record(
     for change in ChangeRequest.objects.filter(build=run.version, source_branch=environment.branch).open():
         soak_check(change=change)
     return run
+
+
+@transaction.atomic
+def staging_run_record_once(*, environment: Environment, version: str, result: str, at, url: str):
+    """Records a report GitHub may deliver more than once (a redelivery, a retry after a timeout):
+    a report with the same environment, version, result and link (the deployment's run, or its
+    status) is the same report, recorded the first time only. Returns the run, or None when it was
+    recorded already. The environment is locked, so two deliveries at once record it once."""
+    from changes.models import StagingRun
+
+    Environment.objects.select_for_update().filter(pk=environment.pk).first()
+    same = StagingRun.objects.filter(environment=environment, version=version.strip(), result=result)
+    if url and same.filter(url=url).exists():
+        return None
+    return staging_run_record(
+        actor=None, environment=environment, version=version, result=result, at=at, url=url
+    )
 
 
 @transaction.atomic

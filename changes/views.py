@@ -12,7 +12,7 @@ from changes.choices import CLOSED, ChangeStatus, Phase
 from changes.filters import ChangeRequestFilter
 from changes.forms import CancelForm, ChangeRequestForm, ChecklistTickForm, CommentForm, DecisionForm
 from changes.models import ChecklistItem, Comment
-from portal import fragments, mfa
+from portal import clock, fragments, mfa
 from portal.api.pagination import page_of, without_cursor
 from portal.roles import Right, missing_right_message
 from portal.views.errors import forbidden
@@ -52,7 +52,12 @@ def change_new(request):
 
     templates = list(StandardChangeTemplate.objects.filter(active=True).only("id", "name"))
     chosen = next((t for t in templates if str(t.pk) == request.GET.get("template")), None)
-    initial = ChangeRequestForm.initial_from(chosen) if chosen else None
+    # A standard change starts from its template; a link (a release to bring back) may fill in the rest.
+    initial = (
+        ChangeRequestForm.initial_from(chosen)
+        if chosen
+        else ChangeRequestForm.initial_from_query(request.GET)
+    )
     form = ChangeRequestForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = services.ChangeInput(**{k: v for k, v in form.cleaned_data.items()})
@@ -122,6 +127,7 @@ def _detail_context(request, change, **forms) -> dict:
         "gates": gates,
         "deploy": _deploy_panel(request, change, gates),
         "deployments": list(change.deployments.all()[:10]),
+        "next_slot": _next_slot(change),
         "checklist": checklist,
         **_checklist_context(request, change, checklist),
         "checklist_percent": round(100 * done / len(checklist)) if checklist else 0,
@@ -133,6 +139,15 @@ def _detail_context(request, change, **forms) -> dict:
             (c, [r for r in comments if r.parent_id == c.pk]) for c in comments if c.parent_id is None
         ],
     }
+
+
+def _next_slot(change):
+    """The slot "Take it" would book, for an approved change not scheduled yet."""
+    from changes.calendar import next_free_slot
+
+    if change.status != ChangeStatus.APPROVED:
+        return None
+    return next_free_slot(change, now=clock.now())
 
 
 def _deploy_panel(request, change, gates) -> dict | None:
@@ -194,6 +209,21 @@ def change_unschedule(request, pk: int):
         lambda c: services.change_unschedule(actor=request.user, change=c),
         "{number} unscheduled: it waits for a new slot.",
     )
+
+
+@login_required
+@require_POST
+def change_take_next_slot(request, pk: int):
+    """Books the change into the next free slot of its environment (from this minute on)."""
+    from changes.calendar import next_free_slot
+
+    def take(change):
+        slot = next_free_slot(change, now=clock.now())
+        if slot is None:
+            raise services.ChangeError("No free slot of an hour in the next three months: see the calendar.")
+        return services.change_schedule(actor=request.user, change=change, start=slot.start, end=slot.end)
+
+    return _act(request, pk, take, "{number} is scheduled into the next free slot.")
 
 
 @login_required

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.db import models
 
 from deployments import services
+from deployments.deployers import validate_git_ref, validate_workflow
 from deployments.models import Deployment, DeploySettings
 from portal.admin import ReadOnlyAdmin
 
@@ -20,6 +21,14 @@ class DeploySettingsForm(forms.ModelForm):
         formfield_callback = _https
         # Not the live colour: the engine sets it as deployments end.
         fields = [f.name for f in DeploySettings._meta.fields if f.name not in ("id", "live_colour")]
+
+    def clean_github_workflow(self):
+        validate_workflow(self.cleaned_data["github_workflow"])
+        return self.cleaned_data["github_workflow"]
+
+    def clean_github_workflow_ref(self):
+        validate_git_ref(self.cleaned_data["github_workflow_ref"])
+        return self.cleaned_data["github_workflow_ref"]
 
     def clean(self):
         cleaned = super().clean()

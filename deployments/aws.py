@@ -7,10 +7,12 @@ call) and every refusal becomes an AwsError in words, marked transient when wait
 """
 
 import functools
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
+logger = logging.getLogger(__name__)
 # Error codes that say "not now" rather than "no".
 TRANSIENT = frozenset(
     {
@@ -67,6 +69,7 @@ def _speaks(action: str):
                     ) from None
                 raise AwsError(f"AWS refused to {action} ({code}): {message}", code=code) from None
             except NoCredentialsError:
+                logger.warning("no AWS credentials to %s", action, exc_info=True)
                 raise AwsError(f"No AWS credentials to {action}: give the worker credentials.") from None
             except (ParamValidationError, NoRegionError) as error:
                 raise AwsError(f"AWS cannot be asked to {action}: {error}") from None

@@ -25,8 +25,9 @@ from django.db.models import Q
 
 from changes import integrations
 from changes.choices import ChangeStatus
+from deployments import evidence
 from deployments.aws import Aws, AwsError
-from deployments.deployers import DeployError, SimulatedDeployer, WebhookDeployer
+from deployments.deployers import DeployError, GitHubActionsDeployer, SimulatedDeployer, WebhookDeployer
 from deployments.models import Deployment, DeploySettings, Stage
 from deployments.smoke import smoke_test
 from deployments.telemetry import SimulatedTelemetry, Telemetry
@@ -65,11 +66,13 @@ def outside_for(deploy: DeploySettings) -> Outside:
     )
     simulated = deploy.telemetry == DeploySettings.Telemetry.SIMULATED
     telemetry = (SimulatedTelemetry if simulated else Telemetry)(aws, listener_arn=deploy.listener_arn)
-    deployer = (
-        SimulatedDeployer()
-        if deploy.deployer == DeploySettings.Deployer.SIMULATED
-        else WebhookDeployer(deploy.deployer_url)
-    )
+    if deploy.deployer == DeploySettings.Deployer.SIMULATED:
+        deployer = SimulatedDeployer()
+    elif deploy.deployer == DeploySettings.Deployer.GITHUB_ACTIONS:
+        ref = deploy.github_workflow_ref or deploy.environment.branch
+        deployer = GitHubActionsDeployer(deploy.github_workflow, ref=ref)
+    else:
+        deployer = WebhookDeployer(deploy.deployer_url)
     return Outside(aws=aws, telemetry=telemetry, deployer=deployer)
 
 
@@ -178,7 +181,8 @@ def _step(deployment: Deployment, outside: Outside | None) -> float | None:
     except LeaseLost:
         raise
     except (AwsError, DeployError) as error:
-        return _trouble(deployment, str(error), transient=error.transient)
+        retry_at = getattr(error, "retry_at", None)
+        return _trouble(deployment, str(error), transient=error.transient, retry_at=retry_at)
     except Passing as error:
         return _trouble(deployment, str(error), transient=True, retry_at=error.retry_at)
     except Refused as error:
@@ -283,14 +287,9 @@ def _pass_on(stage: Stage, deployment: Deployment, state: str, **fields) -> None
 
 def _move(deployment: Deployment, state: str, note: str = "", **fields) -> None:
     now = clock.now()
+    fields = {"state_since": now, "next_run_at": now, **fields}
     _save(
-        deployment,
-        action="deployment.state",
-        after={"note": note} if note else None,
-        state=state,
-        state_since=now,
-        next_run_at=now,
-        **fields,
+        deployment, action="deployment.state", after={"note": note} if note else None, state=state, **fields
     )
 
 
@@ -341,6 +340,20 @@ def _preflight(deployment: Deployment, world: Outside) -> float | None:
         [
             Stage.evidence(
                 "Idle colour", on_idle == 0, f"{on_idle} %", 0, f"traffic on {deployment.to_colour} now"
+            )
+        ],
+        replace=True,
+    )
+    live = world.telemetry.target_health(deploy.target_group(deployment.from_colour))
+    healthy = sum(1 for t in live if t[1] == "healthy")
+    _record(
+        stage,
+        [
+            Stage.evidence(
+                "Live colour health",
+                bool(live) and healthy == len(live),
+                f"{healthy}/{len(live)}",
+                detail=f"targets of {deployment.from_colour} healthy",
             )
         ],
         replace=True,
@@ -424,22 +437,9 @@ def _deploy(deployment: Deployment, world: Outside) -> float | None:
     deploy = deployment.environment.deploy_settings
     target_group = deploy.target_group(deployment.to_colour)
     stage = _stage(deployment, Stage.Kind.DEPLOY, f"Deploy {deployment.version} to {deployment.to_colour}")
-    if not any(c["name"] == "Deployer" for c in stage.checks):
-        world.deployer.start(
-            version=deployment.version,
-            colour=deployment.to_colour,
-            target_group_arn=target_group,
-            environment=deployment.environment.name,
-            change=deployment.change.number,
-        )
-        _record(
-            stage,
-            [
-                Stage.evidence(
-                    "Deployer", True, deployment.version, detail=f"asked to deploy to {deployment.to_colour}"
-                )
-            ],
-        )
+    if not _deployed(deployment, world, stage, target_group):
+        detail = f"{deployment.deployer_ref} is still running"
+        return _deploy_waits(deployment, deploy, stage, "was not deployed", detail)
     targets = world.telemetry.target_health(target_group)
     healthy = [t for t in targets if t[1] == "healthy"]
     ok = bool(targets) and len(healthy) == len(targets)
@@ -454,11 +454,55 @@ def _deploy(deployment: Deployment, world: Outside) -> float | None:
     if ok:
         _pass_on(stage, deployment, D.SMOKE)
         return None
+    return _deploy_waits(deployment, deploy, stage, "did not become healthy", detail)
+
+
+def _deployed(deployment: Deployment, world: Outside, stage: Stage, target_group: str) -> bool:
+    """Asks the deployer once, then whether what it started (a workflow run) is done: False while
+    it runs; its failure fails the stage."""
+    if not any(c["name"] == "Deployer" for c in stage.checks):
+        ref = world.deployer.start(
+            version=deployment.version,
+            colour=deployment.to_colour,
+            target_group_arn=target_group,
+            environment=deployment.environment.name,
+            change=deployment.change.number,
+        )
+        asked = (
+            f"{ref} deploys to {deployment.to_colour}"
+            if ref
+            else f"asked to deploy to {deployment.to_colour}"
+        )
+        with transaction.atomic():
+            _save(deployment, deployer_ref=ref)
+            _record(
+                stage, [Stage.evidence("Deployer", None if ref else True, deployment.version, detail=asked)]
+            )
+    if not deployment.deployer_ref:
+        return True
+    try:
+        done = world.deployer.finished(deployment.deployer_ref)
+    except DeployError as error:
+        if not error.transient:
+            failed = Stage.evidence("Deployer", False, deployment.version, detail=str(error))
+            _record(stage, [failed], replace=True)
+            _close(stage, Stage.State.FAILED, str(error))
+        raise
+    if done and not any(c["name"] == "Deployer" and c["ok"] for c in stage.checks):
+        succeeded = f"{deployment.deployer_ref} succeeded"
+        _record(stage, [Stage.evidence("Deployer", True, deployment.version, detail=succeeded)], replace=True)
+    return done
+
+
+def _deploy_waits(
+    deployment: Deployment, deploy: DeploySettings, stage: Stage, what: str, detail: str
+) -> float:
+    """The idle colour is not ready yet: looked at again soon, refused after the health timeout."""
     waited = (clock.now() - deployment.state_since).total_seconds()
     if waited > deploy.health_timeout_seconds:
-        _close(stage, Stage.State.FAILED, f"not healthy after {deploy.health_timeout_seconds} s")
         seconds = deploy.health_timeout_seconds
-        raise Refused(f"{deployment.to_colour.title()} did not become healthy in {seconds} s: {detail}.")
+        _close(stage, Stage.State.FAILED, f"{what} in {seconds} s")
+        raise Refused(f"{deployment.to_colour.title()} {what} in {seconds} s: {detail}.")
     return HEALTH_POLL_SECONDS
 
 
@@ -515,7 +559,7 @@ def _shift(deployment: Deployment, world: Outside) -> float | None:
     with transaction.atomic():
         _close(stage, Stage.State.PASSED, "promoted" if deployment.promote_requested and not baked else "")
         if weight == 100:
-            _succeed(deployment)
+            _go_live(deployment)
         else:
             _move(deployment, D.SHIFTING, step=deployment.step + 1, promote_requested=False)
     return None
@@ -620,18 +664,108 @@ def _live(deployment: Deployment, colour: str) -> None:
     locked.save(update_fields=["live_colour"])
 
 
-def _succeed(deployment: Deployment) -> None:
-    """The new colour is live, unless a rollback was asked for meanwhile (it then goes on)."""
+def _go_live(deployment: Deployment) -> None:
+    """All traffic is on the new colour: it is live, and watched (the old colour kept warm) until
+    the monitoring passes; unless a rollback was asked for meanwhile (it then goes on)."""
+    from changes.services import change_move
+
+    deploy = deployment.environment.deploy_settings
     with transaction.atomic():
         if Deployment.objects.select_for_update().filter(pk=deployment.pk, rollback_requested=True).exists():
             return
         _live(deployment, deployment.to_colour)
-        _end(
-            deployment,
-            D.SUCCEEDED,
-            ChangeStatus.VERIFYING,
-            f"{deployment.version} is live on {deployment.to_colour}.",
+        now = clock.now()
+        note = (
+            f"{deployment.version} is live on {deployment.to_colour}; monitoring until it has proved itself."
         )
+        _move(
+            deployment,
+            D.MONITORING,
+            note=note,
+            live_at=now,
+            monitor_until=now + timedelta(seconds=deploy.verify_seconds + deploy.monitor_seconds),
+            next_run_at=now + timedelta(seconds=min(deploy.analysis_seconds, deploy.verify_seconds or 1)),
+        )
+        change_move(change=deployment.change, status=ChangeStatus.VERIFYING, actor=None, note=note)
+        evidence.prove_during(deployment)
+
+
+def _monitor(deployment: Deployment, world: Outside) -> float | None:
+    """After 100 %: the immediate verification (a failure rolls back by itself), then the
+    short-term monitoring (a regression is told, with a rollback one click away), each a check of
+    the live colour every interval, on the beat's clock rather than one long countdown. It passes
+    by itself at `monitor_until` when nothing regressed, or when a release manager ends it."""
+    deploy = deployment.environment.deploy_settings
+    now = clock.now()
+    verifying = now < deployment.live_at + timedelta(seconds=deploy.verify_seconds)
+    if not verifying:
+        _verified(deployment)
+    if deployment.ended_early_by_id or (now >= deployment.monitor_until and not deployment.regressed_at):
+        _complete(deployment)
+        return None
+    if now < deployment.next_run_at:
+        return (deployment.next_run_at - now).total_seconds()
+    interval = deploy.analysis_seconds if verifying else deploy.monitor_interval_seconds
+    kind, name = (
+        (Stage.Kind.VERIFY, "Immediate verification") if verifying else (Stage.Kind.MONITOR, "Monitoring")
+    )
+    stage = _stage(deployment, kind, f"{name} of {deployment.version} on {deployment.to_colour}", weight=100)
+    verdict = judge(deployment, world, since=deployment.state_since, until=now)
+    _record(stage, verdict.checks)
+    if verdict.failed and verifying:
+        _close(stage, Stage.State.FAILED, verdict.failed)
+        raise Refused(f"Immediate verification at 100 %: {verdict.failed}.")
+    if verdict.failed and not deployment.regressed_at:
+        _regressed(deployment, verdict.failed)
+    wait = min(interval, max((deployment.monitor_until - now).total_seconds(), 1))
+    _save(deployment, state_since=now, next_run_at=now + timedelta(seconds=wait))
+    return wait
+
+
+def _verified(deployment: Deployment) -> None:
+    """The immediate verification's time is over without a failure: its stage passed."""
+    for stage in Stage.objects.filter(
+        deployment=deployment, kind=Stage.Kind.VERIFY, state=Stage.State.RUNNING
+    ):
+        _close(stage, Stage.State.PASSED)
+
+
+def _regressed(deployment: Deployment, failed: str) -> None:
+    """A regression while monitoring: kept on the row (the monitoring no longer passes by
+    itself), and told to the release manager and the stakeholders with the way to roll back."""
+    from changes.services import change_notify
+
+    now = clock.now()
+    words = f"Regression on {deployment.to_colour} ({deployment.version}) while monitoring: {failed}."
+    body = f"{words} Roll back in one click, the old colour is kept warm: {deployment.get_absolute_url()}"
+    with transaction.atomic():
+        _save(
+            deployment,
+            action="deployment.regressed",
+            after={"note": words},
+            regression=words,
+            regressed_at=now,
+        )
+        _alert(deployment, "regressed", body, also=deployment.started_by)
+        change_notify(
+            deployment.change, f"{deployment.change.number} regressed in {deployment.environment}", body
+        )
+
+
+def _complete(deployment: Deployment) -> None:
+    """The monitoring passed (or was ended early): the change is completed, its After items
+    proved by the evidence, the report kept, the environment unlocked."""
+    for stage in Stage.objects.filter(deployment=deployment, state=Stage.State.RUNNING):
+        early = deployment.ended_early_by_id and stage.kind == Stage.Kind.MONITOR
+        _close(stage, Stage.State.PASSED, "ended early" if early else "")
+    if deployment.ended_early_by_id:
+        note = f"Monitoring ended early by {deployment.ended_early_by}: {deployment.ended_early_reason}"
+    else:
+        note = f"{deployment.version} passed its monitoring on {deployment.to_colour}."
+    with transaction.atomic():
+        evidence.prove_after(deployment)
+        _save(deployment, report=evidence.report(deployment))
+        _end(deployment, D.SUCCEEDED, ChangeStatus.COMPLETED, note)
 
 
 def _end(deployment: Deployment, state: str, change_status: str, note: str) -> None:
@@ -715,14 +849,14 @@ def _revert(deployment: Deployment, stage: Stage) -> None:
         _record(stage, [Stage.evidence("Code revert", False, detail=words)])
 
 
-def _alert(deployment: Deployment, what: str, body: str) -> None:
+def _alert(deployment: Deployment, what: str, body: str, *, also=None) -> None:
+    """Tells the environment's alert channel and the requester (and `also`, a person)."""
     deploy = deployment.environment.deploy_settings
     subject = f"{deployment.change.number} {what} in {deployment.environment}"
     notification_send(channel="slack", recipient=deploy.alert_channel, subject=subject, body=body)
-    if deployment.change.requester.email:
-        notification_send(
-            channel="email", recipient=deployment.change.requester.email, subject=subject, body=body
-        )
+    emails = {p.email for p in (deployment.change.requester, also) if p is not None and p.email}
+    for email in sorted(emails):
+        notification_send(channel="email", recipient=email, subject=subject, body=body)
 
 
 # A running deployment this late on its next look, or paused this long, is said to be stuck.
@@ -773,4 +907,5 @@ HANDLERS = {
     D.DEPLOYING: _deploy,
     D.SMOKE: _smoke,
     D.SHIFTING: _shift,
+    D.MONITORING: _monitor,
 }

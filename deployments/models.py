@@ -149,6 +149,7 @@ class DeploySettings(models.Model):
 
     class Deployer(models.TextChoices):
         WEBHOOK = "webhook", "Webhook (your pipeline deploys the version to the colour)"
+        GITHUB_ACTIONS = "github_actions", "GitHub Actions workflow (dispatched with the version and colour)"
         SIMULATED = "simulated", "Simulated (the demo's production)"
 
     class Telemetry(models.TextChoices):
@@ -207,6 +208,29 @@ class DeploySettings(models.Model):
     )
     deployer = models.CharField(max_length=16, choices=Deployer.choices, default=Deployer.WEBHOOK)
     deployer_url = models.URLField(blank=True, help_text="The webhook deployer's address.")
+    github_workflow = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The GitHub Actions workflow that deploys, by file name (deploy.yml) or id.",
+    )
+    github_workflow_ref = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The branch or tag the workflow runs from; empty: the environment's branch.",
+    )
+    verify_seconds = models.PositiveIntegerField(
+        default=defaults.VERIFY_SECONDS,
+        help_text="Immediate verification after 100 %: a failure in this time rolls back by itself.",
+    )
+    monitor_seconds = models.PositiveIntegerField(
+        default=defaults.MONITOR_SECONDS,
+        help_text="Short-term monitoring after the verification (policy: 1-4 hours); the old colour is kept.",
+    )
+    monitor_interval_seconds = models.PositiveIntegerField(
+        default=defaults.MONITOR_INTERVAL_SECONDS,
+        validators=[MinValueValidator(1)],
+        help_text="How often the monitoring checks the live colour.",
+    )
     telemetry = models.CharField(max_length=16, choices=Telemetry.choices, default=Telemetry.CLOUDWATCH)
     dashboards = models.JSONField(default=dict, blank=True, validators=[validate_dashboards])
     alert_channel = models.CharField(
@@ -230,6 +254,10 @@ class DeploySettings(models.Model):
             )
         if self.deployer == self.Deployer.WEBHOOK and not self.deployer_url:
             raise ValidationError({"deployer_url": "The webhook deployer needs the address to call."})
+        if self.deployer == self.Deployer.GITHUB_ACTIONS and not self.github_workflow:
+            raise ValidationError(
+                {"github_workflow": "The GitHub Actions deployer needs the workflow to run, e.g. deploy.yml."}
+            )
 
     def target_group(self, colour: str) -> str:
         return self.blue_target_group_arn if colour == Colour.BLUE else self.green_target_group_arn
@@ -249,6 +277,7 @@ class Deployment(models.Model):
         DEPLOYING = "deploying", "Deploying to the idle colour"
         SMOKE = "smoke", "Smoke tests on the idle colour"
         SHIFTING = "shifting", "Shifting traffic"
+        MONITORING = "monitoring", "Monitoring"
         ROLLING_BACK = "rolling_back", "Rolling back"
         SUCCEEDED = "succeeded", "Succeeded"
         ROLLED_BACK = "rolled_back", "Rolled back"
@@ -291,6 +320,20 @@ class Deployment(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds it until then.")
     lease_owner = models.CharField(max_length=100, blank=True)
     alerted_at = models.DateTimeField(null=True, blank=True, help_text="When it was last said to be stuck.")
+    deployer_ref = models.CharField(
+        max_length=300, blank=True, help_text="What the deployer started (a workflow run), to follow it."
+    )
+    live_at = models.DateTimeField(
+        null=True, blank=True, help_text="When all traffic reached the new colour."
+    )
+    monitor_until = models.DateTimeField(null=True, blank=True, help_text="When the monitoring passes.")
+    regression = models.TextField(blank=True, help_text="What regressed during the monitoring, in words.")
+    regressed_at = models.DateTimeField(null=True, blank=True)
+    ended_early_by = models.ForeignKey(
+        "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    ended_early_reason = models.TextField(blank=True, help_text="Why the monitoring was ended early.")
+    report = models.JSONField(null=True, blank=True, help_text="The post-deployment report, once it passed.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -304,6 +347,11 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return f"Deployment {self.pk} of {self.change_id} to {self.environment_id}"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("deployment-detail", args=[self.pk])
 
     @classmethod
     def running_in(cls, environment_id: int):
@@ -334,6 +382,8 @@ class Stage(models.Model):
         DEPLOY = "deploy", "Deploy"
         SMOKE = "smoke", "Smoke tests"
         TRAFFIC = "traffic", "Traffic"
+        VERIFY = "verify", "Immediate verification"
+        MONITOR = "monitor", "Monitoring"
         ROLLBACK = "rollback", "Rollback"
 
     class State(models.TextChoices):

@@ -102,7 +102,13 @@ def deploy_refusals(change, *, gates: list[dict] | None = None) -> list[str]:
             f"{change.environment} has no deploy settings: a policy admin sets its load balancer first."
         )
     running = Deployment.running_in(change.environment_id)
-    if running is not None:
+    if running is not None and running.state == Deployment.State.MONITORING:
+        reasons.append(
+            f"{change.environment} is watching {running.change.number}'s release until "
+            f"{running.monitor_until:%H:%M} UTC: one at a time (a release manager may end the "
+            "monitoring early)."
+        )
+    elif running is not None:
         reasons.append(
             f"{change.environment} is being deployed to by {running.change.number}: one at a time."
         )
@@ -209,6 +215,8 @@ def deployment_pause(*, actor, deployment: Deployment) -> Deployment:
     def guard(locked):
         if locked.paused_at is not None:
             return f"Deployment {locked.pk} is paused already."
+        if locked.state == Deployment.State.MONITORING:
+            return f"Deployment {locked.pk} is live and monitored: there is no step to hold."
         if locked.state == Deployment.State.ROLLING_BACK or locked.rollback_requested:
             return f"Deployment {locked.pk} is rolling back: a rollback is not paused."
         return None
@@ -232,6 +240,27 @@ def deployment_promote(*, actor, deployment: Deployment) -> Deployment:
         return None
 
     return _control(actor, deployment, "promote", guard=guard, promote_requested=True, paused_at=None)
+
+
+def deployment_end_monitoring(*, actor, deployment: Deployment, reason: str) -> Deployment:
+    """A release manager ends the monitoring early, saying why: the change completes now (with a
+    regression seen, this is the person's call that it is acceptable)."""
+    if not reason.strip():
+        raise DeployRefused(["Say why the monitoring ends early."], conflict=False)
+
+    def guard(locked):
+        if locked.state != Deployment.State.MONITORING or locked.rollback_requested:
+            return f"Deployment {locked.pk} is not being monitored: there is no monitoring to end."
+        return None
+
+    return _control(
+        actor,
+        deployment,
+        "end_monitoring",
+        guard=guard,
+        ended_early_by=actor,
+        ended_early_reason=reason.strip(),
+    )
 
 
 def rollback_right(user, deployment: Deployment) -> str | None:

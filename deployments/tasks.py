@@ -12,13 +12,20 @@ from deployments.models import Deployment
 from portal import clock
 
 logger = logging.getLogger(__name__)
+# Longer waits (the monitoring's checks, a paused deployment) are left to the reconciler, which
+# beat runs every 15 s: no message waits hours in the broker.
+COUNTDOWN_AT_MOST = 60
+
+
+def _again(deployment_id: int, wait: float | None) -> None:
+    if wait is not None and wait <= COUNTDOWN_AT_MOST:
+        deployment_advance.apply_async((deployment_id,), countdown=wait)
 
 
 @shared_task(name="deployments.advance", ignore_result=True, acks_late=True)
 def deployment_advance(deployment_id: int) -> float | None:
     wait = engine.advance(deployment_id)
-    if wait is not None:
-        deployment_advance.apply_async((deployment_id,), countdown=wait)
+    _again(deployment_id, wait)
     return wait
 
 
@@ -38,7 +45,6 @@ def deployments_reconcile() -> int:
             logger.exception("deployment %s could not be advanced", pk)
             continue
         taken += 1
-        if wait is not None:
-            deployment_advance.apply_async((pk,), countdown=wait)
+        _again(pk, wait)
     engine.stuck_alerts()
     return taken

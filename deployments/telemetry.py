@@ -41,9 +41,10 @@ class Telemetry:
 
 
 class SimulatedTelemetry(Telemetry):
-    """The simulated production: health, percentiles and alarms as the simulation says each
-    colour behaves (moto reports every target healthy, computes no percentiles and never
-    evaluates an alarm); request and 5xx counts from CloudWatch as on AWS."""
+    """The simulated production: health and alarms as the simulation says each colour behaves,
+    percentiles of the response times its traffic generator measured (moto reports every target
+    healthy, computes no percentiles and never evaluates an alarm); request and 5xx counts from
+    CloudWatch as on AWS."""
 
     def target_health(self, target_group_arn: str) -> list[tuple[str, str, str]]:
         behaviour = simulation.behaviour(target_group_arn)
@@ -53,8 +54,7 @@ class SimulatedTelemetry(Telemetry):
         return [(target, "unhealthy", "Health checks failed") for target, _state, _reason in targets]
 
     def percentiles(self, target_group_arn: str, start: datetime, end: datetime, period: int) -> dict:
-        behaviour = simulation.behaviour(target_group_arn)
-        return {"p95": behaviour.p95_ms, "p99": behaviour.p99_ms}
+        return simulation.percentiles(target_group_arn, start, end)
 
     def alarms_firing(self, names: list[str], target_group_arn: str) -> list[str]:
         return sorted(set(names) & set(simulation.behaviour(target_group_arn).alarms))

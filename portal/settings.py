@@ -30,6 +30,8 @@ try:
         DATABASES["replica"] = {**_replica, "TEST": {"MIRROR": "default"}}
 
     REDIS_URL = config.redis_url("REDIS_URL")
+    # The queue the portal's tasks go to and its workers read (two installations on one broker).
+    CELERY_TASK_DEFAULT_QUEUE = config.text("CELERY_QUEUE", "celery")
 
     AWS_REGION = config.text("AWS_REGION", "us-east-1")
     AWS_ENDPOINT_URL = config.url("AWS_ENDPOINT_URL")

@@ -5,6 +5,7 @@ from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from changes import calendar_views
+from deployments import release_views
 from deployments import views as deployment_views
 from portal.api import errors
 from portal.views import account, pages, people, sso
@@ -21,11 +22,14 @@ urlpatterns = [
     path("environments/", include("deployments.urls")),
     path("changes/<int:pk>/deploy/", deployment_views.change_deploy, name="change-deploy"),
     path("deployments/<int:pk>/", deployment_views.deployment_detail, name="deployment-detail"),
+    path("deployments/<int:pk>/report/", deployment_views.deployment_report, name="deployment-report"),
     path(
         "deployments/<int:pk>/<slug:action>/",
         deployment_views.deployment_control,
         name="deployment-control",
     ),
+    path("releases/", release_views.release_list, name="release-list"),
+    path("releases/<int:pk>/rollback/", release_views.release_rollback, name="release-rollback"),
     path("notifications/", pages.notification_list, name="notification-list"),
     path("notifications/test/", pages.notification_test, name="notification-test"),
     path("login/", auth_views.LoginView.as_view(), name="login"),

@@ -198,6 +198,20 @@ def start_worker(log_path, **env_extra) -> subprocess.Popen:
     return process
 
 
+@pytest.fixture
+def own_queue():
+    """A queue of this test's own: the tasks it (and its live server) sends go there, and the
+    workers it starts with `CELERY_QUEUE` set to it read only that, never a worker of another test
+    that lives on (the session's). Returns the environment to start them with."""
+    from portal.celery import app
+
+    name = f"test-{time.monotonic_ns()}"
+    before = app.conf.task_default_queue
+    app.conf.task_default_queue = name
+    yield {"CELERY_QUEUE": name}
+    app.conf.task_default_queue = before
+
+
 def stop_worker(process: subprocess.Popen) -> None:
     process.terminate()
     try:

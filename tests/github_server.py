@@ -4,11 +4,15 @@
 it over HTTP with the JSON shapes documented at docs.github.com/rest, so a client written with PyGithub
 can be pointed at ``server.url`` unchanged. Refs, tags, trees, commits and merges are real git objects
 in the mirror; pull requests, reviews, check runs, statuses, releases and teams live in memory.
+GitHub Actions' workflows are the YAML files in ``.github/workflows`` of the default branch, read from
+the mirror (a dispatch checks its ref and inputs against the file at that ref); their runs live in
+memory and move only when a test moves them (``move_run``), as GitHub's runners would.
 
 Tests steer it with plain attributes (``tokens``, ``rate_limited_until``, ``drop_connections``,
-``drop_once``, ``drop_reply_once``, ``answer_once``, ``tree_limit``, ``verified``, ``teams``) and
-helpers (``push_commit``, ``protect``, ``add_check_run``, ``add_status``, ``add_review``,
-``open_pull``), and read ``requests`` to see what the client asked for.
+``drop_once``, ``drop_reply_once``, ``answer_once``, ``tree_limit``, ``verified``, ``teams``,
+``run_details``, ``hide_new_runs``) and helpers (``push_commit``, ``protect``, ``add_check_run``,
+``add_status``, ``add_review``, ``open_pull``, ``move_run``, ``show_runs``), and read ``requests`` and
+``runs`` to see what the client asked for.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+import yaml
+
 HTML = "https://github.example"
 DOCS = "https://docs.github.com/rest"
 RATE_LIMIT_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
@@ -44,7 +50,10 @@ DEFAULT_PERMISSIONS = {
     "checks:read",
     "statuses:read",
     "members:read",
+    "actions:write",
 }
+WORKFLOWS = ".github/workflows"
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}")
 
 
 def iso(epoch: float | None = None) -> str:
@@ -118,6 +127,15 @@ class FakeGitHub:
         self._user_ids: dict[str, int] = {}
         self._workdir: str | None = None
         self._server: ThreadingHTTPServer | None = None
+        # Actions. `run_details`: a dispatch asked to say which run it started says so (github.com
+        # since February 2026); False refuses to be asked, as an older GitHub Enterprise Server.
+        # `hide_new_runs`: new runs stay out of the lists until `show_runs()`, as GitHub lists a
+        # dispatched run some seconds after it answered the dispatch.
+        self.runs: list[dict] = []
+        self.run_details = True
+        self.hide_new_runs = False
+        self._workflow_ids: dict[str, int] = {}
+        self._run_numbers: dict[str, int] = {}
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeGitHub:
         """Mirror the repository, mark its signed objects verified and serve in a background thread."""
@@ -387,6 +405,95 @@ class FakeGitHub:
             }  # fmt: skip
             return number
 
+    def move_run(self, run_id: int, status: str = "in_progress", conclusion: str | None = None) -> dict:
+        """Move a workflow run on as its runner would: ``in_progress``, or ``completed`` with a
+        conclusion (``success``, ``failure``, ``cancelled``, ``timed_out``, ...)."""
+        with self.lock:
+            run = next(run for run in self.runs if run["id"] == run_id)
+            if status == "completed" and not conclusion:
+                raise ValueError("a completed run has a conclusion")
+            run.update(
+                status=status, conclusion=conclusion if status == "completed" else None, updated=time.time()
+            )
+            return run
+
+    def show_runs(self) -> None:
+        """List the runs ``hide_new_runs`` kept out of the lists."""
+        with self.lock:
+            for run in self.runs:
+                run["listed"] = True
+
+    # Actions.
+
+    def workflow_paths(self, commit: str = "refs/heads/main") -> list[str]:
+        """The workflow files at a commit (default: the default branch, where GitHub lists them)."""
+        listed = self.run("ls-tree", "-z", "--name-only", f"{commit}:{WORKFLOWS}", ok=(0, 128))
+        names = filter(None, listed.stdout.decode().split("\0")) if listed.returncode == 0 else []
+        return [f"{WORKFLOWS}/{name}" for name in names if name.endswith((".yml", ".yaml"))]
+
+    def workflow_file(self, path: str, commit: str = "refs/heads/main") -> dict | None:
+        """The workflow file at a commit, parsed; None when it is not there or is not YAML."""
+        found = self.run("cat-file", "blob", f"{commit}:{path}", ok=(0, 128))
+        try:
+            definition = yaml.safe_load(found.stdout) if found.returncode == 0 else None
+        except yaml.YAMLError:
+            return None
+        return definition if isinstance(definition, dict) else None
+
+    @staticmethod
+    def triggers(definition: dict) -> dict:
+        """The workflow's ``on:`` as event -> settings (YAML 1.1 reads a bare ``on`` key as true)."""
+        on = definition.get("on", definition.get(True))
+        if isinstance(on, str):
+            return {on: None}
+        if isinstance(on, list):
+            return dict.fromkeys(on)
+        return on if isinstance(on, dict) else {}
+
+    def workflow_id(self, path: str) -> int:
+        with self.lock:
+            return self._workflow_ids.setdefault(path, next(self._ids))
+
+    def find_workflow(self, key: str) -> str | None:
+        """The path of the workflow an API path names: by id, or by file name."""
+        return next(
+            (p for p in self.workflow_paths() if key in (str(self.workflow_id(p)), p.rsplit("/", 1)[-1])),
+            None,
+        )
+
+    def workflow_name(self, path: str, definition: dict | None) -> str:
+        name = (definition or {}).get("name")
+        return name if isinstance(name, str) and name else path
+
+    def dispatch_run(self, path: str, ref: str, sha: str, inputs: dict[str, str]) -> dict:
+        """The run a ``workflow_dispatch`` starts: queued, titled by the workflow's ``run-name``."""
+        definition = self.workflow_file(path, sha) or {}
+        name = self.workflow_name(path, definition)
+        template = definition.get("run-name")
+        context = {
+            "github.ref_name": ref,
+            "github.actor": self.login,
+            "github.event_name": "workflow_dispatch",
+        }
+
+        def value(match: re.Match) -> str:
+            expression = match[1].strip()
+            for prefix in ("inputs.", "github.event.inputs."):
+                if expression.startswith(prefix):
+                    return inputs.get(expression.removeprefix(prefix), "")
+            return context.get(expression, "")
+
+        with self.lock:
+            now = time.time()
+            self._run_numbers[path] = self._run_numbers.get(path, 0) + 1
+            run = {"id": next(self._ids), "path": path, "name": name, "ref": ref, "sha": sha,
+                   "title": EXPRESSION.sub(value, template) if isinstance(template, str) else name,
+                   "inputs": inputs, "status": "queued", "conclusion": None, "created": now,
+                   "updated": now, "number": self._run_numbers[path],
+                   "listed": not self.hide_new_runs}  # fmt: skip
+            self.runs.append(run)
+            return run
+
     # Derived state.
 
     def refresh(self, pr: dict) -> dict:
@@ -542,6 +649,33 @@ class FakeGitHub:
             "tarball_url": f"{self.api}/tarball/{tag}", "zipball_url": f"{self.api}/zipball/{tag}",
         }  # fmt: skip
 
+    def workflow_json(self, path: str) -> dict:
+        workflow_id, file = self.workflow_id(path), path.rsplit("/", 1)[-1]
+        return {"id": workflow_id, "node_id": f"W_{workflow_id}", "path": path, "state": "active",
+                "name": self.workflow_name(path, self.workflow_file(path)), "created_at": iso(0),
+                "updated_at": iso(0), "url": f"{self.api}/actions/workflows/{workflow_id}",
+                "html_url": f"{self.html}/blob/main/{path}",
+                "badge_url": f"{self.html}/workflows/{quote(file)}/badge.svg"}  # fmt: skip
+
+    def run_json(self, run: dict) -> dict:
+        run_id, api = run["id"], f"{self.api}/actions/runs/{run['id']}"
+        workflow_id = self.workflow_id(run["path"])
+        return {
+            "id": run_id, "node_id": f"WFR_{run_id}", "name": run["name"], "display_title": run["title"],
+            "head_branch": run["ref"], "head_sha": run["sha"], "path": run["path"],
+            "run_number": run["number"], "run_attempt": 1, "event": "workflow_dispatch",
+            "status": run["status"], "conclusion": run["conclusion"], "workflow_id": workflow_id,
+            "check_suite_id": run_id, "check_suite_node_id": f"CS_{run_id}", "url": api,
+            "html_url": f"{self.html}/actions/runs/{run_id}", "jobs_url": f"{api}/jobs",
+            "logs_url": f"{api}/logs", "check_suite_url": f"{self.api}/check-suites/{run_id}",
+            "artifacts_url": f"{api}/artifacts", "cancel_url": f"{api}/cancel", "rerun_url": f"{api}/rerun",
+            "previous_attempt_url": None, "workflow_url": f"{self.api}/actions/workflows/{workflow_id}",
+            "pull_requests": [], "created_at": iso(run["created"]), "updated_at": iso(run["updated"]),
+            "run_started_at": iso(run["created"]), "actor": self.user_json(self.login),
+            "triggering_actor": self.user_json(self.login), "repository": self.repo_json(),
+            "head_repository": self.repo_json(),
+        }  # fmt: skip
+
     def team_json(self, org: str, slug: str) -> dict:
         url = f"{self.url}/orgs/{org}/teams/{slug}"
         team_id = self._user_ids.setdefault(f"{org}/{slug}", 9000 + len(self._user_ids))
@@ -596,6 +730,16 @@ class _Handler(BaseHTTPRequestHandler):
         ("GET", TEAM, "members:read", "get_team"),
         ("GET", TEAM + "/members", "members:read", "team_members"),
         ("GET", "/users/(?P<login>[^/]+)", None, "get_user"),
+        ("GET", REPO + "/actions/workflows", "actions:read", "list_workflows"),
+        ("GET", REPO + "/actions/workflows/(?P<workflow>[^/]+)", "actions:read", "get_workflow"),
+        (
+            "POST",
+            REPO + "/actions/workflows/(?P<workflow>[^/]+)/dispatches",
+            "actions:write",
+            "dispatch_workflow",
+        ),
+        ("GET", REPO + "/actions/workflows/(?P<workflow>[^/]+)/runs", "actions:read", "workflow_runs"),
+        ("GET", REPO + r"/actions/runs/(?P<run_id>\d+)", "actions:read", "get_run"),
     ]
     ROUTES = [(method, re.compile(pattern), need, name) for method, pattern, need, name in ROUTES]
 
@@ -1115,3 +1259,122 @@ class _Handler(BaseHTTPRequestHandler):
 
     def get_user(self, login: str):
         return self.gh.user_json(login)
+
+    # Actions.
+
+    def workflow(self, key: str) -> str:
+        path = self.gh.find_workflow(key)
+        if path is None:
+            raise not_found()
+        return path
+
+    def list_workflows(self):
+        workflows = [self.gh.workflow_json(path) for path in self.gh.workflow_paths()]
+        return {"total_count": len(workflows), "workflows": self.paginate(workflows)}
+
+    def get_workflow(self, workflow: str):
+        return self.gh.workflow_json(self.workflow(workflow))
+
+    def dispatch_workflow(self, workflow: str):
+        """A ``workflow_dispatch``: the ref must be a branch or tag, the workflow at that ref must take
+        the event, and the inputs must be those it declares (the required ones given, choices
+        among their options). 204; or 200 with the run, when asked and ``run_details`` allows."""
+        gh, path, body = self.gh, self.workflow(workflow), self.body
+        permitted = {"ref", "inputs"} | ({"return_run_details"} if gh.run_details else set())
+        for key in body:
+            if key not in permitted:
+                raise GitHubError(422, f'Invalid request.\n\n"{key}" is not a permitted key.')
+        ref = body.get("ref")
+        if not isinstance(ref, str) or not ref:
+            raise GitHubError(422, 'Invalid request.\n\n"ref" wasn\'t supplied.')
+        short = ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
+        sha = gh.resolve(f"refs/heads/{short}") or gh.resolve(f"refs/tags/{short}")
+        if sha is None:
+            raise GitHubError(422, f"No ref found for: {ref}")
+        definition = gh.workflow_file(path, sha)
+        triggers = gh.triggers(definition) if definition else {}
+        if "workflow_dispatch" not in triggers:
+            raise GitHubError(422, "Workflow does not have 'workflow_dispatch' trigger")
+        inputs = self.dispatch_inputs((triggers["workflow_dispatch"] or {}).get("inputs") or {})
+        run = gh.dispatch_run(path, short, sha, inputs)
+        if not body.get("return_run_details"):
+            return 204, None
+        return {"workflow_run_id": run["id"], "run_url": f"{gh.api}/actions/runs/{run['id']}",
+                "html_url": f"{gh.html}/actions/runs/{run['id']}"}  # fmt: skip
+
+    def dispatch_inputs(self, declared: dict) -> dict[str, str]:
+        """The body's inputs checked against those the workflow declares, defaults filled in."""
+        given = self.body.get("inputs") or {}
+        if not isinstance(given, dict):
+            raise GitHubError(422, "Invalid request.\n\nFor 'properties/inputs', it is not an object.")
+        unexpected = sorted(set(given) - set(declared))
+        if unexpected:
+            raise GitHubError(422, f"Unexpected inputs provided: {json.dumps(unexpected)}")
+        inputs = {}
+        for name, spec in declared.items():
+            spec = spec or {}
+            if name not in given:
+                if spec.get("required") and spec.get("default") is None:
+                    raise GitHubError(422, f"Required input '{name}' not provided")
+                inputs[name] = str(spec.get("default") or "")
+                continue
+            value = given[name]
+            if not isinstance(value, str | int | float | bool):
+                raise GitHubError(422, f"Invalid value for input '{name}'")
+            if spec.get("type") == "choice" and str(value) not in [str(o) for o in spec.get("options") or []]:
+                message = f"Provided value '{value}' for input '{name}' not in the list of allowed values"
+                raise GitHubError(422, message)
+            inputs[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        return inputs
+
+    def workflow_runs(self, workflow: str):
+        """The workflow's runs, newest first, filtered by ``event``, ``branch``, ``status`` (a status
+        or a conclusion), ``head_sha`` and ``created`` (GitHub's search syntax for times)."""
+        gh, path, query = self.gh, self.workflow(workflow), self.query
+        created = self.created_filter(query["created"]) if "created" in query else None
+        runs = [run for run in reversed(gh.runs)
+                if run["path"] == path and run["listed"]
+                and query.get("event") in (None, "workflow_dispatch")
+                and query.get("branch") in (None, run["ref"])
+                and query.get("status") in (None, run["status"], run["conclusion"])
+                and query.get("head_sha") in (None, run["sha"])
+                and (created is None or created(int(run["created"])))]  # fmt: skip
+        return {"total_count": len(runs), "workflow_runs": [gh.run_json(run) for run in self.paginate(runs)]}
+
+    @staticmethod
+    def created_filter(value: str):
+        """A test of a run's creation time (epoch seconds): ``>=t``, ``>t``, ``<=t``, ``<t``, ``a..b``,
+        or a time or a day alone, as GitHub's search syntax writes them."""
+
+        def moment(text: str, *, end: bool = False) -> float:
+            text = text.strip().replace(" ", "+")  # a "+" of a zone offset, unquoted as a space
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                day = datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+                return day + 86399 if end else day
+            try:
+                at = datetime.fromisoformat(text)
+            except ValueError:
+                raise GitHubError(422, f"Invalid created filter: {value}") from None
+            return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+        for sign, test in (
+            (">=", float.__ge__),
+            ("<=", float.__le__),
+            (">", float.__gt__),
+            ("<", float.__lt__),
+        ):
+            if value.startswith(sign):
+                bound = moment(value[len(sign) :], end=sign in ("<=", ">"))
+                return lambda at: test(float(at), bound)
+        if ".." in value:
+            low, high = value.split("..", 1)
+            start, end = moment(low), moment(high, end=True)
+            return lambda at: start <= at <= end
+        start, end = moment(value), moment(value, end=True)
+        return lambda at: start <= at <= end
+
+    def get_run(self, run_id: str):
+        run = next((run for run in self.gh.runs if run["id"] == int(run_id)), None)
+        if run is None:
+            raise not_found()
+        return self.gh.run_json(run)

@@ -346,14 +346,15 @@ class GitHubWebhook(APIView):
     """GitHub's events about pull requests, signed with the shared secret (`X-Hub-Signature-256`),
     for the changes that name the pull request (or release its branches and name none): a check
     run updates their checks, a review is kept, and a pull request opened or pushed to is read
-    again. A missing or wrong signature is a 401 and changes nothing; an event whose shape is not
-    GitHub's is a 400 and changes nothing (it is read whole before anything is written, and
-    written in one transaction)."""
+    again. A deployment status says a version reached a staging environment (or failed there),
+    which the soak follows. A missing or wrong signature is a 401 and changes nothing; an event
+    whose shape is not GitHub's is a 400 and changes nothing (it is read whole before anything is
+    written, and written in one transaction)."""
 
     authentication_classes: list = []
     permission_classes: list = []
 
-    @extend_schema(request=None, responses={202: None, 400: None, 401: None})
+    @extend_schema(request=None, responses={200: None, 202: None, 400: None, 401: None})
     def post(self, request):
         import hashlib
         import hmac
@@ -377,11 +378,14 @@ class GitHubWebhook(APIView):
             "check_run": _check_run_event,
             "pull_request": _pull_request_event,
             "pull_request_review": _review_event,
+            "deployment_status": _deployment_status_event,
         }.get(event)
         if handle is not None:
             payload = _object(request.data, "payload", f"A {event} event is a JSON object.")
             with transaction.atomic():
-                handle(payload)
+                answer = handle(payload)
+            if answer is not None:
+                return answer
         return Response({"detail": f"{event or 'event'} received."}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -479,3 +483,109 @@ def _review_event(payload: dict) -> None:
     changes = list(_changes_of(payload.get("pull_request")))
     for change in changes:
         releases.review_record(change=change, **entry)
+
+
+# GitHub's deployment states that say how a deployment ended, as staging reports read.
+_DEPLOYMENT_RESULTS = {
+    "success": StagingRun.Result.DEPLOYED,
+    "failure": StagingRun.Result.RED,
+    "error": StagingRun.Result.RED,
+}
+
+
+def _deployment_status_event(payload: dict) -> Response:
+    """A deployment GitHub made (a GitHub Actions job that names an `environment:`) ended: in an
+    environment Greenlight knows by that name (any case), a success is the version arriving there
+    (a soak starts) and a failure or an error is a red run, each recorded once however often the
+    event is delivered. Other states and environments are ignored (200)."""
+    from deployments.models import Environment
+
+    deployment_status = _object(
+        payload.get("deployment_status"), "deployment_status", "The status is a JSON object."
+    )
+    deployment = _object(payload.get("deployment"), "deployment", "The deployment is a JSON object.")
+    state = _text(deployment_status.get("state"), "deployment_status.state", limit=20)
+    name = _text(deployment.get("environment"), "deployment.environment", limit=255)
+    if not state or not name:
+        raise exceptions.ValidationError(
+            {"deployment_status": "A deployment_status event names its state and its environment."}
+        )
+    version = _deployed_version(deployment)
+    link = _deployment_link(deployment_status)
+    at = _event_time(deployment_status.get("created_at"), "deployment_status.created_at")
+    result = _DEPLOYMENT_RESULTS.get(state)
+    if result is None:
+        return _ignored(f"a deployment that is {state} records nothing")
+    environment = Environment.objects.filter(name__iexact=name).first()
+    if environment is None:
+        return _ignored(f"no environment is named {name}")
+    run = services.staging_run_record_once(
+        environment=environment, version=version, result=result, at=at, url=link
+    )
+    if run is None:
+        return _ignored(f"{version} {result} in {environment.name} is recorded already")
+    words = f"{version} {run.get_result_display().lower()} in {environment.name}"
+    return Response({"detail": f"deployment_status received: {words}, recorded."}, status.HTTP_202_ACCEPTED)
+
+
+def _ignored(why: str) -> Response:
+    return Response({"detail": f"deployment_status ignored: {why}."}, status=status.HTTP_200_OK)
+
+
+def _deployed_version(deployment: dict) -> str:
+    """What was deployed: the deployment's `payload.version` when it names one, else its ref when
+    that is a tag (refs/tags/..., or a version such as v1.4.0), else its commit."""
+    import json
+
+    from changes.versions import Version, VersionRefused
+
+    payload = deployment.get("payload")
+    if isinstance(payload, str) and payload.strip().startswith("{"):
+        try:
+            payload = json.loads(payload)  # a deployment made with its payload as a string
+        except ValueError:
+            payload = None
+    named = payload.get("version") if isinstance(payload, dict) else None
+    version = _text(named, "deployment.payload.version", limit=200).strip()
+    ref = _text(deployment.get("ref"), "deployment.ref", limit=300).strip()
+    sha = _text(deployment.get("sha"), "deployment.sha", limit=200).strip()
+    if not version and ref.startswith("refs/tags/"):
+        version = ref.removeprefix("refs/tags/")
+    elif not version:
+        try:
+            version = ref if Version.parse(ref) else sha
+        except VersionRefused:
+            version = sha
+    if not version or len(version) > 100:
+        raise exceptions.ValidationError(
+            {"deployment": "A deployment names what it deployed: payload.version, a tag, or its sha."}
+        )
+    return version
+
+
+def _deployment_link(deployment_status: dict) -> str:
+    """Where a person sees the deployment: its log or target (the workflow run), else the status."""
+    for key in ("log_url", "target_url", "url"):
+        link = _text(deployment_status.get(key), f"deployment_status.{key}", limit=1000)
+        if link.startswith(("https://", "http://")) and len(link) <= 200:
+            return link
+    return ""
+
+
+def _event_time(value, where: str):
+    """A time GitHub wrote (ISO 8601), never later than now; now when the event names none."""
+    from datetime import datetime
+
+    from portal import clock
+
+    now = clock.now()
+    text = _text(value, where, limit=40)
+    if not text:
+        return now
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise exceptions.ValidationError({where: "This is a time as GitHub writes it."}) from None
+    if at.tzinfo is None:
+        raise exceptions.ValidationError({where: "This is a time with its zone, as GitHub writes it."})
+    return min(at, now)

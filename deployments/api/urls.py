@@ -10,6 +10,11 @@ urlpatterns = [
         views.EnvironmentDeploySettings.as_view(),
         name="api-environment-deploy-settings",
     ),
+    path(
+        "environments/<slug:name>/releases/",
+        views.EnvironmentReleaseList.as_view(),
+        name="api-environment-releases",
+    ),
     path("services/", views.ServiceList.as_view(), name="api-service-list"),
     path("changes/<int:pk>/deploy/", views.ChangeDeploy.as_view(), name="api-change-deploy"),
     path("deployments/", views.DeploymentList.as_view(), name="api-deployment-list"),
@@ -28,6 +33,11 @@ urlpatterns = [
         "deployments/<int:pk>/promote/",
         views.DeploymentControl.as_view(act=services.deployment_promote),
         name="api-deployment-promote",
+    ),
+    path(
+        "deployments/<int:pk>/end-monitoring/",
+        views.DeploymentEndMonitoring.as_view(),
+        name="api-deployment-end-monitoring",
     ),
     path(
         "deployments/<int:pk>/rollback/", views.DeploymentRollback.as_view(), name="api-deployment-rollback"

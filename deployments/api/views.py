@@ -1,12 +1,15 @@
+from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from deployments import services
+from deployments import selectors, services
 from deployments.api import serializers as s
 from deployments.api.serializers import EnvironmentSerializer, ServiceSerializer
+from deployments.forms import ReleaseFilterForm
 from deployments.models import Deployment, DeploySettings, Environment, Service
 from portal.api.permissions import FreshOTP, any_right_required, right_required
 from portal.roles import Right
@@ -131,6 +134,23 @@ class DeploymentControl(APIView):
         return _deployment_response(pk)
 
 
+class DeploymentEndMonitoring(APIView):
+    """Ends a live deployment's monitoring early, with a reason (release managers, with a fresh
+    OTP): the change completes now, its report kept."""
+
+    permission_classes = [right_required(Right.DEPLOYMENT_DEPLOY), FreshOTP]
+
+    @extend_schema(request=s.EndMonitoringSerializer, responses=s.DeploymentSerializer)
+    def post(self, request, pk: int):
+        deployment = get_object_or_404(Deployment, pk=pk)
+        serializer = s.EndMonitoringSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.deployment_end_monitoring(
+            actor=request.user, deployment=deployment, reason=serializer.validated_data["reason"]
+        )
+        return _deployment_response(pk)
+
+
 class DeploymentRollback(APIView):
     """Sends traffic back to the previous colour, during the deployment or after it while the old
     colour is kept; `revert` also opens the code revert. Release managers, or SREs for a change
@@ -153,3 +173,40 @@ class DeploymentRollback(APIView):
             revert=serializer.validated_data["revert"],
         )
         return _deployment_response(pk)
+
+
+class EnvironmentReleaseList(generics.GenericAPIView):
+    """What runs in the environment and every release and rollback there, newest first and
+    cursor-paginated (`?service=name`: releases of changes to that service). `live` is the release
+    live now (null before the first), with `rollback_to`, the release a rollback brings back while
+    its colour is kept (POST /api/v1/deployments/{live.deployment}/rollback/ does it)."""
+
+    serializer_class = s.ReleaseSerializer
+    permission_classes = [right_required(Right.CHANGE_VIEW), right_required(Right.DEPLOYMENT_VIEW)]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("service", str, description="Releases of changes to this service."),
+            OpenApiParameter("cursor", str, description="The page: a `next` or `previous` link's cursor."),
+            OpenApiParameter("page_size", int, description="Releases a page (50 unless said, 500 at most)."),
+        ],
+        responses=s.EnvironmentReleasesSerializer,
+    )
+    def get(self, request, name: str):
+        section = selectors.environment_releases(request.user, name)
+        if section is None:
+            raise Http404(f"There is no environment named {name}.")
+        filters = ReleaseFilterForm({"service": request.query_params.get("service", "")})
+        if not filters.is_valid():
+            errors = filters.errors.get_json_data()
+            raise ValidationError({field: [e["message"] for e in said] for field, said in errors.items()})
+        history = selectors.release_history(
+            request.user, [section.environment], service=filters.cleaned_data["service"]
+        )
+        rows = selectors.with_outcomes(self.paginate_queryset(history), section)
+        page = self.get_paginated_response(self.get_serializer(rows, many=True).data).data
+        live = (
+            section.live
+            and s.LiveReleaseSerializer(section.live, context={"rollback_to": section.rollback_to}).data
+        )
+        return Response({"environment": section.environment.name, "live": live, **page})

@@ -135,7 +135,8 @@ def test_checklist_item_unticked_by_a_person_forgets_who_and_when(developer):
     [
         ("staging_soak", "the staging soak, which ticks it"),
         ("backup", "the pre-flight database snapshot, which ticks it"),
-        ("post_deployment_report", "is not connected yet"),
+        ("post_deployment_report", "post-deployment verification, which ticks it"),
+        ("smoke_tests", "the deployment engine, which ticks it"),
         ("approved", "the approval quorum, which ticks it"),
         ("rollback_plan", "nobody ticks it by hand"),
     ],
@@ -154,11 +155,21 @@ def test_checklist_item_an_integration_proves_is_refused_to_a_person(developer, 
 
 
 def test_checklist_item_of_an_integration_not_connected_says_so(developer):
-    change = change_create(developer)
+    from tests.factories import ApprovalPolicyFactory, EnvironmentFactory
 
-    report = next(i for i in checklist(change, developer) if i["key"] == "post_deployment_report")
+    policy = ApprovalPolicyFactory(
+        name="Load tested",
+        checklist=[
+            {"key": "load_test", "text": "Load test passed", "phases": ["pre"], "integration": "load"}
+        ],
+    )
+    change = change_create(developer, environment=EnvironmentFactory(name="perf", approval_policy=policy))
 
-    assert (report["integration"], report["connected"], report["done"]) == ("post_deployment", False, False)
+    report = next(i for i in checklist(change, developer) if i["key"] == "load_test")
+
+    assert (report["integration"], report["connected"], report["done"]) == ("load", False, False)
+    refused = tick(change, "load_test", developer, evidence="Trust me.", done=True)
+    assert refused.status_code == 400 and "is not connected yet" in refused.json()["detail"]
 
 
 def test_checklist_rollback_plan_is_proven_when_the_change_is_created(developer):

@@ -4,12 +4,14 @@ checks of the changes that name its pull request, and the deploy gate follows th
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 
 import pytest
 from rest_framework.test import APIClient
 
 from changes.models import CheckRun, PullRequest
 from changes.selectors import change_detail, change_quorum, deploy_gates
+from portal import clock
 from portal.models import AuditEvent
 from tests.factories import change_create
 
@@ -267,3 +269,150 @@ def test_a_review_read_from_the_api_and_told_by_an_event_is_kept_once(github_ser
         }
     ]
     assert not AuditEvent.objects.filter(object_id=str(change.pk), action="change.review").exists()
+
+
+# Deployments GitHub made (a GitHub Actions job naming an `environment:`) start the staging soak.
+
+
+def deployment_status(
+    state: str = "success", *, environment: str = "Staging", run: int = 77, at: str = "", **deployment
+) -> dict:
+    """GitHub's deployment_status event for a deployment of `staging` by a workflow run's job."""
+    log = f"https://github.com/acme/shop/actions/runs/{run}/job/{run + 1}"
+    return {
+        "action": "created",
+        "deployment_status": {
+            "id": run * 10, "state": state, "environment": environment, "description": "",
+            "url": f"https://api.github.com/repos/acme/shop/deployments/{run}/statuses/{run * 10}",
+            "target_url": log, "log_url": log, "environment_url": "https://staging.example.com",
+            "created_at": at or clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "deployment": {
+            "id": run, "environment": environment, "task": "deploy", "ref": "staging", "sha": "c" * 40,
+            "payload": {"version": "v1.4.0"}, **deployment,
+        },
+        "repository": {"full_name": "acme/shop"},
+    }  # fmt: skip
+
+
+@pytest.fixture
+def soaking(developer):
+    """A change whose build v1.4.0 soaks in the staging environment (it runs the staging branch)."""
+    from tests.factories import EnvironmentFactory
+
+    EnvironmentFactory(name="staging", display_name="Staging", branch="staging", is_production=False)
+    return change_create(developer, environment=EnvironmentFactory(), build="v1.4.0")
+
+
+def soak_message(change) -> str:
+    from changes.soak import soak_of
+
+    return soak_of(change, now=clock.now()).message
+
+
+def test_a_successful_deployment_to_staging_starts_the_soak_once_however_often_it_is_delivered(soaking):
+    from changes.models import StagingRun
+
+    assert soak_message(soaking) == "v1.4.0 has not reached Staging yet."
+    deployed_at = clock.now() - timedelta(hours=2)
+    event = deployment_status(at=f"{deployed_at:%Y-%m-%dT%H:%M:%SZ}")
+    response = deliver(event, event="deployment_status")
+    assert response.status_code == 202
+    assert response.json()["detail"] == "deployment_status received: v1.4.0 deployed in staging, recorded."
+    run = StagingRun.objects.get()
+    assert (run.version, run.result, run.url) == ("v1.4.0", "deployed", event["deployment_status"]["log_url"])
+    assert soak_message(soaking) == (
+        f"v1.4.0 reached Staging at {deployed_at:%Y-%m-%d %H:%M} UTC; no passing test run since."
+    )
+    audit = AuditEvent.objects.get(action="staging.deployed")
+    assert audit.actor_id is None and audit.after["url"] == run.url
+
+    again = deliver(event, event="deployment_status")  # a redelivery
+    assert again.status_code == 200 and again.json()["detail"] == (
+        "deployment_status ignored: v1.4.0 deployed in staging is recorded already."
+    )
+    assert StagingRun.objects.count() == 1
+    assert AuditEvent.objects.filter(action="staging.deployed").count() == 1
+
+
+def test_a_failed_deployment_to_staging_is_a_red_run_that_ends_the_soak(soaking):
+    from changes.models import StagingRun
+
+    deliver(deployment_status(run=77), event="deployment_status")
+    for state in ("failure", "error"):
+        assert deliver(deployment_status(state, run=78), event="deployment_status").status_code in (200, 202)
+    assert [r.result for r in StagingRun.objects.order_by("id")] == ["deployed", "red"]  # the same run's
+    assert "v1.4.0 failed in Staging at" in soak_message(soaking)
+
+
+@pytest.mark.parametrize(
+    ("deployment", "version"),
+    [
+        ({"payload": {"version": "v1.4.0"}}, "v1.4.0"),
+        ({"payload": '{"version": "v1.4.0"}'}, "v1.4.0"),  # a payload given as a string
+        ({"payload": {}, "ref": "v1.4.0"}, "v1.4.0"),  # a tag
+        ({"payload": "", "ref": "refs/tags/v1.4.0"}, "v1.4.0"),
+        ({"payload": {}, "ref": "staging"}, "c" * 40),  # a branch: the commit
+    ],
+)
+def test_the_version_deployed_is_the_payloads_else_the_tag_else_the_commit(soaking, deployment, version):
+    from changes.models import StagingRun
+
+    assert deliver(deployment_status(**deployment), event="deployment_status").status_code == 202
+    assert StagingRun.objects.get().version == version
+
+
+@pytest.mark.parametrize(
+    ("event", "why"),
+    [
+        (deployment_status("in_progress"), "a deployment that is in_progress records nothing"),
+        (deployment_status("inactive"), "a deployment that is inactive records nothing"),
+        (deployment_status(environment="review-42"), "no environment is named review-42"),
+    ],
+)
+def test_other_states_and_environments_are_ignored(soaking, event, why):
+    from changes.models import StagingRun
+
+    response = deliver(event, event="deployment_status")
+    assert response.status_code == 200 and response.json()["detail"] == f"deployment_status ignored: {why}."
+    assert not StagingRun.objects.exists()
+
+
+def malformed(**changes) -> dict:
+    event = deployment_status()
+    for where, value in changes.items():
+        part, _, key = where.partition("__")
+        event[part] = value if not key else {**event[part], key: value}
+    return event
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        malformed(deployment=None),
+        malformed(deployment_status="success"),
+        malformed(deployment_status__state=None),
+        malformed(deployment__environment=["staging"]),
+        malformed(deployment_status__created_at="yesterday"),
+        malformed(deployment_status__created_at="2026-11-26T09:30:00"),  # no zone
+        malformed(deployment__payload={"version": 140}),
+        malformed(deployment__payload={}, deployment__sha=None),  # nothing names what was deployed
+        malformed(deployment__payload={"version": "v" * 101}),
+    ],
+)
+def test_a_deployment_status_not_shaped_as_githubs_is_a_400_and_writes_nothing(soaking, event):
+    from changes.models import StagingRun
+
+    audited = AuditEvent.objects.count()
+    response = deliver(event, event="deployment_status")
+    assert response.status_code == 400 and response.json()["code"] == "invalid" and response.json()["detail"]
+    assert not StagingRun.objects.exists() and AuditEvent.objects.count() == audited
+
+
+def test_a_forged_deployment_status_is_refused(soaking):
+    from changes.models import StagingRun
+
+    response = deliver(deployment_status(), event="deployment_status", secret="someone-else")
+    assert response.status_code == 401 and response.json()["code"] == "bad_signature"
+    assert not StagingRun.objects.exists()
+    assert soak_message(soaking) == "v1.4.0 has not reached Staging yet."

@@ -1,12 +1,14 @@
-"""A production to deploy to: an application load balancer in moto (in-process) with blue and
-green target groups, each colour answering smoke tests from a real local HTTP server, CloudWatch
-counts published per target group, a repository to release in, and a change ready to deploy."""
+"""A production to deploy to: an application load balancer in moto (in-process; built as the
+simulated production builds its own) with blue and green target groups, each colour answering
+smoke tests from a real local HTTP server, CloudWatch counts published per target group, a
+repository to release in, and a change ready to deploy."""
 
 from datetime import timedelta
 
 import boto3
 import pytest
 
+from deployments import simulator
 from deployments.models import DeploySettings
 from portal import clock
 from tests.changes.conftest import repo  # noqa: F401 (a fixture)
@@ -14,6 +16,12 @@ from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, UserFacto
 from tests.fakes import FakeColour
 
 REGION = "us-east-1"
+# What a worker process is given to reach the moto server.
+AWS_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
 
 
 @pytest.fixture
@@ -24,50 +32,33 @@ def colours():
     green.close()
 
 
-def build_alb(endpoint_url: str | None = None, **credentials) -> dict:
-    """An ALB listener forwarding all traffic to blue, with blue and green target groups of two
-    instances each, and the database; in moto (this process's, or a moto server's), in the account
-    the `credentials` (boto3's keyword arguments) belong to."""
-    kwargs = {"region_name": REGION, "endpoint_url": endpoint_url, **credentials}
-    ec2 = boto3.client("ec2", **kwargs)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, z in ((1, "a"), (2, "b"))
-    ]
-    elbv2 = boto3.client("elbv2", **kwargs)
-    lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
-    groups = {}
-    for colour in ("blue", "green"):
-        group = elbv2.create_target_group(Name=f"shop-{colour}", Protocol="HTTP", Port=80, VpcId=vpc)
-        groups[colour] = group["TargetGroups"][0]["TargetGroupArn"]
-        instances = ec2.run_instances(ImageId="ami-12c6146b", MinCount=2, MaxCount=2)["Instances"]
-        elbv2.register_targets(
-            TargetGroupArn=groups[colour], Targets=[{"Id": i["InstanceId"]} for i in instances]
-        )
-    listener = elbv2.create_listener(
-        LoadBalancerArn=lb["LoadBalancerArn"],
-        Protocol="HTTP",
-        Port=80,
-        DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["blue"]}],
-    )["Listeners"][0]["ListenerArn"]
-    boto3.client("rds", **kwargs).create_db_instance(
-        DBInstanceIdentifier="shop-db", DBInstanceClass="db.t3.micro", Engine="postgres",
-        MasterUsername="shop", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
-    )  # fmt: skip
-    return {
-        "listener": listener, "load_balancer": lb["LoadBalancerArn"], "endpoint": endpoint_url,
-        "credentials": credentials, **groups,
-    }  # fmt: skip
-
-
 @pytest.fixture
 def alb(aws, settings):
     """The load balancer in moto in this process."""
     settings.AWS_REGION, settings.AWS_ENDPOINT_URL = REGION, None
-    return build_alb()
+    return simulator.build()
+
+
+@pytest.fixture
+def moto_server_alb(settings, monkeypatch):
+    """The load balancer in a moto server on a free port, which worker processes reach too."""
+    import socket
+
+    import requests
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name, value in AWS_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    settings.AWS_REGION, settings.AWS_ENDPOINT_URL = REGION, f"http://127.0.0.1:{port}"
+    # moto keeps its accounts in this process, shared by every server and mock: start empty.
+    requests.post(f"{settings.AWS_ENDPOINT_URL}/moto-api/reset", timeout=10).raise_for_status()
+    yield simulator.build(endpoint_url=settings.AWS_ENDPOINT_URL)
+    server.stop()
 
 
 def listener_weights(alb) -> dict[str, int]:
@@ -82,8 +73,12 @@ def listener_weights(alb) -> dict[str, int]:
     return {by_arn[g["TargetGroupArn"]]: g["Weight"] for g in groups}
 
 
-def publish(alb, colour: str, *, requests: int, errors: int = 0, at=None) -> None:
-    """The load balancer's per-minute counts for a colour, as CloudWatch would have them."""
+def publish(
+    alb, colour: str, *, requests: int, errors: int = 0, at=None, latency_ms: float | None = 120.0
+) -> None:
+    """The load balancer's per-minute counts for a colour, as CloudWatch would have them (and,
+    with `latency_ms`, as many response times measured by the simulated production)."""
+    from deployments import simulation
     from deployments.aws import dimension
 
     dimensions = [
@@ -100,6 +95,8 @@ def publish(alb, colour: str, *, requests: int, errors: int = 0, at=None) -> Non
             for name, value in (("RequestCount", requests), ("HTTPCode_Target_5XX_Count", errors))
         ],
     )
+    if latency_ms is not None:
+        simulation.latencies_record(alb[colour], [(at, latency_ms)] * requests)
 
 
 @pytest.fixture

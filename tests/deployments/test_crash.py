@@ -5,51 +5,46 @@ matching the row's. AWS is a moto server both processes talk to."""
 
 import os
 import signal
-import socket
 import time
 from datetime import timedelta
 
 import pytest
-from moto.server import ThreadedMotoServer
 
-from deployments import services
+from deployments import services, simulation
 from deployments.models import Deployment, DeploySettings
 from deployments.tasks import deployments_reconcile
 from portal import clock
 from tests.conftest import start_worker, stop_worker, wait_for
-from tests.deployments.conftest import REGION, build_alb, listener_weights
+from tests.deployments.conftest import AWS_CREDENTIALS, REGION, listener_weights
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-}
-
 
 @pytest.fixture
-def alb(settings, monkeypatch):
-    """The load balancer in a moto server on a free port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    settings.AWS_REGION, settings.AWS_ENDPOINT_URL = REGION, f"http://127.0.0.1:{port}"
-    yield build_alb(endpoint_url=settings.AWS_ENDPOINT_URL)
-    server.stop()
+def alb(moto_server_alb):
+    return moto_server_alb
 
 
 def test_a_worker_killed_mid_step_is_finished_by_another_and_the_reconciler(
-    alb, ready, rita, repo, settings, tmp_path
+    alb, ready, rita, repo, settings, tmp_path, own_queue
 ):
     # Short bakes: the workers run in real time.
-    DeploySettings.objects.update(bake_seconds=4, analysis_seconds=1, min_requests=0, database_instance="")
+    DeploySettings.objects.update(
+        bake_seconds=4,
+        analysis_seconds=1,
+        min_requests=0,
+        database_instance="",
+        verify_seconds=2,
+        monitor_seconds=2,
+        monitor_interval_seconds=1,
+    )
+    # The response times the simulated production measures on green over the next minutes.
+    simulation.latencies_record(
+        alb["green"], [(clock.now() + timedelta(seconds=s), 120.0) for s in range(600)]
+    )
     env = {
-        **CREDENTIALS,
+        **own_queue,
+        **AWS_CREDENTIALS,
         "AWS_REGION": REGION,
         "AWS_ENDPOINT_URL": settings.AWS_ENDPOINT_URL,
         "GIT_REPOSITORY_PATH": str(repo),

@@ -235,6 +235,22 @@ def test_deploy_settings_are_read_by_those_who_may_and_set_by_policy_admins(
         ({"smoke_checks": []}, "Each smoke check is"),
         ({"smoke_checks": [{"path": "/healthz", "status": True}]}, "Each smoke check is"),
         ({"weights": [25, 50]}, "ending at 100"),
+        ({"deployer": "github_actions", "github_workflow": ""}, "needs the workflow to run, e.g. deploy.yml"),
+        (
+            {"github_workflow": "../deploy.yml"},
+            "github_workflow: '../deploy.yml' is not a workflow: give its",
+        ),
+        (
+            {"github_workflow_ref": "release 1"},
+            "github_workflow_ref: 'release 1' is not a branch or tag name.",
+        ),
+        ({"github_workflow_ref": "main..x"}, "is not a branch or tag name"),
+        ({"verify_seconds": -60}, "verify_seconds: Ensure this value is greater than or equal to 0."),
+        ({"monitor_seconds": "an hour"}, "monitor_seconds: A valid integer is required."),
+        (
+            {"monitor_interval_seconds": 0},
+            "monitor_interval_seconds: Ensure this value is greater than or equal to 1.",
+        ),
     ],
 )
 def test_deploy_settings_that_cannot_work_are_refused_in_words(production, policy_admin, change, says):
@@ -245,6 +261,29 @@ def test_deploy_settings_that_cannot_work_are_refused_in_words(production, polic
     )
     assert response.status_code == 400 and says in response.json()["detail"]
     assert client_for(policy_admin).get(path).json() == current
+
+
+def test_the_github_actions_deployer_and_the_monitoring_are_set_through_the_api(production, policy_admin):
+    path = "/api/v1/environments/production/deploy-settings/"
+    current = client_for(policy_admin).get(path).json()
+    shown = {name: current[name] for name in ("github_workflow", "github_workflow_ref", "verify_seconds")}
+    assert shown == {"github_workflow": "", "github_workflow_ref": "", "verify_seconds": 900}
+    assert (current["monitor_seconds"], current["monitor_interval_seconds"]) == (3600, 300)
+    wanted = {
+        "deployer": "github_actions",
+        "github_workflow": "deploy.yml",
+        "github_workflow_ref": "release/2026",
+        "verify_seconds": 600,
+        "monitor_seconds": 7200,
+        "monitor_interval_seconds": 120,
+    }
+    response = client_for(policy_admin).put(
+        path, {**current, **wanted, "otp": otp_code(totp_device(policy_admin))}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    assert client_for(policy_admin).get(path).json() == {**current, **wanted}
+    event = AuditEvent.objects.get(action="environment.deploy_settings", actor_id=policy_admin.pk)
+    assert (event.before["github_workflow"], event.after["github_workflow"]) == ("", "deploy.yml")
 
 
 def test_steering_and_rolling_back_need_their_rights_and_a_code(ready, rita, developer, sre, alb):

@@ -18,10 +18,18 @@ pytestmark = pytest.mark.django_db
 
 
 def run(
-    deployment: Deployment, *, until=None, alb=None, traffic: int = 400, errors: int = 0, limit: int = 200
+    deployment: Deployment,
+    *,
+    until=None,
+    alb=None,
+    traffic: int = 400,
+    errors: int = 0,
+    latency_ms: float = 120.0,
+    limit: int = 200,
 ):
-    """Advances the deployment, moving the clock as far as each step asks and publishing a minute
-    of traffic on the new colour as it goes, until it ends (or `until` holds). Returns it."""
+    """Advances the deployment, moving the clock as far as each step asks and sending traffic
+    to the new colour as it goes (its counts to CloudWatch, its response times to the
+    simulation), until it ends (or `until` holds). Returns it."""
     for _ in range(limit):
         deployment.refresh_from_db()
         if deployment.ended_at is not None or (until and until(deployment)):
@@ -33,8 +41,8 @@ def run(
                 return deployment
             continue
         clock.shift(timedelta(seconds=wait))
-        if alb is not None and deployment.state == Deployment.State.SHIFTING:
-            publish(alb, deployment.to_colour, requests=traffic, errors=errors)
+        if alb is not None and deployment.state in (Deployment.State.SHIFTING, Deployment.State.MONITORING):
+            publish(alb, deployment.to_colour, requests=traffic, errors=errors, latency_ms=latency_ms)
     raise AssertionError(f"deployment {deployment.pk} did not end: {deployment.state}")
 
 
@@ -55,7 +63,7 @@ def test_a_full_pass_shifts_0_25_50_100_and_swaps_the_colours(alb, ready, rita):
     assert listener_weights(alb) == {"green": 100, "blue": 0}
     assert deployment.environment.deploy_settings.live_colour == "green"
     ready.refresh_from_db()
-    assert ready.status == "verifying"
+    assert ready.status == "completed"  # once its monitoring passed (tests/deployments/test_monitoring.py)
     assert Release.objects.get(change=ready).version == deployment.version == "v1.3.0"
     assert ready.checklist.get(key="backup").done  # the pre-flight snapshot proved it
 
@@ -68,6 +76,8 @@ def test_a_full_pass_shifts_0_25_50_100_and_swaps_the_colours(alb, ready, rita):
         ("25 % on green", "passed"),
         ("50 % on green", "passed"),
         ("100 % on green", "passed"),
+        ("Immediate verification of v1.3.0 on green", "passed"),
+        ("Monitoring of v1.3.0 on green", "passed"),
     ]
     step = deployment.stages.get(weight=25)
     judged = {c["name"] for c in step.checks}
@@ -116,8 +126,7 @@ def test_a_failed_gate_rolls_back_by_itself(alb, ready, rita, fail_at):
 def test_a_slow_new_colour_fails_its_latency_gate(alb, ready, rita, production):
     deployment = services.deploy(actor=rita, change=ready)
     deployment = run(deployment, until=lambda d: d.applied_weight == 25, alb=alb)
-    simulation.behave(production.deploy_settings.green_target_group_arn, p95_ms=900.0)
-    deployment = run(deployment, alb=alb)
+    deployment = run(deployment, alb=alb, latency_ms=900.0)
     assert deployment.state == Deployment.State.ROLLED_BACK
     assert "Latency p95 900.0 over 500 (ms)" in deployment.error
 

@@ -56,7 +56,7 @@ def test_traffic_shifts_on_a_listener_rule_and_the_default_action_is_left_alone(
 
 def test_an_environment_in_another_account_is_reached_through_its_role(alb, ready, rita):
     from deployments.aws import Aws, AwsError
-    from tests.deployments.conftest import build_alb
+    from deployments.simulator import build
 
     role = "arn:aws:iam::210987654321:role/greenlight-deployer"
     keys = boto3.client("sts", region_name=REGION).assume_role(RoleArn=role, RoleSessionName="setup")[
@@ -67,7 +67,7 @@ def test_an_environment_in_another_account_is_reached_through_its_role(alb, read
         "aws_secret_access_key": keys["SecretAccessKey"],
         "aws_session_token": keys["SessionToken"],
     }
-    other = build_alb(**credentials)  # production's own account
+    other = build(**credentials)  # production's own account
     assert other["listener"].split(":")[4] == "210987654321"
     with pytest.raises(AwsError, match="ListenerNotFound"):  # the portal's own account does not see it
         Aws(region=REGION).weights(listener_arn=other["listener"])

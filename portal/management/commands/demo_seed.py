@@ -48,6 +48,28 @@ TEAM = [
 ]
 
 
+DEVELOPER = ("Dana Developer", "dana@example.com")
+
+
+def signed_git(path, key, *args: str, author=DEVELOPER) -> str:
+    """Runs git in the demo repository as `author`, signing with the demo's SSH key."""
+    import subprocess
+
+    signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "-c", "commit.gpgsign=true"]
+    who = ["-c", f"user.name={author[0]}", "-c", f"user.email={author[1]}"]
+    done = subprocess.run(["git", "-C", str(path), *signing, *who, *args], check=True, capture_output=True)
+    return done.stdout.decode().strip()
+
+
+def signed_commit(path, key, name: str, content: str, message: str) -> None:
+    """A developer's signed commit of one file on the branch checked out."""
+    from pathlib import Path
+
+    (Path(path) / name).write_text(content)
+    signed_git(path, key, "add", name)
+    signed_git(path, key, "commit", "--quiet", "-m", message)
+
+
 class Command(BaseCommand):
     help = "Creates the demo team (password greenlight-demo) with authenticators, when missing."
 
@@ -60,6 +82,8 @@ class Command(BaseCommand):
         repository = self._seed_repository()
         if repository:
             self._read_pull_requests()
+        if repository and changes:
+            self._ready_to_deploy()
         self.stdout.write(f"Demo team ({created} new), password {DEMO_PASSWORD}:")
         for username, _first, _last, role, capacities, _github, job in TEAM:
             user = User.objects.get(username=username)
@@ -70,7 +94,8 @@ class Command(BaseCommand):
         self.stdout.write("A code without a phone: .venv/bin/python manage.py demo_otp USERNAME")
         if changes:
             self.stdout.write(
-                f"Seeded {changes} change requests: a draft, one waiting, one sent back, one approved."
+                f"Seeded {changes} change requests: a draft, one waiting, one sent back, two approved "
+                "and ready (the first scheduled now)."
             )
         if repository:
             self.stdout.write(
@@ -191,14 +216,58 @@ class Command(BaseCommand):
             actor=team["bo"], change=sent_back, decision="request_changes",
             comment="Say how clients still on /v1/upload are told.",
         )  # fmt: skip
-        approved = file("Fix thumbnail cropping", "Crops thumbnails to the safe area.", version_bump="patch")
-        changes.change_submit(actor=team["dana"], change=approved)
-        for username, capacity in [("alex", ""), ("bo", ""), ("casey", ""), ("sam", "security"),
-                                   ("pat", "product"), ("lee", "engineering_lead")]:  # fmt: skip
-            changes.change_decide(
-                actor=team[username], change=approved, decision="approve", capacity=capacity
-            )
+        for title, description, build in [
+            ("Fix thumbnail cropping", "Crops thumbnails to the safe area.", "build-41"),
+            ("Sharper render previews", "Tunes the preview quality.", "build-42"),
+        ]:
+            approved = file(title, description, version_bump="patch", build=build)
+            changes.change_submit(actor=team["dana"], change=approved)
+            for username, capacity in [("alex", ""), ("bo", ""), ("casey", ""), ("sam", "security"),
+                                       ("pat", "product"), ("lee", "engineering_lead")]:  # fmt: skip
+                changes.change_decide(
+                    actor=team[username], change=approved, decision="approve", capacity=capacity
+                )
         return ChangeRequest.objects.count()
+
+    def _ready_to_deploy(self) -> None:
+        """The approved changes made ready as they would be in life: their builds soaked in staging
+        for two days (CI's reports), each person's checklist item ticked by a person it names, CI's
+        checks passing; the demo's clock moved to the opening of production's next deployment
+        window, and the first change booked into it."""
+        from datetime import timedelta
+
+        from changes import releases
+        from changes import services as changes
+        from changes.calendar import next_free_slot
+        from changes.choices import ChangeStatus
+        from changes.models import ChangeRequest
+        from deployments.models import Environment
+        from portal import clock
+
+        ready = list(ChangeRequest.objects.filter(status=ChangeStatus.APPROVED).order_by("pk"))
+        slot = next_free_slot(ready[0], now=clock.now())
+        clock.shift(slot.start - clock.now())
+        team = {user.username: user for user in User.objects.filter(username__in=[row[0] for row in TEAM])}
+        vouchers = {"security": team["sam"], "product": team["pat"], "engineering_lead": team["lee"]}
+        staging = Environment.objects.get(name="staging")
+        for change in ready:
+            with transaction.atomic():
+                for result, hours in (("deployed", 50), ("green", 49)):
+                    changes.staging_run_record(
+                        actor=None, environment=staging, version=change.build, result=result,
+                        at=clock.now() - timedelta(hours=hours),
+                    )  # fmt: skip
+                for item in change.checklist.filter(integration="", done=False):
+                    if item.gates_deploy:
+                        who = vouchers.get(item.vouched_by, team["casey"])
+                        changes.checklist_item_set(actor=who, item=item, done=True)
+                releases.check_run_record(
+                    change=change, name="tests", status="completed", conclusion="success",
+                    head_sha=change.pull.head_sha, url="",
+                )  # fmt: skip
+        with transaction.atomic():
+            slot = next_free_slot(ready[0], now=clock.now())
+            changes.change_schedule(actor=team["riley"], change=ready[0], start=slot.start, end=slot.end)
 
     def _read_pull_requests(self) -> None:
         """What the new repository says about the open changes (code owners, signatures), as the
@@ -231,15 +300,11 @@ class Command(BaseCommand):
         Path(settings.GIT_ALLOWED_SIGNERS).write_text(f"* {key.with_suffix('.pub').read_text()}")
         path.mkdir(parents=True)
 
-        def git(*args, author=("Dana Developer", "dana@example.com")):
-            signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "-c", "commit.gpgsign=true"]
-            who = ["-c", f"user.name={author[0]}", "-c", f"user.email={author[1]}"]
-            subprocess.run(["git", "-C", str(path), *signing, *who, *args], check=True, capture_output=True)
+        def git(*args, author=DEVELOPER):
+            return signed_git(path, key, *args, author=author)
 
         def commit(name, content, message):
-            (path / name).write_text(content)
-            git("add", name)
-            git("commit", "--quiet", "-m", message)
+            signed_commit(path, key, name, content, message)
 
         git("init", "--quiet", "--initial-branch=main")
         commit("README.md", "# AI Film Studio\n", "Start the studio")

@@ -1,0 +1,139 @@
+"""What a deployment proves, read from the evidence its stages kept: the change's During items
+when it goes live, its After items and the post-deployment report when the monitoring passes.
+Runs inside the engine's transaction; every tick is audited by the checklist hook."""
+
+from changes import integrations
+from deployments.models import Deployment, Stage
+from portal import clock
+
+
+def prove_during(deployment: Deployment) -> None:
+    """Ticks the items the deployment engine proves, each with its own evidence."""
+    stages = list(deployment.stages.all())
+    traffic = [s for s in stages if s.kind == Stage.Kind.TRAFFIC and s.state == Stage.State.PASSED]
+    known = {
+        "blue_healthy": _found(stages, Stage.Kind.PREFLIGHT, "Live colour health"),
+        "green_deployed": _found(stages, Stage.Kind.DEPLOY, "Target health", f"{deployment.version} on"),
+        "smoke_tests": _smoke_words(stages, Stage.Kind.SMOKE),
+        "traffic_shift": " → ".join(f"{s.weight} %" for s in traffic)
+        + f" on {deployment.to_colour}, each step judged and baked",
+        "metrics_in_range": _worst_words(traffic),
+        "no_critical_errors": _errors_words(traffic),
+    }
+    general = f"Deployment {deployment.pk}: {deployment.version} took all traffic on {deployment.to_colour}."
+    _prove(deployment, "deployment", known, general)
+
+
+def prove_after(deployment: Deployment) -> None:
+    """Ticks the items the post-deployment verification proves, each with its own evidence."""
+    stages = list(deployment.stages.all())
+    watched = [s for s in stages if s.kind in (Stage.Kind.VERIFY, Stage.Kind.MONITOR)]
+    minutes = int((clock.now() - deployment.live_at).total_seconds() // 60) if deployment.live_at else 0
+    early = (
+        f" (ended early by {deployment.ended_early_by}: {deployment.ended_early_reason})"
+        if deployment.ended_early_by_id
+        else ""
+    )
+    known = {
+        "full_smoke_suite": _smoke_words(stages, Stage.Kind.VERIFY)
+        or _smoke_words(stages, Stage.Kind.MONITOR),
+        "performance_baseline": _worst_words(watched, names=("Latency p95", "Latency p99")),
+        "error_rates_normal": _worst_words(watched, names=("5xx error rate",)),
+        "post_deployment_report": f"Post-deployment report of deployment {deployment.pk}",
+    }
+    general = f"Watched for {minutes} min after going live{early}; {len(_rounds(watched))} check(s)."
+    _prove(deployment, "post_deployment", known, general)
+
+
+def _prove(deployment: Deployment, integration: str, known: dict, general: str) -> None:
+    for item in deployment.change.checklist.filter(integration=integration):
+        words = known.get(item.key) or general
+        integrations.checklist_prove(
+            change=deployment.change, integration=integration, evidence=words, key=item.key
+        )
+
+
+def _rounds(stages: list[Stage]) -> list[str]:
+    return sorted({c["at"] for s in stages for c in s.checks if "at" in c})
+
+
+def _found(stages: list[Stage], kind: str, name: str, prefix: str = "") -> str:
+    """The last such check of that kind of stage, in words."""
+    for stage in reversed([s for s in stages if s.kind == kind]):
+        for check in reversed(stage.checks):
+            if check["name"] == name and check["ok"]:
+                return f"{prefix} {stage.name}: {check['value']} {check.get('detail', '')}".strip()
+    return ""
+
+
+def _smoke_words(stages: list[Stage], kind: str) -> str:
+    smoke = [c for s in stages if s.kind == kind for c in s.checks if c["name"].startswith("GET ")]
+    if not smoke or not all(c["ok"] for c in smoke):
+        return ""
+    last = {c["name"]: c for c in smoke}
+    return f"{len(smoke)} smoke test(s) passed: " + "; ".join(f"{n} {c['detail']}" for n, c in last.items())
+
+
+def _worst_words(stages: list[Stage], names=("5xx error rate", "Latency p95", "Latency p99")) -> str:
+    """The worst value of each metric over the stages, against its threshold."""
+    worst = {}
+    measured = (c for s in stages for c in s.checks if isinstance(c.get("value"), int | float))
+    for check in (c for c in measured if c["name"] in names):
+        if check["name"] not in worst or check["value"] > worst[check["name"]]["value"]:
+            worst[check["name"]] = check
+    if not worst or not all(c["ok"] for c in worst.values()):
+        return ""
+    return "Worst: " + ", ".join(f"{n} {c['value']} (limit {c['threshold']})" for n, c in worst.items())
+
+
+def _errors_words(stages: list[Stage]) -> str:
+    alarms = [c for s in stages for c in s.checks if c["name"] == "Alarms"]
+    rates = [c for s in stages for c in s.checks if c["name"] == "5xx error rate"]
+    if not rates or not all(c["ok"] for c in rates + alarms):
+        return ""
+    said = "no alarm in ALARM" if alarms else "no alarms configured"
+    return f"5xx within the SLA at every step ({len(rates)} judgement(s)); {said}"
+
+
+def report(deployment: Deployment) -> dict:
+    """The post-deployment report: what shipped, each stage's timing and the last values of its
+    gates, how the monitoring went, and the checklist's After items."""
+    from changes.choices import Phase
+
+    change = deployment.change
+    release = getattr(change, "release", None)
+    stages = list(deployment.stages.all())
+    now = clock.now()
+    return {
+        "change": {"number": change.number, "title": change.title, "url": change.get_absolute_url()},
+        "environment": deployment.environment.name,
+        "version": deployment.version,
+        "release_url": getattr(release, "url", "") or "",
+        "colours": {"from": deployment.from_colour, "to": deployment.to_colour},
+        "started_by": str(deployment.started_by or ""),
+        "started_at": deployment.created_at.isoformat(),
+        "live_at": deployment.live_at.isoformat() if deployment.live_at else None,
+        "completed_at": now.isoformat(),
+        "snapshot": deployment.snapshot_id,
+        "stages": [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "state": s.state,
+                "seconds": round(((s.ended_at or now) - s.started_at).total_seconds()),
+                "rounds": len({c.get("at") for c in s.checks}),
+                "gates": list({c["name"]: c for c in s.checks}.values()),
+            }
+            for s in stages
+        ],
+        "monitoring": {
+            "regression": deployment.regression,
+            "ended_early_by": str(deployment.ended_early_by or ""),
+            "ended_early_reason": deployment.ended_early_reason,
+        },
+        "after": [
+            {"text": i.text, "done": i.done, "evidence": i.evidence}
+            for i in change.checklist.all()
+            if Phase.AFTER in i.phases
+        ],
+    }
