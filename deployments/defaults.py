@@ -15,6 +15,8 @@ BAKE_SECONDS = 300
 ANALYSIS_SECONDS = 60
 # AWS's health checks take about 150 s to warm a new target up.
 HEALTH_TIMEOUT_SECONDS = 600
+# A deployer that is followed (a GitHub Actions run) may take this long before the health wait.
+DEPLOYER_TIMEOUT_SECONDS = 1800
 # After 100 %: the immediate verification (smoke tests and metrics, a failure rolls back by
 # itself), then the short-term monitoring (policy: 1-4 hours; a regression alerts and offers a
 # rollback) while the old colour is kept warm, checked this often.

@@ -66,7 +66,7 @@ class SimulatedDeployer:
     def start(
         self, *, version: str, colour: str, target_group_arn: str, environment: str, change: str
     ) -> str:
-        simulation.deploy(target_group_arn, version)
+        simulation.deploy(target_group_arn, version, environment)
         return ""
 
     def finished(self, ref: str) -> bool:

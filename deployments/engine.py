@@ -17,7 +17,7 @@ import logging
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings as django_settings
 from django.db import transaction
@@ -122,6 +122,7 @@ def _wait(deployment: Deployment, wait: float) -> float | None:
             locked.rollback_requested != deployment.rollback_requested
             or locked.promote_requested != deployment.promote_requested
             or locked.paused_at != deployment.paused_at
+            or locked.ended_early_by_id != deployment.ended_early_by_id
         )
         if controlled:
             wait = 0.0
@@ -197,9 +198,15 @@ def _trouble(deployment: Deployment, message: str, *, transient: bool, retry_at=
     deployment: rolled back once the new version may have taken traffic, failed before. A rollback
     never gives up: it keeps trying (and is said to be stuck) with the environment kept locked."""
     rolling_back = deployment.state == D.ROLLING_BACK
-    if rolling_back or (transient and deployment.attempts < MAX_ATTEMPTS):
+    # A release that passed its verification is rolled back by a person, never by trouble watching it.
+    watching = deployment.state == D.MONITORING and not _verifying(deployment, clock.now())
+    if rolling_back or watching or (transient and deployment.attempts < MAX_ATTEMPTS):
         attempts = min(deployment.attempts + 1, 99)
         _save(deployment, attempts=attempts, error=message)
+        if watching and attempts == MAX_ATTEMPTS:
+            _alert(
+                deployment, "cannot be watched", f"The monitoring cannot check the live release: {message}"
+            )
         if retry_at is not None:
             return max((retry_at - clock.now()).total_seconds(), 1)
         return min(2**attempts, 60)
@@ -439,7 +446,10 @@ def _deploy(deployment: Deployment, world: Outside) -> float | None:
     stage = _stage(deployment, Stage.Kind.DEPLOY, f"Deploy {deployment.version} to {deployment.to_colour}")
     if not _deployed(deployment, world, stage, target_group):
         detail = f"{deployment.deployer_ref} is still running"
-        return _deploy_waits(deployment, deploy, stage, "was not deployed", detail)
+        limit = deploy.deployer_timeout_seconds
+        return _deploy_waits(
+            deployment, stage, "was not deployed", detail, since=deployment.state_since, limit=limit
+        )
     targets = world.telemetry.target_health(target_group)
     healthy = [t for t in targets if t[1] == "healthy"]
     ok = bool(targets) and len(healthy) == len(targets)
@@ -454,7 +464,11 @@ def _deploy(deployment: Deployment, world: Outside) -> float | None:
     if ok:
         _pass_on(stage, deployment, D.SMOKE)
         return None
-    return _deploy_waits(deployment, deploy, stage, "did not become healthy", detail)
+    # The health timeout counts from when the deployer said it was done (or was asked, unfollowed).
+    done_at = max((c["at"] for c in stage.checks if c["name"] == "Deployer" and c["ok"]), default=None)
+    since = datetime.fromisoformat(done_at) if done_at else deployment.state_since
+    limit = deploy.health_timeout_seconds
+    return _deploy_waits(deployment, stage, "did not become healthy", detail, since=since, limit=limit)
 
 
 def _deployed(deployment: Deployment, world: Outside, stage: Stage, target_group: str) -> bool:
@@ -495,14 +509,12 @@ def _deployed(deployment: Deployment, world: Outside, stage: Stage, target_group
 
 
 def _deploy_waits(
-    deployment: Deployment, deploy: DeploySettings, stage: Stage, what: str, detail: str
+    deployment: Deployment, stage: Stage, what: str, detail: str, *, since, limit: int
 ) -> float:
-    """The idle colour is not ready yet: looked at again soon, refused after the health timeout."""
-    waited = (clock.now() - deployment.state_since).total_seconds()
-    if waited > deploy.health_timeout_seconds:
-        seconds = deploy.health_timeout_seconds
-        _close(stage, Stage.State.FAILED, f"{what} in {seconds} s")
-        raise Refused(f"{deployment.to_colour.title()} {what} in {seconds} s: {detail}.")
+    """The idle colour is not ready yet: looked at again soon, refused after `limit` seconds."""
+    if (clock.now() - since).total_seconds() > limit:
+        _close(stage, Stage.State.FAILED, f"{what} in {limit} s")
+        raise Refused(f"{deployment.to_colour.title()} {what} in {limit} s: {detail}.")
     return HEALTH_POLL_SECONDS
 
 
@@ -694,18 +706,20 @@ def _monitor(deployment: Deployment, world: Outside) -> float | None:
     """After 100 %: the immediate verification (a failure rolls back by itself), then the
     short-term monitoring (a regression is told, with a rollback one click away), each a check of
     the live colour every interval, on the beat's clock rather than one long countdown. It passes
-    by itself at `monitor_until` when nothing regressed, or when a release manager ends it."""
+    by itself at `monitor_until` when nothing regressed, or when a release manager ends it; a
+    regressed release past its time waits for a person, unchecked."""
     deploy = deployment.environment.deploy_settings
     now = clock.now()
-    verifying = now < deployment.live_at + timedelta(seconds=deploy.verify_seconds)
-    if not verifying:
-        _verified(deployment)
-    if deployment.ended_early_by_id or (now >= deployment.monitor_until and not deployment.regressed_at):
+    verify_end = deployment.live_at + timedelta(seconds=deploy.verify_seconds)
+    if deployment.ended_early_by_id:
         _complete(deployment)
         return None
     if now < deployment.next_run_at:
         return (deployment.next_run_at - now).total_seconds()
-    interval = deploy.analysis_seconds if verifying else deploy.monitor_interval_seconds
+    if now >= deployment.monitor_until and deployment.regressed_at:  # a person rolls back, or ends it
+        _save(deployment, next_run_at=now + timedelta(seconds=deploy.monitor_interval_seconds))
+        return deploy.monitor_interval_seconds
+    verifying = _verifying(deployment, deployment.state_since)
     kind, name = (
         (Stage.Kind.VERIFY, "Immediate verification") if verifying else (Stage.Kind.MONITOR, "Monitoring")
     )
@@ -717,17 +731,43 @@ def _monitor(deployment: Deployment, world: Outside) -> float | None:
         raise Refused(f"Immediate verification at 100 %: {verdict.failed}.")
     if verdict.failed and not deployment.regressed_at:
         _regressed(deployment, verdict.failed)
-    wait = min(interval, max((deployment.monitor_until - now).total_seconds(), 1))
+    if now >= verify_end:  # its last round judged: the verification is over
+        _verified(deployment)
+    if now >= deployment.monitor_until and not deployment.regressed_at:  # its last round judged too
+        _complete(deployment)
+        return None
+    # Within the verification a round lands on its end, so all of it is judged as verification.
+    if now < verify_end:
+        wait = min(deploy.analysis_seconds, (verify_end - now).total_seconds())
+    else:
+        wait = min(deploy.monitor_interval_seconds, (deployment.monitor_until - now).total_seconds())
+    wait = max(wait, 1)
     _save(deployment, state_since=now, next_run_at=now + timedelta(seconds=wait))
     return wait
 
 
+def _verifying(deployment: Deployment, moment) -> bool:
+    """Whether `moment` (a round's start) falls in the live release's immediate verification."""
+    if deployment.live_at is None:
+        return False
+    deploy = deployment.environment.deploy_settings
+    return moment < deployment.live_at + timedelta(seconds=deploy.verify_seconds)
+
+
 def _verified(deployment: Deployment) -> None:
-    """The immediate verification's time is over without a failure: its stage passed."""
-    for stage in Stage.objects.filter(
-        deployment=deployment, kind=Stage.Kind.VERIFY, state=Stage.State.RUNNING
-    ):
-        _close(stage, Stage.State.PASSED)
+    """The immediate verification's time is over without a failure: its stage passed, unless no
+    round could judge the metrics (too little traffic), which is said rather than passed."""
+    running = Stage.objects.filter(deployment=deployment, kind=Stage.Kind.VERIFY, state=Stage.State.RUNNING)
+    for stage in running:
+        if any(c["name"] == "5xx error rate" for c in stage.checks):
+            _close(stage, Stage.State.PASSED)
+            continue
+        words = "Too little traffic reached the live release to judge its metrics during the verification."
+        with transaction.atomic():
+            _close(stage, Stage.State.STOPPED, words)
+            _alert(
+                deployment, "was not verified", f"{words} It stays live and is monitored: watch it closely."
+            )
 
 
 def _regressed(deployment: Deployment, failed: str) -> None:
@@ -746,7 +786,8 @@ def _regressed(deployment: Deployment, failed: str) -> None:
             regression=words,
             regressed_at=now,
         )
-        _alert(deployment, "regressed", body, also=deployment.started_by)
+        _alert(deployment, "regressed", body, people=[deployment.started_by])
+        # The requester, the stakeholders and their channels.
         change_notify(
             deployment.change, f"{deployment.change.number} regressed in {deployment.environment}", body
         )
@@ -754,15 +795,17 @@ def _regressed(deployment: Deployment, failed: str) -> None:
 
 def _complete(deployment: Deployment) -> None:
     """The monitoring passed (or was ended early): the change is completed, its After items
-    proved by the evidence, the report kept, the environment unlocked."""
-    for stage in Stage.objects.filter(deployment=deployment, state=Stage.State.RUNNING):
-        early = deployment.ended_early_by_id and stage.kind == Stage.Kind.MONITOR
-        _close(stage, Stage.State.PASSED, "ended early" if early else "")
+    proved by the evidence, the report kept, the environment unlocked; unless a rollback was asked
+    for meanwhile (it then goes on)."""
     if deployment.ended_early_by_id:
         note = f"Monitoring ended early by {deployment.ended_early_by}: {deployment.ended_early_reason}"
     else:
         note = f"{deployment.version} passed its monitoring on {deployment.to_colour}."
     with transaction.atomic():
+        if Deployment.objects.select_for_update().filter(pk=deployment.pk, rollback_requested=True).exists():
+            return
+        for stage in Stage.objects.filter(deployment=deployment, state=Stage.State.RUNNING):
+            _close(stage, Stage.State.PASSED, "ended early" if deployment.ended_early_by_id else "")
         evidence.prove_after(deployment)
         _save(deployment, report=evidence.report(deployment))
         _end(deployment, D.SUCCEEDED, ChangeStatus.COMPLETED, note)
@@ -849,12 +892,13 @@ def _revert(deployment: Deployment, stage: Stage) -> None:
         _record(stage, [Stage.evidence("Code revert", False, detail=words)])
 
 
-def _alert(deployment: Deployment, what: str, body: str, *, also=None) -> None:
-    """Tells the environment's alert channel and the requester (and `also`, a person)."""
+def _alert(deployment: Deployment, what: str, body: str, *, people=None) -> None:
+    """Tells the environment's alert channel and, by e-mail, `people` (the requester unless named)."""
     deploy = deployment.environment.deploy_settings
     subject = f"{deployment.change.number} {what} in {deployment.environment}"
     notification_send(channel="slack", recipient=deploy.alert_channel, subject=subject, body=body)
-    emails = {p.email for p in (deployment.change.requester, also) if p is not None and p.email}
+    people = [deployment.change.requester] if people is None else people
+    emails = {p.email for p in people if p is not None and p.email}
     for email in sorted(emails):
         notification_send(channel="email", recipient=email, subject=subject, body=body)
 
@@ -873,6 +917,7 @@ def stuck_alerts() -> list[int]:
         Q(paused_at__isnull=True, next_run_at__lt=now - STUCK_AFTER)
         | Q(paused_at__lt=now - PAUSED_TOO_LONG)
         | Q(state=D.ROLLING_BACK, state_since__lt=now - STUCK_AFTER)
+        | Q(state=D.MONITORING, regressed_at__isnull=False, monitor_until__lt=now - PAUSED_TOO_LONG)
     )
     stuck = stuck.filter(Q(alerted_at__isnull=True) | Q(alerted_at__lt=now - ALERT_EVERY))
     told = []
@@ -889,6 +934,11 @@ def _tell_stuck(deployment: Deployment, now) -> int:
         since, why = deployment.paused_at, "has been paused"
     elif deployment.state == D.ROLLING_BACK:
         since, why = deployment.state_since, "has been rolling back"
+    elif deployment.regressed_at is not None:
+        since, why = (
+            deployment.monitor_until,
+            "has waited with a regression (roll it back, or end the monitoring)",
+        )
     else:
         since, why = deployment.next_run_at, "has made no progress"
     minutes = int((now - since).total_seconds() // 60)

@@ -8,53 +8,48 @@ from portal import clock
 
 
 def prove_during(deployment: Deployment) -> None:
-    """Ticks the items the deployment engine proves, each with its own evidence."""
+    """Ticks the items the deployment engine proves, each with its own evidence; an item whose
+    evidence is missing or says otherwise stays open."""
     stages = list(deployment.stages.all())
     traffic = [s for s in stages if s.kind == Stage.Kind.TRAFFIC and s.state == Stage.State.PASSED]
-    known = {
-        "blue_healthy": _found(stages, Stage.Kind.PREFLIGHT, "Live colour health"),
-        "green_deployed": _found(stages, Stage.Kind.DEPLOY, "Target health", f"{deployment.version} on"),
-        "smoke_tests": _smoke_words(stages, Stage.Kind.SMOKE),
-        "traffic_shift": " → ".join(f"{s.weight} %" for s in traffic)
-        + f" on {deployment.to_colour}, each step judged and baked",
-        "metrics_in_range": _worst_words(traffic),
-        "no_critical_errors": _errors_words(traffic),
-    }
-    general = f"Deployment {deployment.pk}: {deployment.version} took all traffic on {deployment.to_colour}."
-    _prove(deployment, "deployment", known, general)
+    _prove(
+        deployment,
+        "deployment",
+        {
+            "blue_healthy": _found(stages, Stage.Kind.PREFLIGHT, "Live colour health"),
+            "green_deployed": _found(stages, Stage.Kind.DEPLOY, "Target health", f"{deployment.version} on"),
+            "smoke_tests": _smoke_words(stages, Stage.Kind.SMOKE),
+            "traffic_shift": _shift_words(traffic, deployment.to_colour),
+            "metrics_in_range": _worst_words(traffic),
+            "no_critical_errors": _errors_words(traffic),
+        },
+    )
 
 
 def prove_after(deployment: Deployment) -> None:
-    """Ticks the items the post-deployment verification proves, each with its own evidence."""
+    """Ticks the items the post-deployment verification proves, each with its own evidence; an
+    item whose evidence is missing or says otherwise (a regression) stays open for a person."""
     stages = list(deployment.stages.all())
     watched = [s for s in stages if s.kind in (Stage.Kind.VERIFY, Stage.Kind.MONITOR)]
-    minutes = int((clock.now() - deployment.live_at).total_seconds() // 60) if deployment.live_at else 0
-    early = (
-        f" (ended early by {deployment.ended_early_by}: {deployment.ended_early_reason})"
-        if deployment.ended_early_by_id
-        else ""
+    _prove(
+        deployment,
+        "post_deployment",
+        {
+            "full_smoke_suite": _smoke_words(watched, Stage.Kind.VERIFY)
+            or _smoke_words(watched, Stage.Kind.MONITOR),
+            "performance_baseline": _worst_words(watched, names=("Latency p95", "Latency p99")),
+            "error_rates_normal": _worst_words(watched, names=("5xx error rate",)),
+            "post_deployment_report": f"Post-deployment report of deployment {deployment.pk}",
+        },
     )
-    known = {
-        "full_smoke_suite": _smoke_words(stages, Stage.Kind.VERIFY)
-        or _smoke_words(stages, Stage.Kind.MONITOR),
-        "performance_baseline": _worst_words(watched, names=("Latency p95", "Latency p99")),
-        "error_rates_normal": _worst_words(watched, names=("5xx error rate",)),
-        "post_deployment_report": f"Post-deployment report of deployment {deployment.pk}",
-    }
-    general = f"Watched for {minutes} min after going live{early}; {len(_rounds(watched))} check(s)."
-    _prove(deployment, "post_deployment", known, general)
 
 
-def _prove(deployment: Deployment, integration: str, known: dict, general: str) -> None:
-    for item in deployment.change.checklist.filter(integration=integration):
-        words = known.get(item.key) or general
-        integrations.checklist_prove(
-            change=deployment.change, integration=integration, evidence=words, key=item.key
-        )
-
-
-def _rounds(stages: list[Stage]) -> list[str]:
-    return sorted({c["at"] for s in stages for c in s.checks if "at" in c})
+def _prove(deployment: Deployment, integration: str, evidence: dict[str, str]) -> None:
+    for key, words in evidence.items():
+        if words:
+            integrations.checklist_prove(
+                change=deployment.change, integration=integration, evidence=words, key=key
+            )
 
 
 def _found(stages: list[Stage], kind: str, name: str, prefix: str = "") -> str:
@@ -67,11 +62,20 @@ def _found(stages: list[Stage], kind: str, name: str, prefix: str = "") -> str:
 
 
 def _smoke_words(stages: list[Stage], kind: str) -> str:
+    """Every smoke test of these stages passed, in words; nothing when there were none or one failed."""
     smoke = [c for s in stages if s.kind == kind for c in s.checks if c["name"].startswith("GET ")]
     if not smoke or not all(c["ok"] for c in smoke):
         return ""
     last = {c["name"]: c for c in smoke}
     return f"{len(smoke)} smoke test(s) passed: " + "; ".join(f"{n} {c['detail']}" for n, c in last.items())
+
+
+def _shift_words(traffic: list[Stage], colour: str) -> str:
+    """The steps the traffic went through, each judged; a step promoted past its bake says so."""
+    if not traffic:
+        return ""
+    steps = " → ".join(f"{s.weight} %" + (" (promoted)" if s.message == "promoted" else "") for s in traffic)
+    return f"{steps} on {colour}, each step judged"
 
 
 def _worst_words(stages: list[Stage], names=("5xx error rate", "Latency p95", "Latency p99")) -> str:
@@ -81,7 +85,8 @@ def _worst_words(stages: list[Stage], names=("5xx error rate", "Latency p95", "L
     for check in (c for c in measured if c["name"] in names):
         if check["name"] not in worst or check["value"] > worst[check["name"]]["value"]:
             worst[check["name"]] = check
-    if not worst or not all(c["ok"] for c in worst.values()):
+    judged = [c for s in stages for c in s.checks if c["name"] in names]
+    if not worst or not all(c["ok"] is not False for c in judged):
         return ""
     return "Worst: " + ", ".join(f"{n} {c['value']} (limit {c['threshold']})" for n, c in worst.items())
 

@@ -203,6 +203,11 @@ class DeploySettings(models.Model):
         validators=[MinValueValidator(1)],
         help_text="How long the new colour may take to become healthy.",
     )
+    deployer_timeout_seconds = models.PositiveIntegerField(
+        default=defaults.DEPLOYER_TIMEOUT_SECONDS,
+        validators=[MinValueValidator(1)],
+        help_text="How long the deployer (a workflow run) may take; the health timeout counts after it.",
+    )
     database_instance = models.CharField(
         max_length=100, blank=True, help_text="The RDS instance snapshotted before each deployment."
     )
@@ -254,6 +259,13 @@ class DeploySettings(models.Model):
             )
         if self.deployer == self.Deployer.WEBHOOK and not self.deployer_url:
             raise ValidationError({"deployer_url": "The webhook deployer needs the address to call."})
+        if 0 < self.verify_seconds < self.analysis_seconds:
+            raise ValidationError(
+                {
+                    "verify_seconds": "The verification lasts at least one judgement "
+                    f"({self.analysis_seconds} s), or 0 for none."
+                }
+            )
         if self.deployer == self.Deployer.GITHUB_ACTIONS and not self.github_workflow:
             raise ValidationError(
                 {"github_workflow": "The GitHub Actions deployer needs the workflow to run, e.g. deploy.yml."}

@@ -263,6 +263,32 @@ def deployment_end_monitoring(*, actor, deployment: Deployment, reason: str) -> 
     )
 
 
+def deployment_abandon(*, actor, deployment: Deployment, reason: str) -> Deployment:
+    """Ends a running deployment whose load balancer no longer exists (an environment rebuilt, the
+    demo's simulated production restarted), asking nothing of AWS: it failed, with the reason, and
+    its change with it; audited. Policy admins only: the engine cannot carry it on or back."""
+    from changes.choices import ChangeStatus
+    from changes.services import change_move
+
+    if not has_right(actor, Right.ENVIRONMENT_MANAGE):
+        raise PermissionDenied(missing_right_message(Right.ENVIRONMENT_MANAGE))
+    with transaction.atomic():
+        locked = Deployment.objects.select_for_update().select_related("change").get(pk=deployment.pk)
+        if locked.ended_at is not None:
+            raise DeployRefused([f"Deployment {locked.pk} has ended ({locked.get_state_display().lower()})."])
+        now = clock.now()
+        before = {"state": locked.state}
+        locked.state, locked.ended_at, locked.error = Deployment.State.FAILED, now, f"Abandoned: {reason}"
+        locked.lease_until, locked.lease_owner = None, ""
+        locked.save(update_fields=["state", "ended_at", "error", "lease_until", "lease_owner"])
+        audit_record(
+            actor=actor, action="deployment.abandon", target=locked, before=before,
+            after={"state": locked.state, "reason": reason},
+        )  # fmt: skip
+        change_move(change=locked.change, status=ChangeStatus.FAILED, actor=actor, note=locked.error)
+        return locked
+
+
 def rollback_right(user, deployment: Deployment) -> str | None:
     """The right by which this person may roll this deployment back (release managers any; SREs
     one whose change fixes an incident), or None."""

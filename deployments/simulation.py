@@ -13,7 +13,7 @@ from portal import clock
 
 KEY = "simulation:{}"
 LATENCIES = "simulation:latencies:{}"
-SWITCH = "simulation:next-release"
+SWITCH = "simulation:next-release:{}"
 # What a bad release does: answers some requests with 500, or answers slowly.
 FAULTS = {"": "Good", "errors": "Errors (1 request in 5 fails)", "slow": "Slow (about a second a request)"}
 # The latency samples kept per colour: enough for the last minutes of a busy demo.
@@ -43,20 +43,23 @@ def behave(target_group_arn: str, **changes) -> Behaviour:
     return Behaviour(**current)
 
 
-def deploy(target_group_arn: str, version: str) -> Behaviour:
-    """The simulated deployer: the colour runs `version` from now on, bad if the switch says so."""
-    return behave(target_group_arn, version=version, fault=next_release_fault())
+def deploy(target_group_arn: str, version: str, environment: str) -> Behaviour:
+    """The simulated deployer: the colour runs `version` from now on, bad if the environment's
+    switch says so (which then turns back to good: it is about the next release only)."""
+    fault = next_release_fault(environment)
+    cache.delete(SWITCH.format(environment))
+    return behave(target_group_arn, version=version, fault=fault)
 
 
-def next_release_fault() -> str:
-    """The bad-release switch: what the next release deployed to the simulated production does."""
-    return cache.get(SWITCH) or ""
+def next_release_fault(environment: str) -> str:
+    """The bad-release switch: what the next release deployed to this environment does."""
+    return cache.get(SWITCH.format(environment)) or ""
 
 
-def next_release_fault_set(fault: str) -> None:
+def next_release_fault_set(environment: str, fault: str) -> None:
     if fault not in FAULTS:
         raise ValueError(f"{fault!r} is not one of {', '.join(repr(f) for f in FAULTS)}")
-    cache.set(SWITCH, fault, timeout=None)
+    cache.set(SWITCH.format(environment), fault, timeout=None)
 
 
 def latencies_record(target_group_arn: str, samples: list[tuple[datetime, float]]) -> None:

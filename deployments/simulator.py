@@ -6,6 +6,7 @@ requests would be split) and publishes what it saw as the load balancer would: p
 request and 5xx counts to CloudWatch, and the response times the simulated telemetry turns into
 percentiles. Its state lives in deployments/simulation.py."""
 
+import itertools
 import json
 import logging
 import random
@@ -74,17 +75,17 @@ class _Colour(BaseHTTPRequestHandler):
 
     target_group_arn = ""
     colour = ""
-    served = 0
+    served = None  # each colour's own itertools.count: one number a request, across its threads
 
     def do_GET(self):  # noqa: N802 (http.server's name)
         behaviour = simulation.behaviour(self.target_group_arn)
         if self.path.startswith("/healthz"):
             self._answer(200 if behaviour.healthy else 503, {"ok": behaviour.healthy})
             return
-        type(self).served += 1
+        served = next(self.served)
         if behaviour.fault == "slow":
             time.sleep(random.uniform(0.8, 1.3))  # noqa: S311 (a simulation, not a secret)
-        if behaviour.fault == "errors" and type(self).served % 5 == 0:
+        if behaviour.fault == "errors" and served % 5 == 0:
             self._answer(500, {"error": "internal error", "version": behaviour.version})
             return
         self._answer(200, {"colour": self.colour, "version": behaviour.version or "unknown"})
@@ -108,8 +109,11 @@ class _Server(ThreadingHTTPServer):
 
 def serve_colour(colour: str, target_group_arn: str, port: int = 0) -> ThreadingHTTPServer:
     """Serves one colour on 127.0.0.1:`port` (0: any free port) in a background thread."""
+    served = itertools.count(1)
     handler = type(
-        f"{colour.title()}Colour", (_Colour,), {"target_group_arn": target_group_arn, "colour": colour}
+        f"{colour.title()}Colour",
+        (_Colour,),
+        {"target_group_arn": target_group_arn, "colour": colour, "served": served},
     )
     server = _Server(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, name=f"colour-{colour}", daemon=True).start()

@@ -24,7 +24,7 @@ from portal.views.errors import forbidden
 
 
 @login_required
-def catalogue(request):
+def catalogue(request, status: int = 200):
     if not request.user.has_perm(Right.ENVIRONMENT_VIEW):
         return forbidden(request, reason=missing_right_message(Right.ENVIRONMENT_VIEW))
     environments = Environment.objects.select_related("approval_policy", "deploy_settings").prefetch_related(
@@ -35,7 +35,10 @@ def catalogue(request):
     for environment in environments:
         environment.simulation = _simulation(environment)
     return render(
-        request, "deployments/catalogue.html", {"environments": environments, "services": services_}
+        request,
+        "deployments/catalogue.html",
+        {"environments": environments, "services": services_},
+        status=status,
     )
 
 
@@ -46,7 +49,7 @@ def _simulation(environment: Environment) -> dict | None:
         return None
     return {
         "colours": [(c, simulation.behaviour(deploy.target_group(c))) for c in ("blue", "green")],
-        "next": simulation.next_release_fault(),
+        "next": simulation.next_release_fault(environment.name),
         "faults": simulation.FAULTS,
     }
 
@@ -60,19 +63,19 @@ def simulation_switch(request, name: str):
         return forbidden(request, reason=missing_right_message(Right.DEPLOYMENT_DEPLOY))
     if _simulation(environment) is None:
         raise Http404(f"{environment} is not a simulated production.")
-    fault = request.POST.get("fault", "")
+    fault = request.POST.get("fault")
     if fault not in simulation.FAULTS:
-        messages.error(request, f"Choose one of: {', '.join(simulation.FAULTS.values())}.")
-        return redirect("catalogue")
+        messages.error(request, f"Say what the next release does: {', '.join(simulation.FAULTS.values())}.")
+        return catalogue(request, status=400)
     with transaction.atomic():
         audit_record(
             actor=request.user,
             action="simulation.next_release",
             target=environment,
-            before={"fault": simulation.next_release_fault()},
+            before={"fault": simulation.next_release_fault(environment.name)},
             after={"fault": fault},
         )
-        simulation.next_release_fault_set(fault)
+        simulation.next_release_fault_set(environment.name, fault)
     messages.success(request, f"The next release deployed to {environment} is: {simulation.FAULTS[fault]}.")
     return redirect("catalogue")
 

@@ -495,9 +495,10 @@ _DEPLOYMENT_RESULTS = {
 
 def _deployment_status_event(payload: dict) -> Response:
     """A deployment GitHub made (a GitHub Actions job that names an `environment:`) ended: in an
-    environment Greenlight knows by that name (any case), a success is the version arriving there
-    (a soak starts) and a failure or an error is a red run, each recorded once however often the
-    event is delivered. Other states and environments are ignored (200)."""
+    environment Greenlight knows by that name (any case, not a production one), a success is the
+    version arriving there (a soak starts) and a failure or an error is a red run, each recorded once
+    however often the event is delivered (by its address). Other states and environments are
+    ignored (200)."""
     from deployments.models import Environment
 
     deployment_status = _object(
@@ -519,6 +520,12 @@ def _deployment_status_event(payload: dict) -> Response:
     environment = Environment.objects.filter(name__iexact=name).first()
     if environment is None:
         return _ignored(f"no environment is named {name}")
+    if environment.is_production:
+        return _ignored(f"{environment.name} is deployed to by Greenlight itself, not soaked")
+    if not link:
+        raise exceptions.ValidationError(
+            {"deployment_status": "A deployment_status names its address (url), to be recorded once."}
+        )
     run = services.staging_run_record_once(
         environment=environment, version=version, result=result, at=at, url=link
     )

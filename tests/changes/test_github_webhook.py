@@ -416,3 +416,27 @@ def test_a_forged_deployment_status_is_refused(soaking):
     assert response.status_code == 401 and response.json()["code"] == "bad_signature"
     assert not StagingRun.objects.exists()
     assert soak_message(soaking) == "v1.4.0 has not reached Staging yet."
+
+
+def test_a_deployment_status_of_production_records_no_soak(soaking):
+    from changes.models import StagingRun
+    from tests.factories import EnvironmentFactory
+
+    EnvironmentFactory(name="production", is_production=True)
+    response = deliver(deployment_status(environment="production"), event="deployment_status")
+    assert response.status_code == 200
+    assert response.json()["detail"] == (
+        "deployment_status ignored: production is deployed to by Greenlight itself, not soaked."
+    )
+    assert not StagingRun.objects.exists()
+
+
+def test_a_deployment_status_without_its_address_is_a_400_and_records_nothing(soaking):
+    from changes.models import StagingRun
+
+    event = deployment_status()
+    for key in ("url", "target_url", "log_url"):
+        del event["deployment_status"][key]
+    response = deliver(event, event="deployment_status")
+    assert response.status_code == 400 and "names its address" in str(response.json())
+    assert not StagingRun.objects.exists()

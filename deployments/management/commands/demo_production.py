@@ -101,10 +101,18 @@ class Command(BaseCommand):
             "deployer": "simulated",
             "telemetry": "simulated",
         }
+        from deployments.models import Deployment
+        from deployments.services import deployment_abandon
+
+        running = Deployment.running_in(production.pk)
+        if running is not None:  # its load balancer went with the last run's moto server
+            why = "the simulated production restarted: the load balancer it ran on is gone."
+            deployment_abandon(actor=admin, deployment=running, reason=why)
+            self.stdout.write(f"Deployment {running.pk} of {running.change.number} abandoned: {why}")
         while not stop.is_set():
             try:
                 return deploy_settings_save(actor=admin, environment=production, **fields)
-            except DeployRefused as refused:  # a deployment of the last run winds down first
+            except DeployRefused as refused:  # a deployment started this very moment
                 self.stdout.write(f"Waiting: {refused.reasons[0]}")
                 stop.wait(5)
         return None
