@@ -812,9 +812,17 @@ def _complete(deployment: Deployment) -> None:
 
 
 def _end(deployment: Deployment, state: str, change_status: str, note: str) -> None:
+    """The deployment ends, its change with it; one that rolled back by itself after users reached
+    the new colour opens a P1 incident linked to it (in the same transaction). One stopped before
+    any traffic moved is told to the alert channel, not paged."""
     from changes.services import change_move
 
     with transaction.atomic():
+        took_traffic = Stage.objects.filter(deployment=deployment, kind=Stage.Kind.TRAFFIC).exists()
+        if state == D.ROLLED_BACK and deployment.rollback_by_id is None and took_traffic:
+            from incidents.services import incident_for_rollback
+
+            note += f" {incident_for_rollback(deployment).number} is open."
         now = clock.now()
         _save(
             deployment,

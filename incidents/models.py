@@ -1,4 +1,6 @@
-"""Incidents: what broke, how badly, and who declared it. Emergency changes that fix one link here."""
+"""Incidents: what broke, how badly, who runs it, and everything that happened, in order (its
+timeline). Declared by a person, by a deployment that rolled back by itself, or by an alarm;
+emergency changes that fix one link here."""
 
 from django.conf import settings
 from django.db import models
@@ -18,15 +20,60 @@ class IncidentStatus(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
 
 
+# Where an incident may go from each status (PagerDuty's: a triggered one may be resolved at once).
+TRANSITIONS = {
+    IncidentStatus.TRIGGERED: (
+        IncidentStatus.ACKNOWLEDGED,
+        IncidentStatus.MITIGATED,
+        IncidentStatus.RESOLVED,
+    ),
+    IncidentStatus.ACKNOWLEDGED: (IncidentStatus.MITIGATED, IncidentStatus.RESOLVED),
+    IncidentStatus.MITIGATED: (IncidentStatus.RESOLVED,),
+    IncidentStatus.RESOLVED: (),
+}
+
+
 class Incident(models.Model):
+    class Source(models.TextChoices):
+        PERSON = "person", "Declared by a person"
+        DEPLOYMENT = "deployment", "A deployment that rolled back by itself"
+        ALARM = "alarm", "A CloudWatch alarm"
+
     title = models.CharField(max_length=200)
     severity = models.CharField(max_length=2, choices=Severity.choices)
     status = models.CharField(max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.TRIGGERED)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.PERSON)
+    summary = models.TextField(blank=True, help_text="What is known: the impact, what is being done.")
     declared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
         help_text="Empty when the portal declared it (a rollback, an alarm).",
     )  # fmt: skip
+    commander = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    responders = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="incidents_responding"
+    )
+    services = models.ManyToManyField("deployments.Service", blank=True, related_name="incidents")
+    change = models.ForeignKey(
+        "changes.ChangeRequest", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="incidents_caused",
+        help_text="The change whose deployment it follows (an emergency change that fixes it links back).",
+    )  # fmt: skip
+    deployment = models.ForeignKey(
+        "deployments.Deployment", on_delete=models.PROTECT, null=True, blank=True, related_name="incidents"
+    )
+    public = models.BooleanField(default=False, help_text="Shown on the public status page.")
+    detected_at = models.DateTimeField(help_text="When the trouble was detected (an alarm's own time).")
     created_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times it escalated for want of an acknowledgement."
+    )
+    response_breached_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its response target passed unacknowledged."
+    )
+    mitigated_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -38,3 +85,47 @@ class Incident(models.Model):
     @property
     def number(self) -> str:
         return f"INC-{self.pk:06d}" if self.pk else "INC-new"
+
+    @property
+    def dedup_key(self) -> str:
+        """The key PagerDuty groups this incident's trigger, acknowledgement and resolution by."""
+        return f"greenlight-{self.number.lower()}"
+
+    @property
+    def response_target(self):
+        from incidents.defaults import RESPONSE_TARGETS
+
+        return RESPONSE_TARGETS[self.severity]
+
+    def may_become(self, status: str) -> bool:
+        return status in TRANSITIONS[self.status]
+
+
+class TimelineEntry(models.Model):
+    """Something that happened to an incident: a status change, a page, a rollback, a note, a link,
+    who and when. Written by the incident services only, in the same transaction as the act."""
+
+    class Kind(models.TextChoices):
+        DECLARED = "declared", "Declared"
+        STATUS = "status", "Status"
+        PAGE = "page", "Page"
+        ROLLBACK = "rollback", "Rollback"
+        NOTE = "note", "Note"
+        LINK = "link", "Link"
+        ESCALATION = "escalation", "Escalation"
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    text = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name_plural = "timeline entries"
+
+    def __str__(self) -> str:
+        return f"{self.incident.number} {self.kind}: {self.text[:60]}"

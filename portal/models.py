@@ -261,6 +261,7 @@ class Notification(models.Model):
     class Channel(models.TextChoices):
         EMAIL = "email", "E-mail"
         SLACK = "slack", "Slack"
+        PAGERDUTY = "pagerduty", "PagerDuty"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -1,12 +1,16 @@
-"""Adapters to the outside channels: e-mail through Django's mail backend, Slack through slack_sdk.
+"""Adapters to the outside channels: e-mail through Django's mail backend, Slack through slack_sdk,
+PagerDuty through its Events API v2.
 
 No database access here; the delivery task decides what to send and records the outcome. A channel
-without credentials (no EMAIL_URL, no SLACK_BOT_TOKEN) only logs what it would have sent.
+without credentials (no EMAIL_URL, no SLACK_BOT_TOKEN, no PAGERDUTY_ROUTING_KEY) only logs what it
+would have sent.
 """
 
+import json
 import logging
 import smtplib
 
+import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from slack_sdk import WebClient
@@ -37,7 +41,32 @@ def deliver(*, channel: str, recipient: str, subject: str, body: str) -> bool:
         return _email(recipient=recipient, subject=subject, body=body)
     if channel == "slack":
         return _slack(recipient=recipient, subject=subject, body=body)
+    if channel == "pagerduty":
+        return _pagerduty(dedup_key=recipient, summary=subject, event=body)
     raise DeliveryError(f"unknown channel {channel!r}")
+
+
+def _pagerduty(*, dedup_key: str, summary: str, event: str) -> bool:
+    """One event on PagerDuty's Events API v2: `event` is {"event_action", "severity", "source",
+    "links"}; the dedup key ties an incident's trigger, acknowledgement and resolution together."""
+    wanted = json.loads(event)
+    action = wanted["event_action"]
+    if not settings.NOTIFY_PAGERDUTY_ENABLED:
+        logger.info("PagerDuty not configured; would %s %s: %s", action, dedup_key, summary)
+        return False
+    message = {"routing_key": settings.PAGERDUTY_ROUTING_KEY, "event_action": action, "dedup_key": dedup_key}
+    if action == "trigger":
+        message["payload"] = {"summary": summary, "severity": wanted["severity"], "source": wanted["source"]}
+        message["links"] = wanted.get("links", [])
+    try:
+        response = requests.post(settings.PAGERDUTY_EVENTS_URL, json=message, timeout=10)
+    except requests.RequestException as exc:
+        raise TransientDeliveryError(f"PagerDuty unreachable: {exc}") from exc
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TransientDeliveryError(f"PagerDuty answered {response.status_code}")
+    if response.status_code >= 400:
+        raise DeliveryError(f"PagerDuty refused the event ({response.status_code}): {response.text[:300]}")
+    return True
 
 
 def _email(*, recipient: str, subject: str, body: str) -> bool:

@@ -56,6 +56,10 @@ try:
     SLACK_BOT_TOKEN = config.text("SLACK_BOT_TOKEN")
     SLACK_API_URL = config.url("SLACK_API_URL", "https://slack.com/api/")
     PAGERDUTY_ROUTING_KEY = config.text("PAGERDUTY_ROUTING_KEY")
+    PAGERDUTY_EVENTS_URL = config.url("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
+    # Who is told, level after level, while an incident is not acknowledged in its response target:
+    # Slack channels (#...) and e-mail addresses.
+    INCIDENT_ESCALATION = config.word_list("INCIDENT_ESCALATION", ["#production-alerts"])
     _email = config.email("EMAIL_URL")
     DEFAULT_FROM_EMAIL = config.text("EMAIL_FROM", "greenlight@localhost")
 
@@ -274,6 +278,7 @@ CELERY_BEAT_SCHEDULE = {
     "staging-soak-check": {"task": "changes.staging_soak_check", "schedule": 900.0},
     "pull-requests-read": {"task": "changes.pull_requests_read", "schedule": 900.0},
     "deployments-reconcile": {"task": "deployments.reconcile", "schedule": 15.0},
+    "incidents-escalate": {"task": "incidents.escalate", "schedule": 30.0},
 }
 
 # Second factor (django-otp): TOTP apps and backup codes.
@@ -299,6 +304,7 @@ if _email:
 NOTIFY_EMAIL_ENABLED = bool(_email)
 EMAIL_TIMEOUT = 10
 NOTIFY_SLACK_ENABLED = bool(SLACK_BOT_TOKEN)
+NOTIFY_PAGERDUTY_ENABLED = bool(PAGERDUTY_ROUTING_KEY)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -81,6 +81,7 @@ class IncidentFactory(factory.django.DjangoModelFactory):
     title = "Sign-in fails for everyone"
     severity = "P1"
     created_at = factory.LazyFunction(timezone.now)
+    detected_at = factory.SelfAttribute("created_at")
 
 
 class StandardChangeTemplateFactory(factory.django.DjangoModelFactory):

@@ -6,6 +6,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 
+def answer_json(handler, payload, status=200) -> None:
+    """A JSON answer from one of the stand-ins' request handlers."""
+    body = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class FakeSlack:
     """Answers Slack's Web API (chat.postMessage) the way Slack documents it, and keeps the posts."""
 
@@ -30,12 +40,7 @@ class FakeSlack:
                         **payload,
                     }
                 )
-                body = json.dumps(fake.reply).encode()
-                self.send_response(fake.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                answer_json(self, fake.reply, fake.status)
 
             def log_message(self, *args):
                 pass
@@ -72,17 +77,17 @@ class FakeIdentityProvider:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 if self.path.startswith("/jwks"):
-                    fake._answer(self, {"keys": [fake.jwk()]})
+                    answer_json(self, {"keys": [fake.jwk()]})
                 elif self.path.startswith("/userinfo"):
-                    fake._answer(self, fake.claims)
+                    answer_json(self, fake.claims)
                 else:
-                    fake._answer(self, {"error": "not_found"}, status=404)
+                    answer_json(self, {"error": "not_found"}, status=404)
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 fake.token_requests.append(form)
-                fake._answer(
+                answer_json(
                     self, {"id_token": fake.id_token(), "access_token": "at-1", "token_type": "Bearer"}
                 )
 
@@ -92,15 +97,6 @@ class FakeIdentityProvider:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @staticmethod
-    def _answer(handler, payload, status=200):
-        body = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
 
     def jwk(self) -> dict:
         from jwt.algorithms import RSAAlgorithm
@@ -202,3 +198,25 @@ class FakePipeline(_Served):
                 pass
 
         self._serve(Handler, "/deploy")
+
+
+class FakePagerDuty(_Served):
+    """PagerDuty's Events API v2 (POST /v2/enqueue): keeps each event, answers 202 as PagerDuty
+    does, or `status` when told to fail."""
+
+    def __init__(self):
+        self.events: list[dict] = []
+        self.status = 202
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                event = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if fake.status == 202:
+                    fake.events.append(event)
+                answer_json(self, {"status": "success", "dedup_key": event.get("dedup_key")}, fake.status)
+
+            def log_message(self, *args):
+                pass
+
+        self._serve(Handler, "/v2/enqueue")
