@@ -37,7 +37,7 @@ demo: install
 	@echo "  Riley (release manager) deploys CHG-000004, scheduled now in the demo's clock, from its page"
 	@echo "  and watches it go 0 -> 25 -> 50 -> 100 % on the simulated production, then monitored."
 	@echo "  Then: Environments -> Simulated production -> next release Errors, and deploy CHG-000005"
-	@echo "  (Take its next free slot first): the gate fails at 25 % and it rolls back by itself."
+	@echo "  (Take its next free slot first): the gate fails at 25 %, it rolls back by itself, a P1 opens."
 	@echo "  Ctrl-C stops the web server, worker, beat and the simulated production."
 	@echo ""
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho --procfile Procfile.demo start --port $(PORT)
