@@ -10,3 +10,7 @@ RESPONSE_TARGETS = {
     "P2": timedelta(hours=1),
     "P3": timedelta(hours=24),
 }
+# A post-mortem is due this long after its incident is resolved (the process: within 48 hours).
+POSTMORTEM_DUE = timedelta(hours=48)
+# Severities whose incidents always need one (and any incident that needed a rollback).
+POSTMORTEM_SEVERITIES = ("P0", "P1")

@@ -129,3 +129,27 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.incident.number} {self.kind}: {self.text[:60]}"
+
+
+class PostMortem(models.Model):
+    """What an incident taught: required for every P0 and P1 and every incident that needed a
+    rollback, due 48 hours after resolution; its timeline is filled from the incident's."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="postmortem")
+    due_at = models.DateTimeField()
+    summary = models.TextField(blank=True)
+    impact = models.TextField(blank=True)
+    timeline = models.TextField(blank=True, help_text="Filled from the incident's timeline; edit freely.")
+    root_cause = models.TextField(blank=True)
+    went_well = models.TextField(blank=True)
+    went_badly = models.TextField(blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Post-mortem of {self.incident.number}"
+
+    def overdue(self, now) -> bool:
+        return self.completed_at is None and now > self.due_at

@@ -9,7 +9,7 @@ import json
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from incidents.models import Incident, IncidentStatus, Severity, TimelineEntry
+from incidents.models import Incident, IncidentStatus, PostMortem, Severity, TimelineEntry
 from portal import clock
 from portal.roles import Right, has_right, missing_right_message
 from portal.services import audit_record, notification_send
@@ -146,7 +146,32 @@ def _moved(actor, incident: Incident, status: str, *, stamp: str, note: str = ""
             notification_send(
                 channel="slack", recipient=INCIDENT_CHANNEL, subject=f"{locked.number} resolved", body=words
             )
+            _postmortem_required(locked)
         return locked
+
+
+def _postmortem_required(incident: Incident) -> PostMortem | None:
+    """A resolved P0 or P1, or an incident that needed a rollback, owes a post-mortem within 48
+    hours: made now with its timeline filled in from the incident's (in the caller's transaction)."""
+    from incidents.defaults import POSTMORTEM_DUE, POSTMORTEM_SEVERITIES
+
+    rolled_back = (
+        incident.deployment_id is not None
+        or incident.timeline.filter(kind=TimelineEntry.Kind.ROLLBACK).exists()
+    )
+    if incident.severity not in POSTMORTEM_SEVERITIES and not rolled_back:
+        return None
+    lines = [f"{e.at:%Y-%m-%d %H:%M} UTC  {e.text}" for e in incident.timeline.all()]
+    postmortem, _ = PostMortem.objects.get_or_create(
+        incident=incident,
+        defaults={"due_at": incident.resolved_at + POSTMORTEM_DUE, "timeline": "\n".join(lines),
+                  "summary": incident.summary},
+    )  # fmt: skip
+    due = f"{postmortem.due_at:%Y-%m-%d %H:%M} UTC"
+    timeline_add(
+        incident, TimelineEntry.Kind.LINK, f"A post-mortem is due by {due}.", postmortem=postmortem.pk
+    )
+    return postmortem
 
 
 # What each step tells PagerDuty (mitigated is ours alone: the page stays open until resolved).

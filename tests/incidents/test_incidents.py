@@ -74,7 +74,7 @@ def test_an_incident_moves_on_in_order_and_never_back(sre, developer):
     incident = services.incident_mitigate(actor=sre, incident=incident, note="Traffic back on blue")
     incident = services.incident_resolve(actor=sre, incident=incident, note="Fixed in v1.3.1")
     assert incident.status == "resolved" and incident.mitigated_at <= incident.resolved_at
-    assert kinds(incident) == ["declared", "page", "status", "page", "status", "status", "page"]
+    assert kinds(incident) == ["declared", "page", "status", "page", "status", "status", "page", "link"]
     assert (
         incident.timeline.filter(kind="status").last().text
         == f"Resolved by {sre.display_name}: Fixed in v1.3.1"
@@ -230,3 +230,27 @@ def test_a_deployment_stopped_before_any_traffic_moved_pages_nobody(alb, ready, 
     assert deployment.state == "rolled_back" and "Smoke tests failed" in deployment.error
     assert not Incident.objects.exists()
     assert not Notification.objects.filter(channel="pagerduty").exists()
+
+
+def test_a_resolved_p1_owes_a_post_mortem_overdue_48_hours_after(sre, developer):
+    incident = services.incident_declare(actor=developer, title="Checkout fails", severity="P1")
+    services.incident_acknowledge(actor=sre, incident=incident)
+    incident = services.incident_resolve(actor=sre, incident=incident, note="Rolled back")
+    postmortem = incident.postmortem
+    assert postmortem.due_at == incident.resolved_at + timedelta(hours=48)
+    assert "P1 declared: Checkout fails" in postmortem.timeline and "Resolved by" in postmortem.timeline
+    assert incident.timeline.last().text.startswith("A post-mortem is due by ")
+    clock.shift(timedelta(hours=47, minutes=59))
+    assert not postmortem.overdue(clock.now())
+    clock.shift(timedelta(minutes=2))
+    assert postmortem.overdue(clock.now())
+
+
+@pytest.mark.parametrize(
+    "severity, linked, owed", [("P3", False, False), ("P2", True, True), ("P0", False, True)]
+)
+def test_a_post_mortem_is_owed_for_p0_p1_and_any_rollback(sre, severity, linked, owed, alb, ready, rita):  # noqa: F811
+    deployment = deployments.deploy(actor=rita, change=ready) if linked else None
+    incident = services.incident_declare(actor=sre, title="Trouble", severity=severity, deployment=deployment)
+    incident = services.incident_resolve(actor=sre, incident=incident)
+    assert hasattr(incident, "postmortem") is owed

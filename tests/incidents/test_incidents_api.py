@@ -34,7 +34,7 @@ def test_a_developer_declares_an_incident_and_an_sre_runs_it(developer, sre):
     assert note.status_code == 201 and note.json()["kind"] == "note"
     resolved = client_for(sre).post(url + "resolve/", {"note": "Rolled back"}, format="json").json()
     assert resolved["status"] == "resolved" and resolved["resolved_at"]
-    kinds = ["declared", "page", "status", "page", "note", "status", "page"]
+    kinds = ["declared", "page", "status", "page", "note", "status", "page", "link"]
     assert [e["kind"] for e in resolved["timeline"]] == kinds
 
     again = client_for(sre).post(url + "resolve/", {}, format="json")
