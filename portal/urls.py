@@ -29,6 +29,7 @@ urlpatterns = [
         name="deployment-control",
     ),
     path("releases/", release_views.release_list, name="release-list"),
+    path("incidents/", include("incidents.urls")),
     path("releases/<int:pk>/rollback/", release_views.release_rollback, name="release-rollback"),
     path("notifications/", pages.notification_list, name="notification-list"),
     path("notifications/test/", pages.notification_test, name="notification-test"),
