@@ -26,6 +26,8 @@ def incident_list(request):
     if not has_right(request.user, Right.INCIDENT_VIEW):
         return forbidden(request, reason=missing_right_message(Right.INCIDENT_VIEW))
     form, status = DeclareForm(), 200
+    if request.method == "POST" and not has_right(request.user, Right.INCIDENT_DECLARE):
+        return forbidden(request, reason=missing_right_message(Right.INCIDENT_DECLARE))
     if request.method == "POST":
         form = DeclareForm(request.POST)
         incident = _declared(request, form)
@@ -52,8 +54,8 @@ def _declared(request, form: DeclareForm) -> Incident | None:
         return None
     try:
         return services.incident_declare(actor=request.user, **form.cleaned_data)
-    except (ValidationError, PermissionDenied) as refused:
-        form.add_error(None, " ".join(getattr(refused, "messages", [str(refused)])))
+    except ValidationError as refused:
+        form.add_error(None, " ".join(refused.messages))
         return None
 
 
@@ -71,7 +73,7 @@ def _context(request, pk: int, **forms) -> dict:
         ).prefetch_related("services", "responders"),
         pk=pk,
     )
-    postmortem = getattr(incident, "postmortem", None) if hasattr(incident, "postmortem") else None
+    postmortem = getattr(incident, "postmortem", None)  # a missing one-to-one is an AttributeError
     return {
         "incident": incident,
         "timeline": list(incident.timeline.select_related("actor")),

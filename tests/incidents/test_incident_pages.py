@@ -77,3 +77,10 @@ def test_an_overdue_post_mortem_stands_out_on_the_list(signed_in, developer, sre
     clock.shift(timedelta(hours=49))
     listed = signed_in(sre).get("/incidents/").content.decode()
     assert "post-mortem overdue" in listed
+
+
+def test_an_auditor_reads_incidents_but_declaring_is_refused(signed_in, auditor):
+    client = signed_in(auditor)
+    assert "Declare and page" not in client.get("/incidents/").content.decode()
+    response = client.post("/incidents/", {"title": "Checkout fails", "severity": "P1"})
+    assert response.status_code == 403 and not Incident.objects.exists()
