@@ -64,7 +64,15 @@ class Incident(models.Model):
         "deployments.Deployment", on_delete=models.PROTECT, null=True, blank=True, related_name="incidents"
     )
     public = models.BooleanField(default=False, help_text="Shown on the public status page.")
-    detected_at = models.DateTimeField(help_text="When the trouble was detected (an alarm's own time).")
+    alarm = models.CharField(
+        max_length=255, blank=True, help_text="The CloudWatch alarm that declared it (its name)."
+    )
+    started_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the trouble began (from the alarm's own time; users' first requests to a failing "
+        "release; a person's word). Empty: when it was detected.",
+    )  # fmt: skip
+    detected_at = models.DateTimeField(help_text="When the trouble was detected (the portal was told).")
     created_at = models.DateTimeField()
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     escalation_level = models.PositiveSmallIntegerField(
@@ -122,6 +130,9 @@ class TimelineEntry(models.Model):
     )
     text = models.TextField()
     data = models.JSONField(default=dict, blank=True)
+    public = models.BooleanField(
+        default=False, help_text="An update the public status page shows (of a public incident)."
+    )
 
     class Meta:
         ordering = ["at", "id"]
@@ -153,3 +164,66 @@ class PostMortem(models.Model):
 
     def overdue(self, now) -> bool:
         return self.completed_at is None and now > self.due_at
+
+
+class ActionItem(models.Model):
+    """What a post-mortem resolves to do so it does not happen again: an owner, a due date, a state;
+    reminded when overdue."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        DROPPED = "dropped", "Dropped"
+
+    postmortem = models.ForeignKey(PostMortem, on_delete=models.CASCADE, related_name="action_items")
+    title = models.CharField(max_length=300)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    due_on = models.DateField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    created_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True, help_text="When its owner was last reminded.")
+
+    class Meta:
+        ordering = ["due_on", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ReceivedMessage(models.Model):
+    """A message an outside service sent (an SNS notification, a PagerDuty webhook), kept by its own
+    id so a delivery sent twice is acted on once."""
+
+    class Source(models.TextChoices):
+        SNS = "sns", "AWS SNS"
+        PAGERDUTY = "pagerduty", "PagerDuty"
+
+    source = models.CharField(max_length=16, choices=Source.choices)
+    message_id = models.CharField(max_length=200)
+    received_at = models.DateTimeField()
+    kind = models.CharField(max_length=100, blank=True, help_text="The message's type or event.")
+    incident = models.ForeignKey(
+        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "message_id"], name="received_message_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.message_id}"
+
+
+class StatusSubscriber(models.Model):
+    """Someone who asked for the public status page's updates by e-mail: confirmed through a link
+    sent to the address, and gone again through the link in every update."""
+
+    email = models.EmailField(unique=True)
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.email

@@ -45,11 +45,15 @@ def page(incident: Incident, action: str) -> TimelineEntry:
     )
 
 
-def timeline_add(incident: Incident, kind: str, text: str, *, actor=None, **data) -> TimelineEntry:
-    """One entry on the incident's timeline (in the caller's transaction)."""
+def timeline_add(
+    incident: Incident, kind: str, text: str, *, actor=None, public: bool = False, **data
+) -> TimelineEntry:
+    """One entry on the incident's timeline (in the caller's transaction); a `public` one is an
+    update the status page shows, when the incident itself is public."""
     return TimelineEntry.objects.create(
-        incident=incident, at=clock.now(), kind=kind, actor=actor, text=text, data=data
-    )
+        incident=incident, at=clock.now(), kind=kind, actor=actor, text=text, data=data,
+        public=public and incident.public,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -64,7 +68,8 @@ def incident_declare(
     source: str = Incident.Source.PERSON,
     deployment=None,
     change=None,
-    detected_at=None,
+    started_at=None,
+    alarm: str = "",
 ) -> Incident:
     """Declares an incident (the portal itself when `actor` is None), linked to what it follows."""
     if actor is not None and not has_right(actor, Right.INCIDENT_DECLARE):
@@ -74,12 +79,12 @@ def incident_declare(
     if severity not in Severity.values:
         raise ValidationError(f"severity: one of {', '.join(Severity.values)}.")
     now = clock.now()
-    if detected_at is not None and detected_at > now:
-        raise ValidationError("detected_at: the trouble cannot be detected in the future.")
+    if started_at is not None and started_at > now:
+        raise ValidationError("started_at: the trouble cannot begin in the future.")
     incident = Incident.objects.create(
         title=title.strip()[:200], severity=severity, summary=summary.strip(), source=source,
         declared_by=actor, public=public, deployment=deployment, change=change,
-        detected_at=detected_at or now, created_at=now,
+        started_at=started_at, detected_at=now, created_at=now, alarm=alarm,
     )  # fmt: skip
     incident.services.set(services)
     audit_record(
@@ -94,8 +99,9 @@ def incident_declare(
     )  # fmt: skip
     who = actor.display_name if actor is not None else Incident.Source(source).label
     timeline_add(
-        incident, TimelineEntry.Kind.DECLARED, f"{severity} declared: {incident.title} ({who}).", actor=actor
-    )
+        incident, TimelineEntry.Kind.DECLARED, f"{severity} declared: {incident.title} ({who}).", actor=actor,
+        public=True,
+    )  # fmt: skip
     if deployment is not None:
         timeline_add(
             incident,
@@ -114,9 +120,13 @@ def incident_declare(
     return incident
 
 
-def _moved(actor, incident: Incident, status: str, *, stamp: str, note: str = "") -> Incident:
-    """Moves the incident on, if its status allows, stamping when; audited and on the timeline."""
-    if not has_right(actor, Right.INCIDENT_MANAGE):
+def _moved(
+    actor, incident: Incident, status: str, *, stamp: str, note: str = "", by: str = "", paged: bool = False
+) -> Incident:
+    """Moves the incident on, if its status allows, stamping when; audited and on the timeline.
+    `actor` is None when PagerDuty brought the step back (`by` says who there; `paged`: PagerDuty
+    knows already, so the page is not told again)."""
+    if actor is not None and not has_right(actor, Right.INCIDENT_MANAGE):
         raise PermissionDenied(missing_right_message(Right.INCIDENT_MANAGE))
     with transaction.atomic():
         locked = Incident.objects.select_for_update().get(pk=incident.pk)
@@ -128,7 +138,7 @@ def _moved(actor, incident: Incident, status: str, *, stamp: str, note: str = ""
         before = locked.status
         locked.status = status
         setattr(locked, stamp, clock.now())
-        if status == IncidentStatus.ACKNOWLEDGED and locked.commander_id is None:
+        if status == IncidentStatus.ACKNOWLEDGED and locked.commander_id is None and actor is not None:
             locked.commander = actor  # whoever acknowledges first runs it, until handed over
         locked.save(update_fields=["status", stamp, "commander"])
         audit_record(
@@ -136,11 +146,14 @@ def _moved(actor, incident: Incident, status: str, *, stamp: str, note: str = ""
             action=f"incident.{status}",
             target=locked,
             before={"status": before},
-            after={"status": status, **({"note": note} if note else {})},
+            after={"status": status, **({"note": note} if note else {}), **({"by": by} if by else {})},
         )
-        words = f"{IncidentStatus(status).label} by {actor.display_name}" + (f": {note}" if note else ".")
-        timeline_add(locked, TimelineEntry.Kind.STATUS, words, actor=actor, status=status)
-        if status in PAGE_ACTIONS:
+        who = actor.display_name if actor is not None else by
+        words = f"{IncidentStatus(status).label} by {who}" + (f": {note}" if note else ".")
+        timeline_add(
+            locked, TimelineEntry.Kind.STATUS, words, actor=actor, public=True, status=status, note=note
+        )
+        if status in PAGE_ACTIONS and not paged:
             page(locked, PAGE_ACTIONS[status])
         if status == IncidentStatus.RESOLVED:
             notification_send(
@@ -178,16 +191,16 @@ def _postmortem_required(incident: Incident) -> PostMortem | None:
 PAGE_ACTIONS = {IncidentStatus.ACKNOWLEDGED: "acknowledge", IncidentStatus.RESOLVED: "resolve"}
 
 
-def incident_acknowledge(*, actor, incident: Incident, note: str = "") -> Incident:
-    return _moved(actor, incident, IncidentStatus.ACKNOWLEDGED, stamp="acknowledged_at", note=note)
+def incident_acknowledge(*, actor, incident: Incident, note: str = "", **outside) -> Incident:
+    return _moved(actor, incident, IncidentStatus.ACKNOWLEDGED, stamp="acknowledged_at", note=note, **outside)
 
 
 def incident_mitigate(*, actor, incident: Incident, note: str = "") -> Incident:
     return _moved(actor, incident, IncidentStatus.MITIGATED, stamp="mitigated_at", note=note)
 
 
-def incident_resolve(*, actor, incident: Incident, note: str = "") -> Incident:
-    return _moved(actor, incident, IncidentStatus.RESOLVED, stamp="resolved_at", note=note)
+def incident_resolve(*, actor, incident: Incident, note: str = "", **outside) -> Incident:
+    return _moved(actor, incident, IncidentStatus.RESOLVED, stamp="resolved_at", note=note, **outside)
 
 
 @transaction.atomic
@@ -257,6 +270,7 @@ def incident_for_rollback(deployment) -> Incident:
     """The P1 a deployment that rolled back by itself opens (in the engine's transaction), linked to
     it, its change and the change's services."""
     change = deployment.change
+    first_traffic = deployment.stages.filter(kind="traffic").order_by("started_at").first()
     return incident_declare(
         actor=None,
         title=f"{change.number} rolled back by itself in {deployment.environment}",
@@ -266,4 +280,5 @@ def incident_for_rollback(deployment) -> Incident:
         source=Incident.Source.DEPLOYMENT,
         deployment=deployment,
         change=change,
+        started_at=first_traffic.started_at if first_traffic else None,
     )

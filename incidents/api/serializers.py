@@ -27,8 +27,8 @@ class IncidentSerializer(serializers.ModelSerializer):
         model = Incident
         fields = [
             "id", "number", "title", "severity", "status", "source", "summary", "public", "declared_by",
-            "commander", "services", "change", "deployment", "detected_at", "created_at", "acknowledged_at",
-            "mitigated_at", "resolved_at", "timeline",
+            "commander", "services", "change", "deployment", "alarm", "started_at", "detected_at",
+            "created_at", "acknowledged_at", "mitigated_at", "resolved_at", "timeline",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -41,7 +41,7 @@ class DeclareSerializer(serializers.Serializer):
         slug_field="name", many=True, queryset=Service.objects.all(), required=False, default=list
     )
     public = serializers.BooleanField(required=False, default=False)
-    detected_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
 class NoteSerializer(serializers.Serializer):

@@ -26,17 +26,17 @@ def kinds(incident) -> list[str]:
 
 def test_a_person_declares_an_incident_on_its_services(developer):
     web = ServiceFactory(name="web")
-    detected = clock.now() - timedelta(minutes=3)
+    started = clock.now() - timedelta(minutes=3)
     incident = services.incident_declare(
         actor=developer,
         title=" Checkout fails ",
         severity="P1",
         services=[web],
         public=True,
-        detected_at=detected,
+        started_at=started,
     )
     assert incident.number == f"INC-{incident.pk:06d}" and incident.title == "Checkout fails"
-    assert (incident.status, incident.detected_at, incident.declared_by) == ("triggered", detected, developer)
+    assert (incident.status, incident.started_at, incident.declared_by) == ("triggered", started, developer)
     assert list(incident.services.all()) == [web] and incident.public
     assert incident.dedup_key == f"greenlight-inc-{incident.pk:06d}"
     entry, paged = incident.timeline.all()
@@ -53,12 +53,12 @@ def test_a_person_declares_an_incident_on_its_services(developer):
     [
         ({"title": " ", "severity": "P1"}, "say what is broken"),
         ({"title": "Down", "severity": "P5"}, "one of P0, P1, P2, P3"),
-        ({"title": "Down", "severity": "P1", "detected_at": "future"}, "cannot be detected in the future"),
+        ({"title": "Down", "severity": "P1", "started_at": "future"}, "cannot begin in the future"),
     ],
 )
 def test_a_malformed_declaration_is_refused_and_writes_nothing(developer, fields, says):
-    if fields.get("detected_at") == "future":
-        fields["detected_at"] = clock.now() + timedelta(minutes=5)
+    if fields.get("started_at") == "future":
+        fields["started_at"] = clock.now() + timedelta(minutes=5)
     with pytest.raises(ValidationError, match=says):
         services.incident_declare(actor=developer, **fields)
     assert not Incident.objects.exists() and not TimelineEntry.objects.exists()
