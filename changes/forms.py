@@ -1,6 +1,6 @@
 from django import forms
 
-from changes.choices import Decision
+from changes.choices import ChangeType, Decision
 from changes.models import SIGN_OFF_CAPACITIES, ChangeRequest
 from portal.forms import OTPForm
 
@@ -52,12 +52,18 @@ class ChangeRequestForm(forms.ModelForm):
 
     @staticmethod
     def initial_from_query(query) -> dict:
-        """What a link may fill in on a new change (the Releases page's "new change for v1.2.0"):
-        the title, description and build as written, the environment and services by name (names
-        that match nothing are left out). Nothing is saved until the person files it."""
+        """What a link may fill in on a new change (the Releases page's "new change for v1.2.0", an
+        incident's "emergency change"): the title, description and build as written, the type, the
+        incident by id, the environment and services by name (what matches nothing is left out).
+        Nothing is saved until the person files it."""
         from deployments.models import Environment, Service
+        from incidents.models import Incident
 
         initial = {name: query[name] for name in ("title", "description", "build") if query.get(name)}
+        if query.get("change_type") in ChangeType.values:
+            initial["change_type"] = query["change_type"]
+        if query.get("incident", "").isdigit() and Incident.objects.filter(pk=query["incident"]).exists():
+            initial["incident"] = int(query["incident"])
         if query.get("environment"):
             environment = Environment.objects.filter(name=query["environment"]).first()
             if environment is not None:

@@ -38,7 +38,7 @@ def staging_soak_check() -> int:
     return opened
 
 
-def _again(task, refused: releases.RepositoryRefused):
+def repository_retry(task, refused: releases.RepositoryRefused):
     """Reschedules a task the repository turned away for now: at GitHub's reset time after a rate
     limit, with backoff after a network error. Never a sleep inside a worker."""
     from portal.tasks import retry_delay
@@ -61,7 +61,7 @@ def pull_request_read(self, change_id: int) -> str:
         return str(refused)
     except releases.RepositoryRefused as refused:
         if refused.transient:
-            raise _again(self, refused) from None
+            raise repository_retry(self, refused) from None
         return str(refused)
     return "read"
 
@@ -93,5 +93,5 @@ def release_cut(self, change_id: int) -> str:
         return str(refused)
     except releases.RepositoryRefused as refused:
         if refused.transient:
-            raise _again(self, refused) from None
+            raise repository_retry(self, refused) from None
         raise

@@ -16,7 +16,8 @@ from django.views.decorators.http import require_POST
 from deployments import selectors, services
 from deployments.forms import ReleaseFilterForm, RollbackForm
 from deployments.models import Deployment
-from deployments.views import done_with_code, rollback_act
+from deployments.views import rollback_act
+from portal import mfa
 from portal.roles import Right, has_right, missing_right_message
 from portal.views.errors import forbidden
 
@@ -137,7 +138,7 @@ def release_rollback(request, pk: int):
     live, target = section.live, section.rollback_to
     form = RollbackForm(request.POST, prefix="rollback", auto_id=f"id_{environment.name}_%s")
     try:
-        done = done_with_code(request, form, rollback_act(request, live, form))
+        done = mfa.done_with_code(request, form, rollback_act(request, live, form))
     except PermissionDenied as refused:
         return forbidden(request, reason=str(refused))
     if done:

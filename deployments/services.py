@@ -291,10 +291,12 @@ def deployment_abandon(*, actor, deployment: Deployment, reason: str) -> Deploym
 
 def rollback_right(user, deployment: Deployment) -> str | None:
     """The right by which this person may roll this deployment back (release managers any; SREs
-    one whose change fixes an incident), or None."""
+    one whose change fixes an incident, or one an open incident follows), or None."""
     if has_right(user, Right.DEPLOYMENT_ROLLBACK):
         return Right.DEPLOYMENT_ROLLBACK
-    if has_right(user, Right.DEPLOYMENT_ROLLBACK_INCIDENT) and deployment.change.incident_id:
+    if has_right(user, Right.DEPLOYMENT_ROLLBACK_INCIDENT) and (
+        deployment.change.incident_id or deployment.incidents.filter(resolved_at__isnull=True).exists()
+    ):
         return Right.DEPLOYMENT_ROLLBACK_INCIDENT
     return None
 

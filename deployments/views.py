@@ -227,20 +227,6 @@ CONTROLS = {
 }
 
 
-def done_with_code(request, form, act) -> bool:
-    """Runs `act` once the form is valid and carries the signed-in person's current code: True when
-    it is done; otherwise the refusal (of the code or of the service) is on the form for the page to
-    show. A missing right is raised as PermissionDenied for the caller to answer with a 403."""
-    if not (form.is_valid() and mfa.check_form_code(request, form).ok):
-        return False
-    try:
-        act()
-    except services.DeployRefused as refused:
-        form.add_error(None, " ".join(refused.reasons))
-        return False
-    return True
-
-
 def rollback_act(request, deployment: Deployment, form: RollbackForm):
     """The rollback a valid RollbackForm asks for, by the signed-in person, to run through
     `done_with_code`."""
@@ -274,7 +260,7 @@ def deployment_control(request, pk: int, action: str):
     else:
         return forbidden(request, reason="There is no such control.")
     try:
-        succeeded = done_with_code(request, form, act)
+        succeeded = mfa.done_with_code(request, form, act)
     except PermissionDenied as refused:
         return forbidden(request, reason=str(refused))
     if succeeded:

@@ -121,6 +121,7 @@ class TimelineEntry(models.Model):
         NOTE = "note", "Note"
         LINK = "link", "Link"
         ESCALATION = "escalation", "Escalation"
+        ALARM = "alarm", "Alarm"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     at = models.DateTimeField()
@@ -158,6 +159,12 @@ class PostMortem(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     completed_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was last said to be overdue."
+    )
+
+    # What a finished post-mortem has written (the timeline is filled in already).
+    REQUIRED = ("summary", "impact", "root_cause")
 
     def __str__(self) -> str:
         return f"Post-mortem of {self.incident.number}"
@@ -189,6 +196,9 @@ class ActionItem(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def overdue(self, today) -> bool:
+        return self.state == self.State.OPEN and today > self.due_on
 
 
 class ReceivedMessage(models.Model):

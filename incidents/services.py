@@ -5,11 +5,13 @@ alarm; then acknowledged, mitigated and resolved in that order (a step may be sk
 undone). Acknowledging a resolved incident, or resolving one twice, is refused with the reason."""
 
 import json
+from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 
-from incidents.models import Incident, IncidentStatus, PostMortem, Severity, TimelineEntry
+from incidents.models import ActionItem, Incident, IncidentStatus, PostMortem, Severity, TimelineEntry
 from portal import clock
 from portal.roles import Right, has_right, missing_right_message
 from portal.services import audit_record, notification_send
@@ -49,11 +51,17 @@ def timeline_add(
     incident: Incident, kind: str, text: str, *, actor=None, public: bool = False, **data
 ) -> TimelineEntry:
     """One entry on the incident's timeline (in the caller's transaction); a `public` one is an
-    update the status page shows, when the incident itself is public."""
-    return TimelineEntry.objects.create(
+    update the status page shows, when the incident itself is public, and its subscribers are
+    e-mailed it once the caller's transaction commits."""
+    entry = TimelineEntry.objects.create(
         incident=incident, at=clock.now(), kind=kind, actor=actor, text=text, data=data,
         public=public and incident.public,
     )  # fmt: skip
+    if entry.public:
+        from incidents.tasks import status_update_send
+
+        transaction.on_commit(lambda: status_update_send.delay(entry.pk))
+    return entry
 
 
 @transaction.atomic
@@ -79,6 +87,7 @@ def incident_declare(
     if severity not in Severity.values:
         raise ValidationError(f"severity: one of {', '.join(Severity.values)}.")
     now = clock.now()
+    change = change or (deployment.change if deployment is not None else None)
     if started_at is not None and started_at > now:
         raise ValidationError("started_at: the trouble cannot begin in the future.")
     incident = Incident.objects.create(
@@ -111,13 +120,28 @@ def incident_declare(
             deployment=deployment.pk,
         )
     page(incident, "trigger")
-    notification_send(
-        channel="slack",
-        recipient=INCIDENT_CHANNEL,
-        subject=f"{incident.number} {severity} declared: {incident.title}",
-        body=incident.summary or f"Declared by {who}.",
-    )
+    _tell_declared(incident, who)
     return incident
+
+
+def _tell_declared(incident: Incident, who: str) -> None:
+    """Slack's #incidents always, the alert channel too for a P0 or P1 (the deployment's
+    environment's, else #production-alerts), and the people of the change it follows by e-mail."""
+    from incidents.defaults import ALERT_CHANNEL, ALERT_SEVERITIES
+
+    subject = f"{incident.number} {incident.severity} declared: {incident.title}"
+    body = incident.summary or f"Declared by {who}."
+    channels = [INCIDENT_CHANNEL]
+    if incident.severity in ALERT_SEVERITIES:
+        deployment = incident.deployment
+        settings = getattr(deployment.environment, "deploy_settings", None) if deployment else None
+        channels.append(settings.alert_channel if settings and settings.alert_channel else ALERT_CHANNEL)
+    for channel in dict.fromkeys(channels):
+        notification_send(channel="slack", recipient=channel, subject=subject, body=body)
+    if incident.change is not None:
+        people = [incident.change.requester, *incident.change.stakeholders.all()]
+        for email in sorted({p.email for p in people if p.email}):
+            notification_send(channel="email", recipient=email, subject=subject, body=body)
 
 
 def _moved(
@@ -204,14 +228,22 @@ def incident_resolve(*, actor, incident: Incident, note: str = "", **outside) ->
 
 
 @transaction.atomic
-def incident_note(*, actor, incident: Incident, text: str) -> TimelineEntry:
-    """A person's note on the timeline (anyone who may declare incidents may add one)."""
+def incident_note(*, actor, incident: Incident, text: str, public: bool = False) -> TimelineEntry:
+    """A person's note on the timeline (anyone who may declare incidents may add one); a `public`
+    one is an update on the status page too, which only whoever runs incidents posts, and only for
+    a public incident."""
     if not has_right(actor, Right.INCIDENT_DECLARE):
         raise PermissionDenied(missing_right_message(Right.INCIDENT_DECLARE))
+    if public and not has_right(actor, Right.INCIDENT_MANAGE):
+        raise PermissionDenied(missing_right_message(Right.INCIDENT_MANAGE))
     if not text.strip():
         raise ValidationError("text: write the note.")
-    entry = timeline_add(incident, TimelineEntry.Kind.NOTE, text.strip(), actor=actor)
-    audit_record(actor=actor, action="incident.note", target=incident, after={"text": entry.text})
+    if public and not incident.public:
+        raise ValidationError(f"public: {incident.number} is not on the status page.")
+    entry = timeline_add(incident, TimelineEntry.Kind.NOTE, text.strip(), actor=actor, public=public)
+    audit_record(
+        actor=actor, action="incident.note", target=incident, after={"text": entry.text, "public": public}
+    )
     return entry
 
 
@@ -282,3 +314,269 @@ def incident_for_rollback(deployment) -> Incident:
         change=change,
         started_at=first_traffic.started_at if first_traffic else None,
     )
+
+
+# Acting from the incident: the deployment it follows goes back, the code is reverted, an
+# emergency change is filed (that one through the change form, linked back on its creation).
+
+
+def incident_rollback(*, actor, incident: Incident, reason: str, revert: bool = False):
+    """Rolls back the deployment the incident follows (release managers; SREs while the incident is
+    open), with the deployments' own guards; on the timeline and audited with the rollback."""
+    from deployments.services import DeployRefused, deployment_rollback
+
+    if incident.deployment_id is None:
+        raise IncidentRefused(f"{incident.number} follows no deployment: there is nothing to roll back.")
+    if incident.status == IncidentStatus.RESOLVED:
+        raise IncidentRefused(f"{incident.number} is resolved: roll back from the deployment's page.")
+    try:
+        with transaction.atomic():
+            deployment = deployment_rollback(
+                actor=actor,
+                deployment=incident.deployment,
+                reason=f"{incident.number}: {reason}",
+                revert=revert,
+            )
+            audit_record(
+                actor=actor,
+                action="incident.rollback",
+                target=incident,
+                after={"deployment": deployment.pk, "reason": reason, "revert": revert},
+            )
+            also = " and its code reverted" if revert else ""
+            timeline_add(
+                incident, TimelineEntry.Kind.ROLLBACK,
+                f"Rollback of {deployment.version or 'the deployment'} in {deployment.environment}{also} "
+                f"asked by {actor.display_name}: {reason}", actor=actor, deployment=deployment.pk,
+            )  # fmt: skip
+    except DeployRefused as refused:
+        raise IncidentRefused(" ".join(refused.reasons)) if refused.conflict else refused from None
+    return deployment
+
+
+def incident_revert(*, actor, incident: Incident) -> None:
+    """Asks for the code revert of the release the incident follows (a revert commit on a repository
+    on disk, a pull request on GitHub), made by a task: the timeline says when it is asked and what
+    came of it."""
+    from changes.models import Release
+
+    if not (
+        has_right(actor, Right.DEPLOYMENT_ROLLBACK) or has_right(actor, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
+    ):
+        raise PermissionDenied(missing_right_message(Right.DEPLOYMENT_ROLLBACK))
+    release = Release.objects.filter(change_id=incident.change_id, tagged_at__isnull=False).first()
+    if release is None:
+        raise IncidentRefused(f"{incident.number} follows no tagged release: there is no code to revert.")
+    with transaction.atomic():
+        audit_record(
+            actor=actor, action="incident.revert", target=incident, after={"version": release.version}
+        )
+        timeline_add(
+            incident, TimelineEntry.Kind.ROLLBACK,
+            f"Code revert of {release.version} asked by {actor.display_name}.", actor=actor,
+            version=release.version,
+        )  # fmt: skip
+        transaction.on_commit(lambda: _revert_task().delay(incident.pk, actor.pk))
+
+
+def _revert_task():
+    from incidents.tasks import incident_revert_run
+
+    return incident_revert_run
+
+
+def incident_revert_run(incident_id: int, actor_id: int) -> str:
+    """The revert an incident asked for, in the repository; its outcome on the timeline. Returns
+    what happened, in words."""
+    from django.contrib.auth import get_user_model
+
+    from changes import releases, scm
+
+    incident = Incident.objects.select_related("change").get(pk=incident_id)
+    actor = get_user_model().objects.get(pk=actor_id)
+    try:
+        reverted = releases.release_revert(actor=actor, change=incident.change, scm=scm.repository())
+    except releases.RepositoryRefused as refused:
+        if refused.transient:
+            raise
+        words = f"The code revert failed: {refused.messages[0]}"
+    except (releases.ChangeError, scm.ScmError) as refused:
+        words = f"The code revert failed: {refused.messages[0] if hasattr(refused, 'messages') else refused}"
+    else:
+        words = (
+            f"Revert opened: {reverted.url}"
+            if reverted.url
+            else f"Reverted in commit {reverted.commit[:10]}."
+        )
+    with transaction.atomic():
+        timeline_add(incident, TimelineEntry.Kind.ROLLBACK, words)
+    return words
+
+
+# Post-mortems: written by those who run and declare incidents, finished when the summary, the
+# impact and the root cause are written; action items have an owner and a due date, and both are
+# said to be overdue, once a day, until done.
+
+POSTMORTEM_FIELDS = ("summary", "impact", "timeline", "root_cause", "went_well", "went_badly")
+REMIND_EVERY = timedelta(hours=24)
+
+
+def _may_write(actor) -> None:
+    if not has_right(actor, Right.INCIDENT_DECLARE):
+        raise PermissionDenied(missing_right_message(Right.INCIDENT_DECLARE))
+
+
+@transaction.atomic
+def postmortem_write(*, actor, postmortem: PostMortem, **fields) -> PostMortem:
+    """Saves what is written; the first to write it is its author."""
+    _may_write(actor)
+    unknown = sorted(set(fields) - set(POSTMORTEM_FIELDS))
+    if unknown:
+        raise ValidationError(f"{', '.join(unknown)}: a post-mortem has no such part.")
+    locked = PostMortem.objects.select_for_update().get(pk=postmortem.pk)
+    changed = {
+        name: value.strip() for name, value in fields.items() if value.strip() != getattr(locked, name)
+    }
+    before = {name: getattr(locked, name) for name in changed}
+    for name, value in changed.items():
+        setattr(locked, name, value)
+    locked.author = locked.author or actor
+    locked.save(update_fields=[*changed, "author"])
+    if changed:
+        audit_record(
+            actor=actor, action="postmortem.write", target=locked.incident, before=before, after=changed
+        )
+    return locked
+
+
+@transaction.atomic
+def postmortem_complete(*, actor, postmortem: PostMortem) -> PostMortem:
+    """Marks it finished, once its summary, impact and root cause are written; told on #incidents."""
+    _may_write(actor)
+    locked = PostMortem.objects.select_for_update().select_related("incident").get(pk=postmortem.pk)
+    if locked.completed_at is not None:
+        raise IncidentRefused(f"The post-mortem of {locked.incident.number} is completed already.")
+    missing = [name.replace("_", " ") for name in PostMortem.REQUIRED if not getattr(locked, name).strip()]
+    if missing:
+        raise ValidationError(f"Write the {', '.join(missing)} before completing the post-mortem.")
+    locked.completed_at = clock.now()
+    locked.author = locked.author or actor
+    locked.save(update_fields=["completed_at", "author"])
+    audit_record(actor=actor, action="postmortem.complete", target=locked.incident, after={"completed": True})
+    timeline_add(locked.incident, TimelineEntry.Kind.LINK, f"Post-mortem completed by {actor.display_name}.")
+    notification_send(
+        channel="slack", recipient=INCIDENT_CHANNEL,
+        subject=f"Post-mortem of {locked.incident.number} completed", body=locked.summary,
+    )  # fmt: skip
+    return locked
+
+
+@transaction.atomic
+def action_item_add(*, actor, postmortem: PostMortem, title: str, owner, due_on) -> ActionItem:
+    """An action item for its owner, told by e-mail."""
+    _may_write(actor)
+    if not title.strip():
+        raise ValidationError("title: say what is to be done.")
+    if not owner.is_active:
+        raise ValidationError(f"owner: {owner.display_name} can no longer sign in; name someone who can.")
+    if due_on < clock.now().date():
+        raise ValidationError("due_on: the due date is in the past.")
+    item = ActionItem.objects.create(
+        postmortem=postmortem, title=title.strip()[:300], owner=owner, due_on=due_on, created_at=clock.now()
+    )
+    audit_record(
+        actor=actor, action="postmortem.action_item_add", target=postmortem.incident,
+        after={"item": item.pk, "title": item.title, "owner": owner.username, "due_on": due_on.isoformat()},
+    )  # fmt: skip
+    if owner.email:
+        notification_send(
+            channel="email", recipient=owner.email,
+            subject=f"Action item from the post-mortem of {postmortem.incident.number}",
+            body=f"{item.title}\nDue on {due_on:%Y-%m-%d}.",
+        )  # fmt: skip
+    return item
+
+
+@transaction.atomic
+def action_item_set_state(*, actor, item: ActionItem, state: str) -> ActionItem:
+    """Its owner, or whoever runs incidents, marks it done or dropped (or open again)."""
+    if actor.pk != item.owner_id and not has_right(actor, Right.INCIDENT_MANAGE):
+        raise PermissionDenied(f"Only {item.owner.display_name}, its owner, or an SRE may change this item.")
+    if state not in ActionItem.State.values:
+        raise ValidationError(f"state: one of {', '.join(ActionItem.State.values)}.")
+    locked = ActionItem.objects.select_for_update().select_related("postmortem__incident").get(pk=item.pk)
+    if locked.state == state:
+        return locked
+    before = locked.state
+    locked.state = state
+    locked.closed_at = None if state == ActionItem.State.OPEN else clock.now()
+    locked.save(update_fields=["state", "closed_at"])
+    audit_record(
+        actor=actor, action="postmortem.action_item_state", target=locked.postmortem.incident,
+        before={"item": locked.pk, "state": before}, after={"item": locked.pk, "state": state},
+    )  # fmt: skip
+    return locked
+
+
+def postmortems_remind() -> int:
+    """Beat runs this hourly: an overdue post-mortem is told to its author (else the commander, else
+    who declared it) and #incidents, an overdue action item to its owner, each once a day until done.
+    Returns how many reminders went out."""
+    now = clock.now()
+    quiet = Q(reminded_at__isnull=True) | Q(reminded_at__lte=now - REMIND_EVERY)
+    late = PostMortem.objects.filter(quiet, completed_at__isnull=True, due_at__lt=now).values_list(
+        "pk", flat=True
+    )
+    items = ActionItem.objects.filter(quiet, state=ActionItem.State.OPEN, due_on__lt=now.date())
+    return sum(_remind_postmortem(pk, now) for pk in late) + sum(
+        _remind_item(pk, now) for pk in items.values_list("pk", flat=True)
+    )
+
+
+@transaction.atomic
+def _remind_postmortem(pk: int, now) -> int:
+    postmortem = (
+        PostMortem.objects.select_for_update(of=("self",))
+        .select_related("incident__commander", "incident__declared_by", "author")
+        .get(pk=pk)
+    )
+    if postmortem.completed_at is not None or (
+        postmortem.reminded_at and postmortem.reminded_at > now - REMIND_EVERY
+    ):
+        return 0
+    incident = postmortem.incident
+    postmortem.reminded_at = now
+    postmortem.save(update_fields=["reminded_at"])
+    subject = f"The post-mortem of {incident.number} is overdue"
+    body = f"{incident.title}: it was due by {postmortem.due_at:%Y-%m-%d %H:%M} UTC."
+    who = postmortem.author or incident.commander or incident.declared_by
+    if who is not None and who.email:
+        notification_send(channel="email", recipient=who.email, subject=subject, body=body)
+    notification_send(channel="slack", recipient=INCIDENT_CHANNEL, subject=subject, body=body)
+    audit_record(actor=None, action="postmortem.remind", target=incident, after={"due_at": postmortem.due_at})
+    return 1
+
+
+@transaction.atomic
+def _remind_item(pk: int, now) -> int:
+    item = (
+        ActionItem.objects.select_for_update(of=("self",))
+        .select_related("owner", "postmortem__incident")
+        .get(pk=pk)
+    )
+    if item.state != ActionItem.State.OPEN or (item.reminded_at and item.reminded_at > now - REMIND_EVERY):
+        return 0
+    item.reminded_at = now
+    item.save(update_fields=["reminded_at"])
+    incident = item.postmortem.incident
+    if item.owner.email:
+        notification_send(
+            channel="email", recipient=item.owner.email,
+            subject=f"Overdue action item from the post-mortem of {incident.number}",
+            body=f"{item.title}\nIt was due on {item.due_on:%Y-%m-%d}.",
+        )  # fmt: skip
+    audit_record(
+        actor=None, action="postmortem.action_item_remind", target=incident,
+        after={"item": item.pk, "owner": item.owner.username},
+    )  # fmt: skip
+    return 1

@@ -7,10 +7,21 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from deployments.forms import RollbackForm
+from deployments.services import rollback_right
 from incidents import services
-from incidents.forms import DeclareForm, NoteForm, StepForm
-from incidents.models import Incident, IncidentStatus
-from portal import clock
+from incidents.forms import (
+    ActionItemForm,
+    ActionItemStateForm,
+    DeclareForm,
+    NoteForm,
+    PostMortemForm,
+    StepForm,
+)
+from incidents.models import ActionItem, Incident, IncidentStatus, PostMortem
+from portal import clock, mfa
+from portal.forms import OTPForm
+from portal.models import Notification
 from portal.roles import Right, has_right, missing_right_message
 from portal.views.errors import forbidden
 
@@ -74,29 +85,61 @@ def _context(request, pk: int, **forms) -> dict:
         pk=pk,
     )
     postmortem = getattr(incident, "postmortem", None)  # a missing one-to-one is an AttributeError
+    deployment = incident.deployment
+    user = request.user
     return {
         "incident": incident,
-        "timeline": list(incident.timeline.select_related("actor")),
+        "timeline": _with_deliveries(list(incident.timeline.select_related("actor"))),
         "steps": [name for name, (_, status) in STEPS.items() if incident.may_become(status)],
         "may_run": has_right(request.user, Right.INCIDENT_MANAGE),
         "may_note": has_right(request.user, Right.INCIDENT_DECLARE),
         "postmortem": postmortem,
         "postmortem_overdue": postmortem is not None and postmortem.overdue(clock.now()),
-        "note_form": forms.get("note_form") or NoteForm(),
+        "note_form": forms.get("note_form") or NoteForm(offer_public=_offers_public(user, incident)),
         "step_form": forms.get("step_form") or StepForm(),
+        "may_roll_back": (
+            deployment is not None
+            and incident.status != IncidentStatus.RESOLVED
+            and rollback_right(user, deployment) is not None
+        ),
+        "may_revert": incident.change_id is not None
+        and (
+            has_right(user, Right.DEPLOYMENT_ROLLBACK) or has_right(user, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
+        ),
+        "may_file_change": has_right(user, Right.CHANGE_CREATE)
+        and incident.status != IncidentStatus.RESOLVED,
+        "rollback_form": forms.get("rollback_form") or RollbackForm(prefix="rollback"),
+        "revert_form": forms.get("revert_form") or OTPForm(prefix="revert"),
     }
+
+
+def _offers_public(user, incident: Incident) -> bool:
+    return incident.public and has_right(user, Right.INCIDENT_MANAGE)
+
+
+def _with_deliveries(timeline: list) -> list:
+    """Each page on the timeline with how its delivery went (pending and retried while PagerDuty
+    is down, sent, failed, or only logged without a routing key), read in one query."""
+    pages = {e.data["notification"] for e in timeline if isinstance(e.data.get("notification"), int)}
+    sent = Notification.objects.in_bulk(pages) if pages else {}
+    for entry in timeline:
+        entry.delivery = sent.get(entry.data.get("notification"))
+    return timeline
 
 
 @login_required
 @require_POST
 def incident_act(request, pk: int, action: str):
-    """A step (acknowledge, mitigate, resolve) or a note, by the signed-in person."""
-    incident = get_object_or_404(Incident, pk=pk)
+    """A step (acknowledge, mitigate, resolve), a note, or an act on what the incident follows (roll
+    its deployment back, revert its release: each with a fresh code), by the signed-in person."""
+    incident = get_object_or_404(Incident.objects.select_related("deployment__change"), pk=pk)
+    if action in ACTS:
+        return _act_with_code(request, incident, action)
     if action == "note":
-        form, key = NoteForm(request.POST), "note_form"
+        form, key = NoteForm(request.POST, offer_public=_offers_public(request.user, incident)), "note_form"
 
         def act():
-            services.incident_note(actor=request.user, incident=incident, text=form.cleaned_data["text"])
+            services.incident_note(actor=request.user, incident=incident, **form.cleaned_data)
 
     elif action in STEPS:
         form, key, step = StepForm(request.POST), "step_form", STEPS[action][0]
@@ -117,3 +160,128 @@ def incident_act(request, pk: int, action: str):
             messages.success(request, "Noted." if action == "note" else f"{incident.number}: {action}d.")
             return redirect("incident-detail", pk=pk)
     return render(request, "incidents/detail.html", _context(request, pk, **{key: form}), status=400)
+
+
+ACTS = {
+    "rollback": (
+        lambda data: RollbackForm(data, prefix="rollback"),
+        lambda user, incident, form: services.incident_rollback(
+            actor=user,
+            incident=incident,
+            reason=form.cleaned_data["reason"],
+            revert=form.cleaned_data["revert"],
+        ),
+        "Rolling back: traffic goes back to the previous colour.",
+    ),
+    "revert": (
+        lambda data: OTPForm(data, prefix="revert"),
+        lambda user, incident, form: services.incident_revert(actor=user, incident=incident),
+        "The code revert is asked for: the timeline says what came of it.",
+    ),
+}
+
+
+def _act_with_code(request, incident: Incident, action: str):
+    make_form, act, done = ACTS[action]
+    form = make_form(request.POST)
+    try:
+        succeeded = mfa.done_with_code(request, form, lambda: act(request.user, incident, form))
+    except PermissionDenied as refused:
+        return forbidden(request, reason=str(refused))
+    if succeeded:
+        messages.success(request, done)
+        return redirect("incident-detail", pk=incident.pk)
+    context = _context(request, incident.pk, **{f"{action}_form": form})
+    return render(request, "incidents/detail.html", context, status=400)
+
+
+# The post-mortem: its page (read by all who see incidents, written by those who may declare
+# them), finishing it, and its action items.
+
+
+def _postmortem(request, pk: int) -> PostMortem:
+    return get_object_or_404(
+        PostMortem.objects.select_related("incident", "author").prefetch_related("action_items__owner"),
+        incident_id=pk,
+    )
+
+
+def _postmortem_page(request, postmortem: PostMortem, *, status: int = 200, **forms):
+    today = clock.now().date()
+    items = list(postmortem.action_items.all())
+    for item in items:
+        item.is_overdue = item.overdue(today)
+    context = {
+        "incident": postmortem.incident,
+        "postmortem": postmortem,
+        "overdue": postmortem.overdue(clock.now()),
+        "items": items,
+        "may_write": has_right(request.user, Right.INCIDENT_DECLARE),
+        "may_run": has_right(request.user, Right.INCIDENT_MANAGE),
+        "form": forms.get("form") or PostMortemForm(instance=postmortem),
+        "item_form": forms.get("item_form") or ActionItemForm(),
+        "states": ActionItem.State.choices,
+    }
+    return render(request, "incidents/postmortem.html", context, status=status)
+
+
+@login_required
+def postmortem_detail(request, pk: int):
+    if not has_right(request.user, Right.INCIDENT_VIEW):
+        return forbidden(request, reason=missing_right_message(Right.INCIDENT_VIEW))
+    postmortem = _postmortem(request, pk)
+    if request.method != "POST":
+        return _postmortem_page(request, postmortem)
+    form = PostMortemForm(request.POST, instance=PostMortem(incident=postmortem.incident))
+    if not form.is_valid():
+        return _postmortem_page(request, postmortem, form=form, status=400)
+    fields = {name: form.cleaned_data[name] for name in form.Meta.fields if name in request.POST}
+    try:
+        services.postmortem_write(actor=request.user, postmortem=postmortem, **fields)
+        if "complete" in request.POST:
+            services.postmortem_complete(actor=request.user, postmortem=postmortem)
+    except PermissionDenied as refused:
+        return forbidden(request, reason=str(refused))
+    except ValidationError as refused:
+        form.add_error(None, " ".join(refused.messages))
+        return _postmortem_page(request, _postmortem(request, pk), form=form, status=400)
+    messages.success(
+        request, "Post-mortem completed." if "complete" in request.POST else "Post-mortem saved."
+    )
+    return redirect("postmortem-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def action_item_add(request, pk: int):
+    postmortem = _postmortem(request, pk)
+    form = ActionItemForm(request.POST)
+    if form.is_valid():
+        try:
+            services.action_item_add(actor=request.user, postmortem=postmortem, **form.cleaned_data)
+        except PermissionDenied as refused:
+            return forbidden(request, reason=str(refused))
+        except ValidationError as refused:
+            form.add_error(None, " ".join(refused.messages))
+        else:
+            messages.success(request, "Action item added; its owner is told.")
+            return redirect("postmortem-detail", pk=pk)
+    return _postmortem_page(request, postmortem, item_form=form, status=400)
+
+
+@login_required
+@require_POST
+def action_item_state(request, pk: int, item: int):
+    action_item = get_object_or_404(
+        ActionItem.objects.select_related("owner"), pk=item, postmortem__incident_id=pk
+    )
+    form = ActionItemStateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose open, done or dropped.")
+        return redirect("postmortem-detail", pk=pk)
+    try:
+        services.action_item_set_state(actor=request.user, item=action_item, state=form.cleaned_data["state"])
+    except PermissionDenied as refused:
+        return forbidden(request, reason=str(refused))
+    messages.success(request, f"{action_item.title}: {form.cleaned_data['state']}.")
+    return redirect("postmortem-detail", pk=pk)

@@ -90,6 +90,22 @@ def check_form_code(request, form, *, devices=None) -> OTPVerdict:
     return verdict
 
 
+def done_with_code(request, form, act) -> bool:
+    """Runs `act` once the form is valid and carries the signed-in person's current code: True when
+    it is done; otherwise the refusal (of the code or of the service) is on the form for the page to
+    show. A missing right is raised as PermissionDenied for the caller to answer with a 403."""
+    from django.core.exceptions import ValidationError
+
+    if not (form.is_valid() and check_form_code(request, form).ok):
+        return False
+    try:
+        act()
+    except ValidationError as refused:
+        form.add_error(None, " ".join(refused.messages))
+        return False
+    return True
+
+
 def lockout_message(request, username: str | None) -> str:
     """Says when the person may try again: the last failure plus the cool-off."""
     from axes.helpers import get_cool_off

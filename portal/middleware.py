@@ -91,7 +91,10 @@ class ViewerTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        zone = getattr(getattr(request, "user", None), "time_zone", None)
+        # The public status page speaks UTC to everyone, and never loads the person (it is served
+        # from its cache while the database is down).
+        public = request.path.startswith("/status/")
+        zone = None if public else getattr(getattr(request, "user", None), "time_zone", None)
         if zone:
             try:
                 timezone.activate(zoneinfo.ZoneInfo(zone))
@@ -113,7 +116,10 @@ class SecondFactorMiddleware:
     itself (its permissions refuse unverified sessions for sensitive actions).
     """
 
-    EXEMPT_PREFIXES = ("/login/", "/logout/", "/account/mfa/", "/static/", "/api/", "/healthz", "/readyz")
+    # The public status page is everyone's, signed in or not.
+    EXEMPT_PREFIXES = (
+        "/login/", "/logout/", "/account/mfa/", "/static/", "/api/", "/healthz", "/readyz", "/status/",
+    )  # fmt: skip
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -127,8 +133,9 @@ class SecondFactorMiddleware:
 
         user = request.user
         if (
-            user.is_authenticated
-            and not request.path.startswith(self.EXEMPT_PREFIXES)
+            # The path first: an exempt page does not load the person (a database read).
+            not request.path.startswith(self.EXEMPT_PREFIXES)
+            and user.is_authenticated
             and not passed_second_factor(request)
         ):
             if mfa.has_device(user):

@@ -57,11 +57,22 @@ try:
     SLACK_API_URL = config.url("SLACK_API_URL", "https://slack.com/api/")
     PAGERDUTY_ROUTING_KEY = config.text("PAGERDUTY_ROUTING_KEY")
     PAGERDUTY_EVENTS_URL = config.url("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
+    # Signs PagerDuty's V3 webhooks (acknowledged, resolved on PagerDuty); unset, they are refused.
+    PAGERDUTY_WEBHOOK_SECRET = config.text("PAGERDUTY_WEBHOOK_SECRET")
+    # CloudWatch alarms through SNS: the hosts an SNS signing certificate and SubscribeURL may come
+    # from (`*` is one label of the name), the topics taken (empty: any whose signature verifies),
+    # and the severity an alarm declares.
+    SNS_CERT_HOSTS = config.word_list("SNS_CERT_HOSTS", ["sns.*.amazonaws.com", "sns.*.amazonaws.com.cn"])
+    SNS_TOPIC_ARNS = config.word_list("SNS_TOPIC_ARNS", [])
+    SNS_ALARM_SEVERITY = config.choice("SNS_ALARM_SEVERITY", "P1", {"P0", "P1", "P2", "P3"})
     # Who is told, level after level, while an incident is not acknowledged in its response target:
     # Slack channels (#...) and e-mail addresses.
     INCIDENT_ESCALATION = config.word_list("INCIDENT_ESCALATION", ["#production-alerts"])
     _email = config.email("EMAIL_URL")
     DEFAULT_FROM_EMAIL = config.text("EMAIL_FROM", "greenlight@localhost")
+    # The portal's address as people outside reach it (https://greenlight.example.com): links in
+    # e-mails sent by a worker, with no request to take it from (the status page's updates).
+    PUBLIC_URL = config.url("PUBLIC_URL")
 
     LOG_FORMAT = config.choice("LOG_FORMAT", "json", {"json", "text"})
     LOG_LEVEL = config.choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
@@ -279,6 +290,7 @@ CELERY_BEAT_SCHEDULE = {
     "pull-requests-read": {"task": "changes.pull_requests_read", "schedule": 900.0},
     "deployments-reconcile": {"task": "deployments.reconcile", "schedule": 15.0},
     "incidents-escalate": {"task": "incidents.escalate", "schedule": 30.0},
+    "incidents-remind": {"task": "incidents.remind", "schedule": 3600.0},
 }
 
 # Second factor (django-otp): TOTP apps and backup codes.

@@ -30,6 +30,7 @@ urlpatterns = [
     ),
     path("releases/", release_views.release_list, name="release-list"),
     path("incidents/", include("incidents.urls")),
+    path("status/", include("incidents.status_urls")),
     path("releases/<int:pk>/rollback/", release_views.release_rollback, name="release-rollback"),
     path("notifications/", pages.notification_list, name="notification-list"),
     path("notifications/test/", pages.notification_test, name="notification-test"),

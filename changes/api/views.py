@@ -369,7 +369,8 @@ class GitHubWebhook(APIView):
         if not secret:
             return json_error(503, "Set GITHUB_WEBHOOK_SECRET to take GitHub's events.", "not_configured")
         expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, request.headers.get("X-Hub-Signature-256", "")):
+        given = request.headers.get("X-Hub-Signature-256", "").encode("utf-8", "replace")
+        if not hmac.compare_digest(expected.encode(), given):
             return json_error(
                 401, "The signature does not match the shared secret: the event is ignored.", "bad_signature"
             )

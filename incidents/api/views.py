@@ -1,16 +1,19 @@
 """The incidents API: list and declare, one incident with its timeline, its steps (acknowledge,
-mitigate, resolve) and notes. The services guard and audit every write."""
+mitigate, resolve) and notes, acting on what it follows (rollback, revert), and its post-mortem
+with action items. The services guard and audit every write."""
 
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from deployments.api.serializers import OtpSerializer, RollbackSerializer
 from incidents import services
 from incidents.api import serializers as s
-from incidents.models import Incident
-from portal.api.permissions import right_required
+from incidents.models import ActionItem, Incident, PostMortem
+from portal.api.permissions import FreshOTP, any_right_required, right_required
 from portal.roles import Right
 
 WITH_LINKS = ("declared_by", "commander", "change")
@@ -85,7 +88,151 @@ class IncidentTimeline(APIView):
         incident = get_object_or_404(Incident, pk=pk)
         serializer = s.NoteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        entry = services.incident_note(
-            actor=request.user, incident=incident, text=serializer.validated_data["text"]
-        )
+        entry = services.incident_note(actor=request.user, incident=incident, **serializer.validated_data)
         return Response(s.TimelineEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+class SnsWebhook(APIView):
+    """CloudWatch alarms through an AWS SNS HTTPS subscription (no portal login: the message's own
+    signature is checked against AWS's certificate). A subscription is confirmed; ALARM declares an
+    incident or tells the open one, OK tells it too. Forged, unsigned or stale: 403, nothing kept."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(request=None, responses={200: None, 400: None, 403: None, 502: None})
+    def post(self, request):
+        from incidents import inbound
+        from portal.api.errors import json_error
+
+        try:
+            outcome = inbound.sns_receive(request._request.body)  # the exact bytes SNS signed
+        except inbound.Refused as refused:
+            return json_error(refused.status, refused.message, refused.code)
+        return Response({"detail": outcome.detail}, status=outcome.status)
+
+
+class PagerDutyWebhook(APIView):
+    """PagerDuty's V3 webhooks, signed with the subscription's secret (`X-PagerDuty-Signature`):
+    an incident acknowledged or resolved on PagerDuty is acknowledged or resolved here, once. A
+    missing or wrong signature is a 401 and changes nothing; other events are a 202, ignored."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(request=None, responses={200: None, 202: None, 400: None, 401: None, 503: None})
+    def post(self, request):
+        from incidents import inbound
+        from portal.api.errors import json_error
+
+        try:
+            outcome = inbound.pagerduty_receive(
+                request._request.body, request.headers.get("X-PagerDuty-Signature", "")
+            )
+        except inbound.Refused as refused:
+            return json_error(refused.status, refused.message, refused.code)
+        return Response({"detail": outcome.detail}, status=outcome.status)
+
+
+class IncidentRollback(APIView):
+    """Rolls back the deployment the incident follows (release managers; SREs while the incident is
+    open), with a fresh OTP and a reason; `revert` also opens the code revert. Answers the incident."""
+
+    permission_classes = [
+        any_right_required(Right.DEPLOYMENT_ROLLBACK, Right.DEPLOYMENT_ROLLBACK_INCIDENT),
+        FreshOTP,
+    ]
+
+    @extend_schema(request=RollbackSerializer, responses=s.IncidentSerializer)
+    def post(self, request, pk: int):
+        incident = get_object_or_404(Incident.objects.select_related("deployment__change"), pk=pk)
+        serializer = RollbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.incident_rollback(
+            actor=request.user,
+            incident=incident,
+            reason=serializer.validated_data["reason"],
+            revert=serializer.validated_data["revert"],
+        )
+        return _incident_response(pk)
+
+
+class IncidentRevert(APIView):
+    """Asks for the code revert of the release the incident follows, with a fresh OTP (202: a task
+    opens it; the timeline says what came of it)."""
+
+    permission_classes = [
+        any_right_required(Right.DEPLOYMENT_ROLLBACK, Right.DEPLOYMENT_ROLLBACK_INCIDENT),
+        FreshOTP,
+    ]
+
+    @extend_schema(request=OtpSerializer, responses={202: s.IncidentSerializer})
+    def post(self, request, pk: int):
+        incident = get_object_or_404(Incident, pk=pk)
+        OtpSerializer(data=request.data).is_valid(raise_exception=True)
+        services.incident_revert(actor=request.user, incident=incident)
+        return _incident_response(pk, status.HTTP_202_ACCEPTED)
+
+
+def _postmortem(pk: int) -> PostMortem:
+    return get_object_or_404(
+        PostMortem.objects.select_related("incident", "author").prefetch_related("action_items__owner"),
+        incident_id=pk,
+    )
+
+
+class IncidentPostMortem(APIView):
+    """The incident's post-mortem (404 while it owes none); PATCH writes its parts and, with
+    `complete: true`, finishes it."""
+
+    permission_classes = [right_required(Right.INCIDENT_VIEW)]
+
+    @extend_schema(responses=s.PostMortemSerializer)
+    def get(self, request, pk: int):
+        return Response(s.PostMortemSerializer(_postmortem(pk)).data)
+
+    @extend_schema(request=s.PostMortemSerializer, responses=s.PostMortemSerializer)
+    def patch(self, request, pk: int):
+        postmortem = _postmortem(pk)
+        serializer = s.PostMortemSerializer(postmortem, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        parts = {k: v for k, v in serializer.validated_data.items() if k in services.POSTMORTEM_FIELDS}
+        with transaction.atomic():
+            services.postmortem_write(actor=request.user, postmortem=postmortem, **parts)
+            if serializer.validated_data.get("complete"):
+                services.postmortem_complete(actor=request.user, postmortem=postmortem)
+        return Response(s.PostMortemSerializer(_postmortem(pk)).data)
+
+
+class PostMortemActionItems(APIView):
+    """Adds an action item (title, owner by username, due_on); its owner is told."""
+
+    permission_classes = [right_required(Right.INCIDENT_VIEW)]
+
+    @extend_schema(request=s.ActionItemCreateSerializer, responses={201: s.ActionItemSerializer})
+    def post(self, request, pk: int):
+        postmortem = _postmortem(pk)
+        serializer = s.ActionItemCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        item = services.action_item_add(
+            actor=request.user, postmortem=postmortem, **serializer.validated_data
+        )
+        return Response(s.ActionItemSerializer(item).data, status=status.HTTP_201_CREATED)
+
+
+class PostMortemActionItem(APIView):
+    """Sets an action item's state (open, done, dropped): its owner, or whoever runs incidents."""
+
+    permission_classes = [right_required(Right.INCIDENT_VIEW)]
+
+    @extend_schema(request=s.ActionItemStateSerializer, responses=s.ActionItemSerializer)
+    def patch(self, request, pk: int, item: int):
+        action_item = get_object_or_404(
+            ActionItem.objects.select_related("owner"), pk=item, postmortem__incident_id=pk
+        )
+        serializer = s.ActionItemStateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        action_item = services.action_item_set_state(
+            actor=request.user, item=action_item, state=serializer.validated_data["state"]
+        )
+        return Response(s.ActionItemSerializer(action_item).data)

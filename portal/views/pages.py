@@ -21,8 +21,14 @@ logger = logging.getLogger(__name__)
 @login_required
 def home(request):
     from changes.selectors import my_work
+    from incidents.selectors import incidents_overview
 
-    context = {"now": clock.now(), "work": my_work(request.user)}
+    now = clock.now()
+    context = {
+        "now": now,
+        "work": my_work(request.user),
+        "incidents": incidents_overview(request.user, now=now),
+    }
     if request.user.has_perm(Right.NOTIFICATION_TEST):
         context["notification_form"] = NotificationTestForm()
         context["notifications"] = selectors.notifications_recent()

@@ -83,7 +83,7 @@ def test_a_signed_check_run_updates_the_change_that_names_its_pull_request(devel
     assert events.count() == 4
 
 
-@pytest.mark.parametrize("signature", ["", "sha256=" + "0" * 64, "sha1=abc"])
+@pytest.mark.parametrize("signature", ["", "sha256=" + "0" * 64, "sha1=abc", "sha256=\u00fc"])
 def test_an_event_without_the_right_signature_is_a_401_and_changes_nothing(developer, signature):
     change = change_create(developer, pull_request="42")
     response = deliver(check_run("tests"), signature=signature)

@@ -1,7 +1,10 @@
 """The incident pages: declare from the list, read the timeline, add a note, run the steps; refusals
 are shown on the page (400 or 403), never a 500, and write nothing."""
 
+import re
+
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from incidents import services
 from incidents.models import Incident
@@ -84,3 +87,56 @@ def test_an_auditor_reads_incidents_but_declaring_is_refused(signed_in, auditor)
     assert "Declare and page" not in client.get("/incidents/").content.decode()
     response = client.post("/incidents/", {"title": "Checkout fails", "severity": "P1"})
     assert response.status_code == 403 and not Incident.objects.exists()
+
+
+def test_the_timeline_says_a_page_is_pending_while_pagerduty_is_down(signed_in, sre, settings, pagerduty):
+    from celery.exceptions import Retry
+
+    from portal.models import Notification
+    from portal.tasks import notification_deliver
+
+    settings.NOTIFY_PAGERDUTY_ENABLED, settings.PAGERDUTY_ROUTING_KEY = True, "R0UT1NGKEY"
+    settings.PAGERDUTY_EVENTS_URL, pagerduty.status = pagerduty.url, 503
+    incident = services.incident_declare(actor=sre, title="Checkout fails", severity="P1")
+    page = Notification.objects.get(channel="pagerduty")
+    client = signed_in(sre)
+    pending = r'Paged on PagerDuty\.\s*<span class="badge delivery-pending">pending</span>'
+    assert re.search(pending, client.get(f"/incidents/{incident.pk}/").content.decode())
+    with pytest.raises(Retry):
+        notification_deliver.apply(args=[page.pk], throw=True)
+    assert "pending: retrying after 1 attempt" in client.get(f"/incidents/{incident.pk}/").content.decode()
+    pagerduty.status = 202
+    notification_deliver(page.pk)
+    assert "delivered" in client.get(f"/incidents/{incident.pk}/").content.decode()
+
+
+def test_an_sre_posts_a_public_update_that_the_status_page_shows_as_written(signed_in, sre, developer):
+    from django.test import Client
+
+    public = services.incident_declare(actor=sre, title="Checkout fails", severity="P1", public=True)
+    internal = services.incident_declare(actor=sre, title="Disk filling", severity="P2")
+    assert "Post it on the public status page too" not in (
+        signed_in(developer).get(f"/incidents/{public.pk}/").content.decode()
+    )
+    client = signed_in(sre)
+    assert (
+        "Post it on the public status page too"
+        not in client.get(f"/incidents/{internal.pk}/").content.decode()
+    )
+    response = client.post(
+        f"/incidents/{public.pk}/note/", {"text": "Payments work again for most customers.", "public": "on"}
+    )
+    assert response.status_code == 302
+    client.post(f"/incidents/{public.pk}/note/", {"text": "The disk on db-3 is the cause."})
+    entries = list(public.timeline.filter(kind="note").values_list("text", "public"))
+    assert entries == [
+        ("Payments work again for most customers.", True),
+        ("The disk on db-3 is the cause.", False),
+    ]
+
+    status_page = Client().get("/status/").content.decode()
+    assert "Payments work again for most customers." in status_page and "db-3" not in status_page
+    with pytest.raises(ValidationError, match="is not on the status page"):
+        services.incident_note(actor=sre, incident=internal, text="Hello", public=True)
+    with pytest.raises(PermissionDenied, match="run incidents"):
+        services.incident_note(actor=developer, incident=public, text="Hello", public=True)

@@ -254,3 +254,17 @@ def test_a_post_mortem_is_owed_for_p0_p1_and_any_rollback(sre, severity, linked,
     incident = services.incident_declare(actor=sre, title="Trouble", severity=severity, deployment=deployment)
     incident = services.incident_resolve(actor=sre, incident=incident)
     assert hasattr(incident, "postmortem") is owed
+
+
+def test_a_p1_is_told_on_the_alert_channel_and_to_the_people_of_the_change_it_follows(developer, qa):
+    from tests.factories import change_create
+
+    change = change_create(developer, title="Faster checkout")
+    change.stakeholders.set([qa])
+    services.incident_declare(actor=developer, title="Checkout fails", severity="P1", change=change)
+    services.incident_declare(actor=developer, title="A typo", severity="P3")
+    told = Notification.objects.order_by("pk")
+    slack = [(n.recipient, n.subject.split(" declared")[0][-2:]) for n in told.filter(channel="slack")]
+    assert slack == [("#incidents", "P1"), ("#production-alerts", "P1"), ("#incidents", "P3")]
+    emails = sorted(told.filter(channel="email").values_list("recipient", flat=True))
+    assert emails == sorted([developer.email, qa.email])

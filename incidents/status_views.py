@@ -1,0 +1,119 @@
+"""The public status page and its e-mail subscriptions: no sign-in, nothing of the portal around it.
+
+The page is built afresh on every request and kept as the last good copy; when the database fails
+or is too slow, the kept copy is served saying when it was built, and with none a plain 503 says
+the status cannot be read. The links in the e-mails open a page with one button, so a mail scanner that
+follows links neither confirms nor ends a subscription.
+
+Pages are drawn without the request's context processors: they read nothing of the viewer (who
+would cost a database read when the database is down), only the CSRF token of the form.
+"""
+
+import logging
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, InterfaceError
+from django.http import HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from incidents import status, status_subscriptions
+
+logger = logging.getLogger(__name__)
+
+# What a database that is down or cancelled a slow read raises.
+UNREADABLE = (DatabaseError, InterfaceError)
+
+
+class SubscribeForm(forms.Form):
+    email = forms.CharField(max_length=254, error_messages={"required": "Enter your e-mail address."})
+
+    def clean_email(self) -> str:
+        return status_subscriptions.normalised_email(self.cleaned_data["email"])
+
+
+def _html(request, template: str, context: dict, *, status_code: int = 200) -> HttpResponse:
+    context = {"csrf_token": get_token(request), **context}
+    return HttpResponse(render_to_string(template, context), status=status_code)
+
+
+def _unavailable(request, what: str) -> HttpResponse:
+    response = _html(request, "status/unavailable.html", {"what": what}, status_code=503)
+    response["Retry-After"] = "30"
+    return response
+
+
+def _page(request, form: SubscribeForm, *, status_code: int = 200) -> HttpResponse:
+    try:
+        page = status.status_page_build()
+    except UNREADABLE:
+        logger.warning("status page: the database could not be read; serving the last copy", exc_info=True)
+        page = status.status_page_kept()
+        if page is None:
+            return _unavailable(request, "The status cannot be read right now.")
+        stale = True
+    else:
+        status.status_page_keep(page)
+        stale = False
+    context = {
+        "page": page,
+        "stale": stale,
+        "form": form,
+        "subscribed": request.GET.get("subscribed") == "1" and status_code == 200,
+    }
+    return _html(request, "status/page.html", context, status_code=status_code)
+
+
+@require_http_methods(["GET", "HEAD"])
+def status_page(request):
+    return _page(request, SubscribeForm())
+
+
+@require_POST
+def status_subscribe(request):
+    """Takes an address for updates; the answer is the same whether it was subscribed already."""
+    form = SubscribeForm(request.POST)
+    if not form.is_valid():
+        return _page(request, form, status_code=400)
+    try:
+        status_subscriptions.status_subscribe(email=form.cleaned_data["email"], request=request)
+    except ValidationError as refused:
+        form.add_error("email", refused)
+        return _page(request, form, status_code=400)
+    except UNREADABLE:
+        logger.warning("status page: a subscription could not be written", exc_info=True)
+        return _unavailable(request, "Subscriptions cannot be taken right now. Please try again later.")
+    return redirect(f"{reverse('status-page')}?subscribed=1#subscribe")
+
+
+def _by_link(request, token: str, *, act, template: str):
+    """A confirm or unsubscribe link: GET asks with a button, POST does it."""
+    try:
+        if request.method == "POST":
+            done = act(token=token)
+        else:
+            done = status_subscriptions.subscriber_by_token(token)
+    except UNREADABLE:
+        logger.warning("status page: a subscription link could not be followed", exc_info=True)
+        return _unavailable(request, "Your subscription cannot be changed right now. Please try again later.")
+    if not done:
+        return _html(request, "status/link_unknown.html", {}, status_code=404)
+    return _html(request, template, {"token": token, "done": request.method == "POST"})
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def status_confirm(request, token: str):
+    return _by_link(
+        request, token, act=status_subscriptions.status_subscription_confirm, template="status/confirm.html"
+    )
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def status_unsubscribe(request, token: str):
+    return _by_link(
+        request, token, act=status_subscriptions.status_unsubscribe, template="status/unsubscribe.html"
+    )

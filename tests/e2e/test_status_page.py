@@ -1,0 +1,72 @@
+"""The public status page in Chromium, read by someone not signed in, on a desktop and on a phone:
+an incident with its updates, maintenance, the history bars, and subscribing by e-mail."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from playwright.sync_api import expect
+
+from changes.services import change_schedule
+from incidents import services
+from incidents.models import StatusSubscriber
+from portal import clock
+from tests.e2e.conftest import screenshot
+from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, ServiceFactory, approved_change
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, databases="__all__")]
+
+
+def test_a_customer_reads_the_status_and_subscribes(live_server, page, browser, developer, sre, own_queue):
+    policy = ApprovalPolicyFactory(
+        name="One approval", min_approvals=1, min_code_owner_approvals=0, required_sign_offs=[]
+    )
+    production = EnvironmentFactory(name="prod-eu", is_production=True, approval_policy=policy)
+    checkout = ServiceFactory(name="checkout", environments=[production])
+    ServiceFactory(name="search", environments=[production])
+    ServiceFactory(name="web", environments=[production])
+    clock.shift(-timedelta(days=12))
+    with transaction.atomic():
+        past = services.incident_declare(
+            actor=sre, title="Search results are slow", severity="P2", public=True, services=[checkout]
+        )
+    clock.shift(timedelta(hours=3))
+    services.incident_resolve(actor=sre, incident=past, note="We added capacity to the search cluster.")
+    clock.reset()
+    with transaction.atomic():
+        incident = services.incident_declare(
+            actor=sre, title="Payments fail at checkout", severity="P1", public=True, services=[checkout]
+        )
+    services.incident_acknowledge(actor=sre, incident=incident, note="A full disk on the payments database.")
+    change = approved_change(developer, production, title="Rotate the vault key", services=[checkout])
+    start = (clock.now() + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    with transaction.atomic():
+        change_schedule(actor=developer, change=change, start=start, end=start + timedelta(hours=2))
+
+    page.goto(f"{live_server.url}/status/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Partial outage")
+    expect(page.locator(".status-incident")).to_contain_text(
+        "Identified — A full disk on the payments database."
+    )
+    expect(page.locator(".status-maintenance")).to_contain_text("Affects checkout")
+    expect(page.locator(".status-past")).to_contain_text("We added capacity to the search cluster.")
+    expect(page.locator(".status-service").first.locator(".status-bar")).to_have_count(90)
+    screenshot(page, "status-page.png")
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    phone.goto(f"{live_server.url}/status/")
+    expect(phone.locator(".status-service").first.locator(".status-bar:visible")).to_have_count(30)
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+    screenshot(phone, "status-page-phone.png")
+    phone.context.close()
+
+    page.get_by_label("E-mail address").fill("reader@example.com")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.locator(".status-notice")).to_contain_text("a link to confirm the subscription is on its way")
+    subscriber = StatusSubscriber.objects.get()
+    page.goto(f"{live_server.url}/status/confirm/{subscriber.token}/")
+    page.get_by_role("button", name="Confirm my subscription").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are subscribed")
+    subscriber.refresh_from_db()
+    assert subscriber.confirmed_at is not None
+    assert page.console == [] and page.errors == []  # nothing the content security policy refused
