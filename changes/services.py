@@ -207,12 +207,13 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
         change=change, integration="rollback_plan", evidence="Documented in the change."
     )
     if change.incident_id is not None:
+        from incidents.models import TimelineEntry
         from incidents.services import timeline_add
 
         kind = change.get_change_type_display()
         timeline_add(
-            change.incident, "link", f"{kind} change {change.number} filed to fix it: {change.title}.",
-            actor=actor, change=change.pk,
+            change.incident, TimelineEntry.Kind.LINK,
+            f"{kind} change {change.number} filed to fix it: {change.title}.", actor=actor, change=change.pk,
         )  # fmt: skip
     return change
 

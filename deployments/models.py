@@ -65,6 +65,7 @@ class Service(models.Model):
         validators=[validate_github_logins],
         help_text="GitHub logins who own this service's code, until CODEOWNERS is read from the repository.",
     )
+    on_status_page = models.BooleanField(default=False, help_text="Shown on the public status page.")
 
     class Meta:
         ordering = ["name"]

@@ -25,8 +25,10 @@ class DeclareForm(forms.Form):
     summary = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     public = forms.BooleanField(required=False, label="Show it on the public status page")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, offer_public: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        if not offer_public:  # the status page is for those who run incidents to speak on
+            del self.fields["public"]
         recent = Deployment.objects.select_related("change", "environment").order_by("-created_at", "-id")
         self.fields["deployment"].queryset = recent
         self.fields["deployment"].choices = [("", "None")] + [

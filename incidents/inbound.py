@@ -1,19 +1,20 @@
 """What outside services tell incidents: CloudWatch alarms through an AWS SNS HTTPS subscription,
 and acknowledgements and resolutions made on PagerDuty (its V3 webhooks).
 
-Nothing is believed before it is verified: an SNS message by its signature, checked as AWS
-documents it against the certificate fetched over HTTPS from an AWS host only; a PagerDuty event by
-the HMAC of the shared secret. A message that cannot be verified is refused and leaves nothing
-behind. Every message acted on is kept by its own id (`ReceivedMessage`), so a delivery sent twice
-is acted on once, and everything one message does is written in one transaction and audited: the
-incident services audit what they do, and each kept message has one audit event of its own that
-says what it did."""
+Nothing is believed before it is verified: an SNS message by its topic, which SNS_TOPIC_ARNS lists,
+and its signature, checked as AWS documents it against the certificate fetched over HTTPS from an
+AWS host only; a PagerDuty event by the HMAC of the shared secret. A message that cannot be
+verified is refused and leaves nothing behind. Every message acted on is kept by its own id
+(`ReceivedMessage`), so a delivery sent twice is acted on once, and everything one message does is
+written in one transaction and audited: the incident services audit what they do, and each kept
+message has one audit event of its own that says what it did."""
 
 import base64
 import binascii
 import hashlib
 import hmac
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,8 @@ from incidents import services
 from incidents.models import Incident, IncidentStatus, ReceivedMessage, TimelineEntry
 from portal import clock
 from portal.services import audit_record
+
+logger = logging.getLogger(__name__)
 
 # An SNS message signed longer ago than this is a replay, not a delivery.
 SNS_MAX_AGE = timedelta(hours=1)
@@ -100,7 +103,15 @@ class Alarm:
 
 def sns_receive(body: bytes) -> Outcome:
     """Verifies one message SNS posted and acts on it: a subscription is confirmed, an alarm's
-    notification declares an incident or tells the open one."""
+    notification declares an incident or tells the open one. Only the topics SNS_TOPIC_ARNS lists
+    are taken: AWS signs any account's topic, and a subscription to someone else's is confirmed here
+    by no one."""
+    if not settings.SNS_TOPIC_ARNS:
+        raise Refused(
+            503,
+            "Set SNS_TOPIC_ARNS to the topics your CloudWatch alarms notify to take their messages.",
+            "not_configured",
+        )
     message = _sns_message(body)
     _sns_verify(message)
     if message["Type"] == "Notification":
@@ -132,6 +143,10 @@ def _sns_message(body: bytes) -> dict:
         raise Refused(
             400, f"This is not an SNS {message['Type']}: it has no {', '.join(missing)}.", "invalid"
         )
+    _refuse_nul(
+        what=f"The SNS {message['Type']}",
+        texts={field: message.get(field) for field in SIGNED_FIELDS[message["Type"]]},
+    )
     if not message["MessageId"] or len(message["MessageId"]) > 200:
         raise Refused(400, "The message's MessageId is empty or longer than 200 characters.", "invalid")
     try:
@@ -157,8 +172,7 @@ def _timestamp(value: str) -> datetime:
 def _sns_verify(message: dict) -> None:
     """Refuses (403) a message from a topic not taken here, unsigned, stale, or whose signature
     does not match the certificate AWS serves at its SigningCertURL."""
-    topics = settings.SNS_TOPIC_ARNS
-    if topics and message["TopicArn"] not in topics:
+    if message["TopicArn"] not in settings.SNS_TOPIC_ARNS:
         raise Refused(
             403, f"The topic {message['TopicArn']} is not one SNS_TOPIC_ARNS lists: ignored.", "topic_refused"
         )
@@ -180,7 +194,7 @@ def _sns_verify(message: dict) -> None:
         raise Refused(
             403, f"The message was signed at {message['Timestamp']}, more than an hour ago: ignored.", "stale"
         )
-    _aws_url(cert_url, "SigningCertURL")
+    _aws_url(url=cert_url, field="SigningCertURL")
     certificate = _certificate(cert_url)
     now = clock.now()
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
@@ -210,7 +224,7 @@ def _string_to_sign(message: dict) -> bytes:
     return "".join(f"{line}\n" for line in lines).encode()
 
 
-def _aws_url(url: str, field: str) -> None:
+def _aws_url(*, url: str, field: str) -> None:
     """Refuses (403) a URL that is not https on a host SNS_CERT_HOSTS allows."""
     parts = urlsplit(url)
     if parts.scheme != "https":
@@ -218,14 +232,14 @@ def _aws_url(url: str, field: str) -> None:
     # A plain host (and port): no user part or escapes that one URL parser reads otherwise than another.
     plain = re.fullmatch(r"([a-z0-9.-]+)(:[0-9]{1,5})?", parts.netloc.lower())
     host = plain.group(1) if plain else ""
-    if not any(_host_matches(host, pattern) for pattern in settings.SNS_CERT_HOSTS):
+    if not any(_host_matches(host=host, pattern=pattern) for pattern in settings.SNS_CERT_HOSTS):
         raise Refused(
             403, f"The {field} {url} is not on a host SNS_CERT_HOSTS allows: the message is ignored.",
             "untrusted_url",
         )  # fmt: skip
 
 
-def _host_matches(host: str, pattern: str) -> bool:
+def _host_matches(*, host: str, pattern: str) -> bool:
     """`*` stands for one label of a host name (`sns.*.amazonaws.com` is sns.eu-west-1.amazonaws.com,
     never sns.bucket.s3.amazonaws.com)."""
     regex = r"\.".join(
@@ -235,9 +249,15 @@ def _host_matches(host: str, pattern: str) -> bool:
 
 
 def _certificate(url: str) -> x509.Certificate:
-    """The signing certificate at the URL, fetched once and kept (by URL) in the cache."""
+    """The signing certificate at the URL, fetched once and kept (by URL) in the cache. A cache
+    that cannot be read is a miss, one that cannot be written keeps nothing: the certificate is
+    fetched again next time."""
     key = "sns-certificate:" + hashlib.sha256(url.encode()).hexdigest()
-    pem = cache.get(key)
+    try:
+        pem = cache.get(key)
+    except Exception:  # the cache's own errors depend on its backend (Redis: ConnectionError)
+        logger.warning("sns: the certificate cache could not be read", exc_info=True)
+        pem = None
     fetched = pem is None
     if fetched:
         try:
@@ -261,14 +281,17 @@ def _certificate(url: str) -> x509.Certificate:
             403, f"{url} does not serve a PEM certificate: the message is ignored.", "certificate_unavailable"
         ) from None
     if fetched:
-        cache.set(key, pem, CERTIFICATE_CACHE_SECONDS)
+        try:
+            cache.set(key, pem, CERTIFICATE_CACHE_SECONDS)
+        except Exception:  # as above
+            logger.warning("sns: the certificate cache could not be written", exc_info=True)
     return certificate
 
 
 def _sns_subscription_confirm(message: dict) -> Outcome:
     """Confirms the subscription by visiting its SubscribeURL (on an AWS host too), then keeps it."""
     url = message["SubscribeURL"]
-    _aws_url(url, "SubscribeURL")
+    _aws_url(url=url, field="SubscribeURL")
     if ReceivedMessage.objects.filter(
         source=ReceivedMessage.Source.SNS, message_id=message["MessageId"]
     ).exists():
@@ -284,27 +307,31 @@ def _sns_subscription_confirm(message: dict) -> Outcome:
         raise Refused(
             502, f"AWS did not confirm the subscription (HTTP {response.status_code}).", "confirmation_failed"
         )
-    with transaction.atomic():
-        received = _received_once(ReceivedMessage.Source.SNS, message["MessageId"], message["Type"])
-        if received is None:
-            return Outcome(200, "Subscription confirmation already received.")
-        audit_record(
-            actor=None, action="sns.subscribe", target=received,
-            after={"topic": message["TopicArn"], "message_id": message["MessageId"]},
-        )  # fmt: skip
+    if not _sns_confirmation_keep(message=message, action="sns.subscribe"):
+        return Outcome(200, "Subscription confirmation already received.")
     return Outcome(200, f"Subscribed to {message['TopicArn']}.")
 
 
 def _sns_unsubscribe(message: dict) -> Outcome:
+    if not _sns_confirmation_keep(message=message, action="sns.unsubscribe"):
+        return Outcome(200, "Unsubscribe confirmation already received.")
+    return Outcome(200, f"Unsubscribed from {message['TopicArn']}.")
+
+
+def _sns_confirmation_keep(*, message: dict, action: str) -> bool:
+    """Keeps a subscription's or unsubscription's confirmation once, with its audit event, in one
+    transaction; False when it was received before."""
     with transaction.atomic():
-        received = _received_once(ReceivedMessage.Source.SNS, message["MessageId"], message["Type"])
+        received = _received_once(
+            source=ReceivedMessage.Source.SNS, message_id=message["MessageId"], kind=message["Type"]
+        )
         if received is None:
-            return Outcome(200, "Unsubscribe confirmation already received.")
+            return False
         audit_record(
-            actor=None, action="sns.unsubscribe", target=received,
+            actor=None, action=action, target=received,
             after={"topic": message["TopicArn"], "message_id": message["MessageId"]},
         )  # fmt: skip
-    return Outcome(200, f"Unsubscribed from {message['TopicArn']}.")
+    return True
 
 
 def _sns_notification(message: dict) -> Outcome:
@@ -313,7 +340,9 @@ def _sns_notification(message: dict) -> Outcome:
     alarm = _alarm(message["Message"])
     with transaction.atomic():
         received = _received_once(
-            ReceivedMessage.Source.SNS, message["MessageId"], f"{message['Type']} {alarm.state}"
+            source=ReceivedMessage.Source.SNS,
+            message_id=message["MessageId"],
+            kind=f"{message['Type']} {alarm.state}",
         )
         if received is None:
             return Outcome(200, "Notification already received.")
@@ -394,6 +423,9 @@ def _alarm(text: str) -> Alarm:
             except OverflowError:  # a StateChangeTime at the very start of the calendar
                 began_at = changed_at
     description, reason = body.get("AlarmDescription"), body.get("NewStateReason")
+    _refuse_nul(
+        what="The alarm", texts={"AlarmName": name, "AlarmDescription": description, "NewStateReason": reason}
+    )
     return Alarm(
         name=name.strip(),
         description=description.strip() if isinstance(description, str) else "",
@@ -417,7 +449,19 @@ def _alarm_lock(name: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_ALARM_LOCK_KEY, name])
 
 
-def _received_once(source: str, message_id: str, kind: str) -> ReceivedMessage | None:
+def _refuse_nul(*, what: str, texts: dict) -> None:
+    """Refuses (400) a message with a NUL character in a text it brings: PostgreSQL keeps none in
+    a text or JSON column, and neither AWS nor PagerDuty sends one."""
+    named = [name for name, text in texts.items() if isinstance(text, str) and "\x00" in text]
+    if named:
+        raise Refused(
+            400,
+            f"{what} has a NUL character in {', '.join(named)}: the portal keeps no such text.",
+            "invalid",
+        )
+
+
+def _received_once(*, source: str, message_id: str, kind: str) -> ReceivedMessage | None:
     """Keeps the message in the caller's transaction; None when it was received before."""
     try:
         with transaction.atomic():
@@ -431,7 +475,7 @@ def _received_once(source: str, message_id: str, kind: str) -> ReceivedMessage |
 # PagerDuty
 
 
-def pagerduty_receive(body: bytes, signatures: str) -> Outcome:
+def pagerduty_receive(*, body: bytes, signatures: str) -> Outcome:
     """Verifies one V3 webhook and brings an acknowledgement or resolution made on PagerDuty back
     to the incident whose dedup key it carries (PagerDuty knows already: nothing is paged back)."""
     secret = settings.PAGERDUTY_WEBHOOK_SECRET
@@ -454,7 +498,9 @@ def pagerduty_receive(body: bytes, signatures: str) -> Outcome:
         incident = _incident_for_key(incident_key)
         if incident is None:
             return Outcome(202, f"No incident here has the key {incident_key!r}: ignored.")
-        received = _received_once(ReceivedMessage.Source.PAGERDUTY, event["id"], event["event_type"])
+        received = _received_once(
+            source=ReceivedMessage.Source.PAGERDUTY, message_id=event["id"], kind=event["event_type"]
+        )
         if received is None:
             return Outcome(200, "Event already received.")
         if incident.may_become(status):
@@ -483,6 +529,15 @@ def _pagerduty_event(body: bytes) -> dict:
     for field in ("id", "event_type"):
         if not isinstance(event.get(field), str) or not event[field] or len(event[field]) > 200:
             raise Refused(400, f"This is not a PagerDuty V3 webhook: event.{field} is missing.", "invalid")
+    agent = event.get("agent")
+    _refuse_nul(
+        what="The PagerDuty event",
+        texts={
+            "event.id": event["id"],
+            "event.event_type": event["event_type"],
+            "event.agent.summary": agent.get("summary") if isinstance(agent, dict) else None,
+        },
+    )
     if event["event_type"] in PAGERDUTY_ACTS and not isinstance(event.get("data"), dict):
         raise Refused(400, f"A {event['event_type']} event carries its incident as event.data.", "invalid")
     return event

@@ -59,3 +59,13 @@ def incidents_overview(user, *, now: datetime) -> dict | None:
         "postmortems_overdue": overdue[:OVERVIEW_ROWS],
         "postmortems_overdue_more": len(overdue) > OVERVIEW_ROWS,
     }
+
+
+def postmortem_of(incident_id: int) -> PostMortem:
+    """The incident's post-mortem with its author and action items (404 while it owes none)."""
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(
+        PostMortem.objects.select_related("incident", "author").prefetch_related("action_items__owner"),
+        incident_id=incident_id,
+    )

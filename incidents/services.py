@@ -58,10 +58,19 @@ def timeline_add(
         public=public and incident.public,
     )  # fmt: skip
     if entry.public:
-        from incidents.tasks import status_update_send
-
-        transaction.on_commit(lambda: status_update_send.delay(entry.pk))
+        transaction.on_commit(lambda: _public_update_told(entry.pk))
     return entry
+
+
+def _public_update_told(entry_id: int) -> None:
+    """Once a public update commits: the status page's kept copy is stale from now on (the next
+    request shows the update, whether or not a worker took the e-mails yet), and the subscribers
+    are e-mailed by a task."""
+    from incidents import status
+    from incidents.tasks import status_update_send
+
+    status.status_page_forget()
+    status_update_send.delay(entry_id)
 
 
 @transaction.atomic
@@ -82,6 +91,11 @@ def incident_declare(
     """Declares an incident (the portal itself when `actor` is None), linked to what it follows."""
     if actor is not None and not has_right(actor, Right.INCIDENT_DECLARE):
         raise PermissionDenied(missing_right_message(Right.INCIDENT_DECLARE))
+    if public and actor is not None and not has_right(actor, Right.INCIDENT_MANAGE):
+        raise PermissionDenied(
+            "Only those who run incidents put one on the public status page: declare it, and an SRE "
+            "publishes it."
+        )
     if not title.strip():
         raise ValidationError("title: say what is broken.")
     if severity not in Severity.values:
@@ -134,8 +148,8 @@ def _tell_declared(incident: Incident, who: str) -> None:
     channels = [INCIDENT_CHANNEL]
     if incident.severity in ALERT_SEVERITIES:
         deployment = incident.deployment
-        settings = getattr(deployment.environment, "deploy_settings", None) if deployment else None
-        channels.append(settings.alert_channel if settings and settings.alert_channel else ALERT_CHANNEL)
+        deploy = getattr(deployment.environment, "deploy_settings", None) if deployment else None
+        channels.append(deploy.alert_channel if deploy and deploy.alert_channel else ALERT_CHANNEL)
     for channel in dict.fromkeys(channels):
         notification_send(channel="slack", recipient=channel, subject=subject, body=body)
     if incident.change is not None:
@@ -163,7 +177,8 @@ def _moved(
         locked.status = status
         setattr(locked, stamp, clock.now())
         if status == IncidentStatus.ACKNOWLEDGED and locked.commander_id is None and actor is not None:
-            locked.commander = actor  # whoever acknowledges first runs it, until handed over
+            locked.commander = actor  # whoever acknowledges first runs it, until someone takes command
+            locked.responders.add(actor)
         locked.save(update_fields=["status", stamp, "commander"])
         audit_record(
             actor=actor,
@@ -175,7 +190,13 @@ def _moved(
         who = actor.display_name if actor is not None else by
         words = f"{IncidentStatus(status).label} by {who}" + (f": {note}" if note else ".")
         timeline_add(
-            locked, TimelineEntry.Kind.STATUS, words, actor=actor, public=True, status=status, note=note
+            locked,
+            TimelineEntry.Kind.STATUS,
+            words,
+            actor=actor,
+            public=status in PUBLIC_STEPS,
+            status=status,
+            note=note,
         )
         if status in PAGE_ACTIONS and not paged:
             page(locked, PAGE_ACTIONS[status])
@@ -193,8 +214,8 @@ def _postmortem_required(incident: Incident) -> PostMortem | None:
     from incidents.defaults import POSTMORTEM_DUE, POSTMORTEM_SEVERITIES
 
     rolled_back = (
-        incident.deployment_id is not None
-        or incident.timeline.filter(kind=TimelineEntry.Kind.ROLLBACK).exists()
+        incident.source == Incident.Source.DEPLOYMENT  # it rolled back by itself
+        or incident.timeline.filter(kind=TimelineEntry.Kind.ROLLBACK, data__has_key="deployment").exists()
     )
     if incident.severity not in POSTMORTEM_SEVERITIES and not rolled_back:
         return None
@@ -211,6 +232,9 @@ def _postmortem_required(incident: Incident) -> PostMortem | None:
     return postmortem
 
 
+# The steps the status page tells customers of, in its own words (never the step's note, which is
+# for the team; an acknowledgement finds no cause yet: customers still read "Investigating").
+PUBLIC_STEPS = (IncidentStatus.MITIGATED, IncidentStatus.RESOLVED)
 # What each step tells PagerDuty (mitigated is ours alone: the page stays open until resolved).
 PAGE_ACTIONS = {IncidentStatus.ACKNOWLEDGED: "acknowledge", IncidentStatus.RESOLVED: "resolve"}
 
@@ -225,6 +249,77 @@ def incident_mitigate(*, actor, incident: Incident, note: str = "") -> Incident:
 
 def incident_resolve(*, actor, incident: Incident, note: str = "", **outside) -> Incident:
     return _moved(actor, incident, IncidentStatus.RESOLVED, stamp="resolved_at", note=note, **outside)
+
+
+@transaction.atomic
+def incident_publish(*, actor, incident: Incident, public: bool) -> Incident:
+    """Puts the incident on the public status page (with its public updates, and one that says it is
+    being looked into while it is open) or takes it off again (whoever runs incidents)."""
+    from incidents import status
+
+    if not has_right(actor, Right.INCIDENT_MANAGE):
+        raise PermissionDenied(missing_right_message(Right.INCIDENT_MANAGE))
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if locked.public == public:
+        return locked
+    locked.public = public
+    locked.save(update_fields=["public"])
+    audit_record(
+        actor=actor,
+        action="incident.publish",
+        target=locked,
+        before={"public": not public},
+        after={"public": public},
+    )
+    words = "Put on the public status page" if public else "Taken off the public status page"
+    timeline_add(locked, TimelineEntry.Kind.NOTE, f"{words} by {actor.display_name}.", actor=actor)
+    if public and locked.status != IncidentStatus.RESOLVED:
+        timeline_add(
+            locked, TimelineEntry.Kind.DECLARED, f"Published: {locked.title}.", actor=actor, public=True
+        )
+    transaction.on_commit(status.status_page_forget)
+    return locked
+
+
+@transaction.atomic
+def incident_join(*, actor, incident: Incident) -> Incident:
+    """The person joins the response (anyone who may declare incidents); joining twice is a no-op."""
+    if not has_right(actor, Right.INCIDENT_DECLARE):
+        raise PermissionDenied(missing_right_message(Right.INCIDENT_DECLARE))
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if locked.status == IncidentStatus.RESOLVED:
+        raise IncidentRefused(f"{locked.number} is resolved: there is no response to join.")
+    if locked.responders.filter(pk=actor.pk).exists():
+        return locked
+    locked.responders.add(actor)
+    audit_record(actor=actor, action="incident.join", target=locked, after={"responder": actor.username})
+    timeline_add(locked, TimelineEntry.Kind.NOTE, f"{actor.display_name} joined the response.", actor=actor)
+    return locked
+
+
+@transaction.atomic
+def incident_take_command(*, actor, incident: Incident) -> Incident:
+    """The person takes command (whoever runs incidents), from whoever had it; they respond too."""
+    if not has_right(actor, Right.INCIDENT_MANAGE):
+        raise PermissionDenied(missing_right_message(Right.INCIDENT_MANAGE))
+    locked = Incident.objects.select_for_update(of=("self",)).select_related("commander").get(pk=incident.pk)
+    if locked.status == IncidentStatus.RESOLVED:
+        raise IncidentRefused(f"{locked.number} is resolved: there is nothing to command.")
+    if locked.commander_id == actor.pk:
+        return locked
+    before = locked.commander.username if locked.commander else None
+    words = f"{actor.display_name} took command" + (
+        f" from {locked.commander.display_name}." if locked.commander else "."
+    )
+    locked.commander = actor
+    locked.save(update_fields=["commander"])
+    locked.responders.add(actor)
+    audit_record(
+        actor=actor, action="incident.command", target=locked,
+        before={"commander": before}, after={"commander": actor.username},
+    )  # fmt: skip
+    timeline_add(locked, TimelineEntry.Kind.NOTE, words, actor=actor)
+    return locked
 
 
 @transaction.atomic
@@ -322,30 +417,31 @@ def incident_for_rollback(deployment) -> Incident:
 
 def incident_rollback(*, actor, incident: Incident, reason: str, revert: bool = False):
     """Rolls back the deployment the incident follows (release managers; SREs while the incident is
-    open), with the deployments' own guards; on the timeline and audited with the rollback."""
+    open), with the deployments' own guards; on the timeline and audited with the rollback, in one
+    transaction with the incident locked."""
     from deployments.services import DeployRefused, deployment_rollback
 
-    if incident.deployment_id is None:
-        raise IncidentRefused(f"{incident.number} follows no deployment: there is nothing to roll back.")
-    if incident.status == IncidentStatus.RESOLVED:
-        raise IncidentRefused(f"{incident.number} is resolved: roll back from the deployment's page.")
     try:
         with transaction.atomic():
+            locked = Incident.objects.select_for_update().get(pk=incident.pk)
+            if locked.deployment_id is None:
+                raise IncidentRefused(
+                    f"{locked.number} follows no deployment: there is nothing to roll back."
+                )
+            if locked.status == IncidentStatus.RESOLVED:
+                raise IncidentRefused(f"{locked.number} is resolved: roll back from the deployment's page.")
             deployment = deployment_rollback(
-                actor=actor,
-                deployment=incident.deployment,
-                reason=f"{incident.number}: {reason}",
-                revert=revert,
+                actor=actor, deployment=locked.deployment, reason=f"{locked.number}: {reason}", revert=revert
             )
             audit_record(
                 actor=actor,
                 action="incident.rollback",
-                target=incident,
+                target=locked,
                 after={"deployment": deployment.pk, "reason": reason, "revert": revert},
             )
             also = " and its code reverted" if revert else ""
             timeline_add(
-                incident, TimelineEntry.Kind.ROLLBACK,
+                locked, TimelineEntry.Kind.ROLLBACK,
                 f"Rollback of {deployment.version or 'the deployment'} in {deployment.environment}{also} "
                 f"asked by {actor.display_name}: {reason}", actor=actor, deployment=deployment.pk,
             )  # fmt: skip
@@ -354,29 +450,37 @@ def incident_rollback(*, actor, incident: Incident, reason: str, revert: bool = 
     return deployment
 
 
+def may_revert(user) -> bool:
+    """Whoever may roll deployments back may revert their code: release managers, SREs."""
+    return has_right(user, Right.DEPLOYMENT_ROLLBACK) or has_right(user, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
+
+
+@transaction.atomic
 def incident_revert(*, actor, incident: Incident) -> None:
     """Asks for the code revert of the release the incident follows (a revert commit on a repository
     on disk, a pull request on GitHub), made by a task: the timeline says when it is asked and what
-    came of it."""
+    came of it. Asking again before that is refused."""
     from changes.models import Release
 
-    if not (
-        has_right(actor, Right.DEPLOYMENT_ROLLBACK) or has_right(actor, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
-    ):
+    if not may_revert(actor):
         raise PermissionDenied(missing_right_message(Right.DEPLOYMENT_ROLLBACK))
-    release = Release.objects.filter(change_id=incident.change_id, tagged_at__isnull=False).first()
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    release = Release.objects.filter(change_id=locked.change_id, tagged_at__isnull=False).first()
     if release is None:
-        raise IncidentRefused(f"{incident.number} follows no tagged release: there is no code to revert.")
-    with transaction.atomic():
-        audit_record(
-            actor=actor, action="incident.revert", target=incident, after={"version": release.version}
+        raise IncidentRefused(f"{locked.number} follows no tagged release: there is no code to revert.")
+    said = locked.timeline.filter(kind=TimelineEntry.Kind.ROLLBACK, data__version=release.version)
+    last = said.order_by("-at", "-id").first()
+    if last is not None and last.data.get("asked"):
+        raise IncidentRefused(
+            f"The revert of {release.version} is asked for already: its outcome comes next."
         )
-        timeline_add(
-            incident, TimelineEntry.Kind.ROLLBACK,
-            f"Code revert of {release.version} asked by {actor.display_name}.", actor=actor,
-            version=release.version,
-        )  # fmt: skip
-        transaction.on_commit(lambda: _revert_task().delay(incident.pk, actor.pk))
+    audit_record(actor=actor, action="incident.revert", target=locked, after={"version": release.version})
+    timeline_add(
+        locked, TimelineEntry.Kind.ROLLBACK,
+        f"Code revert of {release.version} asked by {actor.display_name}.", actor=actor,
+        version=release.version, asked=True,
+    )  # fmt: skip
+    transaction.on_commit(lambda: _revert_task().delay(locked.pk, actor.pk))
 
 
 def _revert_task():
@@ -409,7 +513,8 @@ def incident_revert_run(incident_id: int, actor_id: int) -> str:
             else f"Reverted in commit {reverted.commit[:10]}."
         )
     with transaction.atomic():
-        timeline_add(incident, TimelineEntry.Kind.ROLLBACK, words)
+        version = incident.change.release.version if hasattr(incident.change, "release") else ""
+        timeline_add(incident, TimelineEntry.Kind.ROLLBACK, words, version=version, outcome=True)
     return words
 
 
@@ -428,7 +533,8 @@ def _may_write(actor) -> None:
 
 @transaction.atomic
 def postmortem_write(*, actor, postmortem: PostMortem, **fields) -> PostMortem:
-    """Saves what is written; the first to write it is its author."""
+    """Saves what is written; the first to write it is its author. A completed one keeps its
+    summary, impact and root cause written."""
     _may_write(actor)
     unknown = sorted(set(fields) - set(POSTMORTEM_FIELDS))
     if unknown:
@@ -437,16 +543,27 @@ def postmortem_write(*, actor, postmortem: PostMortem, **fields) -> PostMortem:
     changed = {
         name: value.strip() for name, value in fields.items() if value.strip() != getattr(locked, name)
     }
+    blanked = [name.replace("_", " ") for name in PostMortem.REQUIRED if changed.get(name) == ""]
+    if locked.completed_at is not None and blanked:
+        raise ValidationError(f"The post-mortem is completed: its {', '.join(blanked)} stays written.")
+    if not changed:
+        return locked
     before = {name: getattr(locked, name) for name in changed}
     for name, value in changed.items():
         setattr(locked, name, value)
-    locked.author = locked.author or actor
+    after = dict(changed)
+    if locked.author_id is None:
+        locked.author, after["author"] = actor, actor.username
     locked.save(update_fields=[*changed, "author"])
-    if changed:
-        audit_record(
-            actor=actor, action="postmortem.write", target=locked.incident, before=before, after=changed
-        )
+    audit_record(actor=actor, action="postmortem.write", target=locked.incident, before=before, after=after)
     return locked
+
+
+@transaction.atomic
+def postmortem_save(*, actor, postmortem: PostMortem, complete: bool = False, **fields) -> PostMortem:
+    """Writes the parts and, with `complete`, finishes it: all or nothing."""
+    saved = postmortem_write(actor=actor, postmortem=postmortem, **fields)
+    return postmortem_complete(actor=actor, postmortem=saved) if complete else saved
 
 
 @transaction.atomic

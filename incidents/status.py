@@ -1,11 +1,16 @@
 """What the public status page shows, built from public incidents and the change calendar.
 
-Only what a customer may read leaves here: public incidents, their public updates in public wording
-(never a timeline entry's own text, which names people), the services they affect, and scheduled
-maintenance as services and times, never a change's title. The page is built in a fixed number of
-queries, however many services and incidents there are, inside one short transaction that
-PostgreSQL cancels when it runs slow; the last page built is kept in the cache with when it was
-built, for when the database cannot be read.
+Only what a customer may read leaves here: the services marked `on_status_page` (no other service
+is named, not even as one an incident or maintenance affects), public incidents, their public
+updates in public wording (a step is told in a standard sentence, never with the note given with
+it, which is for the team; a public note as it was written), and scheduled maintenance as services
+and times, never a change's title. The page is built in a fixed number of queries, however many
+services and incidents there are, inside one short transaction that PostgreSQL cancels when it runs
+slow.
+
+The last page built is kept in the cache: served as it is while younger than FRESH_FOR and nothing
+public has changed since (`status_page_forget` says something has), and served with when it was
+built when the database cannot be read.
 """
 
 import logging
@@ -18,6 +23,7 @@ from django.core.cache import cache
 from django.db import connection, models, transaction
 from django.db.models import Prefetch, Q
 
+from incidents.measures import duration_in_words
 from incidents.models import Incident, IncidentStatus, Severity, TimelineEntry
 from portal import clock
 
@@ -26,10 +32,15 @@ logger = logging.getLogger(__name__)
 # How far back the history and uptime reach, and how far ahead maintenance is announced.
 HISTORY_DAYS = 90
 MAINTENANCE_AHEAD = timedelta(days=14)
-# A status page that waits on a slow database is no use: PostgreSQL cancels its reads after this.
+# A status page that waits on a slow database is no use: PostgreSQL cancels each read slower than this.
 STATEMENT_TIMEOUT_MS = 2000
+# The kept page is served without reading the database while younger than this, unless something
+# public changed since it was built.
+FRESH_FOR = timedelta(seconds=30)
 # The last page built; the version changes whenever the shape of what is kept changes.
-CACHE_KEY = "status-page:v1"
+CACHE_KEY = "status-page:v2"
+# A counter raised by each public change: a kept page built before the last one is stale.
+GENERATION_KEY = "status-page:generation"
 
 
 class ServiceState(models.TextChoices):
@@ -52,18 +63,18 @@ SEVERITY_STATE = {
 DOWNTIME_SEVERITIES = frozenset({Severity.P0, Severity.P1})
 _WORSENING = list(ServiceState)
 
-# An incident's status in public words, and what an update says when its author added no note.
+# An incident's status in public words: an acknowledgement finds no cause yet.
 STATUS_WORDS = {
     IncidentStatus.TRIGGERED: "Investigating",
-    IncidentStatus.ACKNOWLEDGED: "Identified",
+    IncidentStatus.ACKNOWLEDGED: "Investigating",
     IncidentStatus.MITIGATED: "Monitoring",
     IncidentStatus.RESOLVED: "Resolved",
 }
-STATUS_SENTENCES = {
+# The steps customers are told of (declared is the triggered one), each in the one sentence it says.
+STEP_SENTENCES = {
     IncidentStatus.TRIGGERED: "We are looking into the problem.",
-    IncidentStatus.ACKNOWLEDGED: "The cause has been found and a fix is under way.",
     IncidentStatus.MITIGATED: "A fix is in place and we are watching the results.",
-    IncidentStatus.RESOLVED: "The problem is resolved.",
+    IncidentStatus.RESOLVED: "This incident has been resolved.",
 }
 PUBLIC_NOTE_WORD = "Update"
 
@@ -101,7 +112,7 @@ class PublicIncident:
 
     @property
     def duration(self) -> str:
-        return duration_text(self.resolved_at - self.began_at) if self.resolved_at else ""
+        return duration_in_words(self.resolved_at - self.began_at) if self.resolved_at else ""
 
 
 @dataclass(frozen=True)
@@ -115,7 +126,7 @@ class Day:
     @property
     def summary(self) -> str:
         said = f"{self.day:%a %-d %b %Y}: {self.state.label}"
-        return f"{said}, {duration_text(self.downtime)} down" if self.downtime else said
+        return f"{said}, {duration_in_words(self.downtime)} down" if self.downtime else said
 
 
 @dataclass(frozen=True)
@@ -165,34 +176,26 @@ class StatusPage:
         return self.state == ServiceState.OPERATIONAL
 
 
-def duration_text(span: timedelta) -> str:
-    """'2 d 3 h', '1 h 5 min', '4 min', '< 1 min'."""
-    minutes = int(span.total_seconds() // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"] * bool(minutes)
-    return " ".join(parts[:2]) or "< 1 min"
-
-
 def worst(states) -> ServiceState:
     return max(states, key=_WORSENING.index, default=ServiceState.OPERATIONAL)
 
 
 def update_of(entry: TimelineEntry) -> Update | None:
-    """A public timeline entry in public words, or None for a kind the public is not told of.
+    """A public timeline entry in public words, or None for one the public is not told of.
 
-    The declared and status entries are told by the status they mark and the note given with them
-    (their own text names whoever acted); a public note is told as it was written."""
+    A public note is told as it was written: a person wrote it for customers. The declared entry and
+    the mitigated and resolved steps are told in their standard sentence only: the note given with a
+    step is for the team, and the entry's own text names whoever acted. Any other step (an
+    acknowledgement, public in older timelines) is not told."""
     if entry.kind == TimelineEntry.Kind.NOTE:
         return Update(at=entry.at, word=PUBLIC_NOTE_WORD, text=entry.text)
     if entry.kind == TimelineEntry.Kind.DECLARED:
         status = IncidentStatus.TRIGGERED
-    elif entry.kind == TimelineEntry.Kind.STATUS and entry.data.get("status") in STATUS_WORDS:
+    elif entry.kind == TimelineEntry.Kind.STATUS and entry.data.get("status") in STEP_SENTENCES:
         status = IncidentStatus(entry.data["status"])
     else:
         return None
-    note = str(entry.data.get("note") or "").strip()
-    return Update(at=entry.at, word=STATUS_WORDS[status], text=note or STATUS_SENTENCES[status])
+    return Update(at=entry.at, word=STATUS_WORDS[status], text=STEP_SENTENCES[status])
 
 
 def merged(intervals) -> list[tuple[datetime, datetime]]:
@@ -263,15 +266,21 @@ def _public_incident(incident: Incident) -> PublicIncident:
 
 
 def public_incidents(*, now: datetime) -> list[Incident]:
-    """The public incidents still open or resolved in the last HISTORY_DAYS, with their services
-    and public updates (newest first): three queries."""
+    """The public incidents still open or resolved in the last HISTORY_DAYS, with the services on
+    the page they affect and their public updates (newest first): three queries."""
+    from deployments.models import Service
+
     since = now - timedelta(days=HISTORY_DAYS)
     incidents = (
         Incident.objects.filter(public=True)
         .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=since))
         .only("id", "title", "severity", "status", "started_at", "detected_at", "resolved_at")
         .prefetch_related(
-            Prefetch("services", to_attr="public_services"),
+            Prefetch(
+                "services",
+                queryset=Service.objects.filter(on_status_page=True).only("id", "name"),
+                to_attr="public_services",
+            ),
             Prefetch(
                 "timeline",
                 queryset=TimelineEntry.objects.filter(public=True).order_by("-at", "-id"),
@@ -288,7 +297,8 @@ def public_incidents(*, now: datetime) -> list[Incident]:
 
 def maintenance_ahead(*, now: datetime) -> list[Maintenance]:
     """Changes holding a slot in a production environment that ends after now and starts within
-    MAINTENANCE_AHEAD, with the services they touch (the environment's when they name none)."""
+    MAINTENANCE_AHEAD, with the services on the page they touch (of the environment's when they name
+    none; none at all when those are all internal)."""
     from changes.calendar import HOLDS_SLOT
     from changes.models import ChangeRequest
 
@@ -307,7 +317,11 @@ def maintenance_ahead(*, now: datetime) -> list[Maintenance]:
     return [
         Maintenance(
             services=tuple(
-                sorted(s.name for s in change.services.all() or change.environment.services.all())
+                sorted(
+                    s.name
+                    for s in change.services.all() or change.environment.services.all()
+                    if s.on_status_page
+                )
             ),
             start=change.scheduled_start,
             end=change.scheduled_end,
@@ -327,7 +341,9 @@ def status_page_build() -> StatusPage:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
-        names = list(Service.objects.order_by("name").values_list("name", flat=True))
+        names = list(
+            Service.objects.filter(on_status_page=True).order_by("name").values_list("name", flat=True)
+        )
         incidents = public_incidents(now=now)
         maintenance = maintenance_ahead(now=now)
     affecting = defaultdict(list)
@@ -347,19 +363,61 @@ def status_page_build() -> StatusPage:
     )
 
 
-def status_page_keep(page: StatusPage) -> None:
+@dataclass(frozen=True)
+class KeptPage:
+    """The last page built, with the count of public changes read before it was built."""
+
+    generation: int
+    page: StatusPage
+
+
+def status_page_current() -> StatusPage:
+    """The page to serve. The kept one, read from the cache alone, while it is younger than
+    FRESH_FOR and nothing public has changed since it was built; otherwise one built afresh (a
+    DatabaseError as status_page_build raises it) and kept. The count of changes is read before the
+    build, so a change that commits during it leaves the page it builds stale."""
+    try:
+        found = cache.get_many([CACHE_KEY, GENERATION_KEY])
+    except Exception:  # the cache's own errors depend on its backend (Redis: ConnectionError)
+        logger.warning("status page: the cache could not be read", exc_info=True)
+        return status_page_build()
+    kept, generation = found.get(CACHE_KEY), found.get(GENERATION_KEY, 0)
+    now = clock.now()
+    if (
+        isinstance(kept, KeptPage)
+        and kept.generation == generation
+        and now - FRESH_FOR < kept.page.built_at <= now
+    ):
+        return kept.page
+    page = status_page_build()
+    status_page_keep(page, generation=generation)
+    return page
+
+
+def status_page_forget() -> None:
+    """Says something public changed (an update committed, an incident went on or off the page): the
+    next request builds the page afresh. The kept copy stays, for when the database cannot be read;
+    a cache that cannot be written leaves it fresh for FRESH_FOR at most."""
+    try:
+        cache.add(GENERATION_KEY, 0, timeout=None)
+        cache.incr(GENERATION_KEY)
+    except Exception:  # as above; or the counter expired between the two calls (a ValueError)
+        logger.warning("status page: the cache could not be told of a change", exc_info=True)
+
+
+def status_page_keep(page: StatusPage, *, generation: int) -> None:
     """Keeps the page as the last good copy; a cache that cannot be written loses only that."""
     try:
-        cache.set(CACHE_KEY, page, timeout=None)
-    except Exception:  # the cache's own errors depend on its backend (Redis: ConnectionError)
+        cache.set(CACHE_KEY, KeptPage(generation=generation, page=page), timeout=None)
+    except Exception:  # as above
         logger.warning("status page: the cache could not keep the page", exc_info=True)
 
 
 def status_page_kept() -> StatusPage | None:
     """The last good copy, or None when there is none (or the cache cannot be read)."""
     try:
-        page = cache.get(CACHE_KEY)
+        kept = cache.get(CACHE_KEY)
     except Exception:  # as above; a copy kept by another version of the code unpickles badly too
         logger.warning("status page: the cache could not be read", exc_info=True)
         return None
-    return page if isinstance(page, StatusPage) else None
+    return kept.page if isinstance(kept, KeptPage) else None

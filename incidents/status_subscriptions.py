@@ -3,15 +3,19 @@ unsubscribing, and e-mailing every confirmed subscriber each public update.
 
 Nobody learns from the answers whether an address is subscribed: subscribing an address that is
 already subscribed answers the same and sends nothing; one still waiting for confirmation gets the
-link again, at most once an hour, so the form cannot be used to flood an inbox. Each change to a
-subscription is audited as the portal's own act (actor None) with the address masked, since the
-audit trail keeps it for good.
+link again, at most once an hour, so the form cannot be used to flood an inbox. One client address
+may ask at most SUBSCRIBE_LIMIT times an hour, so the form cannot fill the table either, and
+addresses never confirmed are forgotten after UNCONFIRMED_KEPT. Each change to a subscription is
+audited as the portal's own act (actor None) with the address masked, since the audit trail keeps
+it for good.
 """
 
+import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -24,9 +28,16 @@ from portal import clock
 from portal.models import Notification
 from portal.services import audit_record, notification_send
 
+logger = logging.getLogger(__name__)
+
 CONFIRM_SUBJECT = "Confirm your subscription to status updates"
 # A confirmation link is sent to one address at most this often.
 CONFIRM_RESEND_AFTER = timedelta(hours=1)
+# How many subscriptions one client address may ask for in each SUBSCRIBE_PERIOD of the clock.
+SUBSCRIBE_LIMIT = 5
+SUBSCRIBE_PERIOD = timedelta(hours=1)
+# A subscription not confirmed within this long is forgotten.
+UNCONFIRMED_KEPT = timedelta(days=7)
 
 
 def public_link(path: str, *, request=None) -> str:
@@ -53,6 +64,29 @@ def normalised_email(value: str) -> str:
         raise ValidationError("That address is too long to be an e-mail address.")
     validate_email(email)
     return email
+
+
+def subscribe_count_key(ip: str | None, *, at: datetime) -> str:
+    """The cache key that counts the subscriptions asked for from the address in the
+    SUBSCRIBE_PERIOD holding `at`."""
+    return f"status-subscribe:{ip}:{int(at.timestamp()) // int(SUBSCRIBE_PERIOD.total_seconds())}"
+
+
+def subscribe_throttled(*, ip: str | None) -> timedelta | None:
+    """Counts one subscription asked for from the client address: None while it has asked at most
+    SUBSCRIBE_LIMIT times in this SUBSCRIBE_PERIOD of the portal clock, else how long until the next
+    period. A cache that cannot count lets the request through (each address is still sent a link
+    at most once an hour)."""
+    now = clock.now()
+    period = int(SUBSCRIBE_PERIOD.total_seconds())
+    key = subscribe_count_key(ip, at=now)
+    try:
+        cache.add(key, 0, timeout=period)
+        asked = cache.incr(key)
+    except Exception:  # the cache's own errors depend on its backend (Redis: ConnectionError)
+        logger.warning("status page: subscriptions could not be counted", exc_info=True)
+        return None
+    return None if asked <= SUBSCRIBE_LIMIT else timedelta(seconds=period - int(now.timestamp()) % period)
 
 
 @transaction.atomic
@@ -128,6 +162,27 @@ def status_unsubscribe(*, token: str) -> bool:
 
 
 @transaction.atomic
+def status_subscribers_purge() -> int:
+    """Forgets the addresses whose subscription was not confirmed within UNCONFIRMED_KEPT (beat runs
+    it daily), each audited like an unsubscription; returns how many."""
+    expired = list(
+        StatusSubscriber.objects.select_for_update()
+        .filter(confirmed_at__isnull=True, created_at__lt=clock.now() - UNCONFIRMED_KEPT)
+        .order_by("pk")
+    )
+    for subscriber in expired:
+        audit_record(
+            actor=None,
+            action="status_subscriber.purge",
+            target=subscriber,
+            object_repr=masked(subscriber.email),
+            before={"created_at": subscriber.created_at},
+        )
+    StatusSubscriber.objects.filter(pk__in=[s.pk for s in expired]).delete()
+    return len(expired)
+
+
+@transaction.atomic
 def status_update_send(entry_id: int) -> int:
     """E-mails a public update to every confirmed subscriber, one message each, and says so on the
     incident's timeline (not publicly). The entry is locked and that timeline entry looked for
@@ -144,7 +199,7 @@ def status_update_send(entry_id: int) -> int:
     if update is None:
         return 0
     incident = entry.incident
-    affected = ", ".join(sorted(s.name for s in incident.services.all()))
+    affected = ", ".join(sorted(s.name for s in incident.services.filter(on_status_page=True)))
     subscribers = list(StatusSubscriber.objects.filter(confirmed_at__isnull=False).order_by("pk"))
     for subscriber in subscribers:
         context = {

@@ -1,9 +1,11 @@
 """The public status page and its e-mail subscriptions: no sign-in, nothing of the portal around it.
 
-The page is built afresh on every request and kept as the last good copy; when the database fails
-or is too slow, the kept copy is served saying when it was built, and with none a plain 503 says
-the status cannot be read. The links in the e-mails open a page with one button, so a mail scanner that
-follows links neither confirms nor ends a subscription.
+The kept page is served as it is while it is fresh (see `status.status_page_current`), else the page
+is built afresh and kept; when the database fails or is too slow, the kept copy is served saying
+when it was built, and with none a plain 503 says the status cannot be read. One address may ask
+for a subscription a few times an hour (`status_subscriptions.SUBSCRIBE_LIMIT`), then gets a 429.
+The links in the e-mails open a page with one button, so a mail scanner that follows links neither
+confirms nor ends a subscription.
 
 Pages are drawn without the request's context processors: they read nothing of the viewer (who
 would cost a database read when the database is down), only the CSRF token of the form.
@@ -22,6 +24,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from incidents import status, status_subscriptions
+from incidents.measures import duration_in_words
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +50,9 @@ def _unavailable(request, what: str) -> HttpResponse:
     return response
 
 
-def _page(request, form: SubscribeForm, *, status_code: int = 200) -> HttpResponse:
+def _page(request, form: SubscribeForm, *, status_code: int = 200, refusal: str = "") -> HttpResponse:
     try:
-        page = status.status_page_build()
+        page = status.status_page_current()
     except UNREADABLE:
         logger.warning("status page: the database could not be read; serving the last copy", exc_info=True)
         page = status.status_page_kept()
@@ -57,12 +60,12 @@ def _page(request, form: SubscribeForm, *, status_code: int = 200) -> HttpRespon
             return _unavailable(request, "The status cannot be read right now.")
         stale = True
     else:
-        status.status_page_keep(page)
         stale = False
     context = {
         "page": page,
         "stale": stale,
         "form": form,
+        "refusal": refusal,
         "subscribed": request.GET.get("subscribed") == "1" and status_code == 200,
     }
     return _html(request, "status/page.html", context, status_code=status_code)
@@ -77,6 +80,15 @@ def status_page(request):
 def status_subscribe(request):
     """Takes an address for updates; the answer is the same whether it was subscribed already."""
     form = SubscribeForm(request.POST)
+    wait = status_subscriptions.subscribe_throttled(ip=request.client_ip)
+    if wait is not None:
+        refusal = (
+            "Too many subscriptions were asked for from your network in the last hour. "
+            f"Please try again in {duration_in_words(wait)}."
+        )
+        response = _page(request, form, status_code=429, refusal=refusal)
+        response["Retry-After"] = str(int(wait.total_seconds()))
+        return response
     if not form.is_valid():
         return _page(request, form, status_code=400)
     try:

@@ -1,5 +1,6 @@
 """Incident tasks: the response timers and reminders (run by beat), the code revert an incident asks
-for, and the status page's updates e-mailed to its subscribers."""
+for, the status page's updates e-mailed to its subscribers, and its unconfirmed subscriptions
+forgotten (beat)."""
 
 from celery import shared_task
 from django.db import OperationalError
@@ -44,3 +45,11 @@ def status_update_send(entry_id: int) -> int:
     from incidents import status_subscriptions
 
     return status_subscriptions.status_update_send(entry_id)
+
+
+@shared_task(name="incidents.status_subscribers_purge", ignore_result=True)
+def status_subscribers_purge() -> int:
+    """Forgets the status page subscriptions never confirmed (beat runs it daily)."""
+    from incidents import status_subscriptions
+
+    return status_subscriptions.status_subscribers_purge()

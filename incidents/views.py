@@ -4,6 +4,7 @@ steps. The services guard and audit every write; a refusal is shown on the page,
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -19,6 +20,7 @@ from incidents.forms import (
     StepForm,
 )
 from incidents.models import ActionItem, Incident, IncidentStatus, PostMortem
+from incidents.selectors import postmortem_of
 from portal import clock, mfa
 from portal.forms import OTPForm
 from portal.models import Notification
@@ -36,11 +38,12 @@ STEPS = {
 def incident_list(request):
     if not has_right(request.user, Right.INCIDENT_VIEW):
         return forbidden(request, reason=missing_right_message(Right.INCIDENT_VIEW))
-    form, status = DeclareForm(), 200
+    offer_public = has_right(request.user, Right.INCIDENT_MANAGE)
+    form, status = DeclareForm(offer_public=offer_public), 200
     if request.method == "POST" and not has_right(request.user, Right.INCIDENT_DECLARE):
         return forbidden(request, reason=missing_right_message(Right.INCIDENT_DECLARE))
     if request.method == "POST":
-        form = DeclareForm(request.POST)
+        form = DeclareForm(request.POST, offer_public=offer_public)
         incident = _declared(request, form)
         if incident is not None:
             messages.success(request, f"{incident.number} declared and paged.")
@@ -93,6 +96,12 @@ def _context(request, pk: int, **forms) -> dict:
         "steps": [name for name, (_, status) in STEPS.items() if incident.may_become(status)],
         "may_run": has_right(request.user, Right.INCIDENT_MANAGE),
         "may_note": has_right(request.user, Right.INCIDENT_DECLARE),
+        "may_join": incident.status != IncidentStatus.RESOLVED
+        and has_right(user, Right.INCIDENT_DECLARE)
+        and user not in incident.responders.all(),
+        "may_command": incident.status != IncidentStatus.RESOLVED
+        and has_right(user, Right.INCIDENT_MANAGE)
+        and incident.commander_id != user.pk,
         "postmortem": postmortem,
         "postmortem_overdue": postmortem is not None and postmortem.overdue(clock.now()),
         "note_form": forms.get("note_form") or NoteForm(offer_public=_offers_public(user, incident)),
@@ -102,10 +111,7 @@ def _context(request, pk: int, **forms) -> dict:
             and incident.status != IncidentStatus.RESOLVED
             and rollback_right(user, deployment) is not None
         ),
-        "may_revert": incident.change_id is not None
-        and (
-            has_right(user, Right.DEPLOYMENT_ROLLBACK) or has_right(user, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
-        ),
+        "may_revert": incident.change_id is not None and services.may_revert(user),
         "may_file_change": has_right(user, Right.CHANGE_CREATE)
         and incident.status != IncidentStatus.RESOLVED,
         "rollback_form": forms.get("rollback_form") or RollbackForm(prefix="rollback"),
@@ -130,8 +136,9 @@ def _with_deliveries(timeline: list) -> list:
 @login_required
 @require_POST
 def incident_act(request, pk: int, action: str):
-    """A step (acknowledge, mitigate, resolve), a note, or an act on what the incident follows (roll
-    its deployment back, revert its release: each with a fresh code), by the signed-in person."""
+    """A step (acknowledge, mitigate, resolve), a note, joining the response or taking command, or an
+    act on what the incident follows (roll its deployment back, revert its release: each with a
+    fresh code), by the signed-in person."""
     incident = get_object_or_404(Incident.objects.select_related("deployment__change"), pk=pk)
     if action in ACTS:
         return _act_with_code(request, incident, action)
@@ -141,6 +148,12 @@ def incident_act(request, pk: int, action: str):
         def act():
             services.incident_note(actor=request.user, incident=incident, **form.cleaned_data)
 
+    elif action in TEAM:
+        form, key, service = StepForm({}), "step_form", TEAM[action]
+
+        def act():
+            service(actor=request.user, incident=incident)
+
     elif action in STEPS:
         form, key, step = StepForm(request.POST), "step_form", STEPS[action][0]
 
@@ -148,7 +161,7 @@ def incident_act(request, pk: int, action: str):
             step(actor=request.user, incident=incident, note=form.cleaned_data["note"])
 
     else:
-        return forbidden(request, reason="There is no such step.")
+        raise Http404(f"There is no step {action!r} for an incident.")
     if form.is_valid():
         try:
             act()
@@ -157,10 +170,23 @@ def incident_act(request, pk: int, action: str):
         except ValidationError as refused:
             form.add_error(None, " ".join(refused.messages))
         else:
-            messages.success(request, "Noted." if action == "note" else f"{incident.number}: {action}d.")
+            done = {
+                "note": "Noted.", "join": "You joined the response.", "command": "You have command.",
+                "publish": "On the public status page.", "unpublish": "Taken off the public status page.",
+            }  # fmt: skip
+            messages.success(request, done.get(action) or f"{incident.number}: {action}d.")
             return redirect("incident-detail", pk=pk)
     return render(request, "incidents/detail.html", _context(request, pk, **{key: form}), status=400)
 
+
+# Who responds: joining (anyone who may declare), taking command (whoever runs incidents); and
+# putting the incident on the public status page or taking it off (whoever runs incidents).
+TEAM = {
+    "join": services.incident_join,
+    "command": services.incident_take_command,
+    "publish": lambda **who: services.incident_publish(**who, public=True),
+    "unpublish": lambda **who: services.incident_publish(**who, public=False),
+}
 
 ACTS = {
     "rollback": (
@@ -199,13 +225,6 @@ def _act_with_code(request, incident: Incident, action: str):
 # them), finishing it, and its action items.
 
 
-def _postmortem(request, pk: int) -> PostMortem:
-    return get_object_or_404(
-        PostMortem.objects.select_related("incident", "author").prefetch_related("action_items__owner"),
-        incident_id=pk,
-    )
-
-
 def _postmortem_page(request, postmortem: PostMortem, *, status: int = 200, **forms):
     today = clock.now().date()
     items = list(postmortem.action_items.all())
@@ -229,7 +248,7 @@ def _postmortem_page(request, postmortem: PostMortem, *, status: int = 200, **fo
 def postmortem_detail(request, pk: int):
     if not has_right(request.user, Right.INCIDENT_VIEW):
         return forbidden(request, reason=missing_right_message(Right.INCIDENT_VIEW))
-    postmortem = _postmortem(request, pk)
+    postmortem = postmortem_of(pk)
     if request.method != "POST":
         return _postmortem_page(request, postmortem)
     form = PostMortemForm(request.POST, instance=PostMortem(incident=postmortem.incident))
@@ -237,14 +256,14 @@ def postmortem_detail(request, pk: int):
         return _postmortem_page(request, postmortem, form=form, status=400)
     fields = {name: form.cleaned_data[name] for name in form.Meta.fields if name in request.POST}
     try:
-        services.postmortem_write(actor=request.user, postmortem=postmortem, **fields)
-        if "complete" in request.POST:
-            services.postmortem_complete(actor=request.user, postmortem=postmortem)
+        services.postmortem_save(
+            actor=request.user, postmortem=postmortem, complete="complete" in request.POST, **fields
+        )
     except PermissionDenied as refused:
         return forbidden(request, reason=str(refused))
     except ValidationError as refused:
         form.add_error(None, " ".join(refused.messages))
-        return _postmortem_page(request, _postmortem(request, pk), form=form, status=400)
+        return _postmortem_page(request, postmortem_of(pk), form=form, status=400)
     messages.success(
         request, "Post-mortem completed." if "complete" in request.POST else "Post-mortem saved."
     )
@@ -254,7 +273,7 @@ def postmortem_detail(request, pk: int):
 @login_required
 @require_POST
 def action_item_add(request, pk: int):
-    postmortem = _postmortem(request, pk)
+    postmortem = postmortem_of(pk)
     form = ActionItemForm(request.POST)
     if form.is_valid():
         try:
@@ -278,7 +297,7 @@ def action_item_state(request, pk: int, item: int):
     form = ActionItemStateForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose open, done or dropped.")
-        return redirect("postmortem-detail", pk=pk)
+        return _postmortem_page(request, postmortem_of(pk), status=400)
     try:
         services.action_item_set_state(actor=request.user, item=action_item, state=form.cleaned_data["state"])
     except PermissionDenied as refused:

@@ -60,8 +60,8 @@ try:
     # Signs PagerDuty's V3 webhooks (acknowledged, resolved on PagerDuty); unset, they are refused.
     PAGERDUTY_WEBHOOK_SECRET = config.text("PAGERDUTY_WEBHOOK_SECRET")
     # CloudWatch alarms through SNS: the hosts an SNS signing certificate and SubscribeURL may come
-    # from (`*` is one label of the name), the topics taken (empty: any whose signature verifies),
-    # and the severity an alarm declares.
+    # from (`*` is one label of the name), the topics taken (required: AWS signs every account's
+    # topics; unset, SNS's messages are refused), and the severity an alarm declares.
     SNS_CERT_HOSTS = config.word_list("SNS_CERT_HOSTS", ["sns.*.amazonaws.com", "sns.*.amazonaws.com.cn"])
     SNS_TOPIC_ARNS = config.word_list("SNS_TOPIC_ARNS", [])
     SNS_ALARM_SEVERITY = config.choice("SNS_ALARM_SEVERITY", "P1", {"P0", "P1", "P2", "P3"})
@@ -291,6 +291,7 @@ CELERY_BEAT_SCHEDULE = {
     "deployments-reconcile": {"task": "deployments.reconcile", "schedule": 15.0},
     "incidents-escalate": {"task": "incidents.escalate", "schedule": 30.0},
     "incidents-remind": {"task": "incidents.remind", "schedule": 3600.0},
+    "status-subscribers-purge": {"task": "incidents.status_subscribers_purge", "schedule": 86400.0},
 }
 
 # Second factor (django-otp): TOTP apps and backup codes.

@@ -17,6 +17,8 @@ from portal.roles import Capacity, Role
 from tests.factories import UserFactory, totp_device
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where the test client's and the live server's requests come from.
+LOOPBACK = ("127.0.0.1", "::1")
 
 
 def pytest_configure(config):
@@ -59,6 +61,18 @@ def _portal_clock_reset():
     clock.reset()
     yield
     clock.reset()
+
+
+@pytest.fixture(autouse=True)
+def _status_page_fresh_start():
+    """Every test's first request builds the status page afresh, and its client may subscribe: the
+    cache outlives the rows the kept page was built from, and the count of subscriptions asked."""
+    from django.core.cache import cache
+
+    from incidents import status, status_subscriptions
+
+    status.status_page_forget()
+    cache.delete_many([status_subscriptions.subscribe_count_key(ip, at=clock.now()) for ip in LOOPBACK])
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ class ServiceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Service
-        fields = ["id", "name", "team", "repository", "environments", "code_owners"]
+        fields = ["id", "name", "team", "repository", "environments", "code_owners", "on_status_page"]
 
 
 class DeploySettingsSerializer(serializers.ModelSerializer):

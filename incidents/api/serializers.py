@@ -38,6 +38,7 @@ class IncidentSerializer(serializers.ModelSerializer):
     number = serializers.CharField(read_only=True)
     declared_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     commander = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    responders = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
     services = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
     change = serializers.SlugRelatedField(slug_field="pk", read_only=True)
     timeline = TimelineEntrySerializer(many=True, read_only=True)
@@ -47,8 +48,9 @@ class IncidentSerializer(serializers.ModelSerializer):
         model = Incident
         fields = [
             "id", "number", "title", "severity", "status", "source", "summary", "public", "declared_by",
-            "commander", "services", "change", "deployment", "alarm", "started_at", "detected_at",
-            "created_at", "acknowledged_at", "mitigated_at", "resolved_at", "measures", "timeline",
+            "commander", "responders", "services", "change", "deployment", "alarm", "started_at",
+            "detected_at", "created_at", "acknowledged_at", "mitigated_at", "resolved_at", "measures",
+            "timeline",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -69,6 +71,10 @@ class DeclareSerializer(serializers.Serializer):
         queryset=Deployment.objects.all(), required=False, allow_null=True, default=None
     )
     started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class PublishSerializer(serializers.Serializer):
+    public = serializers.BooleanField(help_text="On the public status page, or off it.")
 
 
 class NoteSerializer(serializers.Serializer):

@@ -24,6 +24,17 @@ urlpatterns = [
         name="api-incident-resolve",
     ),
     path("incidents/<int:pk>/timeline/", views.IncidentTimeline.as_view(), name="api-incident-timeline"),
+    path("incidents/<int:pk>/publish/", views.IncidentPublish.as_view(), name="api-incident-publish"),
+    path(
+        "incidents/<int:pk>/join/",
+        views.IncidentTeam.as_view(act=services.incident_join),
+        name="api-incident-join",
+    ),
+    path(
+        "incidents/<int:pk>/command/",
+        views.IncidentTeam.as_view(act=services.incident_take_command),
+        name="api-incident-command",
+    ),
     path("webhooks/sns/", views.SnsWebhook.as_view(), name="api-webhook-sns"),
     path("webhooks/pagerduty/", views.PagerDutyWebhook.as_view(), name="api-webhook-pagerduty"),
     path("incidents/<int:pk>/rollback/", views.IncidentRollback.as_view(), name="api-incident-rollback"),

@@ -2,17 +2,18 @@
 mitigate, resolve) and notes, acting on what it follows (rollback, revert), and its post-mortem
 with action items. The services guard and audit every write."""
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deployments.api.serializers import OtpSerializer, RollbackSerializer
 from incidents import services
 from incidents.api import serializers as s
-from incidents.models import ActionItem, Incident, PostMortem
+from incidents.models import ActionItem, Incident, IncidentStatus, Severity
+from incidents.selectors import postmortem_of
 from portal.api.permissions import FreshOTP, any_right_required, right_required
 from portal.roles import Right
 
@@ -21,7 +22,10 @@ WITH_LINKS = ("declared_by", "commander", "change")
 
 def _incident_response(pk: int, code: int = status.HTTP_200_OK) -> Response:
     incident = get_object_or_404(
-        Incident.objects.select_related(*WITH_LINKS).prefetch_related("services", "timeline__actor"), pk=pk
+        Incident.objects.select_related(*WITH_LINKS).prefetch_related(
+            "services", "responders", "timeline__actor"
+        ),
+        pk=pk,
     )
     return Response(s.IncidentSerializer(incident).data, status=code)
 
@@ -34,11 +38,14 @@ class IncidentList(generics.ListAPIView):
 
     def get_queryset(self):
         incidents = Incident.objects.select_related(*WITH_LINKS).prefetch_related(
-            "services", "timeline__actor"
+            "services", "responders", "timeline__actor"
         )
-        for name in ("status", "severity"):
-            if self.request.query_params.get(name):
-                incidents = incidents.filter(**{name: self.request.query_params[name]})
+        for name, choices in (("status", IncidentStatus), ("severity", Severity)):
+            value = self.request.query_params.get(name)
+            if value and value not in choices.values:
+                raise ValidationError({name: f"One of {', '.join(choices.values)}."})
+            if value:
+                incidents = incidents.filter(**{name: value})
         return incidents
 
     @extend_schema(request=s.DeclareSerializer, responses={201: s.IncidentSerializer})
@@ -72,6 +79,33 @@ class IncidentStep(APIView):
         return _incident_response(pk)
 
 
+class IncidentTeam(APIView):
+    """Joins the response (anyone who may declare incidents) or takes command (whoever runs
+    incidents), as the caller."""
+
+    permission_classes = [right_required(Right.INCIDENT_DECLARE)]
+    act = None
+
+    @extend_schema(request=None, responses=s.IncidentSerializer)
+    def post(self, request, pk: int):
+        self.act(actor=request.user, incident=get_object_or_404(Incident, pk=pk))
+        return _incident_response(pk)
+
+
+class IncidentPublish(APIView):
+    """Puts the incident on the public status page (`public: true`) or takes it off (SREs)."""
+
+    permission_classes = [right_required(Right.INCIDENT_MANAGE)]
+
+    @extend_schema(request=s.PublishSerializer, responses=s.IncidentSerializer)
+    def post(self, request, pk: int):
+        serializer = s.PublishSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        incident = get_object_or_404(Incident, pk=pk)
+        services.incident_publish(actor=request.user, incident=incident, **serializer.validated_data)
+        return _incident_response(pk)
+
+
 class IncidentTimeline(APIView):
     """The incident's timeline, oldest first; POST adds a note."""
 
@@ -95,12 +129,13 @@ class IncidentTimeline(APIView):
 class SnsWebhook(APIView):
     """CloudWatch alarms through an AWS SNS HTTPS subscription (no portal login: the message's own
     signature is checked against AWS's certificate). A subscription is confirmed; ALARM declares an
-    incident or tells the open one, OK tells it too. Forged, unsigned or stale: 403, nothing kept."""
+    incident or tells the open one, OK tells it too. Forged, unsigned, stale or from a topic
+    SNS_TOPIC_ARNS does not list: 403, nothing kept; none listed: 503."""
 
     authentication_classes: list = []
     permission_classes: list = []
 
-    @extend_schema(request=None, responses={200: None, 400: None, 403: None, 502: None})
+    @extend_schema(request=None, responses={200: None, 400: None, 403: None, 502: None, 503: None})
     def post(self, request):
         from incidents import inbound
         from portal.api.errors import json_error
@@ -127,7 +162,7 @@ class PagerDutyWebhook(APIView):
 
         try:
             outcome = inbound.pagerduty_receive(
-                request._request.body, request.headers.get("X-PagerDuty-Signature", "")
+                body=request._request.body, signatures=request.headers.get("X-PagerDuty-Signature", "")
             )
         except inbound.Refused as refused:
             return json_error(refused.status, refused.message, refused.code)
@@ -174,13 +209,6 @@ class IncidentRevert(APIView):
         return _incident_response(pk, status.HTTP_202_ACCEPTED)
 
 
-def _postmortem(pk: int) -> PostMortem:
-    return get_object_or_404(
-        PostMortem.objects.select_related("incident", "author").prefetch_related("action_items__owner"),
-        incident_id=pk,
-    )
-
-
 class IncidentPostMortem(APIView):
     """The incident's post-mortem (404 while it owes none); PATCH writes its parts and, with
     `complete: true`, finishes it."""
@@ -189,19 +217,17 @@ class IncidentPostMortem(APIView):
 
     @extend_schema(responses=s.PostMortemSerializer)
     def get(self, request, pk: int):
-        return Response(s.PostMortemSerializer(_postmortem(pk)).data)
+        return Response(s.PostMortemSerializer(postmortem_of(pk)).data)
 
     @extend_schema(request=s.PostMortemSerializer, responses=s.PostMortemSerializer)
     def patch(self, request, pk: int):
-        postmortem = _postmortem(pk)
+        postmortem = postmortem_of(pk)
         serializer = s.PostMortemSerializer(postmortem, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        parts = {k: v for k, v in serializer.validated_data.items() if k in services.POSTMORTEM_FIELDS}
-        with transaction.atomic():
-            services.postmortem_write(actor=request.user, postmortem=postmortem, **parts)
-            if serializer.validated_data.get("complete"):
-                services.postmortem_complete(actor=request.user, postmortem=postmortem)
-        return Response(s.PostMortemSerializer(_postmortem(pk)).data)
+        services.postmortem_save(actor=request.user, postmortem=postmortem, **serializer.validated_data)
+        return Response(s.PostMortemSerializer(postmortem_of(pk)).data)
+
+    post = patch  # the contract's POST .../postmortem/ writes it too
 
 
 class PostMortemActionItems(APIView):
@@ -211,7 +237,7 @@ class PostMortemActionItems(APIView):
 
     @extend_schema(request=s.ActionItemCreateSerializer, responses={201: s.ActionItemSerializer})
     def post(self, request, pk: int):
-        postmortem = _postmortem(pk)
+        postmortem = postmortem_of(pk)
         serializer = s.ActionItemCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         item = services.action_item_add(

@@ -55,11 +55,16 @@ def test_service_api_adds_with_a_code_and_audits(policy_admin, catalogue):
     from tests.factories import otp_code, totp_device
 
     body = {"name": "billing", "team": "Money", "repository": "acme/billing", "environments": ["production"],
-            "code_owners": ["octocat"], "otp": otp_code(totp_device(policy_admin))}  # fmt: skip
-    response = client_for(policy_admin).post("/api/v1/services/", body, format="json")
+            "code_owners": ["octocat"], "on_status_page": True,
+            "otp": otp_code(totp_device(policy_admin))}  # fmt: skip
+    api = client_for(policy_admin)
+    response = api.post("/api/v1/services/", body, format="json")
     assert response.status_code == 201, response.json()
-    assert response.json()["environments"] == ["production"]
-    assert AuditEvent.objects.get(action="service.create").after["environments"] == ["production"]
+    assert response.json()["environments"] == ["production"] and response.json()["on_status_page"] is True
+    created = AuditEvent.objects.get(action="service.create").after
+    assert created["environments"] == ["production"] and created["on_status_page"] == "True"
+    listed = {s["name"]: s["on_status_page"] for s in api.get("/api/v1/services/").json()}
+    assert listed == {"billing": True, "render-api": False}  # internal unless marked
 
 
 NEW_ENVIRONMENT = {

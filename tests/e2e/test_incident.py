@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from deployments.models import Deployment
+from deployments.models import Deployment, Service
 from incidents.models import Incident
 from tests.deployments.test_releases import production, release  # noqa: F401 (a fixture)
 from tests.e2e.conftest import screenshot, sign_in
@@ -26,6 +26,7 @@ def test_declare_acknowledge_roll_back_resolve_and_write_the_post_mortem(
 ):
     release(production, "v1.0.0", "succeeded")
     live = release(production, "v1.1.0", "succeeded")
+    Service.objects.filter(name="web").update(on_status_page=True)
     sign_in(page, live_server, sre)
 
     page.goto(f"{live_server.url}/incidents/")
@@ -48,6 +49,11 @@ def test_declare_acknowledge_roll_back_resolve_and_write_the_post_mortem(
     page.get_by_role("button", name="Acknowledge").click()
     expect(page.locator(".page-head")).to_contain_text("Acknowledged")
     expect(page.locator(".facts")).to_contain_text(sre.display_name)  # the commander
+    note = page.locator("form.note")
+    note.get_by_label("Note").fill("Identified — Some payments time out; we are rolling back the release.")
+    note.get_by_label("Post it on the public status page too").check()
+    note.get_by_role("button", name="Add note").click()
+    expect(page.locator(".timeline")).to_contain_text("we are rolling back the release.")
 
     customer = browser.new_context().new_page()  # nobody signed in
     customer.goto(f"{live_server.url}/status/")
@@ -55,8 +61,10 @@ def test_declare_acknowledge_roll_back_resolve_and_write_the_post_mortem(
     expect(customer.locator(".status-service", has_text="web")).to_contain_text("Partial outage")
     expect(customer.locator(".status-incident")).to_contain_text("Checkout fails for one order in five")
     expect(customer.locator(".status-incident")).to_contain_text(
-        "Identified — Payments time out; rolling back v1.1.0."
+        "Update — Identified — Some payments time out; we are rolling back the release."
     )
+    expect(customer.locator(".status-incident")).to_contain_text("Investigating")
+    expect(customer.locator("body")).not_to_contain_text("rolling back v1.1.0")  # the step's note
     expect(customer.locator("body")).not_to_contain_text(sre.display_name)
     screenshot(customer, "incident-on-the-status-page.png")
 
@@ -104,7 +112,8 @@ def test_declare_acknowledge_roll_back_resolve_and_write_the_post_mortem(
     customer.goto(f"{live_server.url}/status/")
     expect(customer.get_by_role("heading", level=1)).to_have_text("All systems operational")
     expect(customer.locator(".status-past")).to_contain_text("Checkout fails for one order in five")
-    expect(customer.locator(".status-past")).to_contain_text("Traffic back on v1.0.0; errors gone.")
+    expect(customer.locator(".status-past")).to_contain_text("This incident has been resolved.")
+    expect(customer.locator("body")).not_to_contain_text("Traffic back on v1.0.0")  # the step's note
     customer.context.close()
 
     page.goto(f"{live_server.url}/incidents/")

@@ -1,5 +1,6 @@
 """The public status page in Chromium, read by someone not signed in, on a desktop and on a phone:
-an incident with its updates, maintenance, the history bars, and subscribing by e-mail."""
+an incident with its public updates (never the team's notes), maintenance, the history bars of the
+services on the page, and subscribing by e-mail."""
 
 from datetime import timedelta
 
@@ -22,22 +23,38 @@ def test_a_customer_reads_the_status_and_subscribes(live_server, page, browser, 
         name="One approval", min_approvals=1, min_code_owner_approvals=0, required_sign_offs=[]
     )
     production = EnvironmentFactory(name="prod-eu", is_production=True, approval_policy=policy)
-    checkout = ServiceFactory(name="checkout", environments=[production])
-    ServiceFactory(name="search", environments=[production])
-    ServiceFactory(name="web", environments=[production])
+    checkout = ServiceFactory(name="checkout", environments=[production], on_status_page=True)
+    ServiceFactory(name="search", environments=[production], on_status_page=True)
+    ServiceFactory(name="web", environments=[production], on_status_page=True)
+    ledger = ServiceFactory(name="ledger-internal", environments=[production])
     clock.shift(-timedelta(days=12))
     with transaction.atomic():
         past = services.incident_declare(
             actor=sre, title="Search results are slow", severity="P2", public=True, services=[checkout]
         )
     clock.shift(timedelta(hours=3))
-    services.incident_resolve(actor=sre, incident=past, note="We added capacity to the search cluster.")
+    with transaction.atomic():
+        services.incident_note(
+            actor=sre, incident=past, text="We added capacity to the search cluster.", public=True
+        )
+    services.incident_resolve(actor=sre, incident=past, note="search-3 was swapping")
     clock.reset()
     with transaction.atomic():
         incident = services.incident_declare(
-            actor=sre, title="Payments fail at checkout", severity="P1", public=True, services=[checkout]
+            actor=sre,
+            title="Payments fail at checkout",
+            severity="P1",
+            public=True,
+            services=[checkout, ledger],
         )
-    services.incident_acknowledge(actor=sre, incident=incident, note="A full disk on the payments database.")
+    services.incident_acknowledge(actor=sre, incident=incident, note="db-7 disk full")
+    with transaction.atomic():
+        services.incident_note(
+            actor=sre,
+            incident=incident,
+            text="Identified — A full disk on the payments database.",
+            public=True,
+        )
     change = approved_change(developer, production, title="Rotate the vault key", services=[checkout])
     start = (clock.now() + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     with transaction.atomic():
@@ -46,10 +63,15 @@ def test_a_customer_reads_the_status_and_subscribes(live_server, page, browser, 
     page.goto(f"{live_server.url}/status/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Partial outage")
     expect(page.locator(".status-incident")).to_contain_text(
-        "Identified — A full disk on the payments database."
+        "Update — Identified — A full disk on the payments database."
     )
+    expect(page.locator(".status-incident")).to_contain_text("Affects checkout")
+    expect(page.locator("body")).not_to_contain_text("db-7")
+    expect(page.locator("body")).not_to_contain_text("ledger-internal")
+    expect(page.locator(".status-service")).to_have_count(3)
     expect(page.locator(".status-maintenance")).to_contain_text("Affects checkout")
     expect(page.locator(".status-past")).to_contain_text("We added capacity to the search cluster.")
+    expect(page.locator("body")).not_to_contain_text("search-3")
     expect(page.locator(".status-service").first.locator(".status-bar")).to_have_count(90)
     screenshot(page, "status-page.png")
 

@@ -154,14 +154,15 @@ class FakeSNS:
         version: str = "1",
         timestamp: datetime,
         key: rsa.RSAPrivateKey | None = None,
+        topic: str = TOPIC,
         **fields,
     ) -> dict:
-        """A message as SNS posts it, signed with this server's key (or `key`)."""
+        """A message as SNS posts it from `topic`, signed with this server's key (or `key`)."""
         message_id = str(uuid.uuid4())
         body = {
             "Type": kind,
             "MessageId": message_id,
-            "TopicArn": TOPIC,
+            "TopicArn": topic,
             "Message": message,
             "Timestamp": timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
             "SignatureVersion": version,
@@ -169,11 +170,11 @@ class FakeSNS:
         }
         if kind == "Notification":
             body["Subject"] = "ALARM: checkout-5xx in EU (Ireland)"
-            body["UnsubscribeURL"] = f"{self.url}/?Action=Unsubscribe&SubscriptionArn={TOPIC}:1"
+            body["UnsubscribeURL"] = f"{self.url}/?Action=Unsubscribe&SubscriptionArn={topic}:1"
         else:
             body["Token"] = uuid.uuid4().hex * 4
             body["SubscribeURL"] = (
-                f"{self.url}/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token={body['Token']}"
+                f"{self.url}/?Action=ConfirmSubscription&TopicArn={topic}&Token={body['Token']}"
             )
         body.update(fields)
         body["Signature"] = self.sign(body, key=key)

@@ -133,7 +133,11 @@ def test_the_code_revert_is_asked_for_and_made_by_a_task_in_the_repository(
             f"/incidents/{incident.pk}/revert/", {"revert-otp": otp_code(totp_device(release_manager))}
         )
     assert response.status_code == 302
-    assert [c for c in queued if "incident_revert" in c.__qualname__]  # the task, once the request commits
+    assert len([c for c in queued if c.__qualname__.startswith("incident_revert.")]) == 1  # the task
+    twice = client_for(release_manager).post(
+        f"/incidents/{incident.pk}/revert/", {"revert-otp": otp_code(totp_device(release_manager))}
+    )
+    assert twice.status_code == 400 and "asked for already: its outcome comes next" in twice.content.decode()
     asked = incident.timeline.get(kind="rollback")
     assert asked.text == f"Code revert of v1.3.0 asked by {release_manager.display_name}."
     assert AuditEvent.objects.filter(action="incident.revert", object_id=str(incident.pk)).exists()

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from incidents import services
 from incidents.models import Incident
+from portal.models import AuditEvent
 from tests.factories import ServiceFactory
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,6 @@ def test_an_sre_acknowledges_and_resolves_and_a_step_out_of_order_is_refused(sig
     assert incident.status == "resolved"
     refused = client.post(f"/incidents/{incident.pk}/acknowledge/", {"note": ""})
     assert refused.status_code == 400 and "cannot be acknowledged now" in refused.content.decode()
-    assert client.post(f"/incidents/{incident.pk}/explode/", {}).status_code == 403
 
 
 def test_a_developer_notes_but_does_not_run_an_incident(signed_in, developer):
@@ -140,3 +140,70 @@ def test_an_sre_posts_a_public_update_that_the_status_page_shows_as_written(sign
         services.incident_note(actor=sre, incident=internal, text="Hello", public=True)
     with pytest.raises(PermissionDenied, match="run incidents"):
         services.incident_note(actor=developer, incident=public, text="Hello", public=True)
+
+
+def test_people_join_the_response_and_an_sre_takes_command(signed_in, sre, developer):
+    from tests.factories import UserFactory
+
+    first = UserFactory(username="sky", first_name="Sky", role="sre")
+    incident = services.incident_declare(actor=developer, title="Checkout fails", severity="P1")
+    services.incident_acknowledge(actor=first, incident=incident)
+    incident.refresh_from_db()
+    assert incident.commander == first and list(incident.responders.all()) == [first]
+
+    client = signed_in(developer)
+    assert "Take command" not in client.get(f"/incidents/{incident.pk}/").content.decode()
+    assert client.post(f"/incidents/{incident.pk}/join/").status_code == 302
+    assert client.post(f"/incidents/{incident.pk}/join/").status_code == 302  # once is enough
+    assert client.post(f"/incidents/{incident.pk}/command/").status_code == 403
+
+    assert signed_in(sre).post(f"/incidents/{incident.pk}/command/").status_code == 302
+    incident.refresh_from_db()
+    assert incident.commander == sre
+    assert set(incident.responders.all()) == {first, developer, sre}
+    said = list(incident.timeline.filter(kind="note").values_list("text", flat=True))
+    assert said == [
+        f"{developer.display_name} joined the response.",
+        f"{sre.display_name} took command from {first.display_name}.",
+    ]
+    actions = [e.action for e in AuditEvent.objects.filter(object_id=str(incident.pk)).order_by("pk")]
+    assert actions[-2:] == ["incident.join", "incident.command"]
+
+    services.incident_resolve(actor=sre, incident=incident)
+    refused = signed_in(developer).post(f"/incidents/{incident.pk}/join/")
+    assert refused.status_code == 400 and "there is no response to join" in refused.content.decode()
+
+
+def test_an_sre_puts_an_incident_on_the_status_page_and_takes_it_off(
+    signed_in, sre, developer, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    incident = services.incident_declare(actor=developer, title="Checkout fails", severity="P1")
+    page = signed_in(developer).get("/incidents/").content.decode()
+    assert "Show it on the public status page" not in page  # for those who run incidents
+    assert (
+        "Put it on the status page"
+        not in signed_in(developer).get(f"/incidents/{incident.pk}/").content.decode()
+    )
+    assert signed_in(developer).post(f"/incidents/{incident.pk}/publish/").status_code == 403
+    assert "Checkout fails" not in Client().get("/status/").content.decode()
+
+    client = signed_in(sre)
+    with django_capture_on_commit_callbacks(execute=True):  # the page is told once it commits
+        assert client.post(f"/incidents/{incident.pk}/publish/").status_code == 302
+    incident.refresh_from_db()
+    assert incident.public and "Checkout fails" in Client().get("/status/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/incidents/{incident.pk}/unpublish/").status_code == 302
+    incident.refresh_from_db()
+    assert not incident.public and "Checkout fails" not in Client().get("/status/").content.decode()
+    published = [
+        e.after["public"] for e in AuditEvent.objects.filter(action="incident.publish").order_by("pk")
+    ]
+    assert published == [True, False]
+
+
+def test_a_step_there_is_not_is_a_404(signed_in, sre):
+    incident = services.incident_declare(actor=sre, title="Checkout fails", severity="P1")
+    assert signed_in(sre).post(f"/incidents/{incident.pk}/explode/").status_code == 404

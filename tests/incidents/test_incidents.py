@@ -24,11 +24,11 @@ def kinds(incident) -> list[str]:
     return list(incident.timeline.values_list("kind", flat=True))
 
 
-def test_a_person_declares_an_incident_on_its_services(developer):
+def test_a_person_declares_an_incident_on_its_services(sre, developer):
     web = ServiceFactory(name="web")
     started = clock.now() - timedelta(minutes=3)
     incident = services.incident_declare(
-        actor=developer,
+        actor=sre,
         title=" Checkout fails ",
         severity="P1",
         services=[web],
@@ -36,16 +36,18 @@ def test_a_person_declares_an_incident_on_its_services(developer):
         started_at=started,
     )
     assert incident.number == f"INC-{incident.pk:06d}" and incident.title == "Checkout fails"
-    assert (incident.status, incident.started_at, incident.declared_by) == ("triggered", started, developer)
+    assert (incident.status, incident.started_at, incident.declared_by) == ("triggered", started, sre)
     assert list(incident.services.all()) == [web] and incident.public
     assert incident.dedup_key == f"greenlight-inc-{incident.pk:06d}"
     entry, paged = incident.timeline.all()
-    assert (
-        entry.kind == "declared" and entry.actor == developer and "P1 declared: Checkout fails" in entry.text
-    )
+    assert entry.kind == "declared" and entry.actor == sre and "P1 declared: Checkout fails" in entry.text
     assert (paged.kind, paged.text, paged.data["action"]) == ("page", "Paged on PagerDuty.", "trigger")
     event = AuditEvent.objects.get(action="incident.declare")
-    assert event.actor_id == developer.pk and event.after["services"] == ["web"]
+    assert event.actor_id == sre.pk and event.after["services"] == ["web"]
+    with pytest.raises(
+        PermissionDenied, match="an SRE publishes it"
+    ):  # the public page is for SREs to speak on
+        services.incident_declare(actor=developer, title="Checkout fails", severity="P1", public=True)
 
 
 @pytest.mark.parametrize(
@@ -247,13 +249,24 @@ def test_a_resolved_p1_owes_a_post_mortem_overdue_48_hours_after(sre, developer)
 
 
 @pytest.mark.parametrize(
-    "severity, linked, owed", [("P3", False, False), ("P2", True, True), ("P0", False, True)]
+    "severity, deployment, owed",
+    [("P3", None, False), ("P2", "linked", False), ("P2", "rolled back", True), ("P0", None, True)],
 )
-def test_a_post_mortem_is_owed_for_p0_p1_and_any_rollback(sre, severity, linked, owed, alb, ready, rita):  # noqa: F811
-    deployment = deployments.deploy(actor=rita, change=ready) if linked else None
-    incident = services.incident_declare(actor=sre, title="Trouble", severity=severity, deployment=deployment)
+def test_a_post_mortem_is_owed_for_p0_p1_and_any_rollback(sre, severity, deployment, owed, alb, ready, rita):  # noqa: F811
+    linked = deployments.deploy(actor=rita, change=ready) if deployment else None
+    incident = services.incident_declare(actor=sre, title="Trouble", severity=severity, deployment=linked)
+    if deployment == "rolled back":
+        services.incident_rollback(actor=rita, incident=incident, reason="Errors since it started")
     incident = services.incident_resolve(actor=sre, incident=incident)
     assert hasattr(incident, "postmortem") is owed
+
+
+def test_a_deployment_that_rolled_back_by_itself_owes_a_post_mortem_whatever_the_severity(sre):
+    incident = services.incident_declare(
+        actor=None, title="Rolled back", severity="P3", source=Incident.Source.DEPLOYMENT
+    )
+    incident = services.incident_resolve(actor=sre, incident=incident)
+    assert hasattr(incident, "postmortem")
 
 
 def test_a_p1_is_told_on_the_alert_channel_and_to_the_people_of_the_change_it_follows(developer, qa):

@@ -17,7 +17,7 @@ def test_a_developer_declares_an_incident_and_an_sre_runs_it(developer, sre):
     ServiceFactory(name="web")
     declared = client_for(developer).post(
         "/api/v1/incidents/",
-        {"title": "Checkout fails", "severity": "P1", "services": ["web"], "public": True},
+        {"title": "Checkout fails", "severity": "P1", "services": ["web"]},
         format="json",
     )
     assert declared.status_code == 201, declared.json()
@@ -98,3 +98,32 @@ def test_the_list_is_newest_first_filtered_and_flat_in_queries(developer, sre):
 def test_an_unknown_incident_is_a_json_404(sre):
     response = client_for(sre).get("/api/v1/incidents/999/")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_the_api_joins_the_response_and_takes_command(developer, sre):
+    incident = services.incident_declare(actor=developer, title="Checkout fails", severity="P1")
+    joined = client_for(developer).post(f"/api/v1/incidents/{incident.pk}/join/")
+    assert joined.status_code == 200 and joined.json()["responders"] == [developer.username]
+    assert client_for(developer).post(f"/api/v1/incidents/{incident.pk}/command/").status_code == 403
+    taken = client_for(sre).post(f"/api/v1/incidents/{incident.pk}/command/")
+    assert taken.status_code == 200 and taken.json()["commander"] == sre.username
+    assert sorted(taken.json()["responders"]) == sorted([developer.username, sre.username])
+
+
+@pytest.mark.parametrize("query", ["status=%00", "status=open", "severity=P9"])
+def test_a_filter_the_list_does_not_know_is_a_400(developer, query):
+    response = client_for(developer).get(f"/api/v1/incidents/?{query}")
+    assert response.status_code == 400 and "One of" in str(response.json())
+
+
+def test_only_an_sre_puts_an_incident_on_the_status_page_through_the_api(developer, sre):
+    declared = client_for(developer).post(
+        "/api/v1/incidents/", {"title": "Checkout fails", "severity": "P1", "public": True}, format="json"
+    )
+    assert declared.status_code == 403 and "an SRE publishes it" in declared.json()["detail"]
+    incident = services.incident_declare(actor=developer, title="Checkout fails", severity="P1")
+    url = f"/api/v1/incidents/{incident.pk}/publish/"
+    assert client_for(developer).post(url, {"public": True}, format="json").status_code == 403
+    assert client_for(sre).post(url, {"public": "maybe"}, format="json").status_code == 400
+    published = client_for(sre).post(url, {"public": True}, format="json")
+    assert published.status_code == 200 and published.json()["public"] is True

@@ -209,6 +209,32 @@ def test_a_signed_body_that_is_not_a_v3_webhook_is_a_400(incident, body):
     assert incident.status == "triggered" and not ReceivedMessage.objects.exists()
 
 
+def _nul_in_id(key):
+    payload = event("incident.acknowledged", key)
+    payload["event"]["id"] += "\x00"
+    return payload
+
+
+@pytest.mark.parametrize(
+    "payload, says",
+    [
+        (_nul_in_id, "The PagerDuty event has a NUL character in event.id"),
+        (
+            lambda key: event("incident.acknowledged", key, agent="Ada\x00Lovelace"),
+            "The PagerDuty event has a NUL character in event.agent.summary",
+        ),
+    ],
+    ids=["id", "agent"],
+)
+def test_an_event_with_a_nul_character_is_a_400_and_changes_nothing(incident, payload, says):
+    response = deliver(payload(incident.dedup_key))
+    assert response.status_code == 400 and says in response.json()["detail"]
+    incident.refresh_from_db()
+    assert incident.status == "triggered" and not ReceivedMessage.objects.exists()
+    assert not AuditEvent.objects.exclude(action="incident.declare").exists()
+    assert incident.timeline.filter(kind=TimelineEntry.Kind.STATUS).count() == 0
+
+
 def test_without_a_secret_the_webhook_is_not_configured(incident, settings):
     settings.PAGERDUTY_WEBHOOK_SECRET = None
     response = deliver(event("incident.acknowledged", incident.dedup_key))

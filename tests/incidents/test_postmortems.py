@@ -55,7 +55,7 @@ def test_it_is_completed_only_once_its_summary_impact_and_root_cause_are_written
     assert early.status_code == 400
     assert "Write the impact, root cause before completing" in early.content.decode()
     postmortem.refresh_from_db()
-    assert postmortem.completed_at is None
+    assert postmortem.completed_at is None and postmortem.summary == ""  # nothing half-written
 
     done = client_for(developer).post(url, {**WRITTEN, "complete": "1"})
     assert done.status_code == 302
@@ -195,3 +195,25 @@ def test_an_incident_that_owes_no_post_mortem_has_none(developer, sre):
     services.incident_resolve(actor=sre, incident=incident)
     assert client_for(developer).get(f"/api/v1/incidents/{incident.pk}/postmortem/").status_code == 404
     assert client_for(developer).get(f"/incidents/{incident.pk}/postmortem/").status_code == 404
+
+
+def test_a_completed_post_mortem_keeps_its_summary_impact_and_root_cause(postmortem, developer):
+    services.postmortem_save(actor=developer, postmortem=postmortem, complete=True, **WRITTEN)
+    with pytest.raises(ValidationError, match="completed: its impact stays written"):
+        services.postmortem_write(actor=developer, postmortem=postmortem, impact=" ")
+    services.postmortem_write(actor=developer, postmortem=postmortem, went_well="The rollback was quick.")
+    postmortem.refresh_from_db()
+    assert postmortem.impact == WRITTEN["impact"] and postmortem.went_well == "The rollback was quick."
+    first = AuditEvent.objects.filter(action="postmortem.write").order_by("pk").first()
+    assert first.after["author"] == developer.username
+
+
+def test_a_state_an_action_item_cannot_have_is_a_400_and_changes_nothing(postmortem, developer, qa):
+    item = services.action_item_add(
+        actor=developer, postmortem=postmortem, title="Add the index", owner=qa, due_on=clock.now().date()
+    )
+    url = f"/incidents/{postmortem.incident_id}/postmortem/items/{item.pk}/"
+    response = client_for(qa).post(url, {"state": "finished"})
+    assert response.status_code == 400 and "Choose open, done or dropped." in response.content.decode()
+    item.refresh_from_db()
+    assert item.state == "open"

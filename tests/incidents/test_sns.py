@@ -3,6 +3,7 @@ counts; an alarm declares one incident measured from the alarm's own time, tells
 it fires again or is back to OK, and a delivery sent twice is acted on once."""
 
 import json
+import socket
 from datetime import timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from tests.incidents.sns_server import TOPIC, FakeSNS, alarm, rsa_key
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/webhooks/sns/"
+OTHER_TOPIC = "arn:aws:sns:eu-west-1:210987654321:someone-elses-alarms"
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ def sns(tmp_path, settings, monkeypatch):
     """AWS's side on a local TLS server the portal trusts and may fetch certificates from."""
     fake = FakeSNS(tmp_path)
     settings.SNS_CERT_HOSTS = [*settings.SNS_CERT_HOSTS, "127.0.0.1"]
-    settings.SNS_TOPIC_ARNS = []
+    settings.SNS_TOPIC_ARNS = [TOPIC]
     settings.SNS_ALARM_SEVERITY = "P1"
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.ca_bundle))
     yield fake
@@ -55,7 +57,7 @@ def texts(incident) -> list[str]:
 @pytest.mark.parametrize("version", ["1", "2"])
 def test_a_signed_alarm_declares_one_incident_from_the_alarms_own_time(sns, version):
     checkout, _ = ServiceFactory(name="checkout"), ServiceFactory(name="search")
-    fired = (clock.now() - timedelta(minutes=2)).replace(microsecond=123000)
+    fired = (clock.now() - timedelta(minutes=2, seconds=1)).replace(microsecond=123000)
     response = post(
         alarm_message(sns, "Checkout-5xx-high", changed_at=fired, period=60, periods=3, version=version)
     )
@@ -152,6 +154,17 @@ def test_the_signing_certificate_is_fetched_once_and_kept(sns):
     assert sns.certificate_fetches() == 1
 
 
+def test_the_signing_certificate_is_fetched_again_when_the_cache_cannot_be_reached(sns, settings):
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{port}/0"}}
+    assert post(alarm_message(sns, "checkout-5xx")).status_code == 200
+    assert post(alarm_message(sns, "search-latency")).status_code == 200
+    assert Incident.objects.count() == 2
+    assert sns.certificate_fetches() == 2  # nothing could be kept: each message fetched it
+
+
 def _other_key(sns, message):
     message["Signature"] = sns.sign(message, key=rsa_key("someone-else"))
 
@@ -233,6 +246,34 @@ def test_a_topic_not_listed_is_refused_when_topics_are_listed(sns, settings):
     assert Incident.objects.count() == 1
 
 
+def test_without_topics_listed_sns_is_not_configured(sns, settings):
+    settings.SNS_TOPIC_ARNS = []
+    for message in (
+        alarm_message(sns),
+        sns.message(
+            "SubscriptionConfirmation", message="You have chosen to subscribe.", timestamp=clock.now()
+        ),
+    ):
+        response = post(message)
+        assert response.status_code == 503 and response.json()["code"] == "not_configured"
+        assert "Set SNS_TOPIC_ARNS" in response.json()["detail"]
+    assert not Incident.objects.exists() and not ReceivedMessage.objects.exists()
+    assert not AuditEvent.objects.exists() and not Notification.objects.exists()
+    assert sns.requests == []
+
+
+def test_a_subscription_to_a_topic_not_listed_is_refused_and_never_confirmed(sns):
+    message = sns.message(
+        "SubscriptionConfirmation", message="You have chosen to subscribe.", timestamp=clock.now(),
+        topic=OTHER_TOPIC,
+    )  # fmt: skip
+    response = post(message)
+    assert response.status_code == 403 and response.json()["code"] == "topic_refused"
+    assert f"The topic {OTHER_TOPIC} is not one SNS_TOPIC_ARNS lists" in response.json()["detail"]
+    assert sns.requests == []  # neither the certificate nor the SubscribeURL
+    assert not ReceivedMessage.objects.exists() and not AuditEvent.objects.exists()
+
+
 def test_a_subscription_is_confirmed_by_visiting_its_subscribe_url(sns):
     message = sns.message(
         "SubscriptionConfirmation", message="You have chosen to subscribe.", timestamp=clock.now()
@@ -272,6 +313,34 @@ def test_an_unsubscribe_confirmation_is_kept(sns):
     assert ReceivedMessage.objects.get().kind == "UnsubscribeConfirmation"
     assert AuditEvent.objects.filter(action="sns.unsubscribe").count() == 1
     assert not [path for path in sns.requests if "Action=" in path]
+
+
+def _nul_in_message_id(sns):
+    return sns.message(message=alarm("checkout-5xx", changed_at=clock.now()), timestamp=clock.now(),
+                       MessageId="6f0c5a2e\x00")  # fmt: skip
+
+
+def _nul_in_topic(sns):
+    return sns.message(message=alarm("checkout-5xx", changed_at=clock.now()), timestamp=clock.now(),
+                       topic=TOPIC + "\x00")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "message, says",
+    [
+        (_nul_in_message_id, "The SNS Notification has a NUL character in MessageId"),
+        (_nul_in_topic, "The SNS Notification has a NUL character in TopicArn"),
+        (lambda sns: alarm_message(sns, "checkout\x005xx"), "The alarm has a NUL character in AlarmName"),
+        (lambda sns: alarm_message(sns, AlarmDescription="5xx\x00"), "in AlarmDescription"),
+        (lambda sns: alarm_message(sns, NewStateReason="\x00"), "in NewStateReason"),
+    ],
+    ids=["MessageId", "TopicArn", "AlarmName", "AlarmDescription", "NewStateReason"],
+)
+def test_a_message_with_a_nul_character_is_a_400_and_leaves_nothing(sns, message, says):
+    response = post(message(sns))
+    assert response.status_code == 400 and says in response.json()["detail"]
+    assert not Incident.objects.exists() and not ReceivedMessage.objects.exists()
+    assert not AuditEvent.objects.exists() and not Notification.objects.exists()
 
 
 UNSIGNED = {

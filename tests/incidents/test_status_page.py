@@ -1,6 +1,7 @@
-"""The public status page: what customers see (services, public incidents and their updates in
-public words, scheduled maintenance, 90 days of history and uptime), the e-mail subscriptions, and
-the last good copy served when the database is down or slow."""
+"""The public status page: what customers see (the services on it, public incidents and their
+updates in public words, scheduled maintenance, 90 days of history and uptime), the e-mail
+subscriptions and their limits, the kept page served while fresh, and the last good copy served
+when the database is down or slow."""
 
 import re
 from datetime import UTC, timedelta
@@ -12,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from incidents import services, status, status_subscriptions
 from incidents.models import StatusSubscriber, TimelineEntry
-from incidents.tasks import status_update_send
+from incidents.tasks import status_subscribers_purge, status_update_send
 from portal import clock
 from portal.models import AuditEvent, Notification
 from tests.factories import (
@@ -33,6 +34,19 @@ def _no_kept_page():
     cache.delete(status.CACHE_KEY)
 
 
+@pytest.fixture
+def eager_tasks(monkeypatch):
+    """The worker's part, run here as tasks are queued."""
+    from portal.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+
+
+def on_page(name, **fields):
+    """A service shown on the status page."""
+    return ServiceFactory(name=name, on_status_page=True, **fields)
+
+
 def declare(actor, title, severity, *, public=True, services_=(), **fields):
     with transaction.atomic():
         return services.incident_declare(
@@ -51,7 +65,7 @@ def refused(execute, sql, params, many, context):
 
 
 def test_the_page_opens_without_signing_in(client, sre):
-    ServiceFactory(name="web")
+    on_page("web")
     response = client.get("/status/")
     assert response.status_code == 200
     page = response.content.decode()
@@ -65,30 +79,39 @@ def test_the_page_opens_without_signing_in(client, sre):
 
 
 def test_a_public_p1_shows_its_service_in_partial_outage_with_its_public_updates_only(client, developer, sre):
-    checkout = ServiceFactory(name="checkout")
-    ServiceFactory(name="web")
+    checkout = on_page("checkout")
+    on_page("web")
     incident = declare(
-        developer,
+        sre,
         "Payments fail at checkout",
         "P1",
         services_=[checkout],
         summary="Card vault on db-7 is full",
     )
-    services.incident_acknowledge(actor=sre, incident=incident, note="A full disk on the payments database.")
+    services.incident_acknowledge(actor=sre, incident=incident, note="db-7 disk full")
     with transaction.atomic():
         services.incident_note(actor=developer, incident=incident, text="Internal: ping Bob about db-7")
+        services.incident_note(
+            actor=sre,
+            incident=incident,
+            text="Identified — A full disk on the payments database; we are freeing space.",
+            public=True,
+        )
         services.timeline_add(
             incident, TimelineEntry.Kind.NOTE, "Card payments work again in the EU.", public=True
         )
+    services.incident_mitigate(actor=sre, incident=incident, note="Moved the vault to db-8")
 
     page = client.get("/status/").content.decode()
 
     assert "Payments fail at checkout" in page
     assert "Partial outage" in service_row(page, "checkout")
     assert "Operational" in service_row(page, "web")
+    assert "Partial outage</span> Monitoring · Affects checkout" in page
     updates = [
+        "<strong>Monitoring</strong> — A fix is in place and we are watching the results.",
         "<strong>Update</strong> — Card payments work again in the EU.",
-        "<strong>Identified</strong> — A full disk on the payments database.",
+        "<strong>Update</strong> — Identified — A full disk on the payments database; we are freeing space.",
         "<strong>Investigating</strong> — We are looking into the problem.",
     ]
     assert all(update in page for update in updates)
@@ -97,16 +120,62 @@ def test_a_public_p1_shows_its_service_in_partial_outage_with_its_public_updates
         developer.display_name,
         sre.display_name,
         "ping Bob",
-        "db-7",
+        "db-7 disk full",
+        "db-8",
         "PagerDuty",
         incident.number,
         "P1 declared",
+        "Acknowledged",
     ):
         assert unsaid not in page
 
 
+def test_an_acknowledged_incident_still_reads_investigating_with_no_word_of_the_step(client, sre):
+    checkout = on_page("checkout")
+    incident = declare(sre, "Payments fail at checkout", "P1", services_=[checkout])
+    services.incident_acknowledge(actor=sre, incident=incident, note="db-7 disk full")
+
+    page = client.get("/status/").content.decode()
+
+    assert "Partial outage</span> Investigating · Affects checkout" in page
+    assert page.count("<strong>Investigating</strong>") == 1  # the declaration; the step is not told
+    assert "db-7" not in page and "Identified" not in page
+
+
+def test_only_the_services_on_the_status_page_are_named(client, developer, sre):
+    from changes.services import change_schedule
+
+    policy = ApprovalPolicyFactory(
+        name="One approval", min_approvals=1, min_code_owner_approvals=0, required_sign_offs=[]
+    )
+    production = EnvironmentFactory(name="prod-eu", is_production=True, approval_policy=policy)
+    checkout = on_page("checkout", environments=[production])
+    ledger = ServiceFactory(name="ledger-internal", environments=[production])
+    both = declare(sre, "Payments fail at checkout", "P1", services_=[checkout, ledger])
+    declare(sre, "Bookkeeping lags", "P2", services_=[ledger])
+    start = (clock.now() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    internal = approved_change(developer, production, title="Reindex the ledger", services=[ledger])
+    mixed = approved_change(developer, production, title="Move both", services=[ledger, checkout])
+    with transaction.atomic():
+        change_schedule(actor=developer, change=internal, start=start, end=start + timedelta(hours=1))
+        later = start + timedelta(hours=3)
+        change_schedule(actor=developer, change=mixed, start=later, end=later + timedelta(hours=1))
+
+    page = client.get("/status/").content.decode()
+
+    assert "ledger-internal" not in page
+    assert re.findall(r'class="status-service-name">([^<]*)<', page) == ["checkout"]
+    assert "Partial outage</span> Investigating · Affects checkout</p>" in page
+    assert "Degraded performance</span> Investigating</p>" in page  # no services named
+    assert "Bookkeeping lags" in page
+    assert f"{start + timedelta(hours=1):%H:%M} UTC · Affects our services" in page
+    assert f"{later + timedelta(hours=1):%H:%M} UTC · Affects checkout" in page
+    assert [s.name for s in status.status_page_build().services] == ["checkout"]
+    assert both.services.count() == 2
+
+
 def test_an_internal_incident_is_not_on_the_page(client, sre):
-    web = ServiceFactory(name="web")
+    web = on_page("web")
     declare(sre, "Secret database meltdown", "P0", public=False, services_=[web])
 
     page = client.get("/status/").content.decode()
@@ -125,7 +194,7 @@ def test_scheduled_maintenance_comes_from_a_scheduled_production_change(client, 
     )
     production = EnvironmentFactory(name="prod-eu", is_production=True, approval_policy=policy)
     staging = EnvironmentFactory(name="staging-eu", is_production=False, approval_policy=policy)
-    api = ServiceFactory(name="api", environments=[production])
+    api = on_page("api", environments=[production])
     start = (clock.now() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
     soon = approved_change(developer, production, title="Rotate the vault master key", services=[api])
     tested = approved_change(developer, staging, title="Try the new vault", services=[api])
@@ -151,8 +220,8 @@ def test_scheduled_maintenance_comes_from_a_scheduled_production_change(client, 
 
 
 def test_uptime_and_history_come_from_a_resolved_public_p0(client, sre):
-    api = ServiceFactory(name="api")
-    ServiceFactory(name="web")
+    api = on_page("api")
+    on_page("web")
     clock.shift(-timedelta(days=10))
     outage = declare(sre, "The API answers 503", "P0", services_=[api])
     clock.shift(timedelta(hours=1))
@@ -161,7 +230,11 @@ def test_uptime_and_history_come_from_a_resolved_public_p0(client, sre):
     services.incident_resolve(actor=sre, incident=inside)
     hidden = declare(sre, "Internal batch jobs down", "P0", public=False, services_=[api])
     clock.shift(timedelta(hours=19, minutes=36))  # 21 h 36 min in all: 1 % of 90 days
-    services.incident_resolve(actor=sre, incident=outage, note="We failed over to the standby database.")
+    with transaction.atomic():
+        services.incident_note(
+            actor=sre, incident=outage, text="We failed over to the standby database.", public=True
+        )
+    services.incident_resolve(actor=sre, incident=outage, note="Promoted db-2 by hand")
     services.incident_resolve(actor=sre, incident=hidden)
     clock.reset()
     outage.refresh_from_db()
@@ -174,7 +247,8 @@ def test_uptime_and_history_come_from_a_resolved_public_p0(client, sre):
     past = page[page.index("Past incidents") :]
     assert "The API answers 503" in past and "API errors in the EU" in past
     assert "We failed over to the standby database." in past and "after 21 h 36 min" in past
-    assert "Internal batch jobs down" not in page
+    assert "<strong>Resolved</strong> — This incident has been resolved." in past
+    assert "Promoted db-2" not in page and "Internal batch jobs down" not in page
 
     built = status.status_page_build()
     history = {s.name: s for s in built.services}
@@ -187,13 +261,11 @@ def test_uptime_and_history_come_from_a_resolved_public_p0(client, sre):
 
 
 def test_subscribers_confirm_receive_public_updates_and_unsubscribe(
-    client, sre, monkeypatch, settings, django_capture_on_commit_callbacks
+    client, sre, eager_tasks, settings, django_capture_on_commit_callbacks
 ):
-    from portal.celery import app
-
-    monkeypatch.setitem(app.conf, "task_always_eager", True)  # the worker's part, run here
     settings.PUBLIC_URL = "https://greenlight.example.com"
-    checkout = ServiceFactory(name="checkout")
+    checkout = on_page("checkout")
+    ledger = ServiceFactory(name="ledger-internal")
 
     response = client.post("/status/subscribe/", {"email": " Reader@Example.com "})
     assert response.status_code == 302 and response["Location"] == "/status/?subscribed=1#subscribe"
@@ -226,27 +298,32 @@ def test_subscribers_confirm_receive_public_updates_and_unsubscribe(
     assert subscriber.confirmed_at is not None
 
     with django_capture_on_commit_callbacks(execute=True):
-        incident = declare(sre, "Payments fail at checkout", "P1", services_=[checkout])
-        services.incident_acknowledge(
-            actor=sre, incident=incident, note="A full disk on the payments database."
+        incident = declare(sre, "Payments fail at checkout", "P1", services_=[checkout, ledger])
+        services.incident_acknowledge(actor=sre, incident=incident, note="db-7 disk full")
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        services.incident_note(
+            actor=sre, incident=incident, text="A full disk on the payments database: fixing.", public=True
         )
     mails = Notification.objects.filter(recipient="reader@example.com").exclude(pk=confirmation.pk)
     assert sorted(mails.values_list("subject", flat=True)) == [
-        "Identified: Payments fail at checkout",
         "Investigating: Payments fail at checkout",
+        "Update: Payments fail at checkout",
     ]
-    identified = mails.get(subject__startswith="Identified")
-    assert "Identified: A full disk on the payments database." in identified.body
-    assert "Partial outage · Affects checkout" in identified.body
-    assert f"https://greenlight.example.com/status/unsubscribe/{subscriber.token}/" in identified.body
-    assert sre.display_name not in identified.body
-    assert identified.status == Notification.Status.LOGGED  # delivered (logged: no mail server here)
+    update = mails.get(subject__startswith="Update")
+    assert "Update: A full disk on the payments database: fixing." in update.body
+    assert "Partial outage · Affects checkout\n" in update.body  # not the internal service
+    assert f"https://greenlight.example.com/status/unsubscribe/{subscriber.token}/" in update.body
+    assert sre.display_name not in update.body
+    assert update.status == Notification.Status.LOGGED  # delivered (logged: no mail server here)
+    assert not any("db-7" in body or "ledger" in body for body in mails.values_list("body", flat=True))
     said = incident.timeline.filter(kind=TimelineEntry.Kind.LINK, data__has_key="status_update")
     assert [e.text for e in said] == ["Status page update e-mailed to 1 subscriber."] * 2
     assert all(not e.public for e in said)
 
-    entry = incident.timeline.get(kind=TimelineEntry.Kind.STATUS)
+    entry = incident.timeline.get(kind=TimelineEntry.Kind.NOTE, public=True)
     assert status_update_send.apply(args=[entry.pk]).get() == 0  # sent already: not again
+    acknowledged = incident.timeline.get(kind=TimelineEntry.Kind.STATUS)
+    assert not acknowledged.public and status_update_send.apply(args=[acknowledged.pk]).get() == 0
     assert mails.count() == 2
 
     farewell = f"/status/unsubscribe/{subscriber.token}/"
@@ -279,19 +356,20 @@ def test_without_a_public_url_the_confirmation_link_is_the_address_asked_through
 
 
 def test_a_public_update_is_queued_for_subscribers_only_when_it_commits(
-    sre, monkeypatch, django_capture_on_commit_callbacks
+    sre, django_capture_on_commit_callbacks
 ):
-    queued = []
-    monkeypatch.setattr(status_update_send, "delay", queued.append)
-    with django_capture_on_commit_callbacks(execute=True):
+    def told(callbacks) -> int:
+        return len([c for c in callbacks if c.__qualname__.startswith("timeline_add.")])
+
+    with django_capture_on_commit_callbacks() as callbacks:
         with pytest.raises(RuntimeError), transaction.atomic():
             declare(sre, "Rolled back with the transaction", "P1")
             raise RuntimeError("rolled back")
         internal = declare(sre, "Internal only", "P1", public=False)
-    assert queued == []
-    with django_capture_on_commit_callbacks(execute=True):
-        incident = declare(sre, "Search is down", "P1")
-    assert queued == [incident.timeline.get(kind=TimelineEntry.Kind.DECLARED).pk]
+    assert told(callbacks) == 0
+    with django_capture_on_commit_callbacks() as callbacks:
+        declare(sre, "Search is down", "P1")
+    assert told(callbacks) == 1
     assert internal.timeline.filter(public=True).count() == 0
 
 
@@ -319,11 +397,12 @@ def test_an_unknown_link_is_a_404_on_the_status_layout(client):
 
 
 def test_with_the_database_down_the_last_copy_is_served_with_its_time(client, sre):
-    web = ServiceFactory(name="web")
+    web = on_page("web")
     declare(sre, "Checkout fails", "P1", services_=[web])
     assert client.get("/status/").status_code == 200
     kept = status.status_page_kept()
     declare(sre, "Search is slow", "P2", services_=[web])
+    status.status_page_forget()  # as the declaration does once it commits
 
     with connection.execute_wrapper(refused):
         response = client.get("/status/")
@@ -342,6 +421,7 @@ def test_a_signed_in_person_is_served_the_copy_too_while_the_database_is_down(cl
     declare(sre, "Checkout fails", "P1")
     signed_in = verified_login(client, sre)
     assert signed_in.get("/status/").status_code == 200
+    status.status_page_forget()
     with connection.execute_wrapper(refused):
         response = signed_in.get("/status/")
     assert response.status_code == 200 and "as of" in response.content.decode()
@@ -365,6 +445,7 @@ def test_a_slow_database_is_cut_short_and_the_last_copy_served(client, sre, monk
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/status/").status_code == 200
     assert any("statement_timeout" in q["sql"] for q in queries.captured_queries)
+    status.status_page_forget()
 
     monkeypatch.setattr(status, "STATEMENT_TIMEOUT_MS", 100)
 
@@ -392,7 +473,7 @@ def test_the_query_count_stays_flat_as_services_and_incidents_grow(client, devel
 
     def grow(n: int, offset: int):
         for i in range(n):
-            service = ServiceFactory(name=f"svc-{offset + i}", environments=[production])
+            service = on_page(f"svc-{offset + i}", environments=[production])
             incident = declare(
                 sre, f"Trouble {offset + i}", ["P0", "P1", "P2", "P3"][i % 4], services_=[service]
             )
@@ -408,6 +489,7 @@ def test_the_query_count_stays_flat_as_services_and_incidents_grow(client, devel
     with CaptureQueriesContext(connection) as few:
         assert client.get("/status/").status_code == 200
     grow(10, 2)
+    status.status_page_forget()
     with CaptureQueriesContext(connection) as many:
         page = client.get("/status/").content.decode()
     assert "Trouble 11" in page and page.count("<strong>Scheduled maintenance</strong>") == 12
@@ -416,8 +498,87 @@ def test_the_query_count_stays_flat_as_services_and_incidents_grow(client, devel
 
 
 def test_the_page_is_built_in_a_fixed_number_of_queries(django_assert_max_num_queries, sre):
-    web = ServiceFactory(name="web")
+    web = on_page("web")
     for n in range(5):
         declare(sre, f"Trouble {n}", "P1", services_=[web])
     with django_assert_max_num_queries(10):
         status.status_page_build()
+
+
+def test_the_kept_page_is_served_while_fresh_and_built_again_after_a_public_update(
+    client, sre, eager_tasks, django_capture_on_commit_callbacks
+):
+    checkout = on_page("checkout")
+    incident = declare(sre, "Payments fail at checkout", "P1", services_=[checkout])
+    with CaptureQueriesContext(connection) as built:
+        assert "Payments fail at checkout" in client.get("/status/").content.decode()
+    assert len(built) > 0
+
+    clock.shift(status.FRESH_FOR - timedelta(seconds=2))
+    with CaptureQueriesContext(connection) as kept:
+        again = client.get("/status/")
+    assert again.status_code == 200 and "Payments fail at checkout" in again.content.decode()
+    assert len(kept) == 0  # from the cache alone
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        services.incident_note(actor=sre, incident=incident, text="Card payments work again.", public=True)
+    with CaptureQueriesContext(connection) as rebuilt:
+        page = client.get("/status/").content.decode()
+    assert len(rebuilt) > 0 and "<strong>Update</strong> — Card payments work again." in page
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        services.incident_note(actor=sre, incident=incident, text="Checking db-7 again.")  # internal
+    with CaptureQueriesContext(connection) as kept:
+        assert "db-7" not in client.get("/status/").content.decode()
+    assert len(kept) == 0
+
+    clock.shift(status.FRESH_FOR)
+    with CaptureQueriesContext(connection) as aged:
+        client.get("/status/")
+    assert len(aged) > 0
+
+
+def test_a_sixth_subscription_from_one_address_within_the_hour_is_a_429(client):
+    for n in range(status_subscriptions.SUBSCRIBE_LIMIT):
+        assert client.post("/status/subscribe/", {"email": f"reader{n}@example.com"}).status_code == 302
+
+    refused = client.post("/status/subscribe/", {"email": "late@example.com"})
+
+    assert refused.status_code == 429
+    page = refused.content.decode()
+    assert "Too many subscriptions were asked for from your network in the last hour." in page
+    assert "Get updates by e-mail" in page and 'value="late@example.com"' in page
+    wait = int(refused["Retry-After"])
+    assert 0 < wait <= 3600
+    assert not StatusSubscriber.objects.filter(email="late@example.com").exists()
+    assert Notification.objects.count() == status_subscriptions.SUBSCRIBE_LIMIT
+    elsewhere = client.post("/status/subscribe/", {"email": "other@example.com"}, REMOTE_ADDR="203.0.113.9")
+    assert elsewhere.status_code == 302
+
+    clock.shift(timedelta(seconds=wait))
+    assert client.post("/status/subscribe/", {"email": "late@example.com"}).status_code == 302
+    assert StatusSubscriber.objects.filter(email="late@example.com").exists()
+
+
+def test_subscriptions_never_confirmed_are_forgotten_after_seven_days(client, settings):
+    for email in ("old@example.com", "kept@example.com"):
+        client.post("/status/subscribe/", {"email": email})
+    kept = StatusSubscriber.objects.get(email="kept@example.com")
+    status_subscriptions.status_subscription_confirm(token=kept.token)
+    clock.shift(timedelta(days=6))
+    client.post("/status/subscribe/", {"email": "recent@example.com"})
+    clock.shift(timedelta(days=1, minutes=1))
+
+    assert status_subscribers_purge.apply().get() == 1
+    assert status_subscribers_purge.apply().get() == 0
+
+    assert set(StatusSubscriber.objects.values_list("email", flat=True)) == {
+        "kept@example.com",
+        "recent@example.com",
+    }
+    purged = AuditEvent.objects.get(action="status_subscriber.purge")
+    assert purged.object_repr == "o•••@example.com" and purged.actor_name == "Greenlight"
+    assert (
+        settings.CELERY_BEAT_SCHEDULE["status-subscribers-purge"]["task"]
+        == "incidents.status_subscribers_purge"
+    )

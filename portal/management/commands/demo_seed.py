@@ -155,7 +155,12 @@ class Command(BaseCommand):
         )  # fmt: skip
         web, _ = Service.objects.get_or_create(
             name="web",
-            defaults={"team": "Studio", "repository": "aifilmstudio/web", "code_owners": ["alex-owner"]},
+            defaults={
+                "team": "Studio",
+                "repository": "aifilmstudio/web",
+                "code_owners": ["alex-owner"],
+                "on_status_page": True,
+            },
         )
         render, _ = Service.objects.get_or_create(
             name="render-api",
@@ -163,6 +168,7 @@ class Command(BaseCommand):
                 "team": "Render",
                 "repository": "aifilmstudio/render-api",
                 "code_owners": ["alex-owner"],
+                "on_status_page": True,
             },
         )
         for service in (web, render):
