@@ -176,3 +176,27 @@ def test_an_emergency_change_is_filed_from_the_incident_and_links_back(following
     entry = Incident.objects.get(pk=following.pk).timeline.filter(kind="link").last()
     assert entry.text == f"Emergency change {change.number} filed to fix it: Fix checkout."
     assert entry.data == {"change": change.pk} and entry.actor == developer
+
+
+def test_the_revert_is_refused_without_the_right_or_a_good_code(repo, deploying, release_manager, developer):  # noqa: F811
+    incident = services.incident_declare(
+        actor=release_manager, title="Renders stuck", severity="P1", change=deploying
+    )
+    releases.release_cut(change=deploying, scm=LocalGit(repo))
+    refused = client_for(developer).post(
+        f"/incidents/{incident.pk}/revert/", {"revert-otp": otp_code(totp_device(developer))}
+    )
+    assert refused.status_code == 403
+    bad_code = client_for(release_manager).post(f"/incidents/{incident.pk}/revert/", {"revert-otp": "000000"})
+    assert bad_code.status_code == 400 and "not valid" in bad_code.content.decode()
+    assert not incident.timeline.filter(kind="rollback").exists()
+    assert not AuditEvent.objects.filter(action="incident.revert").exists()
+
+
+def test_the_api_rollback_needs_a_code(following, release_manager):
+    response = client_for(release_manager).post(
+        f"/api/v1/incidents/{following.pk}/rollback/", {"reason": "Checkout fails"}, format="json"
+    )
+    assert response.status_code == 403 and "needs a current code" in response.json()["detail"]
+    following.deployment.refresh_from_db()
+    assert not following.deployment.rollback_requested and not following.timeline.filter(kind="rollback")

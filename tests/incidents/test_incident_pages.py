@@ -207,3 +207,9 @@ def test_an_sre_puts_an_incident_on_the_status_page_and_takes_it_off(
 def test_a_step_there_is_not_is_a_404(signed_in, sre):
     incident = services.incident_declare(actor=sre, title="Checkout fails", severity="P1")
     assert signed_in(sre).post(f"/incidents/{incident.pk}/explode/").status_code == 404
+
+
+def test_those_who_only_read_may_not_join_the_response(signed_in, sre, auditor):
+    incident = services.incident_declare(actor=sre, title="Checkout fails", severity="P1")
+    assert signed_in(auditor).post(f"/incidents/{incident.pk}/join/").status_code == 403
+    assert not incident.responders.exists()

@@ -217,3 +217,16 @@ def test_a_state_an_action_item_cannot_have_is_a_400_and_changes_nothing(postmor
     assert response.status_code == 400 and "Choose open, done or dropped." in response.content.decode()
     item.refresh_from_db()
     assert item.state == "open"
+
+
+def test_those_who_only_read_may_not_add_action_items_or_write_through_the_api(postmortem, auditor, qa):
+    url = f"/api/v1/incidents/{postmortem.incident_id}/postmortem/"
+    assert client_for(auditor).patch(url, {"summary": "Mine"}, format="json").status_code == 403
+    added = client_for(auditor).post(
+        f"{url}action-items/",
+        {"title": "Add the index", "owner": qa.username, "due_on": "2099-01-01"},
+        format="json",
+    )
+    assert added.status_code == 403
+    postmortem.refresh_from_db()
+    assert postmortem.summary == "" and not ActionItem.objects.exists()
