@@ -16,7 +16,7 @@ class ChangeRequestForm(forms.ModelForm):
         fields = [
             "title", "standard_template", "environment", "services", "change_type", "incident", "risk",
             "risk_assessment",
-            "description", "rollback_plan", "has_migrations", "source_branch", "target_branch",
+            "description", "rollback_plan", "has_migrations", "source_branch",
             "pull_request", "build", "version_bump", "stakeholders", "stakeholder_channels",
         ]  # fmt: skip
         widgets = {
@@ -29,6 +29,10 @@ class ChangeRequestForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["source_branch"].help_text = (
+            "The branch that carries the change. It merges into its environment's branch, which "
+            "is not chosen here."
+        )
         if self.instance.pk:
             self.initial["stakeholder_channels"] = ", ".join(self.instance.stakeholder_channels)
             del self.fields["standard_template"]  # a change is filed from a template once

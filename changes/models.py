@@ -18,7 +18,7 @@ from changes.choices import (
     Risk,
     VersionBump,
 )
-from changes.scm import PASSING_CONCLUSIONS
+from changes.scm import PASSING_CONCLUSIONS, validate_git_ref
 from portal.roles import Capacity
 
 SIGN_OFF_CAPACITIES = [Capacity.SECURITY, Capacity.PRODUCT, Capacity.ENGINEERING_LEAD]
@@ -136,8 +136,10 @@ class ChangeRequest(models.Model):
     has_migrations = models.BooleanField(
         default=False, help_text="Carries database migrations (they must work with the running version)."
     )
-    source_branch = models.CharField(max_length=100, default="staging")
-    target_branch = models.CharField(max_length=100, default="main")
+    source_branch = models.CharField(
+        max_length=100, default="staging", validators=[validate_git_ref],
+        help_text="The branch released; it merges into the environment's branch.",
+    )  # fmt: skip
     pull_request = models.CharField(max_length=200, blank=True, help_text="Pull request number or URL.")
     build = models.CharField(
         max_length=100, blank=True,
@@ -199,6 +201,12 @@ class ChangeRequest(models.Model):
     @property
     def number(self) -> str:
         return f"CHG-{self.pk:06d}" if self.pk else "CHG-new"
+
+    @property
+    def target_branch(self) -> str:
+        """Where the change merges: always its environment's branch, never a branch the requester
+        names, so the checks, code owners and protection that judge it are that branch's."""
+        return self.environment.branch
 
     @staticmethod
     def pk_from_number(number: str) -> int | None:

@@ -168,7 +168,7 @@ def changes_of_pull_request(number: int, *, head: str = "", base: str = ""):
         | Q(pull_request__endswith=f"/pull/{number}")
     )
     if head and base:
-        named |= Q(pull_request="", source_branch=head, target_branch=base)
+        named |= Q(pull_request="", source_branch=head, environment__branch=base)
     return ChangeRequest.objects.filter(named).open()
 
 

@@ -107,6 +107,33 @@ class WorkflowRun:
     created_at: datetime | None = None
 
 
+_BAD_REF = re.compile(r"^[-/.]|\.\.|//|@\{|/\.|[\x00-\x20~^:?*\[\\\x7f]|(\.lock|[/.])$")
+
+
+def ref_name_problem(value: str) -> str:
+    """Why `value` is not a branch or tag name git accepts (git check-ref-format), or ""."""
+    if not value or len(value) > 255 or value == "@" or _BAD_REF.search(value):
+        return f"{value!r} is not a branch or tag name."
+    return ""
+
+
+def validate_git_ref(value: str) -> None:
+    """A model and form validator: an empty value is left to `blank`."""
+    from django.core.exceptions import ValidationError
+
+    if value and ref_name_problem(value):
+        raise ValidationError(ref_name_problem(value))
+
+
+def checked_ref(name: str) -> str:
+    """A branch name about to reach git or GitHub, refused unless git would accept it: a name
+    starting with a dash would be read as an option, and a `..` walks somewhere else."""
+    problem = ref_name_problem(name)
+    if problem:
+        raise ScmError(problem, kind="invalid")
+    return name
+
+
 def short_ref(ref: str) -> str:
     """A branch or tag as GitHub names a run's branch: refs/heads/main is main."""
     return ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
@@ -240,6 +267,7 @@ class LocalGit:
         return ["-S"] if self.identity.signing_key else []
 
     def head(self, ref: str) -> str:
+        checked_ref(ref)
         result = self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
         if result.returncode != 0:
             raise ScmError(f"There is no branch or tag {ref!r} in the repository.", kind="missing")
@@ -321,7 +349,7 @@ class LocalGit:
         leaves the target as it was. (No pull request or checks on disk: `number` and
         `all_checks` are GitHub's.)"""
         head = head or self.head(source)
-        self._git("checkout", "--quiet", target)
+        self._git("checkout", "--quiet", checked_ref(target))
         result = self._git("merge", "--no-ff", *self._sign(), "-m", message, head, check=False)
         if result.returncode != 0:
             files = self._git("diff", "--name-only", "--diff-filter=U", check=False).stdout.split()
@@ -358,7 +386,7 @@ class LocalGit:
         commit = self.tag_commit(tag)
         if commit is None:
             raise ScmError(f"There is no release {tag} to revert.", kind="missing")
-        self._git("checkout", "--quiet", target)
+        self._git("checkout", "--quiet", checked_ref(target))
         parents = self._git("rev-list", "--parents", "-n", "1", commit).stdout.split()[1:]
         mainline = ["-m", "1"] if len(parents) > 1 else []
         result = self._git("revert", "--no-edit", *mainline, *self._sign(), commit, check=False)
@@ -487,6 +515,7 @@ class GitHub:
     def head(self, ref: str) -> str:
         from github import UnknownObjectException
 
+        checked_ref(ref)
         try:
             return self._repo.get_branch(ref).commit.sha
         except UnknownObjectException:
@@ -598,6 +627,8 @@ class GitHub:
     def _pull(self, source: str, target: str, *, number: int | None, title: str, body: str):
         from github import GithubException
 
+        for ref in (source, target):
+            checked_ref(ref)
         if number:
             pull = self._repo.get_pull(number)
             head = pull.head.ref if pull.head.label == f"{self.owner}:{pull.head.ref}" else pull.head.label

@@ -33,7 +33,6 @@ EDITABLE_FIELDS = (
     "environment",
     "has_migrations",
     "source_branch",
-    "target_branch",
     "pull_request",
     "version_bump",
     "stakeholder_channels",
@@ -68,6 +67,7 @@ def _snapshot(change: ChangeRequest) -> dict:
         name: getattr(change, name) for name in EDITABLE_FIELDS if name not in {"environment", "incident"}
     }
     data["environment"] = change.environment.name
+    data["target_branch"] = change.target_branch
     data["incident"] = change.incident.number if change.incident_id else None
     data["status"] = change.status
     data["revision"] = change.revision
@@ -155,7 +155,6 @@ class ChangeInput:
     risk_assessment: str = ""
     has_migrations: bool = False
     source_branch: str = "staging"
-    target_branch: str = "main"
     pull_request: str = ""
     version_bump: str = "minor"
     stakeholder_channels: list | None = None
@@ -164,6 +163,21 @@ class ChangeInput:
     incident: object = None
     build: str = ""
     standard_template: object = None
+
+
+def _check_branch(change: ChangeRequest) -> None:
+    """The source branch is a branch name git accepts, and not the branch it merges into (which
+    is the environment's, never chosen)."""
+    from changes.scm import ref_name_problem
+
+    problem = ref_name_problem(change.source_branch)
+    if problem:
+        raise ChangeError(f"source_branch: {problem}")
+    if change.source_branch == change.environment.branch:
+        raise ChangeError(
+            f"source_branch: {change.environment} runs {change.environment.branch}, which the change "
+            "merges into; name the branch that carries the change."
+        )
 
 
 def _check_type(change_type: str, incident, template) -> None:
@@ -185,6 +199,7 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
     if data.standard_template is not None and not data.standard_template.active:
         raise ChangeError(f"standard_template: {data.standard_template} is retired; file a normal change.")
     _check_type(data.change_type, data.incident, data.standard_template)
+    _check_branch(ChangeRequest(source_branch=data.source_branch, environment=data.environment))
     now = clock.now()
     change = ChangeRequest.objects.create(
         requester=actor,
@@ -239,6 +254,7 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
         if name in EDITABLE_FIELDS:
             setattr(change, name, value)
     _check_type(change.change_type, change.incident, change.standard_template)
+    _check_branch(change)
     if "services" in data:
         change.services.set(data["services"])
     if "stakeholders" in data:

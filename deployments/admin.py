@@ -2,8 +2,9 @@ from django import forms
 from django.contrib import admin
 from django.db import models
 
+from changes.scm import validate_git_ref
 from deployments import services
-from deployments.deployers import validate_git_ref, validate_workflow
+from deployments.deployers import validate_workflow
 from deployments.models import Deployment, DeploySettings
 from portal.admin import ReadOnlyAdmin
 

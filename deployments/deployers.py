@@ -179,10 +179,3 @@ def validate_workflow(value: str) -> None:
         raise ValidationError(
             f"{value!r} is not a workflow: give its file name in .github/workflows (deploy.yml) or its id."
         )
-
-
-def validate_git_ref(value: str) -> None:
-    """A branch or tag name git would accept (git check-ref-format)."""
-    bad = re.compile(r"^[-/.]|\.\.|//|@\{|/\.|[\x00-\x20~^:?*\[\\\x7f]|(\.lock|[/.])$")
-    if value and (value == "@" or bad.search(value)):
-        raise ValidationError(f"{value!r} is not a branch or tag name.")

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from changes.scm import validate_git_ref
 from deployments import defaults
 
 SLUG = RegexValidator(r"^[a-z0-9][a-z0-9-]{0,62}$", "Use lowercase letters, digits and dashes.")
@@ -31,7 +32,11 @@ class Environment(models.Model):
 
     name = models.CharField(max_length=63, unique=True, validators=[SLUG])
     display_name = models.CharField(max_length=100)
-    branch = models.CharField(max_length=100, help_text="The branch this environment runs, e.g. main.")
+    branch = models.CharField(
+        max_length=100,
+        validators=[validate_git_ref],
+        help_text="The branch this environment runs, e.g. main.",
+    )
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     url = models.URLField(blank=True)
     is_production = models.BooleanField(default=False)

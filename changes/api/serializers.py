@@ -151,6 +151,7 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
     FROM_TEMPLATE = ("description", "rollback_plan", "risk", "risk_assessment", "environment")
 
     def validate(self, attrs):
+        self._refuse_target_branch(attrs)
         if self.instance is not None:
             if "standard_template" in attrs:
                 raise serializers.ValidationError(
@@ -173,6 +174,20 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
         if missing:
             raise serializers.ValidationError(missing)
         return attrs
+
+    def _refuse_target_branch(self, attrs) -> None:
+        """The branch a change merges into is its environment's: one named otherwise is refused
+        in words rather than ignored."""
+        named = self.initial_data.get("target_branch") if hasattr(self.initial_data, "get") else None
+        environment = attrs.get("environment") or getattr(self.instance, "environment", None)
+        if named is None or environment is None or named == environment.branch:
+            return
+        raise serializers.ValidationError(
+            {
+                "target_branch": f"A change merges into its environment's branch ({environment.branch} "
+                f"for {environment.name}); it is not chosen."
+            }
+        )
 
     def get_emergency_review(self, change) -> dict | None:
         if change.review_due_at is None:

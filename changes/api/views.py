@@ -18,6 +18,7 @@ from changes.models import (
     StagingRun,
     StandardChangeTemplate,
 )
+from changes.scm import ref_name_problem
 from portal.api.permissions import FreshOTP, right_required
 from portal.api.serializers import AuditEventSerializer
 from portal.roles import Right
@@ -452,7 +453,9 @@ def _changes_of(pull):
     refs = {}
     for side in ("head", "base"):
         ref = _object(pull.get(side) or {}, f"pull_request.{side}", "This is a JSON object with its ref.")
-        refs[side] = _text(ref.get("ref"), f"pull_request.{side}.ref", limit=100)
+        refs[side] = _text(ref.get("ref"), f"pull_request.{side}.ref", limit=255)
+        if refs[side] and ref_name_problem(refs[side]):
+            raise exceptions.ValidationError({f"pull_request.{side}.ref": ref_name_problem(refs[side])})
     return releases.changes_of_pull_request(number, **refs)
 
 

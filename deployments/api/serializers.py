@@ -1,7 +1,8 @@
 from rest_framework import serializers
 
 from changes.models import ApprovalPolicy
-from deployments.deployers import validate_git_ref, validate_workflow
+from changes.scm import validate_git_ref
+from deployments.deployers import validate_workflow
 from deployments.models import Environment, Service
 
 

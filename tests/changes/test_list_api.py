@@ -32,7 +32,7 @@ def changes(developer, qa):
         "old": change_create(developer, title="Faster render queue", environment=production, services=[web]),
         "mid": change_create(
             qa, title="Hotfix login", description="Session cookie expiry.", change_type="emergency",
-            environment=staging, services=[api], incident=IncidentFactory(),
+            environment=staging, services=[api], incident=IncidentFactory(), source_branch="hotfix-login",
         ),
         "new": change_create(
             developer, title="Rotate keys", change_type="standard", environment=production,
