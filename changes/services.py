@@ -180,6 +180,32 @@ def _check_branch(change: ChangeRequest) -> None:
         )
 
 
+def _check_template(template, environment: Environment, services: list[Service]) -> None:
+    """A standard change goes only where its template was pre-approved for: the template's
+    environment (one that names none is never used for production) and among its services, on
+    filing and on every edit; otherwise the template's lighter rules would stand in for the full
+    policy of another environment."""
+    if template is None:
+        return
+    if template.environment_id is not None and environment.pk != template.environment_id:
+        raise ChangeError(
+            f"environment: “{template}” is pre-approved for {template.environment} only; a change to "
+            f"{environment} is a normal change, under {environment}'s own approval policy."
+        )
+    if template.environment_id is None and environment.is_production:
+        raise ChangeError(
+            f"environment: “{template}” names no environment, so it is not pre-approved for "
+            f"{environment}, a production environment; file a normal change."
+        )
+    allowed = {service.pk: service.name for service in template.services.all()}
+    outside = sorted(service.name for service in services if service.pk not in allowed)
+    if allowed and (outside or not services):
+        raise ChangeError(
+            f"services: “{template}” is pre-approved for {', '.join(sorted(allowed.values()))}"
+            + (f", not {', '.join(outside)}." if outside else "; name which.")
+        )
+
+
 def _check_type(change_type: str, incident, template) -> None:
     if change_type == ChangeType.EMERGENCY and incident is None:
         raise ChangeError("incident: an emergency change fixes an incident; link the incident it fixes.")
@@ -200,6 +226,7 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
         raise ChangeError(f"standard_template: {data.standard_template} is retired; file a normal change.")
     _check_type(data.change_type, data.incident, data.standard_template)
     _check_branch(ChangeRequest(source_branch=data.source_branch, environment=data.environment))
+    _check_template(data.standard_template, data.environment, data.services or [])
     now = clock.now()
     change = ChangeRequest.objects.create(
         requester=actor,
@@ -259,6 +286,7 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
         change.services.set(data["services"])
     if "stakeholders" in data:
         change.stakeholders.set(data["stakeholders"])
+    _check_template(change.standard_template, change.environment, list(change.services.all()))
     if {**_snapshot(change), **_relations(change)} == before:
         # Saving an unchanged form is no edit: no new revision, nobody's decision dismissed.
         change.decisions_dismissed = 0

@@ -92,6 +92,7 @@ class StandardChangeTemplateFactory(factory.django.DjangoModelFactory):
     name = "Renew a TLS certificate"
     description = "Replaces the certificate on the load balancer before it expires."
     rollback_plan = "Put the previous certificate back on the listener."
+    environment = factory.SubFactory(EnvironmentFactory)
     created_by = factory.SubFactory(UserFactory, username="policy-keeper")
     created_at = factory.LazyFunction(timezone.now)
 

@@ -134,3 +134,67 @@ def test_the_new_change_page_starts_from_a_chosen_template(client, developer, te
     assert response.status_code == 302, response.context["form"].errors
     change = ChangeRequest.objects.get(title="Renew www")
     assert change.standard_template == template and change.change_type == "standard"
+
+
+@pytest.fixture
+def staging_template(policy_admin, catalogue) -> StandardChangeTemplate:
+    """A staging template's light rules: one approval, no sign-offs."""
+    EnvironmentFactory(name="staging", display_name="Staging", branch="staging", is_production=False)
+    response = create_template(policy_admin, name="Flip a staging flag", environment="staging")
+    assert response.status_code == 201, response.json()
+    return StandardChangeTemplate.objects.get(pk=response.json()["id"])
+
+
+def test_a_staging_template_cannot_carry_a_change_to_production(developer, staging_template):
+    """The attack: post the staging template's id with `environment: production`, so one peer's
+    approval stands in for production's full policy."""
+    before = ChangeRequest.objects.count(), AuditEvent.objects.count()
+    response = file(
+        developer, standard_template=staging_template.pk, environment="production", source_branch="flag"
+    )
+    assert response.status_code == 400, response.json()
+    assert "pre-approved for Staging only" in response.json()["detail"]
+    assert (ChangeRequest.objects.count(), AuditEvent.objects.count()) == before
+
+
+def test_a_standard_change_cannot_be_moved_to_production_by_an_edit(developer, staging_template):
+    filed = file(developer, standard_template=staging_template.pk, source_branch="flag")
+    assert filed.status_code == 201, filed.json()
+    assert filed.json()["environment"] == "staging"
+    events = AuditEvent.objects.count()
+    response = client_for(developer).patch(
+        f"/api/v1/changes/{filed.json()['id']}/", {"environment": "production"}, format="json"
+    )
+    assert response.status_code == 400
+    change = ChangeRequest.objects.get(pk=filed.json()["id"])
+    assert change.environment.name == "staging"
+    assert AuditEvent.objects.count() == events
+
+
+def test_a_standard_change_stays_among_its_templates_services(developer, template):
+    ServiceFactory(name="billing")
+    response = file(developer, standard_template=template.pk, services=["web", "billing"])
+    assert response.status_code == 400
+    assert "pre-approved for web, not billing" in response.json()["detail"]
+    filed = file(developer, standard_template=template.pk)
+    assert filed.status_code == 201, filed.json()
+    edit = client_for(developer).patch(
+        f"/api/v1/changes/{filed.json()['id']}/", {"services": ["billing"]}, format="json"
+    )
+    assert edit.status_code == 400
+    assert list(ChangeRequest.objects.get(pk=filed.json()["id"]).services.values_list("name", flat=True)) == [
+        "web"
+    ]
+
+
+def test_a_template_naming_no_environment_is_not_used_for_production(policy_admin, developer, catalogue):
+    made = create_template(policy_admin, name="Anywhere", environment=None)
+    assert made.status_code == 201, made.json()
+    response = file(developer, standard_template=made.json()["id"], environment="production")
+    assert response.status_code == 400
+    assert "names no environment" in response.json()["detail"]
+    EnvironmentFactory(name="staging", display_name="Staging", branch="staging", is_production=False)
+    allowed = file(
+        developer, standard_template=made.json()["id"], environment="staging", source_branch="flag"
+    )
+    assert allowed.status_code == 201, allowed.json()
