@@ -54,6 +54,12 @@ REMINDER_AFTER_HOURS = 24
 EMERGENCY_APPROVALS = 1
 EMERGENCY_APPROVER_ROLES = ["release_manager", "sre"]
 EMERGENCY_REVIEW_HOURS = 48
+# The emergency lane opens only for an open incident this severe or worse (P0 is the worst).
+SEVERITIES = ("P0", "P1", "P2", "P3")
+EMERGENCY_MIN_SEVERITY = "P1"
+# Approvals are given on a commit: new commits dismiss them. GitHub keeps them across a push that
+# only merges the target branch in, when asked; so may a policy.
+KEEP_APPROVALS_ON_TARGET_MERGE = False
 # "All tests passing in Staging for 48+ hours".
 SOAK_HOURS = 48
 

@@ -206,6 +206,35 @@ def _check_template(template, environment: Environment, services: list[Service])
         )
 
 
+def _check_emergency(incident, *, requester: User, environment: Environment) -> None:
+    """The emergency lane (fewer approvals up front, no slot, through freezes) opens only for an
+    open incident at or above the policy's severity that the requester did not declare alone:
+    an alarm or a deployment declared it, someone else did, or someone else is on it."""
+    from changes.defaults import SEVERITIES
+
+    floor = environment.approval_policy.emergency_min_severity
+    if incident.status == "resolved":
+        raise ChangeError(
+            f"incident: {incident.number} is resolved; an emergency change fixes an open incident."
+        )
+    if SEVERITIES.index(incident.severity) > SEVERITIES.index(floor):
+        raise ChangeError(
+            f"incident: {incident.number} is a {incident.severity}; the emergency lane opens for a "
+            f"{floor} or worse. File a normal change."
+        )
+    others = incident.source != "person" or incident.declared_by_id != requester.pk
+    others = (
+        others
+        or incident.commander_id not in (None, requester.pk)
+        or incident.responders.exclude(pk=requester.pk).exists()
+    )
+    if not others:
+        raise ChangeError(
+            f"incident: you declared {incident.number} and nobody else is on it yet; the emergency lane "
+            "opens once another responder confirms it (acknowledges, takes command or joins)."
+        )
+
+
 def _check_type(change_type: str, incident, template) -> None:
     if change_type == ChangeType.EMERGENCY and incident is None:
         raise ChangeError("incident: an emergency change fixes an incident; link the incident it fixes.")
@@ -227,6 +256,8 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
     _check_type(data.change_type, data.incident, data.standard_template)
     _check_branch(ChangeRequest(source_branch=data.source_branch, environment=data.environment))
     _check_template(data.standard_template, data.environment, data.services or [])
+    if data.change_type == ChangeType.EMERGENCY:
+        _check_emergency(data.incident, requester=actor, environment=data.environment)
     now = clock.now()
     change = ChangeRequest.objects.create(
         requester=actor,
@@ -287,6 +318,11 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
     if "stakeholders" in data:
         change.stakeholders.set(data["stakeholders"])
     _check_template(change.standard_template, change.environment, list(change.services.all()))
+    lane = ("change_type", "incident", "environment")
+    if change.change_type == ChangeType.EMERGENCY and any(
+        before[name] != _snapshot(change)[name] for name in lane
+    ):
+        _check_emergency(change.incident, requester=change.requester, environment=change.environment)
     if {**_snapshot(change), **_relations(change)} == before:
         # Saving an unchanged form is no edit: no new revision, nobody's decision dismissed.
         change.decisions_dismissed = 0

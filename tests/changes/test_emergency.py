@@ -195,3 +195,78 @@ def test_the_when_gate_lets_an_emergency_deploy_through_a_freeze_and_holds_a_nor
         False,
         "Its slot (Wed 2027-03-03 14:00-15:00 CET) has passed: schedule it again.",
     )
+
+
+EMERGENCY = {
+    "title": "Restore sign-in", "description": "Reverts the cookie change.", "rollback_plan": "Revert.",
+    "change_type": "emergency", "environment": "production",
+}  # fmt: skip
+
+
+def file_emergency(person, incident):
+    return client_for(person).post("/api/v1/changes/", {**EMERGENCY, "incident": incident.pk}, format="json")
+
+
+@pytest.mark.parametrize(
+    ("incident", "says"),
+    [
+        ({"severity": "P3"}, "is a P3; the emergency lane opens for a P1 or worse"),
+        ({"severity": "P2"}, "is a P2; the emergency lane opens for a P1 or worse"),
+        ({"status": "resolved"}, "is resolved"),
+    ],
+)
+def test_the_emergency_lane_stays_shut_for_a_minor_or_resolved_incident(
+    developer, production, incident, says
+):
+    from changes.models import ChangeRequest
+
+    before = ChangeRequest.objects.count(), AuditEvent.objects.count()
+    response = file_emergency(developer, IncidentFactory(**incident))
+    assert response.status_code == 400, response.json()
+    assert says in response.json()["detail"]
+    assert (ChangeRequest.objects.count(), AuditEvent.objects.count()) == before
+
+
+def test_an_incident_the_requester_declared_alone_opens_no_lane_until_someone_else_is_on_it(
+    developer, production, sre
+):
+    """The attack: declare "P1: typo" yourself and file an emergency change for it."""
+    from incidents import services as incidents
+
+    with transaction.atomic():
+        incident = incidents.incident_declare(actor=developer, title="Typo on the home page", severity="P1")
+    response = file_emergency(developer, incident)
+    assert response.status_code == 400
+    assert "nobody else is on it yet" in response.json()["detail"]
+    with transaction.atomic():
+        incidents.incident_acknowledge(actor=sre, incident=incident)
+    assert file_emergency(developer, incident).status_code == 201
+
+
+def test_an_incident_someone_else_declared_or_an_alarm_raised_opens_the_lane(developer, production, sre):
+    assert file_emergency(developer, IncidentFactory(declared_by=sre)).status_code == 201
+    assert file_emergency(developer, IncidentFactory(source="alarm")).status_code == 201
+
+
+def test_the_lanes_severity_is_the_policys(developer, production):
+    policy = production.approval_policy
+    policy.emergency_min_severity = "P3"
+    policy.save()
+    assert file_emergency(developer, IncidentFactory(severity="P3")).status_code == 201
+    policy.emergency_min_severity = "P0"
+    policy.save()
+    refused = file_emergency(developer, IncidentFactory(severity="P1"))
+    assert refused.status_code == 400 and "opens for a P0" in refused.json()["detail"]
+
+
+def test_an_edit_cannot_turn_a_change_into_an_emergency_on_a_minor_incident(developer, production):
+    change = change_create(developer, environment=production, services=[ServiceFactory()])
+    events = AuditEvent.objects.count()
+    response = client_for(developer).patch(
+        f"/api/v1/changes/{change.pk}/",
+        {"change_type": "emergency", "incident": IncidentFactory(severity="P3").pk},
+        format="json",
+    )
+    assert response.status_code == 400 and "is a P3" in response.json()["detail"]
+    change.refresh_from_db()
+    assert change.change_type == "normal" and AuditEvent.objects.count() == events

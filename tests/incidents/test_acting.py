@@ -163,7 +163,7 @@ def test_a_revert_that_fails_is_said_on_the_timeline(repo, deploying, release_ma
     assert incident.timeline.filter(kind="rollback").last().text == said
 
 
-def test_an_emergency_change_is_filed_from_the_incident_and_links_back(following, developer):
+def test_an_emergency_change_is_filed_from_the_incident_and_links_back(following, developer, sre):
     page = client_for(developer).get(f"/incidents/{following.pk}/").content.decode()
     assert f"/changes/new/?change_type=emergency&amp;incident={following.pk}" in page
     form = client_for(developer).get(f"/changes/new/?change_type=emergency&incident={following.pk}&title=Fix")
@@ -172,6 +172,7 @@ def test_an_emergency_change_is_filed_from_the_incident_and_links_back(following
 
     from tests.factories import change_create
 
+    services.incident_acknowledge(actor=sre, incident=following)  # not the requester's word alone
     change = change_create(developer, change_type="emergency", incident=following, title="Fix checkout")
     entry = Incident.objects.get(pk=following.pk).timeline.filter(kind="link").last()
     assert entry.text == f"Emergency change {change.number} filed to fix it: Fix checkout."
