@@ -169,6 +169,10 @@ class ChangeRequest(models.Model):
     updated_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
+    approved_commit = models.CharField(
+        max_length=64, blank=True,
+        help_text="The commit the quorum approved: the release merges it and nothing else.",
+    )  # fmt: skip
     last_reminded_at = models.DateTimeField(null=True, blank=True)
     # The slot it is scheduled to deploy in (UTC); set while scheduled, kept through the deployment.
     scheduled_start = models.DateTimeField(null=True, blank=True)
@@ -284,7 +288,8 @@ class ChecklistItem(models.Model):
 
 
 class Approval(models.Model):
-    """One person's decision on one revision of a change; dismissed when the change is edited."""
+    """One person's decision on one revision of a change at one commit; dismissed when the change
+    is edited or new commits arrive."""
 
     change = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="approvals")
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approvals")
@@ -296,6 +301,14 @@ class Approval(models.Model):
     code_owner = models.BooleanField(default=False, help_text="The approver owned changed code at the time.")
     comment = models.TextField(blank=True)
     revision = models.PositiveIntegerField()
+    commit = models.CharField(
+        max_length=64, blank=True,
+        help_text="The head commit the decision was given on; new commits dismiss it. Empty where no "
+        "repository is configured.",
+    )  # fmt: skip
+    second_factor = models.CharField(
+        max_length=120, blank=True, help_text="The second factor that confirmed it, in words."
+    )
     created_at = models.DateTimeField()
     dismissed_at = models.DateTimeField(null=True, blank=True)
     dismissed_reason = models.CharField(max_length=200, blank=True)
@@ -498,6 +511,11 @@ class PullRequest(models.Model):
         default=list, blank=True, help_text="Teams among the owners whose members could not be read."
     )
     unsigned = models.JSONField(default=list, blank=True, help_text="Commits without a verified signature.")
+    carried_from = models.JSONField(
+        default=list, blank=True,
+        help_text="Earlier heads whose approvals still stand: the commits since only merged the target in "
+        "(when the policy keeps approvals across such merges).",
+    )  # fmt: skip
     read_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="Why the last reading failed, in words.")
 
@@ -505,9 +523,15 @@ class PullRequest(models.Model):
         return f"#{self.number}" if self.number else f"{self.change.source_branch} ({self.head_sha[:10]})"
 
     def latest_reviews(self) -> dict[str, str]:
-        """Each reviewer's standing review: approved or changes requested (comments do not count)."""
+        """Each reviewer's standing review: approved or changes requested (comments do not count).
+        An approval given on an earlier head is stale, as GitHub's "dismiss stale approvals" has
+        it: it stands only on the head (or on a head whose approvals were carried to it); a
+        request for changes stands until it is answered."""
         standing: dict[str, str] = {}
+        heads = {self.head_sha, *self.carried_from}
         for review in sorted(self.reviews, key=lambda r: r.get("submitted_at") or ""):
+            if review["state"] == "APPROVED" and review.get("commit") not in heads:
+                review = {**review, "state": "DISMISSED"}
             if review["state"] in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
                 standing[review["login"]] = review["state"]
         return {login: state for login, state in standing.items() if state != "DISMISSED"}

@@ -17,7 +17,7 @@ from changes import integrations
 from changes.choices import ChangeStatus
 from changes.models import ChangeRequest, CheckRun, PullRequest, Release
 from changes.scm import PullRequestReport, ScmError
-from changes.services import ChangeError, _locked, _notify
+from changes.services import ChangeError, _locked, _notify, change_head_moved
 from portal import clock
 from portal.models import User
 from portal.roles import Right, has_right, missing_right_message
@@ -74,7 +74,14 @@ def pull_request_read(*, change: ChangeRequest, scm) -> PullRequest:
             title="" if change.status == ChangeStatus.DRAFT else f"{change.number}: {change.title}",
             body=f"Released as change {change.number} ({change.get_change_type_display().lower()}).",
         )
-    return _pull_request_keep(change, report)
+        before = PullRequest.objects.filter(change=change).values_list("head_sha", flat=True).first() or ""
+        carried = (
+            bool(before)
+            and before != report.head
+            and change.environment.approval_policy.keep_approvals_on_target_merge
+            and scm.only_merges_target(before, report.head, change.target_branch)
+        )
+    return _pull_request_keep(change, report, carried_from=before if carried else "")
 
 
 @transaction.atomic
@@ -120,10 +127,18 @@ def _verdict(pull: PullRequest) -> dict:
 
 
 @transaction.atomic
-def _pull_request_keep(change: ChangeRequest, report: PullRequestReport) -> PullRequest:
+def _pull_request_keep(
+    change: ChangeRequest, report: PullRequestReport, *, carried_from: str = ""
+) -> PullRequest:
+    """Keeps what the repository said; a new head dismisses the approvals given on another commit
+    (or carries them over from `carried_from`, when the new commits only merge the target in)."""
     change = _locked(change)
     pull = PullRequest.objects.filter(change=change).first() or PullRequest(change=change)
     before = _verdict(pull) if pull.read_at else None
+    head_before = pull.head_sha
+    if head_before != report.head:
+        carried = bool(carried_from) and carried_from == head_before
+        pull.carried_from = [*pull.carried_from, head_before] if carried else []
     pull.number, pull.url, pull.head_sha = report.number, report.url, report.head
     pull.mergeable = report.mergeable
     pull.required_checks = report.required_checks
@@ -140,6 +155,12 @@ def _pull_request_keep(change: ChangeRequest, report: PullRequestReport) -> Pull
         after["pull_request"] = report.url
     if after != before:
         audit_record(actor=None, action="change.pull_request_read", target=change, before=before, after=after)
+    change_head_moved(
+        change=change,
+        before=head_before,
+        after=report.head,
+        carried=bool(carried_from) and carried_from == head_before,
+    )
     if report.checks is None:  # the backend cannot see checks: those GitHub told of stay
         return pull
     reported = {check.name for check in report.checks}
@@ -298,30 +319,34 @@ def _release_step(release: Release, scm, step, done: Callable[[Release], bool]) 
 
 
 def _release_head(release: Release, scm) -> None:
-    """Keeps the commit to merge before anything is merged: the head of the source branch the
-    gates judged (the pull request's, as last read; else the branch's now). A branch that moved
-    on since is refused: its new commits have not been read, checked, or soaked."""
+    """Keeps the commit to merge before anything is merged: the one the change's quorum approved,
+    and only while it is still the head of the source branch. A branch that moved on since is
+    refused: its new commits were never approved (nor read, checked, or soaked)."""
     from changes.selectors import pull_request_of
 
     change = release.change
-    source = change.source_branch
-    pull = pull_request_of(change)
-    read = pull is not None and pull.read_at is not None and pull.head_sha
-    judged = pull.head_sha if read else scm.head(source)
-    now = scm.head(source)
-    if now != judged:
+    source, approved = change.source_branch, change.approved_commit
+    if not approved:
         raise ScmError(
-            f"{source} moved to {now[:10]} after {judged[:10]} was checked: the new commits must be read, "
-            "checked and soak before they are released.",
+            f"{change.number} was approved before its branch was read, on no commit: nothing is merged. "
+            "Edit or submit it again so that it is approved on a commit.",
             kind="conflict",
         )
-    release.head_commit = judged
-    release.pull_number = pull.number if read else None
+    now = scm.head(source)
+    if now != approved:
+        raise ScmError(
+            f"{source} moved to {now[:10]} after {approved[:10]} was approved: the new commits were never "
+            "approved, so nothing is merged. They are read, approved and soak before they are released.",
+            kind="conflict",
+        )
+    pull = pull_request_of(change)
+    release.head_commit = approved
+    release.pull_number = pull.number if pull is not None and pull.head_sha == approved else None
     audit_record(
         actor=None,
         action="release.head",
         target=change,
-        after={"version": release.version, "commit": judged, "pull_request": release.pull_number},
+        after={"version": release.version, "commit": approved, "pull_request": release.pull_number},
     )
 
 

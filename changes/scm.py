@@ -308,6 +308,19 @@ class LocalGit:
             self._git("merge-base", "--is-ancestor", commit, self.head(target), check=False).returncode == 0
         )
 
+    def only_merges_target(self, before: str, after: str, target: str) -> bool:
+        """Whether `after` only merges `target` into `before`: one merge commit whose parents are
+        `before` and a commit of `target`, and whose tree is exactly what git's own merge of the
+        two makes (a merge that slips in a change of its own is not one)."""
+        parents = self._git("rev-list", "--parents", "-n", "1", after, check=False).stdout.split()[1:]
+        if len(parents) != 2 or parents[0] != before or not self.is_merged(parents[1], target):
+            return False
+        merged = self._git("merge-tree", "--write-tree", before, parents[1], check=False)
+        if merged.returncode != 0:
+            return False  # a conflict, resolved by hand: a person's change
+        tree = self._git("rev-parse", f"{after}^{{tree}}").stdout.strip()
+        return merged.stdout.split()[0] == tree
+
     def pull_request(
         self, source: str, target: str, *, number: int | None = None, title: str = "", body: str = ""
     ) -> PullRequestReport:
@@ -563,6 +576,12 @@ class GitHub:
             return self._repo.compare(commit, target).status in ("ahead", "identical")
         except UnknownObjectException:
             return False
+
+    def only_merges_target(self, before: str, after: str, target: str) -> bool:
+        """GitHub cannot redo a merge without writing one, so a push is never taken to only merge
+        the target in: new commits always dismiss the portal's approvals (GitHub's branch
+        protection rules its own reviews)."""
+        return False
 
     @_speaks("read commit signatures", "contents: read")
     def unsigned_commits(self, source: str, target: str) -> list[str]:
@@ -993,6 +1012,13 @@ def _http_date(value: str) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def configured() -> bool:
+    """Whether releases are cut in a repository (GitHub, or one on disk)."""
+    from django.conf import settings
+
+    return bool(settings.GITHUB_REPOSITORY or settings.GIT_REPOSITORY_PATH)
 
 
 def repository():

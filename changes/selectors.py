@@ -149,6 +149,18 @@ def my_work(user) -> dict:
     }
 
 
+NEW_COMMITS = "New commits since the approval"
+
+
+def stale_approval_of(user, change: ChangeRequest) -> Approval | None:
+    """The user's approval that new commits dismissed, while they have not decided again (from
+    the prefetched decisions)."""
+    mine = [a for a in change.approvals.all() if a.approver_id == user.pk]
+    if not mine or mine[-1].dismissed_at is None or not mine[-1].dismissed_reason.startswith(NEW_COMMITS):
+        return None
+    return mine[-1]
+
+
 def change_actions(user, change: ChangeRequest, summary: QuorumSummary) -> dict[str, str | None]:
     """What this user may do to this change now: action -> None when allowed, or why it is not."""
     from changes.choices import ALLOWED_TRANSITIONS, DECIDABLE, EDITABLE, SUBMITTABLE

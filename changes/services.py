@@ -11,11 +11,11 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from changes import integrations
+from changes import integrations, scm
 from changes.choices import CLOSED, EDITABLE, SUBMITTABLE, ChangeStatus, ChangeType, Decision
 from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
-from changes.quorum import quorum_summary
-from changes.selectors import code_owner_logins, pending_approvers
+from changes.quorum import quorum_summary, reviewed_commit
+from changes.selectors import NEW_COMMITS, code_owner_logins, pending_approvers
 from deployments.models import Environment, Service
 from portal import clock
 from portal.models import User
@@ -106,10 +106,13 @@ def _transition(
         integrations.checklist_prove(change=change, integration="schedule", evidence="", done=False)
     if status == S.SUBMITTED:
         change.submitted_at = now
-        fields.append("submitted_at")
+        change.approved_commit = ""  # approved again, on whatever commit then
+        fields += ["submitted_at", "approved_commit"]
     if status == S.APPROVED:
         change.approved_at = now
-        fields.append("approved_at")
+        change.approved_commit = commit = reviewed_commit(change)
+        fields += ["approved_at", "approved_commit"]
+        after = {**(after or {}), **({"commit": commit} if commit else {})}
     change.save(update_fields=fields)
     audit_record(
         actor=actor,
@@ -333,20 +336,15 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
     dismissed = 0
     if change.status != S.DRAFT:
         change.revision += 1
-        standing = list(change.approvals.filter(dismissed_at__isnull=True).select_related("approver"))
-        dismissed = change.approvals.filter(pk__in=[a.pk for a in standing]).update(
-            dismissed_at=change.updated_at,
-            dismissed_reason=f"The change was edited (revision {change.revision}).",
+        dismissed = len(
+            _dismiss(
+                change.approvals.all(),
+                reason=f"The change was edited (revision {change.revision}).",
+                subject=f"{change.number} was edited: your decision was dismissed",
+                body=f"{actor.display_name} edited {change.number} (revision {change.revision}); "
+                "please look again and decide anew.",
+            )
         )
-        for approval in standing:
-            if approval.approver.email:
-                notification_send(
-                    channel="email",
-                    recipient=approval.approver.email,
-                    subject=f"{change.number} was edited: your decision was dismissed",
-                    body=f"{actor.display_name} edited {change.number} (revision {change.revision}); "
-                    "please look again and decide anew.",
-                )
     change.save()
     audit_record(
         actor=actor,
@@ -362,6 +360,72 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
         _read_repository_later(change)
     change.decisions_dismissed = dismissed
     return change
+
+
+def _dismiss(decisions, *, reason: str, subject: str, body: str) -> list[Approval]:
+    """Dismisses the standing decisions among `decisions` and tells each person; the caller audits."""
+    standing = list(decisions.filter(dismissed_at__isnull=True).select_related("approver"))
+    Approval.objects.filter(pk__in=[a.pk for a in standing]).update(
+        dismissed_at=clock.now(), dismissed_reason=reason[:200]
+    )
+    for approval in standing:
+        if approval.approver.email:
+            notification_send(channel="email", recipient=approval.approver.email, subject=subject, body=body)
+    return standing
+
+
+def change_head_moved(*, change: ChangeRequest, before: str, after: str, carried: bool = False) -> int:
+    """The change's branch has a new head (`after`; `before` is the one last read, empty on the
+    first read): approvals given on any other commit are dismissed, as GitHub dismisses stale
+    approvals, the people told and the page saying why, and an approved change goes back to
+    waiting for its quorum. With `carried` (the new commits only merge the target branch in, and
+    the policy keeps approvals then) they move to the new head instead. Rejections and requests
+    for changes stand. Runs in the caller's transaction, on the locked change; a change that has
+    started to deploy keeps the commit it approved. Returns how many were dismissed."""
+    if change.status not in (S.SUBMITTED, S.APPROVED, S.SCHEDULED, S.CHANGES_REQUESTED, S.REJECTED):
+        return 0
+    approvals = change.approvals.filter(decision=Decision.APPROVE, dismissed_at__isnull=True)
+    if carried and before:
+        count = approvals.filter(commit=before).update(commit=after)
+        if change.approved_commit == before:
+            change.approved_commit = after
+            change.save(update_fields=["approved_commit"])
+        audit_record(
+            actor=None,
+            action="change.approvals_carried",
+            target=change,
+            before={"head": before},
+            after={"head": after, "approvals": count, "why": "the new commits only merge the target in"},
+        )
+    branch = change.source_branch
+    moved = f"{branch} moved from {before[:10]} to {after[:10]}" if before else f"{branch} is at {after[:10]}"
+    stale = approvals.exclude(commit=after)
+    if not stale.exists() and change.approved_commit in ("", after):
+        return 0
+    dismissed = _dismiss(
+        stale,
+        reason=f"{NEW_COMMITS}: {moved}.",
+        subject=f"New commits on {change.number}: your approval was dismissed",
+        body=f"{moved} since you approved {change.number} ({change.title}). Your approval was given on "
+        "other code: look at the new commits and decide again.",
+    )
+    audit_record(
+        actor=None,
+        action="change.approvals_dismissed",
+        target=change,
+        before={"head": before or None, "approved_commit": change.approved_commit or None},
+        after={"head": after, "dismissed": [a.approver.username for a in dismissed], "why": "new commits"},
+    )
+    if change.status in (S.APPROVED, S.SCHEDULED):
+        _transition(change, S.SUBMITTED, actor=None, note=f"new commits since the approval ({moved})")
+        integrations.checklist_prove(change=change, integration="approvals", evidence="", done=False)
+    _notify(
+        change,
+        f"New commits on {change.number}: {len(dismissed)} approval(s) dismissed",
+        f"{moved}. Approvals are given on a commit, so the approvers decide again on the new one.",
+        stakeholders=False,
+    )
+    return len(dismissed)
 
 
 @transaction.atomic
@@ -408,9 +472,17 @@ def _read_repository_later(change: ChangeRequest) -> None:
 
 @transaction.atomic
 def change_decide(
-    *, actor: User, change: ChangeRequest, decision: str, capacity: str = "", comment: str = ""
+    *,
+    actor: User,
+    change: ChangeRequest,
+    decision: str,
+    capacity: str = "",
+    comment: str = "",
+    second_factor: str = "",
 ) -> Approval:
-    """Records an approval, a rejection or a request for changes (the caller checked a fresh OTP).
+    """Records an approval, a rejection or a request for changes (the caller checked a fresh OTP,
+    `second_factor` says which), on the commit under review: the head of the change's pull request
+    as last read, so that new commits dismiss it.
 
     Nobody decides on their own change; one standing decision per person (a second identical one
     is refused, a different one replaces it); the change becomes approved the moment the quorum holds.
@@ -434,6 +506,17 @@ def change_decide(
         raise ChangeError(f"You do not hold the {capacity} capacity, so you cannot sign off as it.")
     if capacity and decision != Decision.APPROVE:
         raise ChangeError("A sign-off is an approval; reject or request changes without a capacity.")
+    commit = reviewed_commit(change)
+    if not commit and scm.configured():
+        from changes.selectors import pull_request_of
+
+        pull = pull_request_of(change)
+        why = f" (the last read failed: {pull.error})" if pull is not None and pull.error else ""
+        raise ChangeError(
+            f"{change.number}'s branch has not been read from the repository yet{why}. A decision is "
+            "given on a commit, so it waits for the read, a few seconds after submission.",
+            conflict=True,
+        )
     standing = change.approvals.filter(approver=actor, dismissed_at__isnull=True).first()
     replaces = standing.decision if standing is not None else None
     now = clock.now()
@@ -456,6 +539,8 @@ def change_decide(
                 code_owner=(actor.github_login or "").lower() in code_owner_logins(change),
                 comment=comment,
                 revision=change.revision,
+                commit=commit,
+                second_factor=second_factor[:120],
                 created_at=now,
             )
     except IntegrityError:
@@ -469,6 +554,8 @@ def change_decide(
             "capacity": capacity,
             "code_owner": approval.code_owner,
             "revision": change.revision,
+            "commit": commit or None,
+            "second_factor": second_factor,
             "comment": comment,
             **({"replaces": replaces} if replaces else {}),
         },

@@ -124,6 +124,7 @@ def _detail_context(request, change, **forms) -> dict:
         "summary": summary,
         "review": selectors.change_review(change) if change.review_pending else None,
         "actions": selectors.change_actions(request.user, change, summary),
+        "my_stale_approval": selectors.stale_approval_of(request.user, change),
         "gates": gates,
         "deploy": _deploy_panel(request, change, gates),
         "deployments": list(change.deployments.all()[:10]),
@@ -249,7 +250,8 @@ def change_decide(request, pk: int):
     if not request.user.has_perm(Right.CHANGE_APPROVE):
         return forbidden(request, reason=missing_right_message(Right.CHANGE_APPROVE))
     form = DecisionForm(request.POST, capacities=request.user.capacity_names())
-    if form.is_valid() and mfa.check_form_code(request, form).ok:
+    verdict = mfa.check_form_code(request, form) if form.is_valid() else None
+    if verdict is not None and verdict.ok:
         try:
             services.change_decide(
                 actor=request.user,
@@ -257,6 +259,7 @@ def change_decide(request, pk: int):
                 decision=form.cleaned_data["decision"],
                 capacity=form.cleaned_data["capacity"] or "",
                 comment=form.cleaned_data["comment"],
+                second_factor=mfa.device_words(verdict.device),
             )
         except services.ChangeError as error:
             form.add_error(None, error)

@@ -119,6 +119,7 @@ def deploy(*, actor, change) -> Deployment:
     """Starts the deployment of a ready change: one per environment at a time (the database
     refuses a second), the change moved to deploying, all audited; the engine takes it from
     there once the transaction commits."""
+    from changes import custody
     from changes.choices import ChangeStatus
     from changes.models import ChangeRequest
     from changes.services import change_move
@@ -134,7 +135,8 @@ def deploy(*, actor, change) -> Deployment:
             )
             # The environment's row: its deploy settings are not edited while a deployment starts.
             Environment.objects.select_for_update().get(pk=change.environment_id)
-            reasons = deploy_refusals(change)
+            # Read live from the repository: no commit arrived since the approval.
+            reasons = deploy_refusals(change) + custody.deploy_refusals(change)
             if reasons:
                 raise DeployRefused(reasons)
             deploy = change.environment.deploy_settings

@@ -81,6 +81,15 @@ def check_code(request, user, code: str, *, devices=None) -> OTPVerdict:
     return OTPVerdict(None, "That code is not valid or was already used. Enter the current code.")
 
 
+def device_words(device) -> str:
+    """The second factor that confirmed an act, as the record keeps it."""
+    if isinstance(device, StaticDevice):
+        return "a backup code"
+    if device is None:
+        return ""
+    return f"authenticator app “{device.name}” (TOTP)"[:120]
+
+
 def check_form_code(request, form, *, devices=None) -> OTPVerdict:
     """Checks the signed-in person's code from a valid form's `otp` field; a refusal is put on
     that field for the page to show."""

@@ -133,8 +133,18 @@ def change_create(requester, **fields):
         return create(actor=requester, data=ChangeInput(**data))
 
 
+def pull_request_read(change):
+    """What the worker's task does once a change is submitted: its branch read from the repository
+    (when one is configured), so that decisions are given on its head commit."""
+    from changes import releases, scm
+
+    if scm.configured():
+        releases.pull_request_read(change=change, scm=scm.repository())
+
+
 def approved_change(requester, environment, **fields):
-    """A change filed, submitted and approved by one QA engineer (for a one-approval policy)."""
+    """A change filed, submitted and approved by one QA engineer (for a one-approval policy), on
+    the head commit of its branch when a repository is configured."""
     from django.db import transaction
 
     from changes import services
@@ -142,8 +152,18 @@ def approved_change(requester, environment, **fields):
     change = change_create(requester, environment=environment, **fields)
     with transaction.atomic():
         services.change_submit(actor=requester, change=change)
+    pull_request_read(change)
     with transaction.atomic():
         services.change_decide(actor=UserFactory(role="qa"), change=change, decision="approve")
     change.refresh_from_db()
     assert change.status == "approved"
+    return change
+
+
+def deploying_at(change, commit: str):
+    """A change its quorum approved on `commit`, whose deployment has started (the approvals and
+    the engine's part, written directly for tests of what comes after)."""
+    change.status = "deploying"
+    change.approved_commit = commit
+    change.save(update_fields=["status", "approved_commit"])
     return change

@@ -66,6 +66,8 @@ class ApprovalSerializer(serializers.ModelSerializer):
             "code_owner",
             "comment",
             "revision",
+            "commit",
+            "second_factor",
             "created_at",
             "dismissed_at",
             "dismissed_reason",
@@ -134,13 +136,14 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
             "id", "number", "title", "description", "rollback_plan", "change_type", "risk", "risk_assessment",
             "environment", "services", "has_migrations", "source_branch", "target_branch", "pull_request",
             "build", "version_bump", "stakeholders", "stakeholder_channels", "requester", "status",
-            "revision", "created_at", "updated_at", "submitted_at", "approved_at", "scheduled_start",
+            "revision", "created_at", "updated_at", "submitted_at", "approved_at", "approved_commit",
+            "scheduled_start",
             "scheduled_end", "standard_template", "incident", "emergency_review", "freeze_override",
             "checklist_done", "checklist_total", "approval_count",
         ]  # fmt: skip
         read_only_fields = [
             "status", "revision", "created_at", "updated_at", "submitted_at", "approved_at",
-            "scheduled_start", "scheduled_end", "freeze_override",
+            "approved_commit", "scheduled_start", "scheduled_end", "freeze_override",
         ]  # fmt: skip
         extra_kwargs = {
             "rollback_plan": {"allow_blank": False, "required": False},
@@ -225,7 +228,7 @@ class PullRequestSerializer(serializers.ModelSerializer):
         model = PullRequest
         fields = [
             "number", "url", "head_sha", "mergeable", "required_checks", "reviews", "changed_files",
-            "owners", "owner_logins", "unsigned", "read_at", "error",
+            "owners", "owner_logins", "unsigned", "carried_from", "read_at", "error",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -19,6 +19,7 @@ from changes.models import (
     StandardChangeTemplate,
 )
 from changes.scm import ref_name_problem
+from portal import mfa
 from portal.api.permissions import FreshOTP, right_required
 from portal.api.serializers import AuditEventSerializer
 from portal.roles import Right
@@ -129,6 +130,7 @@ class ChangeApprovals(APIView):
             decision=data["decision"],
             capacity=data["capacity"],
             comment=data["comment"],
+            second_factor=mfa.device_words(getattr(request, "otp_device", None)),
         )
         return Response(s.ApprovalSerializer(approval).data, status=status.HTTP_201_CREATED)
 

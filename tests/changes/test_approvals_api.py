@@ -88,6 +88,8 @@ def test_change_approve_records_one_decision_and_audits_it(change, qa):
         "capacity": "",
         "code_owner": False,
         "revision": 1,
+        "commit": None,  # no repository here: there is no commit to give it on
+        "second_factor": "authenticator app “Test phone” (TOTP)",
         "comment": "Looks right.",
     }
     assert ChangeRequest.objects.get(pk=change.pk).status == "submitted"

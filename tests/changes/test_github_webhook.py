@@ -121,6 +121,7 @@ def review(login: str, state: str, *, action: str = "submitted", number: int = 4
 def test_a_review_is_kept_on_the_changes_of_its_pull_request(developer):
     change = change_create(developer, pull_request="#42")
     other = change_create(developer, pull_request="43")
+    PullRequest.objects.create(change=change, number=42, head_sha="b" * 40)  # read at the reviewed head
     assert deliver(review("Alex-Owner", "approved"), event="pull_request_review").status_code == 202
     assert deliver(review("bo", "changes_requested"), event="pull_request_review").status_code == 202
     pull = PullRequest.objects.get(change=change)
@@ -133,6 +134,8 @@ def test_a_review_is_kept_on_the_changes_of_its_pull_request(developer):
     assert [e.after["state"] for e in events.order_by("pk")] == ["APPROVED", "CHANGES_REQUESTED", "DISMISSED"]
     deliver(review("bo", "changes_requested", action="dismissed"), event="pull_request_review")  # again
     assert events.count() == 3
+    pull.head_sha = "c" * 40  # new commits: an approval of the earlier head is stale, as on GitHub
+    assert pull.latest_reviews() == {}
 
 
 def test_a_pull_request_pushed_to_is_read_again_for_its_changes(

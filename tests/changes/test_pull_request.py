@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from changes import releases, services, tasks
-from changes.models import CheckRun, PullRequest
+from changes.models import ChangeRequest, CheckRun, PullRequest
 from changes.scm import GitHub, LocalGit, ScmError, code_owners, repository
 from changes.selectors import change_detail, change_quorum, code_owner_logins, deploy_gates
 from portal import clock
@@ -90,6 +90,7 @@ def test_reading_the_repository_feeds_the_gates_and_the_code_owners(owned, devel
     }  # fmt: skip
 
     pull = releases.pull_request_read(change=change, scm=LocalGit(owned))
+    change = ChangeRequest.objects.get(pk=change.pk)
     assert pull.owner_logins == ["dana-dev", "alex-owner"] and code_owner_logins(change) == {
         "dana-dev",
         "alex-owner",

@@ -9,23 +9,21 @@ from changes.models import Release
 from changes.scm import LocalGit
 from portal.models import AuditEvent
 from tests.changes.conftest import commit, git
-from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, change_create
+from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, change_create, deploying_at
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def deploying(developer):
-    """A change whose deployment has started, under a policy that does not ask for signatures
-    (the signature rule has its own test)."""
+def deploying(developer, repo):
+    """A change approved on the head of staging whose deployment has started, under a policy that
+    does not ask for signatures (the signature rule has its own test)."""
     policy = ApprovalPolicyFactory(name="No signatures", signed_commits_required=False)
     environment = EnvironmentFactory(approval_policy=policy)
     change = change_create(
         developer, environment=environment, title="Faster render queue", version_bump="minor"
     )
-    change.status = "deploying"  # the deployment engine's part
-    change.save(update_fields=["status"])
-    return change
+    return deploying_at(change, git(repo, "rev-parse", "staging"))
 
 
 def merges_on_main(repo) -> int:
@@ -94,6 +92,7 @@ def test_a_head_merged_outside_the_release_is_not_called_nothing_to_release(repo
 
 def test_a_head_in_the_last_release_already_is_nothing_to_release(repo, deploying):
     git(repo, "checkout", "--quiet", "-B", "staging", "main")  # staging is where v1.2.0 is
+    deploying_at(deploying, git(repo, "rev-parse", "staging"))  # and that is what was approved
     with pytest.raises(releases.RepositoryRefused, match="is in v1.2.0 already: there is nothing to release"):
         releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert merges_on_main(repo) == 0

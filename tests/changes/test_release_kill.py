@@ -14,7 +14,7 @@ from changes.models import Release
 from changes.scm import LocalGit
 from tests.changes.conftest import git
 from tests.conftest import ROOT, database_url
-from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, change_create
+from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, change_create, deploying_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,8 +39,7 @@ releases.release_cut(change=ChangeRequest.objects.get(pk=int(sys.argv[1])), scm=
 def test_a_release_killed_between_merge_and_tag_is_finished_by_the_retry(repo, developer, tmp_path):
     policy = ApprovalPolicyFactory(name="No signatures", signed_commits_required=False)
     change = change_create(developer, environment=EnvironmentFactory(approval_policy=policy))
-    change.status = "deploying"  # the deployment engine's part
-    change.save(update_fields=["status"])
+    deploying_at(change, git(repo, "rev-parse", "staging"))
     marker = tmp_path / "merged"
     test_url = database_url(connections["default"].settings_dict)
     env = {**os.environ, "DATABASE_URL": test_url, "DATABASE_REPLICA_URL": test_url, "MARKER": str(marker)}

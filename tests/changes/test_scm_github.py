@@ -16,7 +16,7 @@ from changes.models import Release
 from changes.scm import GitHub, ScmError
 from changes.selectors import change_detail, change_quorum, deploy_gates
 from portal.models import AuditEvent
-from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, change_create
+from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, change_create, deploying_at
 from tests.github_server import DEFAULT_PERMISSIONS
 
 pytestmark = pytest.mark.django_db
@@ -37,8 +37,9 @@ def signed(github_server):
 
 
 @pytest.fixture
-def deploying(developer):
-    """A change whose deployment has started, under a policy that asks for signed commits."""
+def deploying(developer, github_server):
+    """A change approved on the head of staging whose deployment has started, under a policy
+    that asks for signed commits."""
     policy = ApprovalPolicyFactory(name="Signed", signed_commits_required=True)
     change = change_create(
         developer,
@@ -46,9 +47,7 @@ def deploying(developer):
         title="Faster render queue",
         version_bump="minor",
     )
-    change.status = "deploying"  # the deployment engine's part
-    change.save(update_fields=["status"])
-    return change
+    return deploying_at(change, github_server.branch_sha("staging"))
 
 
 def untouched(server, main_before: str) -> bool:
@@ -321,25 +320,22 @@ def submitted(change):
     return change
 
 
-def test_a_branch_that_moved_after_the_gates_judged_it_is_not_released(signed, deploying):
+def test_a_branch_that_moved_after_it_was_approved_is_not_released(signed, deploying):
     server = signed
     releases.pull_request_read(change=deploying, scm=github(server))
-    judged, main_before = server.branch_sha("staging"), server.branch_sha("main")
-    late = server.push_commit("staging", {"late.txt": "unchecked\n"}, "A late commit", signed=True)
-    server.add_check_run(late, "ci/test")  # passing: still not what the gates judged
-    with pytest.raises(
-        releases.RepositoryRefused,
-        match=rf"staging moved to {late[:10]} after {judged[:10]} was checked: the new commits must be read, "
-        "checked and soak",
-    ) as refused:
-        releases.release_cut(change=deploying, scm=github(server))
-    assert refused.value.kind == "conflict" and untouched(server, main_before)
-    assert Release.objects.get(change=deploying).head_commit == ""
-
-    releases.pull_request_read(change=deploying, scm=github(server))  # read (and checked) again
-    release = releases.release_cut(change=deploying, scm=github(server))
-    assert release.done and release.head_commit == late and release.pull_number == 1
-    assert server.git("rev-parse", f"{release.merge_commit}^2") == late
+    approved, main_before = server.branch_sha("staging"), server.branch_sha("main")
+    late = server.push_commit("staging", {"late.txt": "unapproved\n"}, "A late commit", signed=True)
+    server.add_check_run(late, "ci/test")  # passing: still not what was approved
+    for _ in range(2):  # reading the new head again approves nothing
+        with pytest.raises(
+            releases.RepositoryRefused,
+            match=rf"staging moved to {late[:10]} after {approved[:10]} was approved: the new commits were "
+            "never approved, so nothing is merged",
+        ) as refused:
+            releases.release_cut(change=deploying, scm=github(server))
+        assert refused.value.kind == "conflict" and untouched(server, main_before)
+        assert Release.objects.get(change=deploying).head_commit == ""
+        releases.pull_request_read(change=deploying, scm=github(server))
 
 
 def test_a_release_whose_merge_and_tag_answers_were_lost_ends_with_one_merge_and_one_tag(signed, deploying):
@@ -417,6 +413,7 @@ def pin_submodule(server, branch: str, path: str) -> str:
 def test_a_release_the_api_cannot_revert_whole_is_refused(signed, deploying, release_manager, arrange, words):
     server = signed
     arrange(server)
+    deploying_at(deploying, server.branch_sha("staging"))  # approved as arranged
     server.verified |= set(server.rev_list("main..staging"))
     server.add_check_run(server.branch_sha("staging"), "ci/test")
     releases.release_cut(change=deploying, scm=github(server))

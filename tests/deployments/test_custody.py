@@ -1,0 +1,39 @@
+"""The chain of custody at deploy time: the approved commit must still be the head of the change's
+branch, read live from the repository; otherwise the deploy is refused (409) naming the link, with
+nothing written."""
+
+import pytest
+
+from deployments.models import Deployment
+from portal.models import AuditEvent
+from tests.changes.conftest import commit, git
+from tests.conftest import client_for
+from tests.factories import otp_code, totp_device
+
+pytestmark = pytest.mark.django_db
+
+
+def deploy(user, change):
+    body = {"otp": otp_code(totp_device(user))}
+    return client_for(user).post(f"/api/v1/changes/{change.pk}/deploy/", body, format="json")
+
+
+def test_a_push_after_approval_stops_the_deploy_before_anything_is_written(ready, repo, rita):
+    """The portal has not read the new head yet (no event came): the deploy reads it itself."""
+    approved = ready.approved_commit
+    assert approved == git(repo, "rev-parse", "staging")
+    git(repo, "checkout", "--quiet", "staging")
+    commit(repo, "backdoor.txt", "evil\n", "Add a backdoor")
+    git(repo, "checkout", "--quiet", "main")
+    pushed = git(repo, "rev-parse", "staging")
+    events = AuditEvent.objects.count()
+
+    response = deploy(rita, ready)
+    assert response.status_code == 409
+    assert (
+        f"Approved commit: staging moved to {pushed[:10]} after {approved[:10]} was approved; the new "
+        "commits must be approved before anything ships."
+    ) in response.json()["reasons"]
+    assert not Deployment.objects.exists() and AuditEvent.objects.count() == events
+    ready.refresh_from_db()
+    assert ready.status == "scheduled"
