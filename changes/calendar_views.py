@@ -13,6 +13,7 @@ from django.utils import timezone
 from changes import calendar, services
 from changes.forms import FreezeForm, ScheduleForm
 from deployments.models import Environment
+from portal import mfa
 from portal.roles import Right, missing_right_message
 from portal.views.errors import forbidden
 
@@ -100,7 +101,8 @@ def _schedule(request, form: ScheduleForm) -> bool:
 
 
 def _freeze(request, form: FreezeForm, environment) -> bool:
-    if not form.is_valid():
+    """Freezes the environment once the form carries the person's current code."""
+    if not (form.is_valid() and mfa.check_form_code(request, form).ok):
         return False
     data = form.cleaned_data
     try:

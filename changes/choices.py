@@ -73,3 +73,7 @@ EDITABLE = frozenset({S.DRAFT, S.SUBMITTED, S.CHANGES_REQUESTED, S.REJECTED, S.A
 # Approvers decide only on a change that is waiting for them (or already approved: more approvals
 # are welcome, and a late rejection or request for changes still counts).
 DECIDABLE = frozenset({S.SUBMITTED, S.APPROVED})
+# The change was approved and has not been sent back since: approvers relied on its checklist.
+APPROVED_ONWARDS = frozenset(
+    {S.APPROVED, S.SCHEDULED, S.DEPLOYING, S.VERIFYING, S.COMPLETED, S.FAILED, S.ROLLED_BACK}
+)

@@ -174,12 +174,17 @@ class ScheduleForm(forms.Form):
             self.fields[name].help_text = f"Your time ({zone.key})."
 
 
-class FreezeForm(forms.Form):
+class FreezeForm(OTPForm):
+    """A freeze stops every deploy but an emergency one, so it takes a current code, as the API does."""
+
     starts_at = MomentField(label="Frozen from")
     ends_at = MomentField(label="Until")
     reason = forms.CharField(max_length=300, help_text="A holiday, a launch...")
+    field_order = ["starts_at", "ends_at", "reason", "otp"]
 
     def __init__(self, *args, zone, **kwargs):
         super().__init__(*args, **kwargs)
         for name in ("starts_at", "ends_at"):
             self.fields[name].zone = zone
+        # The calendar opens on its days, not on the freeze's code at the foot of the page.
+        self.fields["otp"].widget.attrs.pop("autofocus", None)

@@ -237,6 +237,16 @@ class ChangeRequest(models.Model):
 
         return self.review_pending and clock.now() > self.review_due_at
 
+    @property
+    def standing_approver_ids(self) -> set[int]:
+        """Who approved the change and still stands by it (not dismissed by an edit or replaced);
+        read from the prefetched approvals when the page has them."""
+        return {
+            a.approver_id
+            for a in self.approvals.all()
+            if a.dismissed_at is None and a.decision == Decision.APPROVE
+        }
+
     def can_transition_to(self, status: str) -> bool:
         return status in ALLOWED_TRANSITIONS[self.status]
 
@@ -276,6 +286,26 @@ class ChecklistItem(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+    def tick_refusal(self, user, change: ChangeRequest) -> str | None:
+        """Why `user` may not tick or untick this person's item of `change`, or None when they may.
+
+        A person's word is taken from those answerable for the change: its requester and those whose
+        approval stands. An item that names the sign-off capacity vouching for it is ticked only by a
+        holder of that capacity, never the requester (nobody vouches for their own security audit).
+        The service refuses with this message and the page offers the tick only when it is None.
+        """
+        if self.vouched_by:
+            if self.vouched_by in user.capacity_names() and user.pk != change.requester_id:
+                return None
+            who = self.get_vouched_by_display().lower()
+            return f"“{self.text}” is vouched for by a holder of the {who}, other than the requester."
+        if user.pk == change.requester_id or user.pk in change.standing_approver_ids:
+            return None
+        return (
+            f"Only the requester or an approver of {change.number} ticks or unticks “{self.text}”; "
+            "comment to ask them."
+        )
 
     @property
     def gates_deploy(self) -> bool:

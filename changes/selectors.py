@@ -136,6 +136,16 @@ def change_history(change: ChangeRequest) -> QuerySet[AuditEvent]:
     )
 
 
+def unticked_after_approval(history) -> dict[str, AuditEvent]:
+    """The last time each checklist item (by key) was unticked after the change was approved, from
+    the change's history (oldest first): the approvers relied on it ticked."""
+    last = {}
+    for event in history:
+        if event.action == "change.checklist_untick" and (event.after or {}).get("after_approval"):
+            last[event.after.get("item")] = event
+    return last
+
+
 def my_work(user) -> dict:
     """The overview's "My work": my drafts, changes waiting for my decision, scheduled soon."""
     base = changes_visible_to(user).only("id", "title", "status", "requester_id")

@@ -12,7 +12,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from changes import integrations, scm
-from changes.choices import CLOSED, EDITABLE, SUBMITTABLE, ChangeStatus, ChangeType, Decision
+from changes.choices import (
+    APPROVED_ONWARDS,
+    CLOSED,
+    EDITABLE,
+    SUBMITTABLE,
+    ChangeStatus,
+    ChangeType,
+    Decision,
+)
 from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
 from changes.quorum import quorum_summary, reviewed_commit
 from changes.selectors import NEW_COMMITS, code_owner_logins, pending_approvers
@@ -665,34 +673,65 @@ def change_cancel(*, actor: User, change: ChangeRequest, reason: str) -> ChangeR
 
 @transaction.atomic
 def checklist_item_set(*, actor: User, item: ChecklistItem, done: bool, evidence: str = "") -> ChecklistItem:
-    """A person ticks (or unticks) an item that is theirs to vouch for, with evidence."""
-    item = ChecklistItem.objects.select_for_update().select_related("change").get(pk=item.pk)
-    change = item.change
+    """A person ticks (or unticks) an item that is theirs to vouch for, with evidence: the
+    requester or an approver of the change, or the holder of the sign-off the item names.
+
+    The change is locked first, so no decision is dismissed or replaced while the tick is checked.
+    Unticking after approval takes back what the approvers relied on: the audit event says so and
+    the requester and the approvers are told.
+    """
+    change = _locked(item.change)
+    item = ChecklistItem.objects.select_for_update().get(pk=item.pk)
     if item.integration:
         label = integrations.LABELS.get(item.integration, item.integration)
         state = "ticks it" if integrations.is_connected(item.integration) else "is not connected yet"
         raise ChangeError(f"“{item.text}” is proven by {label}, which {state}; nobody ticks it by hand.")
     if not has_right(actor, Right.CHANGE_CREATE):
         raise ChangeError(missing_right_message(Right.CHANGE_CREATE))
-    if item.vouched_by and (item.vouched_by not in actor.capacity_names() or actor.pk == change.requester_id):
-        who = item.get_vouched_by_display().lower()
-        raise ChangeError(f"“{item.text}” is vouched for by a holder of the {who}, other than the requester.")
+    refusal = item.tick_refusal(actor, change)
+    if refusal:
+        raise ChangeError(refusal)
     if change.status in CLOSED:
         raise ChangeError(
             f"{change.number} is {change.get_status_display().lower()}; its checklist is closed.",
             conflict=True,
         )
+    if not done and not item.done:
+        return item  # nothing to take back: no event, nobody told
     before = {"item": item.key, "done": item.done, "evidence": item.evidence}
+    now = clock.now()
     item.done = done
     item.done_by = actor if done else None
-    item.done_at = clock.now() if done else None
+    item.done_at = now if done else None
     item.evidence = evidence.strip() if done else ""
     item.save(update_fields=["done", "done_by", "done_at", "evidence"])
+    after = {"item": item.key, "done": done, "evidence": item.evidence}
+    if not done:
+        after["after_approval"] = change.status in APPROVED_ONWARDS
     audit_record(
         actor=actor, action="change.checklist_tick" if done else "change.checklist_untick", target=change,
-        before=before, after={"item": item.key, "done": done, "evidence": item.evidence},
+        before=before, after=after,
     )  # fmt: skip
+    if not done and after["after_approval"]:
+        _untick_told(change, item, actor, now)
     return item
+
+
+def _untick_told(change: ChangeRequest, item: ChecklistItem, actor: User, at) -> None:
+    """The requester and the approvers hear of an item unticked after they relied on it."""
+    blocks = " It stands in the way of deploying until it is ticked again." if item.gates_deploy else ""
+    people = User.objects.filter(pk__in={change.requester_id, *change.standing_approver_ids}).exclude(
+        pk=actor.pk
+    )
+    for person in people:
+        if person.email:
+            notification_send(
+                channel="email",
+                recipient=person.email,
+                subject=f"{change.number}: “{item.text}” unticked after approval",
+                body=f"{actor.display_name} unticked “{item.text}” at {at:%Y-%m-%d %H:%M} UTC, after "
+                f"{change.number} ({change.title}) was approved.{blocks} {change.get_absolute_url()}",
+            )
 
 
 MENTION = re.compile(r"(?<![\w.])@([\w.@+-]{1,150})")

@@ -119,6 +119,7 @@ def _detail_context(request, change, **forms) -> dict:
     done = sum(1 for item in checklist if item.done)
     comments = selectors.change_comments(change)
     gates = selectors.deploy_gates(change, summary)
+    history = list(selectors.change_history(change))
     return {
         "change": change,
         "summary": summary,
@@ -130,9 +131,9 @@ def _detail_context(request, change, **forms) -> dict:
         "deployments": list(change.deployments.all()[:10]),
         "next_slot": _next_slot(change),
         "checklist": checklist,
-        **_checklist_context(request, change, checklist),
+        **_checklist_context(request, change, checklist, history),
         "checklist_percent": round(100 * done / len(checklist)) if checklist else 0,
-        "history": selectors.change_history(change),
+        "history": history,
         "decision_form": forms.get("decision_form") or DecisionForm(capacities=request.user.capacity_names()),
         "comment_form": forms.get("comment_form") or CommentForm(),
         "cancel_form": forms.get("cancel_form") or CancelForm(),
@@ -163,22 +164,26 @@ def _deploy_panel(request, change, gates) -> dict | None:
 
 
 def _mark_tickable(request, change, items) -> None:
-    """Whether the viewer may tick each item: person items only, and an item vouched for by a
-    sign-off capacity only by a holder of it who is not the requester."""
+    """Whether the viewer may tick each item: person items only, by whom the item's own rule
+    names (`ChecklistItem.tick_refusal`, which the service enforces)."""
     user = request.user
-    open_ = request.user.has_perm(Right.CHANGE_CREATE) and change.status not in CLOSED
+    open_ = user.has_perm(Right.CHANGE_CREATE) and change.status not in CLOSED
     for item in items:
-        item.tickable = open_ and not item.integration
-        if item.vouched_by:
-            item.tickable = (
-                item.tickable and item.vouched_by in user.capacity_names() and user.pk != change.requester_id
-            )
+        item.tickable = open_ and not item.integration and item.tick_refusal(user, change) is None
 
 
-def _checklist_context(request, change, items) -> dict:
+def _checklist_context(request, change, items, history=None) -> dict:
+    """What the checklist's items show: whether the viewer may tick each, and who unticked it after
+    approval and when (from the change's history, read once for the page; a single item re-rendered
+    after a tick reads its own)."""
     _mark_tickable(request, change, items)
     from changes.integrations import CONNECTED
 
+    if history is None:
+        history = selectors.change_history(change).filter(action="change.checklist_untick")
+    unticked = selectors.unticked_after_approval(history)
+    for item in items:
+        item.unticked_after_approval = unticked.get(item.key)
     return {"connected": CONNECTED}
 
 
@@ -276,6 +281,8 @@ def change_decide(request, pk: int):
 @require_POST
 def checklist_tick(request, pk: int, item_id: int):
     change = _detail(request, pk)
+    if not request.user.has_perm(Right.CHANGE_CREATE):
+        return forbidden(request, reason=missing_right_message(Right.CHANGE_CREATE))
     item = get_object_or_404(ChecklistItem, pk=item_id, change=change)
     form = ChecklistTickForm(request.POST)
     if not form.is_valid():

@@ -383,6 +383,9 @@ class DeploymentWindowSerializer(serializers.ModelSerializer):
     )
     time_zone = serializers.CharField(source="environment.time_zone", read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
+    otp = serializers.CharField(
+        write_only=True, max_length=16, help_text="A current code from your authenticator app."
+    )  # checked by FreshOTP before this serializer runs; here so the schema asks for it
 
     class Meta:
         model = DeploymentWindow
@@ -395,6 +398,7 @@ class DeploymentWindowSerializer(serializers.ModelSerializer):
             "time_zone",
             "created_by",
             "created_at",
+            "otp",
         ]
         read_only_fields = ["id", "created_at"]
 
@@ -405,6 +409,9 @@ class FreezeSerializer(serializers.ModelSerializer):
     scheduled_inside = serializers.SerializerMethodField(
         help_text="Changes already scheduled inside the freeze (told to move), on creation."
     )
+    otp = serializers.CharField(
+        write_only=True, max_length=16, help_text="A current code from your authenticator app."
+    )  # checked by FreshOTP before this serializer runs; here so the schema asks for it
 
     class Meta:
         model = Freeze
@@ -417,6 +424,7 @@ class FreezeSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
             "scheduled_inside",
+            "otp",
         ]
         read_only_fields = ["id", "created_at"]
 

@@ -21,7 +21,7 @@ from changes.models import (
 from changes.scm import ref_name_problem
 from portal import mfa
 from portal.api.permissions import FreshOTP, right_required
-from portal.api.serializers import AuditEventSerializer
+from portal.api.serializers import AuditEventSerializer, OTPSerializer
 from portal.roles import Right
 
 
@@ -216,15 +216,16 @@ class ChangeSchedule(APIView):
 
 class CalendarEntries(generics.ListCreateAPIView):
     """Everyone reads an environment's windows and freezes (`?environment=name`); release managers
-    keep them."""
+    keep them, each addition with a current code in `otp` (a window or a freeze decides when
+    production may change)."""
 
     pagination_class = None
     manage_right = None
     create_service = None
 
     def get_permissions(self):
-        if self.request.method in ("POST", "DELETE"):
-            return [right_required(self.manage_right)()]
+        if self.request.method == "POST":
+            return [right_required(self.manage_right)(), FreshOTP()]
         return [right_required(Right.ENVIRONMENT_VIEW)()]
 
     def get_queryset(self):
@@ -233,7 +234,8 @@ class CalendarEntries(generics.ListCreateAPIView):
         return queryset.filter(environment__name=environment) if environment else queryset
 
     def perform_create(self, serializer):
-        serializer.instance = type(self).create_service(actor=self.request.user, **serializer.validated_data)
+        data = {name: value for name, value in serializer.validated_data.items() if name != "otp"}
+        serializer.instance = type(self).create_service(actor=self.request.user, **data)
 
 
 class WindowList(CalendarEntries):
@@ -251,13 +253,21 @@ class FreezeList(CalendarEntries):
 
 
 class CalendarEntry(generics.RetrieveDestroyAPIView):
+    """One window or freeze; DELETE removes it with a current code in the JSON body
+    (`{"otp": "123456"}`): removing a freeze reopens deploys, removing a window moves when they may
+    happen (without any, at any time)."""
+
     manage_right = None
     delete_service = None
 
     def get_permissions(self):
         if self.request.method == "DELETE":
-            return [right_required(self.manage_right)()]
+            return [right_required(self.manage_right)(), FreshOTP()]
         return [right_required(Right.ENVIRONMENT_VIEW)()]
+
+    @extend_schema(request=OTPSerializer, responses={204: None})
+    def delete(self, request, *args, **kwargs):
+        return super().delete(request, *args, **kwargs)
 
     def perform_destroy(self, instance):
         type(self).delete_service(actor=self.request.user, **{self.entry: instance})

@@ -5,8 +5,9 @@ import re
 import pytest
 
 from changes.models import Freeze
+from portal.models import AuditEvent
 from tests.conftest import verified_login
-from tests.factories import UserFactory, approved_change
+from tests.factories import UserFactory, approved_change, otp_code, totp_device
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +52,52 @@ def test_a_freeze_from_someone_who_may_not_keep_them_is_refused(client, develope
     )  # fmt: skip
     assert response.status_code == 403 and "freeze.manage" in response.content.decode()
     assert not Freeze.objects.exists()
+
+
+FREEZE = {
+    "act": "freeze",
+    "freeze-starts_at": "2027-03-03T00:00",
+    "freeze-ends_at": "2027-03-04T00:00",
+    "freeze-reason": "Launch",
+}
+
+
+@pytest.mark.parametrize("code", ["", "000000"])
+def test_a_freeze_without_a_current_code_is_refused_beside_the_code(client, release_manager, paris, code):
+    verified_login(client, release_manager)
+    events = AuditEvent.objects.count()
+
+    response = client.post("/calendar/?environment=paris", {**FREEZE, "freeze-otp": code})
+
+    assert response.status_code == 400
+    beside_the_code = re.search(
+        r'<div class="field has-error">\s*<label for="id_freeze-otp">Code</label>.*?'
+        r'<small class="error" role="alert">([^<]*)</small>',
+        response.content.decode(),
+        re.S,
+    )
+    assert beside_the_code, "the refusal is not beside the code"
+    assert beside_the_code.group(1) == (
+        "This field is required."
+        if not code
+        else "That code is not valid or was already used. Enter the current code."
+    )
+    assert not Freeze.objects.exists()
+    assert AuditEvent.objects.count() == events
+
+
+def test_a_freeze_with_a_current_code_is_made_and_audited(client, release_manager, paris):
+    verified_login(client, release_manager)
+
+    response = client.post(
+        "/calendar/?environment=paris", {**FREEZE, "freeze-otp": otp_code(totp_device(release_manager))}
+    )
+
+    assert response.status_code == 302
+    freeze = Freeze.objects.get()
+    assert (freeze.environment, freeze.reason, freeze.created_by) == (paris, "Launch", release_manager)
+    event = AuditEvent.objects.get(action="freeze.create")
+    assert (event.actor_id, event.object_id) == (release_manager.pk, str(freeze.pk))
 
 
 def test_a_time_the_viewers_clock_skips_is_refused_beside_the_field(client, developer, paris):

@@ -1,13 +1,18 @@
-"""Each change's own copy of its policy's checklist: people tick their items with evidence, and
+"""Each change's own copy of its policy's checklist: its requester and approvers (or the sign-off an
+item names) tick its items with evidence, an untick after approval is told and shown, and
 integrations prove theirs through one hook (or read "not connected", never a fake tick)."""
 
+import re
+
 import pytest
+from django.db import transaction
 
 from changes import defaults
 from changes.models import ChangeRequest, ChecklistItem
-from portal.models import AuditEvent
-from tests.conftest import client_for
-from tests.factories import change_create
+from changes.services import change_decide, change_submit, change_update
+from portal.models import AuditEvent, Notification
+from tests.conftest import client_for, verified_login
+from tests.factories import UserFactory, approved_change, change_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalogue")]
 
@@ -30,6 +35,13 @@ def tick(change, key: str, by, **body):
         {"done": True, "evidence": "", **body},
         format="json",
     )
+
+
+def submitted(requester):
+    change = change_create(requester)
+    with transaction.atomic():
+        change_submit(actor=requester, change=change)
+    return change
 
 
 def audited(change, action: str):
@@ -96,27 +108,42 @@ def test_checklist_gains_the_migration_items_when_an_edit_turns_migrations_on(de
     assert [i.position for i in ChecklistItem.objects.filter(change=change)] == list(range(27))
 
 
-def test_checklist_item_ticked_by_a_person_with_evidence(developer, qa):
+def test_checklist_item_ticked_by_the_requester_with_evidence(developer):
     change = change_create(developer)
 
-    response = tick(change, "dashboards", qa, evidence="https://grafana.example.com/d/render")
+    response = tick(change, "dashboards", developer, evidence="https://grafana.example.com/d/render")
 
     assert response.status_code == 200, response.json()
     body = response.json()
     assert (body["done"], body["done_by"], body["evidence"]) == (
         True,
-        "qa",
+        "dev",
         "https://grafana.example.com/d/render",
     )
     assert body["done_at"]
     (event,) = audited(change, "change.checklist_tick")
-    assert event.actor_id == qa.pk
+    assert event.actor_id == developer.pk
     assert event.before == {"item": "dashboards", "done": False, "evidence": ""}
     assert event.after == {
         "item": "dashboards",
         "done": True,
         "evidence": "https://grafana.example.com/d/render",
     }
+
+
+def test_checklist_item_ticked_and_unticked_by_an_approver_of_the_change(developer, qa):
+    change = submitted(developer)
+    with transaction.atomic():
+        change_decide(actor=qa, change=change, decision="approve")
+
+    ticked = tick(change, "on_call_briefed", qa, evidence="Briefed the on-call in #sre.")
+    unticked = tick(change, "on_call_briefed", qa, done=False)
+
+    assert ticked.status_code == 200, ticked.json()
+    assert (ticked.json()["done"], ticked.json()["done_by"]) == (True, "qa")
+    assert unticked.status_code == 200, unticked.json()
+    assert [e.actor_id for e in audited(change, "change.checklist_tick")] == [qa.pk]
+    assert [e.actor_id for e in audited(change, "change.checklist_untick")] == [qa.pk]
 
 
 def test_checklist_item_unticked_by_a_person_forgets_who_and_when(developer):
@@ -127,7 +154,175 @@ def test_checklist_item_unticked_by_a_person_forgets_who_and_when(developer):
 
     body = response.json()
     assert (body["done"], body["done_by"], body["done_at"], body["evidence"]) == (False, None, None, "")
-    assert audited(change, "change.checklist_untick").count() == 1
+    (event,) = audited(change, "change.checklist_untick")
+    assert event.after == {"item": "dashboards", "done": False, "evidence": "", "after_approval": False}
+    assert not Notification.objects.filter(subject__contains="unticked").exists()
+
+
+def test_checklist_item_already_unticked_is_left_alone(developer):
+    change = change_create(developer)
+
+    response = tick(change, "dashboards", developer, done=False)
+
+    assert response.status_code == 200 and response.json()["done"] is False
+    assert not audited(change, "change.checklist_untick").exists()
+
+
+# Whose word a tick is: the requester's or an approver's, or the sign-off's the item names.
+
+
+def assert_unchanged(change, key: str, before: ChecklistItem) -> None:
+    after = item(change, key)
+    assert (after.done, after.done_by_id, after.done_at, after.evidence) == (
+        before.done,
+        before.done_by_id,
+        before.done_at,
+        before.evidence,
+    )
+
+
+@pytest.mark.parametrize("decision", [None, "reject", "request_changes", "dismissed"])
+def test_checklist_item_is_neither_ticked_nor_unticked_by_who_neither_filed_nor_approves_it(
+    developer, decision
+):
+    ola = UserFactory(username="ola", role="developer")
+    change = submitted(developer)
+    if decision == "dismissed":  # approved, then the change was edited: that approval no longer stands
+        with transaction.atomic():
+            change_decide(actor=ola, change=change, decision="approve")
+        with transaction.atomic():
+            change_update(actor=developer, change=change, data={"title": "Faster render queue, v2"})
+    elif decision:
+        with transaction.atomic():
+            change_decide(actor=ola, change=change, decision=decision)
+    tick(change, "dashboards", developer, evidence="Reviewed.")
+    untouched, done = item(change, "on_call_briefed"), item(change, "dashboards")
+    events = AuditEvent.objects.count()
+
+    ticking = tick(change, "on_call_briefed", ola, evidence="Trust me.")
+    unticking = tick(change, "dashboards", ola, done=False)
+
+    for response, text in ((ticking, "On-call team briefed"), (unticking, "Monitoring dashboards")):
+        assert response.status_code == 400
+        detail = response.json()["detail"]
+        assert detail.startswith(f"Only the requester or an approver of {change.number} ticks or unticks")
+        assert text in detail
+    assert_unchanged(change, "on_call_briefed", untouched)
+    assert_unchanged(change, "dashboards", done)
+    assert AuditEvent.objects.count() == events
+
+
+def test_checklist_item_a_sign_off_vouches_for_is_refused_to_the_requester_and_to_approvers(developer, qa):
+    sam = UserFactory(username="sam", capacities=["security"])
+    change = submitted(developer)
+    with transaction.atomic():
+        change_decide(actor=qa, change=change, decision="approve")
+    before = item(change, "security_audit")
+
+    refused = [tick(change, "security_audit", person, evidence="Looks safe.") for person in (developer, qa)]
+
+    for response in refused:
+        assert response.status_code == 400
+        detail = response.json()["detail"]
+        assert "vouched for by a holder of the security sign-off, other than the requester" in detail
+    assert_unchanged(change, "security_audit", before)
+    assert not audited(change, "change.checklist_tick").exists()
+
+    assert tick(change, "security_audit", sam, evidence="https://pentest.example.com/42").status_code == 200
+    ticked = item(change, "security_audit")
+    for person in (developer, qa):
+        response = tick(change, "security_audit", person, done=False)
+        assert response.status_code == 400 and "security sign-off" in response.json()["detail"]
+    assert_unchanged(change, "security_audit", ticked)
+    assert not audited(change, "change.checklist_untick").exists()
+    assert tick(change, "security_audit", sam, done=False).status_code == 200
+
+
+def test_checklist_item_unticked_after_approval_is_audited_told_and_shown(client, developer, paris):
+    change = approved_change(developer, paris, title="Faster render queue")
+    (approver,) = [a.approver for a in change.approvals.all()]
+    tick(change, "dashboards", developer, evidence="https://grafana.example.com/d/render")
+
+    response = tick(change, "dashboards", developer, done=False)
+
+    assert response.status_code == 200, response.json()
+    (event,) = audited(change, "change.checklist_untick")
+    assert event.actor_id == developer.pk
+    assert event.after == {"item": "dashboards", "done": False, "evidence": "", "after_approval": True}
+    told = Notification.objects.get(
+        subject=f"{change.number}: “Monitoring dashboards reviewed and prepared” unticked after approval"
+    )
+    assert told.recipient == approver.email and told.channel == "email"
+    assert "stands in the way of deploying" in told.body
+    assert not Notification.objects.filter(recipient=developer.email, subject__contains="unticked").exists()
+    verified_login(client, approver)
+    page = client.get(f"/changes/{change.pk}/").content.decode()
+    dashboards = item(change, "dashboards").pk
+    shown = re.search(rf'<li class="check" id="item-{dashboards}">(.*?)</li>', page, re.S)
+    assert shown and f"Unticked after approval by {event.actor_name}, " in shown.group(1)
+    others = page.replace(shown.group(0), "")
+    assert "Unticked after approval" not in others
+
+
+# The change page's tick, the same rule in a form.
+
+
+def test_the_change_page_offers_the_tick_only_to_the_requester_and_approvers(client, developer, qa):
+    ola = UserFactory(username="ola", role="developer")
+    change = submitted(developer)
+    with transaction.atomic():
+        change_decide(actor=qa, change=change, decision="approve")
+    field = 'aria-label="Evidence for On-call team briefed"'
+    for person, offered in ((developer, True), (qa, True), (ola, False)):
+        verified_login(client, person)
+        assert (field in client.get(f"/changes/{change.pk}/").content.decode()) is offered, person
+
+
+def test_the_change_page_refuses_the_tick_of_who_neither_filed_nor_approves_it(client, developer):
+    ola = UserFactory(username="ola", role="developer")
+    change = submitted(developer)
+    before = item(change, "on_call_briefed")
+    url = f"/changes/{change.pk}/checklist/{before.pk}/"
+    verified_login(client, ola)
+    events = AuditEvent.objects.count()
+
+    inline = client.post(url, {"done": "on", "evidence": "Trust me."}, headers={"HX-Request": "true"})
+    whole = client.post(url, {"done": "on", "evidence": "Trust me."}, follow=True)
+
+    assert inline.status_code == 400
+    assert f"Only the requester or an approver of {change.number}" in inline.content.decode()
+    assert f"Only the requester or an approver of {change.number}" in whole.content.decode()
+    assert_unchanged(change, "on_call_briefed", before)
+    assert AuditEvent.objects.count() == events
+
+
+def test_the_change_page_takes_the_requesters_tick_and_shows_an_untick_after_approval(
+    client, developer, paris
+):
+    change = approved_change(developer, paris)
+    dashboards = item(change, "dashboards")
+    url = f"/changes/{change.pk}/checklist/{dashboards.pk}/"
+    verified_login(client, developer)
+
+    ticked = client.post(url, {"done": "on", "evidence": "Reviewed."}, headers={"HX-Request": "true"})
+    unticked = client.post(url, {}, headers={"HX-Request": "true"})
+
+    assert ticked.status_code == 200 and f"by {developer.display_name}, " in ticked.content.decode()
+    assert unticked.status_code == 200
+    assert "Unticked after approval by " in unticked.content.decode()
+    (event,) = audited(change, "change.checklist_untick")
+    assert event.after["after_approval"] is True
+    assert item(change, "dashboards").done is False
+
+
+def test_the_change_page_tick_of_an_auditor_is_forbidden(client, developer, auditor):
+    change = change_create(developer)
+    verified_login(client, auditor)
+
+    response = client.post(f"/changes/{change.pk}/checklist/{item(change, 'dashboards').pk}/", {"done": "on"})
+
+    assert response.status_code == 403 and "change.create" in response.content.decode()
+    assert item(change, "dashboards").done is False
 
 
 @pytest.mark.parametrize(

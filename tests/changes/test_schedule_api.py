@@ -6,9 +6,10 @@ from datetime import UTC, datetime, time
 import pytest
 
 from changes import services
+from changes.models import DeploymentWindow, Freeze
 from portal.models import AuditEvent, Notification
 from tests.conftest import client_for
-from tests.factories import approved_change, change_create
+from tests.factories import approved_change, change_create, otp_code, totp_device
 
 pytestmark = pytest.mark.django_db
 
@@ -17,6 +18,11 @@ def schedule(person, change, start: str, end: str):
     return client_for(person).post(
         f"/api/v1/changes/{change.pk}/schedule/", {"window_start": start, "window_end": end}, format="json"
     )
+
+
+def with_code(person, body: dict | None = None) -> dict:
+    """The body of a window's or a freeze's addition or removal, with the person's current code."""
+    return {**(body or {}), "otp": otp_code(totp_device(person))}
 
 
 def utc(*args) -> str:
@@ -54,12 +60,15 @@ def test_a_slot_in_a_freeze_is_refused_and_the_first_window_after_it_suggested(
 ):
     freeze = client_for(release_manager).post(
         "/api/v1/freezes/",
-        {
-            "environment": "paris",
-            "starts_at": utc(2027, 3, 1),
-            "ends_at": utc(2027, 3, 5),
-            "reason": "Launch week",
-        },
+        with_code(
+            release_manager,
+            {
+                "environment": "paris",
+                "starts_at": utc(2027, 3, 1),
+                "ends_at": utc(2027, 3, 5),
+                "reason": "Launch week",
+            },
+        ),
         format="json",
     )
     assert freeze.status_code == 201, freeze.json()
@@ -201,7 +210,7 @@ def test_an_edit_after_scheduling_gives_the_slot_up(developer, paris):
 )
 def test_a_bad_window_is_a_400_naming_the_field(release_manager, paris, body, field):
     response = client_for(release_manager).post(
-        "/api/v1/windows/", {"environment": "paris", **body}, format="json"
+        "/api/v1/windows/", with_code(release_manager, {"environment": "paris", **body}), format="json"
     )
     assert response.status_code == 400
     assert response.json()["detail"].startswith(field)
@@ -209,17 +218,100 @@ def test_a_bad_window_is_a_400_naming_the_field(release_manager, paris, body, fi
 
 def test_windows_and_freezes_are_kept_by_release_managers_only(developer, release_manager, paris):
     body = {"environment": "paris", "weekdays": [4], "start_time": "02:00", "end_time": "03:00"}
-    refused = client_for(developer).post("/api/v1/windows/", body, format="json")
+    refused = client_for(developer).post("/api/v1/windows/", with_code(developer, body), format="json")
     assert refused.status_code == 403 and "window.manage" in refused.json()["detail"]
-    created = client_for(release_manager).post("/api/v1/windows/", body, format="json")
+    created = client_for(release_manager).post(
+        "/api/v1/windows/", with_code(release_manager, body), format="json"
+    )
     assert created.status_code == 201 and created.json()["time_zone"] == "Europe/Paris"
+    assert "otp" not in created.json()
     window_id = created.json()["id"]
     assert AuditEvent.objects.filter(action="window.create", object_id=str(window_id)).exists()
     listed = client_for(developer).get("/api/v1/windows/", {"environment": "paris"}).json()
     assert [w["weekdays"] for w in listed] == [[1, 2, 3], [4]]
-    assert client_for(developer).delete(f"/api/v1/windows/{window_id}/").status_code == 403
-    assert client_for(release_manager).delete(f"/api/v1/windows/{window_id}/").status_code == 204
+    url = f"/api/v1/windows/{window_id}/"
+    assert client_for(developer).delete(url, with_code(developer), format="json").status_code == 403
+    assert (
+        client_for(release_manager).delete(url, with_code(release_manager), format="json").status_code == 204
+    )
     assert AuditEvent.objects.filter(action="window.delete", object_id=str(window_id)).exists()
+
+
+# Windows and freezes decide when production may change: each addition and removal takes a code.
+
+NEW_WINDOW = {"environment": "paris", "weekdays": [4], "start_time": "02:00", "end_time": "03:00"}
+NEW_FREEZE = {
+    "environment": "paris",
+    "starts_at": utc(2027, 12, 20),
+    "ends_at": utc(2028, 1, 2),
+    "reason": "Holidays",
+}
+
+
+@pytest.fixture
+def kept(release_manager, paris):
+    """Paris's window and a freeze there, to remove."""
+    freeze = services.freeze_create(
+        actor=release_manager, environment=paris, reason="Launch",
+        starts_at=datetime(2027, 3, 3, tzinfo=UTC), ends_at=datetime(2027, 3, 5, tzinfo=UTC),
+    )  # fmt: skip
+    return {"window": paris.windows.get(), "freeze": freeze}
+
+
+CALENDAR_ACTS = {
+    # act: method, address, body, the model, the audit action, the answer with a good code
+    "window_create": ("post", "/api/v1/windows/", NEW_WINDOW, DeploymentWindow, "window.create", 201),
+    "window_delete": ("delete", "/api/v1/windows/{window}/", {}, DeploymentWindow, "window.delete", 204),
+    "freeze_create": ("post", "/api/v1/freezes/", NEW_FREEZE, Freeze, "freeze.create", 201),
+    "freeze_delete": ("delete", "/api/v1/freezes/{freeze}/", {}, Freeze, "freeze.delete", 204),
+}
+
+
+def calendar_act(act: str, kept):
+    method, address, body, model, action, accepted = CALENDAR_ACTS[act]
+    url = address.format(window=kept["window"].pk, freeze=kept["freeze"].pk)
+    return method, url, body, model, action, accepted
+
+
+@pytest.mark.parametrize("act", list(CALENDAR_ACTS))
+@pytest.mark.parametrize("code", ["missing", "wrong"])
+def test_a_window_or_freeze_is_neither_added_nor_removed_without_a_current_code(
+    release_manager, kept, act, code
+):
+    method, url, body, model, _action, _accepted = calendar_act(act, kept)
+    if code == "wrong":
+        good = otp_code(totp_device(release_manager))
+        body = {**body, "otp": f"{(int(good) + 500_000) % 1_000_000:06d}"}
+    rows, events = model.objects.count(), AuditEvent.objects.count()
+
+    response = getattr(client_for(release_manager), method)(url, body, format="json")
+
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        "This action needs a current code from your authenticator app in the `otp` field."
+        if code == "missing"
+        else "That code is not valid or was already used. Enter the current code."
+    )
+    assert model.objects.count() == rows
+    assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.parametrize("act", list(CALENDAR_ACTS))
+def test_a_window_or_freeze_is_added_or_removed_with_a_current_code_and_audited(release_manager, kept, act):
+    method, url, body, model, action, accepted = calendar_act(act, kept)
+    rows, events = model.objects.count(), AuditEvent.objects.count()
+
+    response = getattr(client_for(release_manager), method)(
+        url, with_code(release_manager, body), format="json"
+    )
+
+    assert response.status_code == accepted, response.content
+    assert model.objects.count() == rows + (1 if accepted == 201 else -1)
+    assert AuditEvent.objects.count() == events + 1
+    event = AuditEvent.objects.latest("id")
+    assert (event.action, event.actor_id) == (action, release_manager.pk)
+    entry = response.json()["id"] if accepted == 201 else kept[act.split("_")[0]].pk
+    assert event.object_id == str(entry)
 
 
 def test_overlapping_freezes_are_refused_naming_the_one_in_place(release_manager, paris):
@@ -230,9 +322,9 @@ def test_overlapping_freezes_are_refused_naming_the_one_in_place(release_manager
         "ends_at": utc(2028, 1, 2),
         "reason": "Holidays",
     }
-    assert api.post("/api/v1/freezes/", first, format="json").status_code == 201
+    assert api.post("/api/v1/freezes/", with_code(release_manager, first), format="json").status_code == 201
     second = {**first, "starts_at": utc(2027, 12, 31), "ends_at": utc(2028, 1, 5), "reason": "New year"}
-    response = api.post("/api/v1/freezes/", second, format="json")
+    response = api.post("/api/v1/freezes/", with_code(release_manager, second), format="json")
     assert (
         response.status_code == 409 and "(Holidays): change that freeze instead" in response.json()["detail"]
     )
@@ -248,7 +340,9 @@ def test_overlapping_freezes_are_refused_naming_the_one_in_place(release_manager
 )
 def test_a_bad_freeze_is_a_400_naming_the_field(release_manager, paris, starts, ends, reason, field):
     body = {"environment": "paris", "starts_at": utc(*starts), "ends_at": utc(*ends), "reason": reason}
-    response = client_for(release_manager).post("/api/v1/freezes/", body, format="json")
+    response = client_for(release_manager).post(
+        "/api/v1/freezes/", with_code(release_manager, body), format="json"
+    )
     assert response.status_code == 400 and response.json()["detail"].startswith(f"{field}: ")
 
 
@@ -261,7 +355,9 @@ def test_a_new_freeze_names_the_changes_scheduled_inside_it_and_tells_them(devel
         "ends_at": utc(2027, 3, 3),
         "reason": "Launch",
     }
-    response = client_for(release_manager).post("/api/v1/freezes/", body, format="json")
+    response = client_for(release_manager).post(
+        "/api/v1/freezes/", with_code(release_manager, body), format="json"
+    )
     assert response.status_code == 201 and response.json()["scheduled_inside"] == [change.number]
     assert Notification.objects.filter(
         recipient="#releases", subject=f"{change.number} is scheduled inside a freeze"

@@ -1,5 +1,6 @@
 """The change calendar in Chromium: a release manager schedules a change, freezes the
-environment, sees the freeze refuse another change with the next free slot, and takes that slot."""
+environment with a code, sees the freeze refuse another change with the next free slot, and takes
+that slot."""
 
 from datetime import timedelta
 
@@ -8,7 +9,7 @@ from playwright.sync_api import expect
 
 from portal import clock
 from tests.e2e.conftest import screenshot, sign_in
-from tests.factories import UserFactory, approved_change
+from tests.factories import UserFactory, approved_change, otp_code, totp_device
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, databases="__all__")]
 
@@ -45,6 +46,7 @@ def test_schedule_in_the_calendar_and_see_a_freeze_refuse_another(live_server, p
     freeze.get_by_label("Frozen from").fill(f"{wednesday}T00:00")
     freeze.get_by_label("Until").fill(f"{friday}T00:00")
     freeze.get_by_label("Reason").fill("Launch of the new studio")
+    freeze.get_by_label("Code").fill(otp_code(totp_device(manager)))
     freeze.get_by_role("button", name="Freeze").click()
     expect(page.locator(".messages")).to_contain_text("Paris is frozen.")
     expect(page.locator(f'[data-day="{wednesday}"] .calendar-entry.freeze')).to_contain_text("Launch")

@@ -228,6 +228,28 @@ SENSITIVE = {
         "break_glass.open",
         201,
     ),
+    # Windows and freezes decide when production may change; removing a freeze reopens deploys.
+    "window_create": (
+        "post",
+        "/api/v1/windows/",
+        {"environment": "production", "weekdays": [4], "start_time": "02:00", "end_time": "03:00"},
+        "window.create",
+        201,
+    ),
+    "window_delete": ("delete", "/api/v1/windows/{window}/", {}, "window.delete", 204),
+    "freeze_create": (
+        "post",
+        "/api/v1/freezes/",
+        {
+            "environment": "production",
+            "starts_at": "2099-12-20T00:00:00Z",
+            "ends_at": "2099-12-27T00:00:00Z",
+            "reason": "Holidays",
+        },
+        "freeze.create",
+        201,
+    ),
+    "freeze_delete": ("delete", "/api/v1/freezes/{freeze}/", {}, "freeze.delete", 204),
 }
 
 
@@ -237,7 +259,30 @@ def sensitive(request, policy_admin, admin) -> Sensitive:
     actor = admin if request.param == "break_glass_open" else policy_admin
     totp_device(actor)
     target = UserFactory(username="target", role=Role.DEVELOPER, capacities=[Capacity.SECURITY])
-    return Sensitive(actor, method, path.format(target=target.pk), body, action, accepted)
+    window, freeze = calendar_entries()
+    url = path.format(target=target.pk, window=window.pk, freeze=freeze.pk)
+    return Sensitive(actor, method, url, body, action, accepted)
+
+
+def calendar_entries():
+    """A window and a freeze of production, kept by another release manager (so the actor's own
+    audit events start at none)."""
+    from datetime import UTC, datetime, time
+
+    from changes.services import freeze_create, window_create
+    from tests.factories import EnvironmentFactory
+
+    keeper = UserFactory(username="keeper", role=Role.RELEASE_MANAGER)
+    production = EnvironmentFactory()
+    with transaction.atomic():
+        window = window_create(
+            actor=keeper, environment=production, weekdays=[1], start_time=time(2), end_time=time(5)
+        )
+        freeze = freeze_create(
+            actor=keeper, environment=production, reason="Launch",
+            starts_at=datetime(2099, 3, 3, tzinfo=UTC), ends_at=datetime(2099, 3, 5, tzinfo=UTC),
+        )  # fmt: skip
+    return window, freeze
 
 
 def token_client(user) -> APIClient:
