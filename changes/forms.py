@@ -17,7 +17,7 @@ class ChangeRequestForm(forms.ModelForm):
             "title", "standard_template", "environment", "services", "change_type", "incident", "risk",
             "risk_assessment",
             "description", "rollback_plan", "has_migrations", "source_branch",
-            "pull_request", "build", "version_bump", "stakeholders", "stakeholder_channels",
+            "pull_request", "version_bump", "stakeholders", "stakeholder_channels",
         ]  # fmt: skip
         widgets = {
             "description": forms.Textarea(attrs={"rows": 5}),
@@ -57,13 +57,13 @@ class ChangeRequestForm(forms.ModelForm):
     @staticmethod
     def initial_from_query(query) -> dict:
         """What a link may fill in on a new change (the Releases page's "new change for v1.2.0", an
-        incident's "emergency change"): the title, description and build as written, the type, the
+        incident's "emergency change"): the title and description as written, the type, the
         incident by id, the environment and services by name (what matches nothing is left out).
         Nothing is saved until the person files it."""
         from deployments.models import Environment, Service
         from incidents.models import Incident
 
-        initial = {name: query[name] for name in ("title", "description", "build") if query.get(name)}
+        initial = {name: query[name] for name in ("title", "description") if query.get(name)}
         if query.get("change_type") in ChangeType.values:
             initial["change_type"] = query["change_type"]
         if query.get("incident", "").isdigit() and Incident.objects.filter(pk=query["incident"]).exists():

@@ -5,6 +5,7 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -150,10 +151,6 @@ class ChangeRequest(models.Model):
         help_text="The branch released; it merges into the environment's branch.",
     )  # fmt: skip
     pull_request = models.CharField(max_length=200, blank=True, help_text="Pull request number or URL.")
-    build = models.CharField(
-        max_length=100, blank=True,
-        help_text="The commit or version that soaked in staging (CI sets it); the soak gate follows it.",
-    )  # fmt: skip
     version_bump = models.CharField(max_length=8, choices=VersionBump.choices, default=VersionBump.MINOR)
     stakeholders = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="watched_changes", blank=True
@@ -436,9 +433,13 @@ class Freeze(models.Model):
         return f"Freeze of {self.environment}: {self.reason}"
 
 
+COMMIT = RegexValidator(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$", "Give the full commit id (40 hex digits).")
+
+
 class StagingRun(models.Model):
-    """What happened to a version in a staging environment, as CI or the deployment engine says:
-    it arrived (deployed), its tests passed (green) or failed (red)."""
+    """What happened to a commit in a staging environment, as CI says (with a CI token, or through
+    GitHub's signed deployment events): it arrived (deployed), its tests passed (green) or failed
+    (red). Stamped with the portal's time when it arrives, never a time the caller names."""
 
     class Result(models.TextChoices):
         DEPLOYED = "deployed", "Deployed"
@@ -448,7 +449,8 @@ class StagingRun(models.Model):
     environment = models.ForeignKey(
         "deployments.Environment", on_delete=models.CASCADE, related_name="staging_runs"
     )
-    version = models.CharField(max_length=100)
+    commit = models.CharField(max_length=64, validators=[COMMIT], help_text="The commit that ran.")
+    version = models.CharField(max_length=100, help_text="What CI calls it (a build, a tag), for people.")
     result = models.CharField(max_length=8, choices=Result.choices)
     at = models.DateTimeField()
     url = models.URLField(blank=True, help_text="The CI run or deployment, for evidence.")
@@ -458,10 +460,13 @@ class StagingRun(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["environment", "version", "at"], name="staging_run_version_idx")]
+        indexes = [
+            models.Index(fields=["environment", "version", "at"], name="staging_run_version_idx"),
+            models.Index(fields=["commit", "at"], name="staging_run_commit_idx"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.version} {self.get_result_display().lower()} in {self.environment}"
+        return f"{self.version or self.commit[:10]} {self.get_result_display().lower()} in {self.environment}"
 
 
 class Release(models.Model):

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from changes import integrations, scm
 from changes.choices import (
@@ -45,7 +46,6 @@ EDITABLE_FIELDS = (
     "version_bump",
     "stakeholder_channels",
     "incident",
-    "build",
 )
 
 
@@ -172,7 +172,6 @@ class ChangeInput:
     services: list[Service] | None = None
     stakeholders: list[User] | None = None
     incident: object = None
-    build: str = ""
     standard_template: object = None
 
 
@@ -1033,50 +1032,59 @@ def freeze_delete(*, actor: User, freeze) -> None:
 
 @transaction.atomic
 def staging_run_record(
-    *, actor: User | None, environment: Environment, version: str, result: str, at=None, url=""
+    *, actor: User | None, environment: Environment, commit: str, result: str, version: str = "", url=""
 ):
-    """Records what staging reported about a version (CI, or the deployment engine), then brings
-    the soak gate of every open change of that build up to date."""
-    from changes.models import StagingRun
+    """Records what CI reported about a commit in a staging environment (a person's CI token,
+    checked for its scope by the caller, or GitHub's signed event when `actor` is None), stamped
+    with the portal's time, then brings the soak gate of every open change at that commit up to date."""
+    from changes.models import COMMIT, StagingRun
 
     if actor is not None:
-        _require(actor, Right.CHANGE_CREATE)
+        _require(actor, Right.STAGING_REPORT)
     if result not in StagingRun.Result.values:
         raise ChangeError(f"result: one of {', '.join(StagingRun.Result.values)}.")
-    if not version.strip():
-        raise ChangeError("version: name the commit or version that ran.")
-    now = clock.now()
-    at = at or now
-    if at > now + timedelta(minutes=5):
-        raise ChangeError("at: that run is in the future.")
+    commit = commit.strip().lower()
+    try:
+        COMMIT(commit)
+    except ValidationError:
+        raise ChangeError("commit: give the full id of the commit that ran (40 hex digits).") from None
+    if environment.is_production:
+        raise ChangeError(f"environment: {environment} is deployed by Greenlight itself; it does not soak.")
     run = StagingRun.objects.create(
-        environment=environment, version=version.strip(), result=result, at=at, url=url, recorded_by=actor
+        environment=environment,
+        commit=commit,
+        version=(version.strip() or commit[:12])[:100],
+        result=result,
+        at=clock.now(),
+        url=url,
+        recorded_by=actor,
     )
     audit_record(
         actor=actor,
         action=f"staging.{result}",
         target=run,
-        after={"environment": environment.name, "version": run.version, "at": at, "url": url},
+        after={"environment": environment.name, "commit": commit, "version": run.version, "url": url},
     )
-    for change in ChangeRequest.objects.filter(build=run.version, source_branch=environment.branch).open():
+    at_commit = ChangeRequest.objects.filter(Q(pull__head_sha=commit) | Q(approved_commit=commit)).open()
+    for change in at_commit.distinct():
         soak_check(change=change)
     return run
 
 
 @transaction.atomic
-def staging_run_record_once(*, environment: Environment, version: str, result: str, at, url: str):
+def staging_run_record_once(*, environment: Environment, commit: str, version: str, result: str, url: str):
     """Records a report GitHub may deliver more than once (a redelivery, a retry after a timeout):
-    a report with the same environment, version, result and link (the deployment's run, or its
+    a report with the same environment, commit, result and link (the deployment's run, or its
     status) is the same report, recorded the first time only. Returns the run, or None when it was
     recorded already. The environment is locked, so two deliveries at once record it once."""
     from changes.models import StagingRun
 
     Environment.objects.select_for_update().filter(pk=environment.pk).first()
-    same = StagingRun.objects.filter(environment=environment, version=version.strip(), result=result)
+    same = StagingRun.objects.filter(environment=environment, commit=commit.strip().lower(), result=result)
     if url and same.filter(url=url).exists():
         return None
     return staging_run_record(
-        actor=None, environment=environment, version=version, result=result, at=at, url=url
+        actor=None, environment=environment, commit=commit, version=version, result=result, url=url
     )
 
 

@@ -1,15 +1,18 @@
-"""The staging soak: "All tests passing in Staging for 48+ hours" as a gate computed from what
-staging reported about the change's build, never a box someone ticks.
+"""The staging soak: "All tests passing in Staging for 48+ hours" as a gate computed from what CI
+reported about the change's commit, never a box someone ticks, nor a build the requester names.
 
-The staging environment is the one that runs the change's source branch. The soak starts when the
-build first reached it (again after a failure), needs a passing run since, and opens after the
-policy's hours. A failed run ends the soak; the build soaks anew from its next arrival.
+The commit is the one under review: the head of the change's branch until it deploys, then the
+commit its quorum approved; so what soaked is what the release merges. It soaks in the staging
+environments (any environment but production and the change's own). The soak starts when the
+commit first reached one of them (again after a failure), needs a passing run since, and opens
+after the policy's hours. A failed run ends the soak; the commit soaks anew from its next arrival.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from changes.models import StagingRun
+from changes.quorum import reviewed_commit
 
 
 @dataclass(frozen=True)
@@ -17,46 +20,53 @@ class Soak:
     open: bool
     message: str
     opens_at: datetime | None = None
+    commit: str = ""  # the commit it judged
 
 
 def soak_of(change, *, now: datetime) -> Soak:
-    from deployments.models import Environment
-
-    build, policy = change.build, change.environment.approval_policy
-    if not build:
-        return Soak(False, "No build named yet: CI names the commit or version that soaks in staging.")
-    staging = (
-        Environment.objects.filter(branch=change.source_branch).exclude(pk=change.environment_id).first()
+    commit, policy = reviewed_commit(change), change.environment.approval_policy
+    if not commit:
+        return Soak(False, "The change's branch has not been read yet: its head commit is what soaks.")
+    short = commit[:10]
+    runs = (
+        StagingRun.objects.filter(commit=commit, environment__is_production=False)
+        .exclude(environment_id=change.environment_id)
+        .select_related("environment")
+        .only("result", "at", "environment__name", "environment__display_name")
     )
-    if staging is None:
-        return Soak(False, f"No environment runs the {change.source_branch} branch to soak {build} in.")
-    start, green, failed_at = None, False, None
-    for run in StagingRun.objects.filter(environment=staging, version=build).only("result", "at"):
+    start, green, failed_at, where = None, False, None, None
+    for run in runs:
         if run.result == StagingRun.Result.DEPLOYED and start is None:
-            start, green = run.at, False
+            start, green, where = run.at, False, run.environment
         elif run.result == StagingRun.Result.RED:
-            start, green, failed_at = None, False, run.at
+            start, green, failed_at, where = None, False, run.at, run.environment
         elif run.result == StagingRun.Result.GREEN and start is not None:
             green = True
     if start is None and failed_at is not None:
         return Soak(
             False,
-            f"{build} failed in {staging} at {failed_at:%Y-%m-%d %H:%M} UTC; "
+            f"{short} failed in {where} at {failed_at:%Y-%m-%d %H:%M} UTC; "
             "it soaks again from its next deployment there.",
+            commit=commit,
         )
     if start is None:
-        return Soak(False, f"{build} has not reached {staging} yet.")
+        return Soak(False, f"{short} has not reached staging yet.", commit=commit)
     if not green:
         return Soak(
-            False, f"{build} reached {staging} at {start:%Y-%m-%d %H:%M} UTC; no passing test run since."
+            False,
+            f"{short} reached {where} at {start:%Y-%m-%d %H:%M} UTC; no passing test run since.",
+            commit=commit,
         )
     opens_at = start + timedelta(hours=policy.soak_hours)
     hours = int((now - start).total_seconds() // 3600)
     if now < opens_at:
         return Soak(
             False,
-            f"{build} green in {staging} for {hours} h of {policy.soak_hours}; "
+            f"{short} green in {where} for {hours} h of {policy.soak_hours}; "
             f"the gate opens at {opens_at:%Y-%m-%d %H:%M} UTC.",
             opens_at,
+            commit,
         )
-    return Soak(True, f"{build} green in {staging} since {start:%Y-%m-%d %H:%M} UTC ({hours} h).", opens_at)
+    return Soak(
+        True, f"{short} green in {where} since {start:%Y-%m-%d %H:%M} UTC ({hours} h).", opens_at, commit
+    )

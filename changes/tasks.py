@@ -28,10 +28,8 @@ def approval_reminders() -> int:
 def staging_soak_check() -> int:
     """Beat runs this every 15 minutes: a soak opens by time passing, with nothing reported."""
     opened = 0
-    waiting = (
-        ChangeRequest.objects.open()
-        .exclude(build="")
-        .filter(checklist__integration="staging_soak", checklist__done=False)
+    waiting = ChangeRequest.objects.open().filter(
+        checklist__integration="staging_soak", checklist__done=False
     )
     for change in waiting.only("pk").distinct().iterator():
         opened += services.soak_check(change=change)

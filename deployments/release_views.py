@@ -101,7 +101,8 @@ def _offer_new_changes(request, section) -> None:
 
 def new_change_url(deployment: Deployment) -> str:
     """The new change form filled in to bring back this release's version: the title, the
-    environment and services by name, the version as the build, and where it came from."""
+    environment and services by name, and where it came from (the version's commit is the one the
+    new change's branch carries)."""
     environment, version = deployment.environment, deployment.version
     services_ = [service.name for service in deployment.change.services.all()]
     query = {
@@ -109,7 +110,6 @@ def new_change_url(deployment: Deployment) -> str:
         "description": f"Brings {version} back to {environment}; {deployment.change.number} released it.",
         "environment": environment.name,
         "services": services_,
-        "build": version,
     }
     return f"{reverse('change-new')}?{urlencode(query, doseq=True)}"
 

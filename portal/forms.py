@@ -1,6 +1,6 @@
 from django import forms
 
-from portal.models import AccessPolicy, Notification
+from portal.models import AccessPolicy, ApiToken, Notification
 from portal.roles import Capacity, Role
 
 
@@ -43,6 +43,15 @@ class BreakGlassForm(OTPForm):
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What uses it, e.g. the CI deploy job.")
     expires_in_days = forms.IntegerField(min_value=1, initial=30, label="Expires in (days)")
+    scope = forms.ChoiceField(
+        choices=ApiToken.Scope.choices,
+        initial=ApiToken.Scope.FULL,
+        required=False,
+        help_text="A CI token only reports staging runs (DevOps make them).",
+    )
+
+    def clean_scope(self):
+        return self.cleaned_data["scope"] or ApiToken.Scope.FULL
 
     def clean_expires_in_days(self):
         days = self.cleaned_data["expires_in_days"]

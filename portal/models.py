@@ -131,9 +131,15 @@ class BreakGlassSession(models.Model):
 
 
 class ApiToken(AbstractAuthToken):
-    """A token for CI: shown once, stored as a digest (django-rest-knox), with an expiry."""
+    """A token for CI: shown once, stored as a digest (django-rest-knox), with an expiry. Its scope
+    says what it may call: everything its owner may (full), or only report staging runs (ci)."""
+
+    class Scope(models.TextChoices):
+        FULL = "full", "Everything its owner may do"
+        CI = "ci", "Report staging runs only (CI)"
 
     name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.FULL)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -5,7 +5,8 @@ in a template, `user.has_perm("audit.view")` in a view and the DRF permission cl
 
 It maps "Access Control" of the production process to portal rights:
 - developers and QA file, view and approve change requests (never their own) but cannot deploy;
-- DevOps read environments' deployment settings, without changing them;
+- DevOps read environments' deployment settings, without changing them, and make the CI tokens that
+  report staging runs;
 - release managers deploy, roll back, and keep windows and freezes;
 - SREs run incidents and may roll back a deployment linked to an open incident;
 - auditors read everything and export evidence, and change nothing;
@@ -48,6 +49,7 @@ class Right(models.TextChoices):
     ENVIRONMENT_MANAGE = "environment.manage", "edit environments and services"
     WINDOW_MANAGE = "window.manage", "keep deployment windows"
     FREEZE_MANAGE = "freeze.manage", "keep change freezes"
+    STAGING_REPORT = "staging.report", "report staging test runs (with a CI token)"
     INCIDENT_VIEW = "incident.view", "view incidents"
     INCIDENT_DECLARE = "incident.declare", "declare incidents"
     INCIDENT_MANAGE = "incident.manage", "run incidents"
@@ -70,7 +72,7 @@ _ENGINEER = _READ | {Right.CHANGE_CREATE, Right.CHANGE_APPROVE, Right.INCIDENT_D
 MATRIX: dict[str, frozenset[str]] = {
     Role.DEVELOPER: frozenset(_ENGINEER),
     Role.QA: frozenset(_ENGINEER),
-    Role.DEVOPS: frozenset(_ENGINEER | {Right.ENVIRONMENT_VIEW_SETTINGS}),
+    Role.DEVOPS: frozenset(_ENGINEER | {Right.ENVIRONMENT_VIEW_SETTINGS, Right.STAGING_REPORT}),
     Role.RELEASE_MANAGER: frozenset(
         _ENGINEER
         | {

@@ -9,7 +9,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 
@@ -23,7 +23,7 @@ from portal.models import (
     User,
     UserCapacity,
 )
-from portal.roles import CAPACITIES_FORBIDDEN_FOR, Capacity, Role
+from portal.roles import CAPACITIES_FORBIDDEN_FOR, Capacity, Right, Role, has_right, missing_right_message
 
 logger = logging.getLogger(__name__)
 
@@ -370,12 +370,21 @@ def break_glass_close(*, actor: User, session: BreakGlassSession) -> BreakGlassS
 
 
 @transaction.atomic
-def api_token_create(*, actor: User, name: str, expires_in_days: int) -> tuple[ApiToken, str]:
-    """A token for CI. The secret is returned once and only its digest is stored."""
+def api_token_create(
+    *, actor: User, name: str, expires_in_days: int, scope: str = ApiToken.Scope.FULL
+) -> tuple[ApiToken, str]:
+    """A token for CI. The secret is returned once and only its digest is stored. A token of the
+    ci scope reports staging runs and nothing else; only those who may report them make one."""
     policy = AccessPolicy.current()
     if not 1 <= expires_in_days <= policy.api_token_max_days:
         raise AccessError(f"A token lasts from 1 to {policy.api_token_max_days} days.")
-    token, secret = ApiToken.objects.create(user=actor, expiry=None, name=name.strip()[:100])
+    if scope not in ApiToken.Scope.values:
+        raise AccessError(f"scope: one of {', '.join(ApiToken.Scope.values)}.")
+    if scope == ApiToken.Scope.CI and not has_right(actor, Right.STAGING_REPORT):
+        raise PermissionDenied(
+            f"A ci token reports staging runs. {missing_right_message(Right.STAGING_REPORT)}"
+        )
+    token, secret = ApiToken.objects.create(user=actor, expiry=None, name=name.strip()[:100], scope=scope)
     token.expiry = clock.now() + timedelta(days=expires_in_days)
     token.save(update_fields=["expiry"])
     audit_record(
@@ -384,7 +393,7 @@ def api_token_create(*, actor: User, name: str, expires_in_days: int) -> tuple[A
         object_type="portal.apitoken",
         object_id=token.token_key,
         object_repr=str(token),
-        after={"name": token.name, "expiry": token.expiry},
+        after={"name": token.name, "expiry": token.expiry, "scope": token.scope},
     )
     return token, secret
 

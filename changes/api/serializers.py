@@ -33,6 +33,7 @@ class ChecklistItemSerializer(serializers.ModelSerializer):
             "text",
             "phases",
             "integration",
+            "vouched_by",
             "connected",
             "gates_deploy",
             "done",
@@ -135,7 +136,7 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
         fields = [
             "id", "number", "title", "description", "rollback_plan", "change_type", "risk", "risk_assessment",
             "environment", "services", "has_migrations", "source_branch", "target_branch", "pull_request",
-            "build", "version_bump", "stakeholders", "stakeholder_channels", "requester", "status",
+            "version_bump", "stakeholders", "stakeholder_channels", "requester", "status",
             "revision", "created_at", "updated_at", "submitted_at", "approved_at", "approved_commit",
             "scheduled_start",
             "scheduled_end", "standard_template", "incident", "emergency_review", "freeze_override",
@@ -433,14 +434,23 @@ class FreezeSerializer(serializers.ModelSerializer):
 
 
 class StagingRunSerializer(serializers.ModelSerializer):
+    """A report from CI: the commit, what CI calls it, the result. Its time is the portal's."""
+
     environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
-    at = serializers.DateTimeField(required=False, help_text="When it happened; now if left out.")
     recorded_by = serializers.CharField(source="recorded_by.username", read_only=True, default=None)
 
     class Meta:
         model = StagingRun
-        fields = ["id", "environment", "version", "result", "at", "url", "recorded_by"]
-        read_only_fields = ["id"]
+        fields = ["id", "environment", "commit", "version", "result", "at", "url", "recorded_by"]
+        read_only_fields = ["id", "at"]
+        extra_kwargs = {"version": {"required": False}}
+
+    def validate(self, attrs):
+        if hasattr(self.initial_data, "get") and self.initial_data.get("at") is not None:
+            raise serializers.ValidationError(
+                {"at": "A staging run is stamped with the portal's time when it arrives; leave `at` out."}
+            )
+        return attrs
 
 
 class StandardChangeTemplateSerializer(serializers.ModelSerializer):

@@ -20,7 +20,7 @@ from changes.models import (
 )
 from changes.scm import ref_name_problem
 from portal import mfa
-from portal.api.permissions import FreshOTP, right_required
+from portal.api.permissions import CiToken, FreshOTP, right_required
 from portal.api.serializers import AuditEventSerializer, OTPSerializer
 from portal.roles import Right
 
@@ -290,20 +290,24 @@ class FreezeDetail(CalendarEntry):
 
 
 class StagingRunList(generics.ListCreateAPIView):
-    """What staging reported about versions (`?environment=&version=`); CI posts each arrival and
-    test result, and the soak gates of the changes of that build follow."""
+    """What staging reported about commits (`?environment=&commit=&version=`). CI posts each arrival
+    and test result with an API token of the ci scope (`staging.report`), or GitHub tells through
+    its signed deployment_status event; the soak gates of the changes at that commit follow."""
 
     serializer_class = s.StagingRunSerializer
     pagination_class = None
 
     def get_permissions(self):
-        right = Right.CHANGE_CREATE if self.request.method == "POST" else Right.CHANGE_VIEW
-        return [right_required(right)()]
+        if self.request.method == "POST":
+            return [right_required(Right.STAGING_REPORT)(), CiToken()]
+        return [right_required(Right.CHANGE_VIEW)()]
 
     def get_queryset(self):
         runs = StagingRun.objects.select_related("environment", "recorded_by").order_by("-at", "-id")
         if environment := self.request.query_params.get("environment"):
             runs = runs.filter(environment__name=environment)
+        if commit := self.request.query_params.get("commit"):
+            runs = runs.filter(commit=commit.lower())
         if version := self.request.query_params.get("version"):
             runs = runs.filter(version=version)
         return runs[:200]
@@ -406,6 +410,7 @@ class GitHubWebhook(APIView):
 # The shape of GitHub's events, checked before anything is written.
 
 _NUMBER = re.compile(r"[0-9]{1,9}")
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def _object(value, where: str, message: str) -> dict:
@@ -512,9 +517,9 @@ _DEPLOYMENT_RESULTS = {
 def _deployment_status_event(payload: dict) -> Response:
     """A deployment GitHub made (a GitHub Actions job that names an `environment:`) ended: in an
     environment Greenlight knows by that name (any case, not a production one), a success is the
-    version arriving there (a soak starts) and a failure or an error is a red run, each recorded once
-    however often the event is delivered (by its address). Other states and environments are
-    ignored (200)."""
+    commit arriving there (a soak starts) and a failure or an error is a red run, each recorded once
+    however often the event is delivered (by its address), at the time it arrives (a redelivered
+    event cannot backdate a soak). Other states and environments are ignored (200)."""
     from deployments.models import Environment
 
     deployment_status = _object(
@@ -528,8 +533,10 @@ def _deployment_status_event(payload: dict) -> Response:
             {"deployment_status": "A deployment_status event names its state and its environment."}
         )
     version = _deployed_version(deployment)
+    commit = _text(deployment.get("sha"), "deployment.sha", limit=64).lower()
+    if not _COMMIT.fullmatch(commit):
+        raise exceptions.ValidationError({"deployment.sha": "The commit GitHub deployed: 40 hex digits."})
     link = _deployment_link(deployment_status)
-    at = _event_time(deployment_status.get("created_at"), "deployment_status.created_at")
     result = _DEPLOYMENT_RESULTS.get(state)
     if result is None:
         return _ignored(f"a deployment that is {state} records nothing")
@@ -543,7 +550,7 @@ def _deployment_status_event(payload: dict) -> Response:
             {"deployment_status": "A deployment_status names its address (url), to be recorded once."}
         )
     run = services.staging_run_record_once(
-        environment=environment, version=version, result=result, at=at, url=link
+        environment=environment, commit=commit, version=version, result=result, url=link
     )
     if run is None:
         return _ignored(f"{version} {result} in {environment.name} is recorded already")
@@ -593,22 +600,3 @@ def _deployment_link(deployment_status: dict) -> str:
         if link.startswith(("https://", "http://")) and len(link) <= 200:
             return link
     return ""
-
-
-def _event_time(value, where: str):
-    """A time GitHub wrote (ISO 8601), never later than now; now when the event names none."""
-    from datetime import datetime
-
-    from portal import clock
-
-    now = clock.now()
-    text = _text(value, where, limit=40)
-    if not text:
-        return now
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise exceptions.ValidationError({where: "This is a time as GitHub writes it."}) from None
-    if at.tzinfo is None:
-        raise exceptions.ValidationError({where: "This is a time with its zone, as GitHub writes it."})
-    return min(at, now)

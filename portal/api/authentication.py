@@ -15,7 +15,21 @@ from portal.roles import requires_mfa
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+# What a token of the ci scope may call: reporting staging runs, and reading them.
+CI_SCOPE_VIEWS = frozenset({"api-staging-runs"})
+
+
 class ApiTokenAuthentication(TokenAuthentication):
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None and result[1].scope == result[1].Scope.CI:
+            match = getattr(request._request, "resolver_match", None)
+            if match is None or match.url_name not in CI_SCOPE_VIEWS:
+                raise exceptions.PermissionDenied(
+                    "This token has the ci scope: it only reports staging runs (/api/v1/staging-runs/)."
+                )
+        return result
+
     def _cleanup_token(self, auth_token) -> bool:
         # Expired and revoked tokens are kept for the record (the owner sees them listed as
         # such); they simply do not authenticate.

@@ -34,6 +34,19 @@ def any_right_required(*rights: str):
     return HasAnyRight
 
 
+class CiToken(BasePermission):
+    """Reports that gates trust (staging runs) come from CI: an API token of the ci scope, never a
+    person's browser session or full token, so nobody reports on their own change by hand."""
+
+    message = (
+        "Staging runs come from CI: an API token of the ci scope (made at /account/tokens/ by those "
+        "who may report them), or GitHub's signed deployment_status event."
+    )
+
+    def has_permission(self, request, view):
+        return isinstance(request.auth, ApiToken) and request.auth.scope == ApiToken.Scope.CI
+
+
 class FreshOTP(BasePermission):
     """A sensitive act takes a current code in `otp`; a token alone never suffices.
 

@@ -300,11 +300,13 @@ def deployment_status(
 
 @pytest.fixture
 def soaking(developer):
-    """A change whose build v1.4.0 soaks in the staging environment (it runs the staging branch)."""
+    """A change whose branch was read at cccc…, the commit GitHub deploys to staging below."""
     from tests.factories import EnvironmentFactory
 
     EnvironmentFactory(name="staging", display_name="Staging", branch="staging", is_production=False)
-    return change_create(developer, environment=EnvironmentFactory(), build="v1.4.0")
+    change = change_create(developer, environment=EnvironmentFactory())
+    PullRequest.objects.create(change=change, head_sha="c" * 40, read_at=clock.now())
+    return change
 
 
 def soak_message(change) -> str:
@@ -316,16 +318,18 @@ def soak_message(change) -> str:
 def test_a_successful_deployment_to_staging_starts_the_soak_once_however_often_it_is_delivered(soaking):
     from changes.models import StagingRun
 
-    assert soak_message(soaking) == "v1.4.0 has not reached Staging yet."
-    deployed_at = clock.now() - timedelta(hours=2)
-    event = deployment_status(at=f"{deployed_at:%Y-%m-%dT%H:%M:%SZ}")
+    assert soak_message(soaking) == "cccccccccc has not reached staging yet."
+    written_at = clock.now() - timedelta(hours=49)  # GitHub's word on when: not what the soak counts
+    event = deployment_status(at=f"{written_at:%Y-%m-%dT%H:%M:%SZ}")
+    arrived = clock.now()
     response = deliver(event, event="deployment_status")
     assert response.status_code == 202
     assert response.json()["detail"] == "deployment_status received: v1.4.0 deployed in staging, recorded."
     run = StagingRun.objects.get()
     assert (run.version, run.result, run.url) == ("v1.4.0", "deployed", event["deployment_status"]["log_url"])
+    assert run.commit == "c" * 40 and abs(run.at - arrived) < timedelta(seconds=5)
     assert soak_message(soaking) == (
-        f"v1.4.0 reached Staging at {deployed_at:%Y-%m-%d %H:%M} UTC; no passing test run since."
+        f"cccccccccc reached Staging at {run.at:%Y-%m-%d %H:%M} UTC; no passing test run since."
     )
     audit = AuditEvent.objects.get(action="staging.deployed")
     assert audit.actor_id is None and audit.after["url"] == run.url
@@ -345,7 +349,7 @@ def test_a_failed_deployment_to_staging_is_a_red_run_that_ends_the_soak(soaking)
     for state in ("failure", "error"):
         assert deliver(deployment_status(state, run=78), event="deployment_status").status_code in (200, 202)
     assert [r.result for r in StagingRun.objects.order_by("id")] == ["deployed", "red"]  # the same run's
-    assert "v1.4.0 failed in Staging at" in soak_message(soaking)
+    assert "cccccccccc failed in Staging at" in soak_message(soaking)
 
 
 @pytest.mark.parametrize(
@@ -396,8 +400,8 @@ def malformed(**changes) -> dict:
         malformed(deployment_status="success"),
         malformed(deployment_status__state=None),
         malformed(deployment__environment=["staging"]),
-        malformed(deployment_status__created_at="yesterday"),
-        malformed(deployment_status__created_at="2026-11-26T09:30:00"),  # no zone
+        malformed(deployment__sha="c" * 39),  # not a whole commit id
+        malformed(deployment__sha="v1.4.0"),
         malformed(deployment__payload={"version": 140}),
         malformed(deployment__payload={}, deployment__sha=None),  # nothing names what was deployed
         malformed(deployment__payload={"version": "v" * 101}),
@@ -418,7 +422,7 @@ def test_a_forged_deployment_status_is_refused(soaking):
     response = deliver(deployment_status(), event="deployment_status", secret="someone-else")
     assert response.status_code == 401 and response.json()["code"] == "bad_signature"
     assert not StagingRun.objects.exists()
-    assert soak_message(soaking) == "v1.4.0 has not reached Staging yet."
+    assert soak_message(soaking) == "cccccccccc has not reached staging yet."
 
 
 def test_a_deployment_status_of_production_records_no_soak(soaking):

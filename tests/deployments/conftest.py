@@ -143,18 +143,18 @@ def production(alb, colours, repo, settings):  # noqa: F811
 
 @pytest.fixture
 def ready(production, developer):
-    """A change ready to deploy: approved, its build soaked in staging, in its slot now."""
+    """A change ready to deploy: approved on the head of staging, that commit soaked in staging,
+    in its slot now."""
     from changes import services
     from changes.models import StagingRun
 
-    change = approved_change(
-        developer, production, title="Faster render queue", build="v-build-7", version_bump="minor"
-    )
+    change = approved_change(developer, production, title="Faster render queue", version_bump="minor")
     staging = production.__class__.objects.get(name="staging")
-    for result in ("deployed", "green"):
+    for result in ("deployed", "green"):  # what CI reported two hours ago about the approved commit
         StagingRun.objects.create(
-            environment=staging, version="v-build-7", result=result, at=clock.now() - timedelta(hours=2)
-        )
+            environment=staging, commit=change.approved_commit, version="v-build-7", result=result,
+            at=clock.now() - timedelta(hours=2),
+        )  # fmt: skip
     start = clock.now() + timedelta(minutes=1)
     services.change_schedule(actor=developer, change=change, start=start, end=start + timedelta(hours=2))
     clock.shift(timedelta(minutes=2))

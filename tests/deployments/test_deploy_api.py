@@ -33,7 +33,7 @@ def test_a_change_that_is_not_ready_is_refused_with_every_reason(production, dev
     reasons = response.json()["reasons"]
     assert f"{change.number} is approved: only a scheduled change deploys." in reasons
     assert "When: Not scheduled: schedule it into a deployment window." in reasons
-    assert any(r.startswith("Staging soak: No build named yet") for r in reasons)
+    assert any(r.startswith("Staging soak: ") and "has not reached staging yet" in r for r in reasons)
     assert not Deployment.objects.exists()
     change.refresh_from_db()
     assert change.status == "approved"

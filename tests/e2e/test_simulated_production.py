@@ -129,13 +129,14 @@ def test_a_good_release_lands_and_a_bad_one_rolls_back(live_server, page, ready,
     commit(repository, "previews.txt", "sharper\n", "Sharper render previews")
     git(repository, "checkout", "--quiet", "main")
     following = approved_change(
-        ready.requester, environment, title="Sharper render previews", build="v-build-8", version_bump="patch"
+        ready.requester, environment, title="Sharper render previews", version_bump="patch"
     )
     staging = environment.__class__.objects.get(name="staging")
-    for result in ("deployed", "green"):
+    for result in ("deployed", "green"):  # CI's reports of the approved commit, two hours ago
         StagingRun.objects.create(
-            environment=staging, version="v-build-8", result=result, at=clock.now() - timedelta(hours=2)
-        )
+            environment=staging, commit=following.approved_commit, version="v-build-8", result=result,
+            at=clock.now() - timedelta(hours=2),
+        )  # fmt: skip
 
     page.goto(f"{live_server.url}/environments/")
     switch = page.locator("form.bad-release")

@@ -70,14 +70,18 @@ def test_demo_seed_makes_a_signed_repository_ready_to_release(settings, tmp_path
     repo = LocalGit(
         settings.GIT_REPOSITORY_PATH, identity=identity, allowed_signers=settings.GIT_ALLOWED_SIGNERS
     )
-    assert repo.last_tag("main") == "v1.0.0" and repo.unsigned_commits("staging", "main") == []
+    assert repo.last_tag("main") == "v1.0.0" and repo.unsigned_commits("thumbnail-crop", "main") == []
     change = ChangeRequest.objects.get(title="Fix thumbnail cropping")  # scheduled now, a patch
     assert change.pull.owners == ["@alex-owner"] and change.pull.unsigned == []  # read from the repository
+    assert change.approved_commit == repo.head("thumbnail-crop")
     change.status = "deploying"  # the deployment engine's part
     change.save(update_fields=["status"])
     release = releases.release_cut(change=change, scm=repo)
     assert release.version == "v1.0.1" and release.done
-    assert "Export storyboards to PDF" in release.notes
+    # Its own work only: not the draft's nor the waiting change's.
+    assert "Crop thumbnails to the safe area" in release.notes
+    assert "Export storyboards to PDF" not in release.notes
+    assert "Move rendering to the new queue" not in release.notes
     assert repo.unsigned_commits("main", "v1.0.0") == []  # the portal's merge is signed too
     call_command("demo_seed")  # again: the repository is left as it is
     assert repo.tags() == {"v1.0.0", "v1.0.1"}
@@ -114,25 +118,16 @@ def test_demo_seed_readies_two_changes_the_first_in_its_slot_now(seeded):
 
 
 @pytest.mark.django_db
-def test_the_simulated_developers_keep_staging_ahead_of_a_release(seeded):
+def test_the_second_ready_change_still_releases_its_own_commit_after_the_first(seeded):
     from changes import releases, scm
-    from deployments.management.commands.demo_production import Command
-    from portal.management.commands.demo_seed import signed_git
 
     first = ChangeRequest.objects.get(title="Fix thumbnail cropping")
     second = ChangeRequest.objects.get(title="Sharper render previews")
-    path, key = seeded.GIT_REPOSITORY_PATH, seeded.GIT_SIGNING_KEY
-    Command()._keep_staging_ahead()  # staging is ahead: nothing to do
-    assert signed_git(path, key, "rev-list", "--count", "main..staging") == "3"
-    first.status = "deploying"  # the deployment engine's part
-    first.save(update_fields=["status"])
-    releases.release_cut(change=first, scm=scm.repository())  # everything staging had is released
-    assert signed_git(path, key, "rev-list", "main..staging") == ""
-
-    Command()._keep_staging_ahead()
-    head = signed_git(path, key, "rev-parse", "staging")
-    assert signed_git(path, key, "rev-list", "--count", "main..staging") == "1"
+    for change in (first, second):
+        change.status = "deploying"  # the deployment engine's part
+        change.save(update_fields=["status"])
+        release = releases.release_cut(change=change, scm=scm.repository())
+        assert release.done
     second.refresh_from_db()
-    assert second.pull.head_sha == head and second.pull.unsigned == []  # a developer's signed commit
-    assert second.checks.get(name="tests").head_sha == head  # CI checked it
-    assert signed_git(path, key, "rev-parse", "--abbrev-ref", "HEAD") == "main"  # the checkout untouched
+    assert release.head_commit == second.approved_commit == second.pull.head_sha
+    assert "Sharpen the render previews" in release.notes and "Crop thumbnails" not in release.notes

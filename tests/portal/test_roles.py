@@ -31,6 +31,7 @@ environment.view_settings           .     .    x          x          x    .     
 environment.manage                  .     .    .          .          .    .      .          x           x
 window.manage                       .     .    .          x          .    .      .          x           x
 freeze.manage                       .     .    .          x          .    .      .          x           x
+staging.report                      .     .    x          .          .    .      .          .           x
 incident.view                       x     x    x          x          x    x      x          x           x
 incident.declare                    x     x    x          x          x    .      .          x           x
 incident.manage                     .     .    .          .          x    .      .          .           x

@@ -1,12 +1,9 @@
 """Runs the demo's simulated production until stopped: AWS in a moto server (an application load
 balancer with blue and green target groups, CloudWatch, RDS), the two colours as local HTTP
-services, users' traffic split by the listener's weights, and the demo's developers and CI: when a
-release has taken everything staging had, a developer pushes the next commit to staging and CI
-reports its checks, so the next approved change has something to release."""
+services, and users' traffic split by the listener's weights."""
 
 import logging
 import signal
-import tempfile
 import threading
 from urllib.parse import urlparse
 
@@ -66,7 +63,6 @@ class Command(BaseCommand):
                 f"Simulated production: AWS at {settings.AWS_ENDPOINT_URL}, blue at {urls['blue']}, "
                 f"green at {urls['green']}, {rate} requests a second; {deploy.live_colour} is live."
             )
-            threading.Thread(target=self._developers, args=(stop,), name="developers", daemon=True).start()
             traffic = simulator.Traffic(
                 aws,
                 listener_arn=world["listener"],
@@ -132,37 +128,3 @@ class Command(BaseCommand):
         simulation.behave(world[live], version=current, fault="", healthy=True, alarms=[])
         simulation.behave(world[idle], version=before, fault="", healthy=True, alarms=[])
         return aws
-
-    def _developers(self, stop: threading.Event) -> None:
-        """Every few seconds: staging always has something production lacks, and CI has checked
-        the head of staging that each waiting change would release."""
-        while not stop.wait(5):
-            try:
-                self._keep_staging_ahead()
-            except Exception as error:  # the demo goes on; the next round tries again
-                self.stderr.write(f"Simulated developers: {error}")
-
-    def _keep_staging_ahead(self) -> None:
-        from changes import releases, scm
-        from changes.choices import ChangeStatus
-        from changes.models import ChangeRequest
-        from portal.management.commands.demo_seed import signed_commit, signed_git
-
-        path, key = settings.GIT_REPOSITORY_PATH, settings.GIT_SIGNING_KEY
-        if not signed_git(path, key, "rev-list", "main..staging"):
-            with tempfile.TemporaryDirectory() as scratch:
-                tree = f"{scratch}/staging"
-                signed_git(path, key, "worktree", "add", "--quiet", tree, "staging")
-                count = signed_git(tree, key, "rev-list", "--count", "HEAD")
-                signed_commit(tree, key, "previews.py", f"QUALITY = {70 + int(count)}\n", "Tune the previews")
-                signed_git(path, key, "worktree", "remove", "--force", tree)
-        head = signed_git(path, key, "rev-parse", "staging")
-        waiting = ChangeRequest.objects.filter(
-            source_branch="staging",
-            status__in=(ChangeStatus.SUBMITTED, ChangeStatus.APPROVED, ChangeStatus.SCHEDULED),
-        ).exclude(pull__head_sha=head)
-        for change in waiting:
-            releases.pull_request_read(change=change, scm=scm.repository())
-            releases.check_run_record(
-                change=change, name="tests", status="completed", conclusion="success", head_sha=head, url=""
-            )

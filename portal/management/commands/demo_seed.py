@@ -50,6 +50,15 @@ TEAM = [
 
 DEVELOPER = ("Dana Developer", "dana@example.com")
 
+# The seeded changes' branches: branch, file, content, commit message.
+DEMO_BRANCHES = [
+    ("storyboard-pdf", "export.py", "FORMATS = ['pdf']\n", "Export storyboards to PDF"),
+    ("render-queue", "render.py", "QUEUE = 'fast'\n", "Move rendering to the new queue"),
+    ("legacy-upload", "upload.py", "ROUTES = ['/v2/upload']\n", "Drop the legacy upload API"),
+    ("thumbnail-crop", "thumbnails.py", "SAFE_AREA = 0.9\n", "Crop thumbnails to the safe area"),
+    ("render-previews", "previews.py", "QUALITY = 85\n", "Sharpen the render previews"),
+]
+
 
 def signed_git(path, key, *args: str, author=DEVELOPER) -> str:
     """Runs git in the demo repository as `author`, signing with the demo's SSH key."""
@@ -78,10 +87,10 @@ class Command(BaseCommand):
             raise CommandError("demo_seed runs only with the demo settings (DEMO=true, the SQLite default).")
         with transaction.atomic():
             created = self._seed()
-            changes = self._seed_changes()
+        # The repository first: decisions are given on the commits of the changes' branches.
         repository = self._seed_repository()
-        if repository:
-            self._read_pull_requests()
+        with transaction.atomic():
+            changes = self._seed_changes()
         if repository and changes:
             self._ready_to_deploy()
         self.stdout.write(f"Demo team ({created} new), password {DEMO_PASSWORD}:")
@@ -99,7 +108,8 @@ class Command(BaseCommand):
             )
         if repository:
             self.stdout.write(
-                f"Made the demo repository {repository}: main at v1.0.0, staging ready to release."
+                f"Made the demo repository {repository}: main at v1.0.0, each change's work on its own "
+                "branch."
             )
 
     def _seed(self) -> int:
@@ -130,6 +140,7 @@ class Command(BaseCommand):
         """Environments, services and a few changes in different states, made through the services."""
         from datetime import time
 
+        from changes import releases, scm
         from changes import services as changes
         from changes.models import ApprovalPolicy, ChangeRequest
         from deployments.models import Environment, Service
@@ -197,8 +208,9 @@ class Command(BaseCommand):
             },
         )
 
-        def file(title, description, **extra):
+        def file(title, description, branch, **extra):
             fields = {
+                "source_branch": branch,
                 "rollback_plan": "Switch the load balancer back to blue; the previous version keeps running.",
                 "environment": production,
                 "services": [web],
@@ -209,25 +221,34 @@ class Command(BaseCommand):
             data = changes.ChangeInput(title=title, description=description, **fields)
             return changes.change_create(actor=team["dana"], data=data)
 
-        file("Storyboard export to PDF", "Adds PDF export to the storyboard editor.")
-        waiting = file("Faster render queue", "Moves rendering to the new queue.", services=[web, render])
-        changes.change_submit(actor=team["dana"], change=waiting)
+        def submit(change):
+            """Submitted, and its branch read as the worker would, so decisions go on its head."""
+            changes.change_submit(actor=team["dana"], change=change)
+            if scm.configured():
+                releases.pull_request_read(change=change, scm=scm.repository())
+
+        file("Storyboard export to PDF", "Adds PDF export to the storyboard editor.", "storyboard-pdf")
+        waiting = file(
+            "Faster render queue", "Moves rendering to the new queue.", "render-queue", services=[web, render]
+        )
+        submit(waiting)
         changes.change_decide(actor=team["alex"], change=waiting, decision="approve")
         changes.change_decide(actor=team["sam"], change=waiting, decision="approve", capacity="security")
         sent_back = file(
-            "Drop legacy upload API", "Removes /v1/upload.", has_migrations=True, version_bump="major"
-        )
-        changes.change_submit(actor=team["dana"], change=sent_back)
+            "Drop legacy upload API", "Removes /v1/upload.", "legacy-upload", has_migrations=True,
+            version_bump="major",
+        )  # fmt: skip
+        submit(sent_back)
         changes.change_decide(
             actor=team["bo"], change=sent_back, decision="request_changes",
             comment="Say how clients still on /v1/upload are told.",
         )  # fmt: skip
-        for title, description, build in [
-            ("Fix thumbnail cropping", "Crops thumbnails to the safe area.", "build-41"),
-            ("Sharper render previews", "Tunes the preview quality.", "build-42"),
+        for title, description, branch in [
+            ("Fix thumbnail cropping", "Crops thumbnails to the safe area.", "thumbnail-crop"),
+            ("Sharper render previews", "Tunes the preview quality.", "render-previews"),
         ]:
-            approved = file(title, description, version_bump="patch", build=build)
-            changes.change_submit(actor=team["dana"], change=approved)
+            approved = file(title, description, branch, version_bump="patch")
+            submit(approved)
             for username, capacity in [("alex", ""), ("bo", ""), ("casey", ""), ("sam", "security"),
                                        ("pat", "product"), ("lee", "engineering_lead")]:  # fmt: skip
                 changes.change_decide(
@@ -236,10 +257,11 @@ class Command(BaseCommand):
         return ChangeRequest.objects.count()
 
     def _ready_to_deploy(self) -> None:
-        """The approved changes made ready as they would be in life: their builds soaked in staging
-        for two days (CI's reports), each person's checklist item ticked by a person it names, CI's
-        checks passing; the demo's clock moved to the opening of production's next deployment
-        window, and the first change booked into it."""
+        """The approved changes made ready as they would be in life: CI deployed each approved
+        commit to staging and its tests passed (CI's reports, stamped when they arrive), each
+        person's checklist item ticked by a person it names, CI's checks passing; then the demo's
+        clock moves two days on, past the soak, to the opening of production's next deployment
+        window, and the first change is booked into it."""
         from datetime import timedelta
 
         from changes import releases
@@ -251,17 +273,15 @@ class Command(BaseCommand):
         from portal import clock
 
         ready = list(ChangeRequest.objects.filter(status=ChangeStatus.APPROVED).order_by("pk"))
-        slot = next_free_slot(ready[0], now=clock.now())
-        clock.shift(slot.start - clock.now())
         team = {user.username: user for user in User.objects.filter(username__in=[row[0] for row in TEAM])}
         vouchers = {"security": team["sam"], "product": team["pat"], "engineering_lead": team["lee"]}
         staging = Environment.objects.get(name="staging")
-        for change in ready:
+        for number, change in enumerate(ready, start=41):
             with transaction.atomic():
-                for result, hours in (("deployed", 50), ("green", 49)):
+                for result in ("deployed", "green"):
                     changes.staging_run_record(
-                        actor=None, environment=staging, version=change.build, result=result,
-                        at=clock.now() - timedelta(hours=hours),
+                        actor=None, environment=staging, commit=change.approved_commit,
+                        version=f"build-{number}", result=result,
                     )  # fmt: skip
                 for item in change.checklist.filter(integration="", done=False):
                     if item.gates_deploy:
@@ -269,21 +289,16 @@ class Command(BaseCommand):
                         changes.checklist_item_set(actor=who, item=item, done=True)
                 releases.check_run_record(
                     change=change, name="tests", status="completed", conclusion="success",
-                    head_sha=change.pull.head_sha, url="",
+                    head_sha=change.approved_commit, url="",
                 )  # fmt: skip
+        soaked = clock.now() + timedelta(hours=ready[0].environment.approval_policy.soak_hours, minutes=1)
+        slot = next_free_slot(ready[0], now=soaked)
+        clock.shift(slot.start - clock.now())
+        for change in ready:
+            changes.soak_check(change=change)
         with transaction.atomic():
             slot = next_free_slot(ready[0], now=clock.now())
             changes.change_schedule(actor=team["riley"], change=ready[0], start=slot.start, end=slot.end)
-
-    def _read_pull_requests(self) -> None:
-        """What the new repository says about the open changes (code owners, signatures), as the
-        worker's task would read it."""
-        from changes import releases, scm
-        from changes.choices import ChangeStatus
-        from changes.models import ChangeRequest
-
-        for change in ChangeRequest.objects.open().exclude(status=ChangeStatus.DRAFT):
-            releases.pull_request_read(change=change, scm=scm.repository())
 
     def _seed_repository(self) -> str:
         """A repository on disk to release in: main tagged v1.0.0 and a staging branch a few
@@ -315,11 +330,13 @@ class Command(BaseCommand):
         git("init", "--quiet", "--initial-branch=main")
         commit("README.md", "# AI Film Studio\n", "Start the studio")
         commit("render.py", "QUEUE = 'legacy'\n", "Render through the legacy queue")
+        commit("upload.py", "ROUTES = ['/v1/upload', '/v2/upload']\n", "Serve uploads")
         commit("CODEOWNERS", "*  @alex-owner\n*.md  @dana-dev @alex-owner\n", "Name the code owners")
         git("tag", "-s", "v1.0.0", "-m", "v1.0.0", author=("Greenlight", "greenlight@localhost"))
-        git("checkout", "--quiet", "-b", "staging")
-        commit("render.py", "QUEUE = 'fast'\n", "Move rendering to the new queue")
-        commit("thumbnails.py", "SAFE_AREA = 0.9\n", "Crop thumbnails to the safe area")
-        commit("export.py", "FORMATS = ['pdf']\n", "Export storyboards to PDF")
+        git("branch", "staging")  # what the staging environment runs
+        # Each change's work on a branch of its own, from the release: a change ships its commits only.
+        for branch, name, content, message in DEMO_BRANCHES:
+            git("checkout", "--quiet", "-b", branch, "v1.0.0")
+            commit(name, content, message)
         git("checkout", "--quiet", "main")
         return str(path)
