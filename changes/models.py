@@ -491,6 +491,10 @@ class Release(models.Model):
     notes = models.TextField(blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     url = models.URLField(blank=True, help_text="The release on GitHub, when it is there.")
+    shipped_with = models.ManyToManyField(
+        ChangeRequest, blank=True, related_name="shipped_in",
+        help_text="Other approved changes whose commits the release carries: released together.",
+    )  # fmt: skip
     error = models.TextField(blank=True, help_text="Why the last attempt stopped, in words.")
     created_at = models.DateTimeField()
 
@@ -546,6 +550,9 @@ class PullRequest(models.Model):
         default=list, blank=True, help_text="Teams among the owners whose members could not be read."
     )
     unsigned = models.JSONField(default=list, blank=True, help_text="Commits without a verified signature.")
+    commits_listed = models.BooleanField(
+        default=True, help_text="False when the branch brings more commits than the host lists."
+    )
     carried_from = models.JSONField(
         default=list, blank=True,
         help_text="Earlier heads whose approvals still stand: the commits since only merged the target in "
@@ -570,3 +577,20 @@ class PullRequest(models.Model):
             if review["state"] in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
                 standing[review["login"]] = review["state"]
         return {login: state for login, state in standing.items() if state != "DISMISSED"}
+
+
+class PullCommit(models.Model):
+    """A commit the change's branch would bring into its target, as last read: what its release
+    ships. The same commit on several changes' branches is theirs together."""
+
+    pull = models.ForeignKey(PullRequest, on_delete=models.CASCADE, related_name="commits")
+    position = models.PositiveSmallIntegerField()
+    sha = models.CharField(max_length=64, db_index=True)
+    subject = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["pull", "sha"], name="one_pull_commit_per_sha")]
+
+    def __str__(self) -> str:
+        return f"{self.sha[:10]} {self.subject}"

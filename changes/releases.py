@@ -147,7 +147,9 @@ def _pull_request_keep(
     pull.owners, pull.owner_logins, pull.unsigned = report.owners, report.owner_logins, report.unsigned
     pull.unresolved_teams = report.unresolved_teams
     pull.read_at, pull.error = clock.now(), ""
+    pull.commits_listed = report.commits is not None
     pull.save()
+    _commits_keep(pull, report.commits or [])
     after = _verdict(pull)
     if report.url and not change.pull_request:
         change.pull_request = report.url
@@ -178,6 +180,20 @@ def _pull_request_keep(
             url=check.url[:500],
         )
     return pull
+
+
+def _commits_keep(pull: PullRequest, commits: list[tuple[str, str]]) -> None:
+    """Keeps what the branch would bring, when it differs from what was kept."""
+    from changes.models import PullCommit
+
+    kept = list(pull.commits.values_list("sha", flat=True))
+    if kept == [sha for sha, _ in commits]:
+        return
+    pull.commits.all().delete()
+    PullCommit.objects.bulk_create(
+        PullCommit(pull=pull, position=i, sha=sha, subject=subject[:200])
+        for i, (sha, subject) in enumerate(commits)
+    )
 
 
 def changes_of_pull_request(number: int, *, head: str = "", base: str = ""):
@@ -340,14 +356,39 @@ def _release_head(release: Release, scm) -> None:
             kind="conflict",
         )
     pull = pull_request_of(change)
+    if pull is None or pull.head_sha != approved:
+        raise ScmError(
+            f"{change.number}'s branch was last read at another commit than the approved {approved[:10]}: "
+            "nothing is merged.",
+            kind="conflict",
+        )
+    together = _released_together(change)
     release.head_commit = approved
-    release.pull_number = pull.number if pull is not None and pull.head_sha == approved else None
+    release.pull_number = pull.number
+    release.shipped_with.set(together)
     audit_record(
         actor=None,
         action="release.head",
         target=change,
-        after={"version": release.version, "commit": approved, "pull_request": release.pull_number},
+        after={
+            "version": release.version,
+            "commit": approved,
+            "pull_request": release.pull_number,
+            "released_together": [other.number for other in together],
+        },
     )
+
+
+def _released_together(change: ChangeRequest) -> list[ChangeRequest]:
+    """The other changes whose commits the release carries, each approved on them; a commit of a
+    change that was not stops the release (as it stops the deploy) before anything is merged."""
+    from changes.selectors import change_contents, contents_refusal, released_together
+
+    contents = change_contents(change) or []
+    refusal = contents_refusal(change, contents)
+    if refusal:
+        raise ScmError(f"{refusal}: nothing is merged.", kind="conflict")
+    return released_together(contents)
 
 
 def _release_merge(release: Release, scm) -> None:
@@ -416,11 +457,8 @@ def _release_tag(release: Release, scm) -> None:
         release.previous_tag or None, release.merge_commit, version=release.version
     )
     if existing is None:
-        scm.tag(
-            release.version,
-            release.merge_commit,
-            f"{release.version}\n\n{change.number} {change.title}\n\n{release.notes}",
-        )
+        named = "\n".join(f"{c.number} {c.title}" for c in [change, *release.shipped_with.order_by("pk")])
+        scm.tag(release.version, release.merge_commit, f"{release.version}\n\n{named}\n\n{release.notes}")
     release.tagged_at = clock.now()
     audit_record(
         actor=None,

@@ -26,6 +26,9 @@ PASSING_CONCLUSIONS = ("success", "neutral", "skipped")
 # GitHub's compare lists at most 300 changed files: a longer list is cut without a word.
 COMPARE_FILES_LIMIT = 300
 
+# GitHub lists at most 250 commits of a pull request; a release of more is refused, not guessed.
+PULL_COMMITS_LIMIT = 250
+
 # Release notes list the newest commits up to this many, then say how many more there are; the
 # whole stays under GitHub's limit for a release's body.
 NOTES_COMMITS = 100
@@ -86,6 +89,8 @@ class PullRequestReport:
     owner_logins: list[str] = field(default_factory=list)  # the people among them, teams expanded
     unresolved_teams: list[str] = field(default_factory=list)  # teams whose members could not be read
     unsigned: list[str] = field(default_factory=list)
+    # What merging would bring, oldest first: (sha, subject); None where it could not be listed whole.
+    commits: list[tuple[str, str]] | None = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -338,7 +343,18 @@ class LocalGit:
             owners=owners,
             owner_logins=individual_logins(owners),
             unsigned=self.unsigned_commits(source, target),
+            commits=self.commits_between(target, head),
         )
+
+    def commits_between(self, target: str, head: str) -> list[tuple[str, str]] | None:
+        """The commits `head` has that `target` lacks, oldest first, with their subjects (None when
+        there are more than a release may list)."""
+        log = self._git(
+            "log", "--reverse", f"--max-count={PULL_COMMITS_LIMIT + 1}", "--format=%H%x00%s",
+            f"{self.head(target)}..{head}",
+        )  # fmt: skip
+        commits = [(sha, subject) for sha, subject in _records(log.stdout)]
+        return commits if len(commits) <= PULL_COMMITS_LIMIT else None
 
     def _codeowners(self, ref: str) -> str:
         for path in CODEOWNERS_PATHS:
@@ -615,8 +631,12 @@ class GitHub:
         pull = self._pull(source, target, number=number, title=title, body=body)
         if pull is None:
             head = self.head(source)
-            return PullRequestReport(head=head, checks=self._checks(head))
+            listed = self._repo.compare(target, head)
+            commits = [(c.sha, c.commit.message.split("\n", 1)[0]) for c in listed.commits]
+            whole = listed.total_commits <= PULL_COMMITS_LIMIT and len(commits) == listed.total_commits
+            return PullRequestReport(head=head, checks=self._checks(head), commits=commits if whole else None)
         head = pull.head.sha
+        pulled = list(pull.get_commits())
         changed = [f.filename for f in pull.get_files()]
         owners = code_owners(self._codeowners(target), changed)
         owner_logins, unresolved_teams = self._owner_logins(owners)
@@ -640,7 +660,12 @@ class GitHub:
             owners=owners,
             owner_logins=owner_logins,
             unresolved_teams=unresolved_teams,
-            unsigned=[c.sha for c in pull.get_commits() if not c.commit.verification.verified],
+            unsigned=[c.sha for c in pulled if not c.commit.verification.verified],
+            commits=(
+                [(c.sha, c.commit.message.split("\n", 1)[0]) for c in pulled]
+                if pull.commits <= PULL_COMMITS_LIMIT and len(pulled) == pull.commits
+                else None
+            ),
         )
 
     def _pull(self, source: str, target: str, *, number: int | None, title: str, body: str):

@@ -1,5 +1,7 @@
 """Reads of change requests with a constant number of queries, however many rows there are."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db.models import Exists, F, IntegerField, OuterRef, Prefetch, QuerySet
 from django.db.models.expressions import RawSQL
@@ -243,7 +245,101 @@ def deploy_gates(change: ChangeRequest, summary: QuorumSummary) -> list[dict]:
         gates.append(_review_unread_gate(pull, change))
     if policy.signed_commits_required:
         gates.append(_signed_gate(pull, change.source_branch))
+    if pull is not None and pull.read_at is not None:
+        gates.append(_contents_gate(change))
     return gates
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """A commit the change's release would ship and the changes it belongs to: this change, when no
+    other change's branch brings it; else those changes, each with whether it was approved on it."""
+
+    sha: str
+    subject: str
+    owners: tuple[ChangeRequest, ...]
+    unapproved: tuple[ChangeRequest, ...] = ()
+
+    @property
+    def others(self) -> tuple[ChangeRequest, ...]:
+        return tuple(owner for owner in self.owners if owner.pk != self.of_change)
+
+    of_change: int = 0
+
+
+def _approved_on_its_head(other: ChangeRequest, pull) -> bool:
+    return (
+        other.status in (ChangeStatus.APPROVED, ChangeStatus.SCHEDULED)
+        and other.approved_commit == pull.head_sha
+    )
+
+
+def change_contents(change: ChangeRequest) -> list[Shipped] | None:
+    """What the change's release would ship, commit by commit, with the change each belongs to
+    (two queries); None before its branch was read. A commit that another change's branch brings
+    too is that change's work: it ships only if that change was approved on it (they are then
+    released together), never on this change's approval alone."""
+    from changes.models import PullCommit
+
+    pull = pull_request_of(change)
+    if pull is None or pull.read_at is None:
+        return None
+    commits = list(pull.commits.all())
+    claims: dict[str, list] = {}
+    others = (
+        PullCommit.objects.filter(sha__in=[c.sha for c in commits])
+        .exclude(pull__change_id=change.pk)
+        .select_related("pull__change")
+        .order_by("pull__change_id")
+    )
+    for row in others:
+        claims.setdefault(row.sha, []).append(
+            (row.pull.change, _approved_on_its_head(row.pull.change, row.pull))
+        )
+    shipped = []
+    for commit in commits:
+        claimed = claims.get(commit.sha, [])
+        owners = tuple(other for other, _ in claimed) or (change,)
+        unapproved = tuple(other for other, ok in claimed if not ok)
+        shipped.append(Shipped(commit.sha, commit.subject, owners, unapproved, of_change=change.pk))
+    return shipped
+
+
+def contents_refusal(change: ChangeRequest, contents: list[Shipped]) -> str:
+    """Why the release may not ship what its branch brings, in words; "" when it may."""
+    from changes.releases import shas_in_words
+
+    if not change.pull.commits_listed:
+        return f"{change.source_branch} brings more commits than can be listed: release them in parts"
+    blocked = [s for s in contents if s.unapproved]
+    if not blocked:
+        return ""
+    named = sorted({other.pk: other for s in blocked for other in s.unapproved}.values(), key=lambda o: o.pk)
+    whose = ", ".join(f"{o.number} ({o.get_status_display().lower()})" for o in named)
+    return (
+        f"{len(blocked)} commit(s) belong to changes not approved on them: "
+        f"{shas_in_words([s.sha for s in blocked])}, of {whose}"
+    )
+
+
+def released_together(contents: list[Shipped]) -> list[ChangeRequest]:
+    """The other changes whose commits the release carries, by number."""
+    return sorted({o.pk: o for s in contents for o in s.others}.values(), key=lambda o: o.pk)
+
+
+def _contents_gate(change: ChangeRequest) -> dict:
+    """Every commit the release would ship belongs to a change approved on it."""
+    contents = change_contents(change)
+    refusal = contents_refusal(change, contents)
+    if refusal:
+        return {"name": "Release contents", "state": "blocked", "detail": refusal}
+    together = released_together(contents)
+    detail = f"{len(contents)} commit(s)" + (
+        f", released together with {', '.join(o.number for o in together)} (approved)"
+        if together
+        else ", all its own"
+    )
+    return {"name": "Release contents", "state": "ok", "detail": detail}
 
 
 def pull_request_of(change: ChangeRequest):

@@ -289,6 +289,8 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
     integrations.checklist_prove(
         change=change, integration="rollback_plan", evidence="Documented in the change."
     )
+    if scm.configured():
+        _read_repository_later(change)  # what its branch would ship, from its first day
     if change.incident_id is not None:
         from incidents.models import TimelineEntry
         from incidents.services import timeline_add

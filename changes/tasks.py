@@ -70,7 +70,6 @@ def pull_requests_read() -> int:
     catches up on any that were missed (those read in the last ten minutes are left alone)."""
     waiting = list(
         ChangeRequest.objects.open()
-        .exclude(status=ChangeStatus.DRAFT)
         .exclude(pull__read_at__gte=clock.now() - RECENTLY_READ)
         .values_list("pk", flat=True)
     )

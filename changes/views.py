@@ -126,6 +126,8 @@ def _detail_context(request, change, **forms) -> dict:
         "review": selectors.change_review(change) if change.review_pending else None,
         "actions": selectors.change_actions(request.user, change, summary),
         "my_stale_approval": selectors.stale_approval_of(request.user, change),
+        "contents": selectors.change_contents(change),
+        "shipped_in": list(change.shipped_in.select_related("change")),
         "gates": gates,
         "deploy": _deploy_panel(request, change, gates),
         "deployments": list(change.deployments.all()[:10]),

@@ -160,10 +160,13 @@ def approved_change(requester, environment, **fields):
     return change
 
 
-def deploying_at(change, commit: str):
-    """A change its quorum approved on `commit`, whose deployment has started (the approvals and
-    the engine's part, written directly for tests of what comes after)."""
+def deploying_at(change, scm):
+    """A change whose branch was read in `scm`, approved on its head, and whose deployment has
+    started (the approvals and the engine's part written directly, for tests of what comes after)."""
+    from changes import releases
+
+    pull = releases.pull_request_read(change=change, scm=scm)
     change.status = "deploying"
-    change.approved_commit = commit
+    change.approved_commit = pull.head_sha
     change.save(update_fields=["status", "approved_commit"])
     return change

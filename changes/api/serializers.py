@@ -238,13 +238,15 @@ class PullRequestSerializer(serializers.ModelSerializer):
 
 
 class ReleaseSerializer(serializers.ModelSerializer):
+    shipped_with = serializers.SlugRelatedField(slug_field="number", many=True, read_only=True)
+
     class Meta:
         from changes.models import Release
 
         model = Release
         fields = [
-            "version", "previous_tag", "merge_commit", "merged_at", "tagged_at", "published_at", "url",
-            "notes", "error",
+            "version", "previous_tag", "head_commit", "merge_commit", "merged_at", "tagged_at",
+            "published_at", "url", "notes", "error", "shipped_with",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -267,6 +269,13 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
     release = serializers.SerializerMethodField(
         help_text="The release cut when the change deployed, step by step (null before)."
     )
+    ships = serializers.SerializerMethodField(
+        help_text="The commits its release would ship, each with the changes it belongs to and those "
+        "not approved on it (null before its branch was read)."
+    )
+    released_in = serializers.SerializerMethodField(
+        help_text="Releases of other changes that carried its commits: released together."
+    )
 
     class Meta(ChangeRequestSerializer.Meta):
         fields = [
@@ -279,6 +288,8 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
             "gates",
             "repository",
             "release",
+            "ships",
+            "released_in",
         ]
 
     def get_gates(self, change) -> list[dict]:
@@ -299,6 +310,28 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
             return ReleaseSerializer(change.release).data
         except Release.DoesNotExist:
             return None
+
+    def get_ships(self, change) -> list[dict] | None:
+        from changes.selectors import change_contents
+
+        contents = change_contents(change)
+        if contents is None:
+            return None
+        return [
+            {
+                "sha": shipped.sha,
+                "subject": shipped.subject,
+                "belongs_to": [owner.number for owner in shipped.owners],
+                "not_approved": [owner.number for owner in shipped.unapproved],
+            }
+            for shipped in contents
+        ]
+
+    def get_released_in(self, change) -> list[dict]:
+        return [
+            {"version": release.version, "change": release.change.number}
+            for release in change.shipped_in.select_related("change")
+        ]
 
     def get_staging_soak(self, change) -> dict:
         from changes.soak import soak_of

@@ -23,7 +23,7 @@ def deploying(developer, repo):
     change = change_create(
         developer, environment=environment, title="Faster render queue", version_bump="minor"
     )
-    return deploying_at(change, git(repo, "rev-parse", "staging"))
+    return deploying_at(change, LocalGit(repo))
 
 
 def merges_on_main(repo) -> int:
@@ -92,7 +92,7 @@ def test_a_head_merged_outside_the_release_is_not_called_nothing_to_release(repo
 
 def test_a_head_in_the_last_release_already_is_nothing_to_release(repo, deploying):
     git(repo, "checkout", "--quiet", "-B", "staging", "main")  # staging is where v1.2.0 is
-    deploying_at(deploying, git(repo, "rev-parse", "staging"))  # and that is what was approved
+    deploying_at(deploying, LocalGit(repo))  # and that is what was approved
     with pytest.raises(releases.RepositoryRefused, match="is in v1.2.0 already: there is nothing to release"):
         releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert merges_on_main(repo) == 0

@@ -39,7 +39,7 @@ releases.release_cut(change=ChangeRequest.objects.get(pk=int(sys.argv[1])), scm=
 def test_a_release_killed_between_merge_and_tag_is_finished_by_the_retry(repo, developer, tmp_path):
     policy = ApprovalPolicyFactory(name="No signatures", signed_commits_required=False)
     change = change_create(developer, environment=EnvironmentFactory(approval_policy=policy))
-    deploying_at(change, git(repo, "rev-parse", "staging"))
+    deploying_at(change, LocalGit(repo))
     marker = tmp_path / "merged"
     test_url = database_url(connections["default"].settings_dict)
     env = {**os.environ, "DATABASE_URL": test_url, "DATABASE_REPLICA_URL": test_url, "MARKER": str(marker)}

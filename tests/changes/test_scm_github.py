@@ -47,7 +47,7 @@ def deploying(developer, github_server):
         title="Faster render queue",
         version_bump="minor",
     )
-    return deploying_at(change, github_server.branch_sha("staging"))
+    return deploying_at(change, github(github_server))
 
 
 def untouched(server, main_before: str) -> bool:
@@ -413,7 +413,7 @@ def pin_submodule(server, branch: str, path: str) -> str:
 def test_a_release_the_api_cannot_revert_whole_is_refused(signed, deploying, release_manager, arrange, words):
     server = signed
     arrange(server)
-    deploying_at(deploying, server.branch_sha("staging"))  # approved as arranged
+    deploying_at(deploying, github(server))  # approved as arranged
     server.verified |= set(server.rev_list("main..staging"))
     server.add_check_run(server.branch_sha("staging"), "ci/test")
     releases.release_cut(change=deploying, scm=github(server))

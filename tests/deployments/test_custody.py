@@ -37,3 +37,20 @@ def test_a_push_after_approval_stops_the_deploy_before_anything_is_written(ready
     assert not Deployment.objects.exists() and AuditEvent.objects.count() == events
     ready.refresh_from_db()
     assert ready.status == "scheduled"
+
+
+def test_a_deploy_that_would_ship_another_changes_unapproved_work_is_refused(ready, developer, rita):
+    from changes import releases, scm
+    from tests.factories import change_create
+
+    draft = change_create(developer, environment=ready.environment, title="Export storyboards to PDF")
+    releases.pull_request_read(change=draft, scm=scm.repository())  # its branch is staging too
+    events = AuditEvent.objects.count()
+    response = deploy(rita, ready)
+    assert response.status_code == 409
+    assert any(
+        r.startswith("Release contents: 2 commit(s) belong to changes not approved on them:")
+        and r.endswith(f"of {draft.number} (draft)")
+        for r in response.json()["reasons"]
+    ), response.json()["reasons"]
+    assert not Deployment.objects.exists() and AuditEvent.objects.count() == events
