@@ -453,12 +453,14 @@ def _release_tag(release: Release, scm) -> None:
         raise ScmError(
             f"{release.version} exists already on another commit ({existing[:10]}).", kind="conflict"
         )
-    release.notes = scm.release_notes(
-        release.previous_tag or None, release.merge_commit, version=release.version
-    )
+    notes = scm.release_notes(release.previous_tag or None, release.merge_commit, version=release.version)
+    together = list(release.shipped_with.order_by("pk"))
+    # The notes name every change released: the one deployed, and those whose work it carries.
+    named = [f"{c.number} {c.title}" for c in [change, *together]]
+    release.notes = f"Released together: {'; '.join(named)}\n\n{notes}" if together else notes
     if existing is None:
-        named = "\n".join(f"{c.number} {c.title}" for c in [change, *release.shipped_with.order_by("pk")])
-        scm.tag(release.version, release.merge_commit, f"{release.version}\n\n{named}\n\n{release.notes}")
+        lines = "\n".join(named)
+        scm.tag(release.version, release.merge_commit, f"{release.version}\n\n{lines}\n\n{notes}")
     release.tagged_at = clock.now()
     audit_record(
         actor=None,

@@ -114,6 +114,9 @@ def test_changes_approved_on_their_commits_are_released_together(developer, prod
     assert list(release.shipped_with.all()) == [ChangeRequest.objects.get(pk=under.pk)]
     tag = git(repo, "tag", "-l", "--format=%(contents)", release.version)
     assert f"{top.number} Crop thumbnails" in tag and f"{under.number} Faster render queue" in tag
+    assert release.notes.startswith(
+        f"Released together: {top.number} Crop thumbnails; {under.number} Faster render queue\n"
+    )
     page = client_for(developer).get(f"/changes/{under.pk}/").content.decode()
     assert f'Released in <a href="/changes/{top.pk}/#release">{release.version}</a> together with' in page
     assert client_for(developer).get(f"/api/v1/changes/{under.pk}/").json()["released_in"] == [
