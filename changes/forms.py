@@ -1,6 +1,6 @@
 from django import forms
 
-from changes.choices import ChangeType, Decision
+from changes.choices import ChangeStatus, ChangeType, Decision
 from changes.models import SIGN_OFF_CAPACITIES, ChangeRequest
 from portal.forms import OTPForm
 
@@ -16,7 +16,7 @@ class ChangeRequestForm(forms.ModelForm):
         fields = [
             "title", "standard_template", "environment", "services", "change_type", "incident", "risk",
             "risk_assessment",
-            "description", "rollback_plan", "has_migrations", "source_branch",
+            "description", "rollback_plan", "has_migrations", "source_branch", "fixes_forward",
             "pull_request", "version_bump", "stakeholders", "stakeholder_channels",
         ]  # fmt: skip
         widgets = {
@@ -33,6 +33,10 @@ class ChangeRequestForm(forms.ModelForm):
             "The branch that carries the change. It merges into its environment's branch, which "
             "is not chosen here."
         )
+        self.fields["fixes_forward"].queryset = ChangeRequest.objects.filter(
+            status__in=[ChangeStatus.ROLLED_BACK, ChangeStatus.FAILED], release__merged_at__isnull=False
+        )
+        self.fields["fixes_forward"].label = "Fixes forward"
         if self.instance.pk:
             self.initial["stakeholder_channels"] = ", ".join(self.instance.stakeholder_channels)
             del self.fields["standard_template"]  # a change is filed from a template once
@@ -68,6 +72,8 @@ class ChangeRequestForm(forms.ModelForm):
             initial["change_type"] = query["change_type"]
         if query.get("incident", "").isdigit() and Incident.objects.filter(pk=query["incident"]).exists():
             initial["incident"] = int(query["incident"])
+        if query.get("fixes_forward", "").isdigit():
+            initial["fixes_forward"] = int(query["fixes_forward"])
         if query.get("environment"):
             environment = Environment.objects.filter(name=query["environment"]).first()
             if environment is not None:

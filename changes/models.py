@@ -184,6 +184,11 @@ class ChangeRequest(models.Model):
     )
     review_due_at = models.DateTimeField(null=True, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # A change that fixes forward the code of a rolled-back release still on the target branch.
+    fixes_forward = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="fixed_forward_by",
+        help_text="The rolled-back change whose code, still on the environment's branch, this one fixes.",
+    )  # fmt: skip
     freeze_override = models.CharField(
         max_length=300,
         blank=True,
@@ -491,6 +496,13 @@ class Release(models.Model):
     notes = models.TextField(blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     url = models.URLField(blank=True, help_text="The release on GitHub, when it is there.")
+    reverted_commit = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The commit that undoes it (on GitHub, its revert pull request's).",
+    )
+    reverted_url = models.URLField(blank=True, help_text="The revert pull request, on GitHub.")
+    reverted_at = models.DateTimeField(null=True, blank=True)
     shipped_with = models.ManyToManyField(
         ChangeRequest, blank=True, related_name="shipped_in",
         help_text="Other approved changes whose commits the release carries: released together.",

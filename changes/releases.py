@@ -500,6 +500,10 @@ def release_revert(*, actor: User, change: ChangeRequest, scm):
         raise ChangeError(f"{change.number} has no tagged release to revert.", conflict=True)
     with _repository_says(f"Revert of {release.version}"):
         reverted = scm.revert(release.version, change.target_branch)
+    # The environment's branch is no longer ahead of live by this release once the revert is on it.
+    release.reverted_commit, release.reverted_url = reverted.commit, reverted.url
+    release.reverted_at = clock.now()
+    release.save(update_fields=["reverted_commit", "reverted_url", "reverted_at"])
     audit_record(
         actor=actor,
         action="release.revert",

@@ -247,6 +247,9 @@ def deploy_gates(change: ChangeRequest, summary: QuorumSummary) -> list[dict]:
         gates.append(_signed_gate(pull, change.source_branch))
     if pull is not None and pull.read_at is not None:
         gates.append(_contents_gate(change))
+    ahead = ahead_of_live(change.environment_id)
+    if ahead:
+        gates.append(_live_gate(change, ahead))
     return gates
 
 
@@ -340,6 +343,41 @@ def _contents_gate(change: ChangeRequest) -> dict:
         else ", all its own"
     )
     return {"name": "Release contents", "state": "ok", "detail": detail}
+
+
+def ahead_of_live(environment_id: int) -> list:
+    """The releases whose code is still on the environment's branch although they never stayed
+    live: rolled back or failed after the merge, neither reverted nor fixed forward by a change
+    that has since completed. The next release from that branch would ship them again."""
+    from changes.models import Release
+
+    return list(
+        Release.objects.filter(
+            change__environment_id=environment_id,
+            merged_at__isnull=False,
+            reverted_at__isnull=True,
+            change__status__in=[ChangeStatus.ROLLED_BACK, ChangeStatus.FAILED],
+        )
+        .exclude(change__fixed_forward_by__status=ChangeStatus.COMPLETED)
+        .select_related("change")
+        .order_by("merged_at")
+    )
+
+
+def _live_gate(change: ChangeRequest, ahead: list) -> dict:
+    """The environment's branch holds no rolled-back code, or this change fixes it forward."""
+    unanswered = [r for r in ahead if r.change_id not in (change.fixes_forward_id, change.pk)]
+    if not unanswered:
+        return {"name": "Live version", "state": "ok", "detail": "no rolled-back code on the branch"}
+    words = ", ".join(
+        f"{r.change.number} ({r.change.get_status_display().lower()}) in {r.version}" for r in unanswered
+    )
+    return {
+        "name": "Live version",
+        "state": "blocked",
+        "detail": f"{change.target_branch} is ahead of live by {words}: revert it, or name it on a change "
+        "that fixes it forward",
+    }
 
 
 def pull_request_of(change: ChangeRequest):

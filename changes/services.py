@@ -46,6 +46,7 @@ EDITABLE_FIELDS = (
     "version_bump",
     "stakeholder_channels",
     "incident",
+    "fixes_forward",
 )
 
 
@@ -72,11 +73,14 @@ class SlotRefused(ChangeError):
 
 def _snapshot(change: ChangeRequest) -> dict:
     data = {
-        name: getattr(change, name) for name in EDITABLE_FIELDS if name not in {"environment", "incident"}
+        name: getattr(change, name)
+        for name in EDITABLE_FIELDS
+        if name not in {"environment", "incident", "fixes_forward"}
     }
     data["environment"] = change.environment.name
     data["target_branch"] = change.target_branch
     data["incident"] = change.incident.number if change.incident_id else None
+    data["fixes_forward"] = change.fixes_forward.number if change.fixes_forward_id else None
     data["status"] = change.status
     data["revision"] = change.revision
     return data
@@ -172,6 +176,7 @@ class ChangeInput:
     services: list[Service] | None = None
     stakeholders: list[User] | None = None
     incident: object = None
+    fixes_forward: object = None
     standard_template: object = None
 
 
@@ -245,6 +250,32 @@ def _check_emergency(incident, *, requester: User, environment: Environment) -> 
         )
 
 
+def _check_fix_forward(change: ChangeRequest) -> None:
+    """A change fixes forward only a rolled-back (or failed) release whose code is still on its
+    environment's branch."""
+    from changes.selectors import ahead_of_live
+
+    named = change.fixes_forward
+    if named is None:
+        return
+    if named.pk == change.pk or named.pk not in {r.change_id for r in ahead_of_live(change.environment_id)}:
+        raise ChangeError(
+            f"fixes_forward: {named.number} left no code of its own on {change.environment}'s branch to fix "
+            "forward (only a rolled-back or failed release that is not reverted does)."
+        )
+
+
+def _fix_forward_told(change: ChangeRequest, actor: User) -> None:
+    """The incidents of the rolled-back change hear of the change that fixes it forward."""
+    from incidents.models import Incident, TimelineEntry
+    from incidents.services import timeline_add
+
+    named = change.fixes_forward
+    for incident in Incident.objects.filter(Q(change=named) | Q(deployment__change=named)).distinct():
+        text = f"{change.number} filed to fix {named.number} forward: {change.title}."
+        timeline_add(incident, TimelineEntry.Kind.LINK, text, actor=actor, change=change.pk)
+
+
 def _check_type(change_type: str, incident, template) -> None:
     if change_type == ChangeType.EMERGENCY and incident is None:
         raise ChangeError("incident: an emergency change fixes an incident; link the incident it fixes.")
@@ -265,6 +296,7 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
         raise ChangeError(f"standard_template: {data.standard_template} is retired; file a normal change.")
     _check_type(data.change_type, data.incident, data.standard_template)
     _check_branch(ChangeRequest(source_branch=data.source_branch, environment=data.environment))
+    _check_fix_forward(ChangeRequest(environment=data.environment, fixes_forward=data.fixes_forward))
     _check_template(data.standard_template, data.environment, data.services or [])
     if data.change_type == ChangeType.EMERGENCY:
         _check_emergency(data.incident, requester=actor, environment=data.environment)
@@ -291,6 +323,8 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
     )
     if scm.configured():
         _read_repository_later(change)  # what its branch would ship, from its first day
+    if change.fixes_forward_id is not None:
+        _fix_forward_told(change, actor)
     if change.incident_id is not None:
         from incidents.models import TimelineEntry
         from incidents.services import timeline_add
@@ -325,6 +359,10 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
             setattr(change, name, value)
     _check_type(change.change_type, change.incident, change.standard_template)
     _check_branch(change)
+    if before["fixes_forward"] != _snapshot(change)["fixes_forward"]:
+        _check_fix_forward(change)
+        if change.fixes_forward_id is not None:
+            _fix_forward_told(change, actor)
     if "services" in data:
         change.services.set(data["services"])
     if "stakeholders" in data:

@@ -32,8 +32,11 @@ def catalogue(request, status: int = 200):
     )
     services_ = Service.objects.prefetch_related("environments")
     environments = list(environments)
+    from changes.selectors import ahead_of_live
+
     for environment in environments:
         environment.simulation = _simulation(environment)
+        environment.ahead = ahead_of_live(environment.pk)
     return render(
         request,
         "deployments/catalogue.html",

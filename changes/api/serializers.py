@@ -124,6 +124,10 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
         queryset=Incident.objects.all(), required=False, allow_null=True,
         help_text="The incident an emergency change fixes (its id); required for an emergency change.",
     )  # fmt: skip
+    fixes_forward = serializers.PrimaryKeyRelatedField(
+        queryset=ChangeRequest.objects.all(), required=False, allow_null=True,
+        help_text="The rolled-back change (its id) whose code, still on the branch, this one fixes.",
+    )  # fmt: skip
     emergency_review = serializers.SerializerMethodField(
         help_text="For an emergency change approved up front: when its full review is due, when it was done."
     )
@@ -138,8 +142,8 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
             "environment", "services", "has_migrations", "source_branch", "target_branch", "pull_request",
             "version_bump", "stakeholders", "stakeholder_channels", "requester", "status",
             "revision", "created_at", "updated_at", "submitted_at", "approved_at", "approved_commit",
-            "scheduled_start",
-            "scheduled_end", "standard_template", "incident", "emergency_review", "freeze_override",
+            "scheduled_start", "scheduled_end", "standard_template", "incident", "fixes_forward",
+            "emergency_review", "freeze_override",
             "checklist_done", "checklist_total", "approval_count",
         ]  # fmt: skip
         read_only_fields = [

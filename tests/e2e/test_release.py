@@ -8,7 +8,13 @@ from changes import releases
 from changes.scm import GitHub
 from tests.changes.conftest import github_server, repo  # noqa: F401 (fixtures)
 from tests.e2e.conftest import screenshot, sign_in
-from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, UserFactory, change_create
+from tests.factories import (
+    ApprovalPolicyFactory,
+    EnvironmentFactory,
+    UserFactory,
+    change_create,
+    deploying_at,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, databases="__all__")]
 
@@ -40,9 +46,7 @@ def test_the_change_page_shows_what_github_says_and_the_release(live_server, pag
     server.add_check_run(server.branch_sha("staging"), "ci/test")
     server.add_review(1, "alex-owner", "APPROVED")
     server.verified |= set(server.rev_list("main..staging"))
-    releases.pull_request_read(change=change, scm=scm)
-    change.status = "deploying"  # the deployment engine's part
-    change.save(update_fields=["status"])
+    deploying_at(change, scm)  # read again, approved on its head, and the engine's part
     release = releases.release_cut(change=change, scm=scm)
 
     page.reload()
