@@ -63,3 +63,107 @@ def _reverts_pending(change, repository) -> list[str]:
                 f"not on {change.target_branch} yet{why}: merge {where} first."
             )
     return refusals
+
+
+MATCHES = "matches"
+
+
+def _link(name: str, value: str, verdict: str, **detail) -> dict:
+    """One link of the chain: what it is, its value, and its verdict against the link before it
+    ("matches", "differs: …", or "not yet" for a step still to come)."""
+    return {"link": name, "value": value, "verdict": verdict, **detail}
+
+
+def chain(change, *, repository=None) -> list[dict]:
+    """The chain of custody of the change, link by link, each judged against the one before it.
+    With `repository`, the merge's parents and the tag are read from it; without, from what the
+    release recorded."""
+    from changes.models import Release
+    from changes.quorum import quorum_summary
+    from changes.soak import soak_of
+    from portal import clock
+
+    approved = change.approved_commit
+    approvals = [a for a in change.approvals.all() if a.dismissed_at is None and a.commit == approved]
+    summary = quorum_summary(change, approvals, change.environment.approval_policy) if approved else None
+    links = [
+        _link(
+            "Approved commit",
+            approved,
+            MATCHES
+            if summary and summary.satisfied
+            else f"differs: {summary.explain() if summary else 'none'}",
+            approvals=[
+                {
+                    "by": a.approver.username,
+                    "capacity": a.capacity,
+                    "at": a.created_at.isoformat(),
+                    "second_factor": a.second_factor,
+                }
+                for a in approvals
+                if a.decision == "approve"
+            ],
+        )
+    ]
+    soak = soak_of(change, now=clock.now())
+    soaked = soak.commit == approved and soak.open
+    links.append(
+        _link(
+            "Staging soak",
+            soak.commit,
+            MATCHES if soaked else f"differs: {soak.message}",
+            message=soak.message,
+        )
+    )
+    release = Release.objects.filter(change=change).first()
+    if release is None or release.merged_at is None:
+        links.append(_link("Merge", "", "not yet"))
+        links.append(_link("Tag", "", "not yet"))
+    else:
+        parents = repository.parents(release.merge_commit) if repository else []
+        merged = parents[1:2] == [approved] if repository else release.head_commit == approved
+        links.append(
+            _link(
+                "Merge",
+                release.merge_commit,
+                MATCHES
+                if merged
+                else f"differs: it merges {(parents[1:2] or [release.head_commit])[0][:10]}, "
+                f"not the approved {approved[:10]}",
+                parents=parents,
+            )
+        )
+        if release.tagged_at is None:
+            links.append(_link("Tag", release.version, "not yet"))
+        else:
+            points_at = repository.tag_commit(release.version) if repository else release.merge_commit
+            links.append(
+                _link(
+                    "Tag",
+                    release.version,
+                    MATCHES
+                    if points_at == release.merge_commit
+                    else f"differs: {release.version} points at {(points_at or 'nothing')[:10]}",
+                    points_at=points_at,
+                )
+            )
+    for deployment in change.deployments.order_by("pk"):
+        if not deployment.version:
+            links.append(_link(f"Deployment {deployment.pk}", "", "not yet", colour=deployment.to_colour))
+            continue
+        shipped = release is not None and deployment.version == release.version
+        links.append(
+            _link(
+                f"Deployment {deployment.pk}",
+                deployment.version,
+                MATCHES if shipped else f"differs: it deployed {deployment.version}, not the tag",
+                colour=deployment.to_colour,
+                state=deployment.state,
+            )
+        )
+    return links
+
+
+def broken(links: list[dict]) -> list[str]:
+    """The links that differ, in words."""
+    return [f"{link['link']}: {link['verdict']}" for link in links if link["verdict"].startswith("differs")]

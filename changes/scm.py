@@ -313,6 +313,10 @@ class LocalGit:
             self._git("merge-base", "--is-ancestor", commit, self.head(target), check=False).returncode == 0
         )
 
+    def parents(self, commit: str) -> list[str]:
+        """The parents of a commit, the first one first (a merge's first parent is the target's)."""
+        return self._git("rev-list", "--parents", "-n", "1", commit).stdout.split()[1:]
+
     def only_merges_target(self, before: str, after: str, target: str) -> bool:
         """Whether `after` only merges `target` into `before`: one merge commit whose parents are
         `before` and a commit of `target`, and whose tree is exactly what git's own merge of the
@@ -592,6 +596,10 @@ class GitHub:
             return self._repo.compare(commit, target).status in ("ahead", "identical")
         except UnknownObjectException:
             return False
+
+    @_speaks("read a commit", "contents: read")
+    def parents(self, commit: str) -> list[str]:
+        return [parent.sha for parent in self._repo.get_commit(commit).parents]
 
     def only_merges_target(self, before: str, after: str, target: str) -> bool:
         """GitHub cannot redo a merge without writing one, so a push is never taken to only merge

@@ -127,6 +127,7 @@ def _detail_context(request, change, **forms) -> dict:
         "actions": selectors.change_actions(request.user, change, summary),
         "my_stale_approval": selectors.stale_approval_of(request.user, change),
         "contents": selectors.change_contents(change),
+        "custody": _custody(change),
         "shipped_in": list(change.shipped_in.select_related("change")),
         "gates": gates,
         "deploy": _deploy_panel(request, change, gates),
@@ -143,6 +144,19 @@ def _detail_context(request, change, **forms) -> dict:
             (c, [r for r in comments if r.parent_id == c.pk]) for c in comments if c.parent_id is None
         ],
     }
+
+
+def _custody(change) -> dict | None:
+    """The chain of custody the page shows: as the latest deployment checked it in the repository
+    (kept with it), else as the records say; none before the change is approved."""
+    from changes import custody
+
+    latest = change.deployments.exclude(custody=[]).order_by("-pk").first()
+    if latest is not None:
+        return {"links": latest.custody, "checked_at": latest.custody_checked_at, "deployment": latest}
+    if not change.approved_commit:
+        return None
+    return {"links": custody.chain(change), "checked_at": None, "deployment": None}
 
 
 def _next_slot(change):

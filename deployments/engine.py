@@ -410,7 +410,7 @@ def _preflight(deployment: Deployment, world: Outside) -> float | None:
 
 
 def _release(deployment: Deployment, world: Outside) -> float | None:
-    from changes import releases, scm
+    from changes import custody, releases, scm
 
     stage = _stage(deployment, Stage.Kind.RELEASE, "Release")
     try:
@@ -431,11 +431,26 @@ def _release(deployment: Deployment, world: Outside) -> float | None:
     except scm.ScmError as refused:  # no repository configured
         _close(stage, Stage.State.FAILED, str(refused))
         raise Refused(str(refused)) from None
+    _save(deployment, version=release.version)  # what it puts on the colour: judged in the chain
+    try:
+        links = custody.chain(deployment.change, repository=scm.repository())
+    except scm.ScmError:  # out of reach for now: judged on what the release recorded
+        links = custody.chain(deployment.change)
+    _save(deployment, action="deployment.custody", custody=links, custody_checked_at=clock.now())
+    differs = custody.broken(links)
     _record(
         stage,
-        [Stage.evidence("Release", True, release.version, detail=release.url or release.merge_commit[:10])],
+        [
+            Stage.evidence("Release", True, release.version, detail=release.url or release.merge_commit[:10]),
+            Stage.evidence(
+                "Chain of custody", not differs, detail="; ".join(differs) or "every link matches"
+            ),
+        ],
         replace=True,
     )
+    if differs:
+        _close(stage, Stage.State.FAILED, "; ".join(differs))
+        raise Refused(f"Chain of custody: {'; '.join(differs)}")
     _pass_on(stage, deployment, D.DEPLOYING, version=release.version)
     return None
 

@@ -153,6 +153,8 @@ def deploy(*, actor, change) -> Deployment:
                 analysis_seconds=deploy.analysis_seconds,
                 state_since=now,
                 next_run_at=now,
+                custody=custody.chain(change),  # what was checked, kept for a later reader
+                custody_checked_at=now,
             )
             audit_record(
                 actor=actor,

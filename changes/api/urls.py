@@ -22,6 +22,7 @@ urlpatterns = [
     path("freezes/", views.FreezeList.as_view(), name="api-freeze-list"),
     path("freezes/<int:pk>/", views.FreezeDetail.as_view(), name="api-freeze-detail"),
     path("staging-runs/", views.StagingRunList.as_view(), name="api-staging-runs"),
+    path("changes/<int:pk>/custody/", views.ChangeCustody.as_view(), name="api-change-custody"),
     path("webhooks/github/", views.GitHubWebhook.as_view(), name="api-webhook-github"),
     path("standard-changes/", views.StandardTemplateList.as_view(), name="api-standard-changes"),
     path(

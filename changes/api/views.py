@@ -350,6 +350,35 @@ class StandardTemplateRetire(APIView):
         return Response(s.StandardChangeTemplateSerializer(template).data)
 
 
+class ChangeCustody(APIView):
+    """The chain of custody of the change's code: the approved commit (who approved it, when, with
+    which second factor), the staging soak, the merge and its parents, the tag and what it points
+    at, the version each deployment put on a colour; each link judged against the one before it,
+    read live from the repository; and the chain as each deployment checked it at the time."""
+
+    permission_classes = [right_required(Right.CHANGE_VIEW)]
+
+    @extend_schema(responses=inline_serializer("Custody", {"links": serializers.ListField()}))
+    def get(self, request, pk: int):
+        from changes import custody, scm
+
+        change = get_object_or_404(
+            selectors.changes_visible_to(request.user).select_related("environment__approval_policy", "pull"),
+            pk=pk,
+        )
+        try:
+            links = custody.chain(change, repository=scm.repository() if scm.configured() else None)
+        except scm.ScmError as refused:
+            raise exceptions.APIException(f"The repository could not be read: {refused}") from None
+        checked = [
+            {"deployment": d.pk, "checked_at": d.custody_checked_at, "links": d.custody}
+            for d in change.deployments.order_by("pk")
+        ]
+        return Response(
+            {"change": change.number, "links": links, "broken": custody.broken(links), "checked": checked}
+        )
+
+
 class ChangeHistory(APIView):
     """The change's timeline, built from the audit trail."""
 

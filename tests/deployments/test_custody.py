@@ -54,3 +54,35 @@ def test_a_deploy_that_would_ship_another_changes_unapproved_work_is_refused(rea
         for r in response.json()["reasons"]
     ), response.json()["reasons"]
     assert not Deployment.objects.exists() and AuditEvent.objects.count() == events
+
+
+def test_a_deployed_change_shows_every_link_of_its_chain_matching(ready, repo, rita, developer, alb):
+    from deployments import services
+    from tests.deployments.test_engine import run
+
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
+    assert deployment.state == Deployment.State.SUCCEEDED
+    body = client_for(developer).get(f"/api/v1/changes/{ready.pk}/custody/").json()
+    links = {link["link"]: link for link in body["links"]}
+    assert list(links) == ["Approved commit", "Staging soak", "Merge", "Tag", f"Deployment {deployment.pk}"]
+    assert all(link["verdict"] == "matches" for link in body["links"]) and body["broken"] == []
+    approved = git(repo, "rev-parse", "staging")
+    release = ready.release
+    assert links["Approved commit"]["value"] == approved
+    assert links["Approved commit"]["approvals"][0]["second_factor"] == ""  # given through the service
+    assert links["Merge"]["value"] == release.merge_commit and links["Merge"]["parents"][1] == approved
+    assert links["Tag"]["points_at"] == release.merge_commit
+    assert links[f"Deployment {deployment.pk}"]["value"] == release.version
+    # What the deployment checked is kept with it: at its start, then once the release was cut.
+    (checked,) = body["checked"]
+    assert [link["verdict"] for link in checked["links"]] == ["matches"] * 5
+    page = client_for(developer).get(f"/changes/{ready.pk}/").content.decode()
+    assert "Chain of custody" in page and page.count('<span class="verdict">matches</span>') == 5
+
+    # Someone moves the tag afterwards: the live chain says so; the kept one says what was checked.
+    git(repo, "tag", "-f", "-a", release.version, "-m", "moved", "main~1")
+    body = client_for(developer).get(f"/api/v1/changes/{ready.pk}/custody/").json()
+    assert body["broken"] == [
+        f"Tag: differs: {release.version} points at {git(repo, 'rev-parse', 'main~1')[:10]}"
+    ]
+    assert [link["verdict"] for link in body["checked"][0]["links"]] == ["matches"] * 5

@@ -174,3 +174,8 @@ def test_a_change_goes_through_the_whole_default_policy_and_ships_the_approved_c
     assert git(signed_repo, "rev-parse", f"{release.version}^{{commit}}") == release.merge_commit
     change.refresh_from_db()
     assert change.status == "completed"
+    custody = client_for(dana).get(f"/api/v1/changes/{change.pk}/custody/").json()
+    assert custody["broken"] == [] and {link["verdict"] for link in custody["links"]} == {"matches"}
+    approved_by = custody["links"][0]["approvals"]
+    assert {a["by"] for a in approved_by} == {"alex", "bo", "casey", "sam", "pat", "lee"}
+    assert {a["second_factor"] for a in approved_by} == {"authenticator app “Test phone” (TOTP)"}
