@@ -78,6 +78,13 @@ def test_demo_seed_makes_a_signed_repository_ready_to_release(settings, tmp_path
     change.save(update_fields=["status"])
     release = releases.release_cut(change=change, scm=repo)
     assert release.version == "v1.0.1" and release.done
+    # Its chain of custody holds, link by link, in the demo's repository.
+    from changes import custody
+
+    links = custody.chain(change, repository=repo)
+    assert [(link["link"], link["verdict"]) for link in links[:4]] == [
+        ("Approved commit", "matches"), ("Staging soak", "matches"), ("Merge", "matches"), ("Tag", "matches"),
+    ]  # fmt: skip
     # Its own work only: not the draft's nor the waiting change's.
     assert "Crop thumbnails to the safe area" in release.notes
     assert "Export storyboards to PDF" not in release.notes
