@@ -136,8 +136,8 @@ def _pull_request_keep(
     pull = PullRequest.objects.filter(change=change).first() or PullRequest(change=change)
     before = _verdict(pull) if pull.read_at else None
     head_before = pull.head_sha
+    carried = bool(carried_from) and carried_from == head_before  # not moved again since
     if head_before != report.head:
-        carried = bool(carried_from) and carried_from == head_before
         pull.carried_from = [*pull.carried_from, head_before] if carried else []
     pull.number, pull.url, pull.head_sha = report.number, report.url, report.head
     pull.mergeable = report.mergeable
@@ -157,12 +157,7 @@ def _pull_request_keep(
         after["pull_request"] = report.url
     if after != before:
         audit_record(actor=None, action="change.pull_request_read", target=change, before=before, after=after)
-    change_head_moved(
-        change=change,
-        before=head_before,
-        after=report.head,
-        carried=bool(carried_from) and carried_from == head_before,
-    )
+    change_head_moved(change=change, before=head_before, after=report.head, carried=carried)
     if report.checks is None:  # the backend cannot see checks: those GitHub told of stay
         return pull
     reported = {check.name for check in report.checks}

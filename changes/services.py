@@ -183,9 +183,7 @@ class ChangeInput:
 def _check_branch(change: ChangeRequest) -> None:
     """The source branch is a branch name git accepts, and not the branch it merges into (which
     is the environment's, never chosen)."""
-    from changes.scm import ref_name_problem
-
-    problem = ref_name_problem(change.source_branch)
+    problem = scm.ref_name_problem(change.source_branch)
     if problem:
         raise ChangeError(f"source_branch: {problem}")
     if change.source_branch == change.environment.branch:
