@@ -19,8 +19,9 @@ from portal.models import AuditEvent
 from tests.changes.conftest import commit, git
 from tests.conftest import client_for
 from tests.deployments.conftest import publish
+from tests.deployments.test_custody import deploy
 from tests.deployments.test_engine import run
-from tests.factories import approved_change, otp_code, totp_device
+from tests.factories import approved_change
 
 pytestmark = pytest.mark.django_db
 
@@ -59,11 +60,6 @@ def next_change(repo, developer, production, branch: str, *, slot: bool = True, 
         changes.change_schedule(actor=developer, change=change, start=start, end=start + timedelta(hours=2))
     clock.shift(timedelta(minutes=2))
     return ChangeRequest.objects.get(pk=change.pk)
-
-
-def deploy(user, change):
-    body = {"otp": otp_code(totp_device(user))}
-    return client_for(user).post(f"/api/v1/changes/{change.pk}/deploy/", body, format="json")
 
 
 def test_the_next_deploy_is_refused_until_the_rolled_back_code_is_reverted(
