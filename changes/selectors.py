@@ -6,9 +6,10 @@ from django.conf import settings
 from django.db.models import Exists, F, IntegerField, OuterRef, Prefetch, QuerySet
 from django.db.models.expressions import RawSQL
 
+from changes import scm
 from changes.choices import ChangeStatus, Decision
 from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
-from changes.quorum import QuorumSummary, quorum_summary
+from changes.quorum import QuorumSummary, quorum_summary, reviewed_commit
 from portal.models import AuditEvent
 from portal.roles import Right, has_right
 
@@ -194,6 +195,11 @@ def change_actions(user, change: ChangeRequest, summary: QuorumSummary) -> dict[
             actions["decide"] = "You filed this change: someone else approves it."
         elif change.status not in DECIDABLE and not change.review_pending:
             actions["decide"] = f"It is {status}: decisions are taken while it is submitted or approved."
+        elif not reviewed_commit(change) and scm.configured():
+            actions["decide"] = (
+                "Its branch has not been read from the repository yet: a decision is given on a commit. "
+                "Reload in a few seconds."
+            )
         else:
             actions["decide"] = None
     may_cancel = mine or has_right(user, Right.DEPLOYMENT_DEPLOY)

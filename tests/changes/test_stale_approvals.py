@@ -68,6 +68,10 @@ def test_no_decision_is_taken_before_the_branch_is_read(submitted):
     assert response.status_code == 409
     assert "has not been read from the repository yet" in response.json()["detail"]
     assert not Approval.objects.exists() and AuditEvent.objects.count() == events
+    page = client_for(qa).get(f"/changes/{submitted.pk}/").content.decode()
+    assert "Its branch has not been read from the repository yet" in page and 'id="decide"' not in page
+    read(submitted)
+    assert 'id="decide"' in client_for(qa).get(f"/changes/{submitted.pk}/").content.decode()
 
 
 def test_an_approval_records_the_commit_and_the_second_factor(submitted, repo):
