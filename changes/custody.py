@@ -21,8 +21,9 @@ def deploy_refusals(change, *, scm=None) -> list[str]:
     approved = change.approved_commit
     if not approved:
         return [f"Approved commit: {change.number} was approved on no commit; approve it on its head."]
+    repository = scm or scm_.repository()
     try:
-        head = (scm or scm_.repository()).head(change.source_branch)
+        head = repository.head(change.source_branch)
     except scm_.ScmError as refused:
         return [f"Approved commit: the head of {change.source_branch} could not be read ({refused})."]
     if head != approved:
@@ -30,7 +31,7 @@ def deploy_refusals(change, *, scm=None) -> list[str]:
             f"Approved commit: {change.source_branch} moved to {head[:10]} after {approved[:10]} was "
             "approved; the new commits must be approved before anything ships."
         ]
-    return _reverts_pending(change, scm or scm_.repository())
+    return _reverts_pending(change, repository)
 
 
 def _reverts_pending(change, repository) -> list[str]:
@@ -84,7 +85,11 @@ def chain(change, *, repository=None) -> list[dict]:
     from portal import clock
 
     approved = change.approved_commit
-    approvals = [a for a in change.approvals.all() if a.dismissed_at is None and a.commit == approved]
+    approvals = [
+        a
+        for a in change.approvals.select_related("approver")  # one query, whoever fetched the change
+        if a.dismissed_at is None and a.commit == approved
+    ]
     summary = quorum_summary(change, approvals, change.environment.approval_policy) if approved else None
     links = [
         _link(

@@ -351,15 +351,17 @@ def _contents_gate(change: ChangeRequest) -> dict:
     return {"name": "Release contents", "state": "ok", "detail": detail}
 
 
-def ahead_of_live(environment_id: int) -> list:
+def ahead_of_live(environment_id: int | None = None) -> list:
     """The releases whose code is still on the environment's branch although they never stayed
     live: rolled back or failed after the merge, neither reverted nor fixed forward by a change
-    that has since completed. The next release from that branch would ship them again."""
+    that has since completed. The next release from that branch would ship them again. Without an
+    environment, those of every environment (one query)."""
     from changes.models import Release
 
+    where = {"change__environment_id": environment_id} if environment_id is not None else {}
     return list(
         Release.objects.filter(
-            change__environment_id=environment_id,
+            **where,
             merged_at__isnull=False,
             reverted_at__isnull=True,
             change__status__in=[ChangeStatus.ROLLED_BACK, ChangeStatus.FAILED],

@@ -34,9 +34,10 @@ def catalogue(request, status: int = 200):
     environments = list(environments)
     from changes.selectors import ahead_of_live
 
+    ahead = ahead_of_live()
     for environment in environments:
         environment.simulation = _simulation(environment)
-        environment.ahead = ahead_of_live(environment.pk)
+        environment.ahead = [r for r in ahead if r.change.environment_id == environment.pk]
     return render(
         request,
         "deployments/catalogue.html",

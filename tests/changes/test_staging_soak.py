@@ -194,3 +194,17 @@ def test_auditors_read_runs_and_report_none(auditor, staging):
     assert report(client_for(auditor), "green").status_code == 403
     listed = client_for(auditor).get("/api/v1/staging-runs/", {"commit": HEAD})
     assert listed.status_code == 200 and listed.json() == []
+
+
+def test_a_devops_engineer_reports_only_through_a_ci_token(change):
+    """Holding staging.report is not enough: by hand (a session, a full token) is refused."""
+    casey = UserFactory(username="cas", role="devops")
+    _token, secret = services.api_token_create(actor=casey, name="Full", expires_in_days=1)
+    full = APIClient()
+    full.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
+    events = AuditEvent.objects.count()
+    for client in (client_for(casey), full):
+        response = report(client, "deployed")
+        assert response.status_code == 403
+        assert response.json()["detail"].startswith("Staging runs come from CI: an API token of the ci scope")
+    assert not StagingRun.objects.exists() and AuditEvent.objects.count() == events
