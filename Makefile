@@ -26,21 +26,7 @@ demo: export AWS_ACCESS_KEY_ID ?= demo
 demo: export AWS_SECRET_ACCESS_KEY ?= demo
 demo: export AWS_REGION ?= us-east-1
 demo: install
-	@command -v ssh-keygen >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null
-	$(PY) manage.py migrate --noinput -v0
-	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py demo_seed
-	@echo ""
-	@echo "  Greenlight is starting at http://localhost:$(PORT)/"
-	@echo "  Sign in as any of the team above with password greenlight-demo, and the code from"
-	@echo "  .venv/bin/python manage.py demo_otp USERNAME (or an authenticator app and the URI above)."
-	@echo "  Riley (release manager) deploys CHG-000004, scheduled now in the demo's clock, from its page"
-	@echo "  and watches it go 0 -> 25 -> 50 -> 100 % on the simulated production, then monitored."
-	@echo "  Then: Environments -> Simulated production -> next release Errors, and deploy CHG-000005"
-	@echo "  (Take its next free slot first): the gate fails at 25 %, it rolls back by itself, a P1 opens."
-	@echo "  Ctrl-C stops the web server, worker, beat and the simulated production."
-	@echo ""
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho --procfile Procfile.demo start --port $(PORT)
+	PORT=$(PORT) bin/demo
 
 services:
 	bin/test-services

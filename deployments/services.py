@@ -178,9 +178,10 @@ def deploy(*, actor, change) -> Deployment:
 
 
 def _wake_later(deployment: Deployment) -> None:
-    from deployments.tasks import deployment_advance
+    from deployments.tasks import wake
 
-    transaction.on_commit(lambda pk=deployment.pk: deployment_advance.delay(pk))
+    rollback = deployment.rollback_requested
+    transaction.on_commit(lambda pk=deployment.pk: wake(pk, rollback=rollback))
 
 
 def _control(

@@ -10,6 +10,7 @@ from celery import shared_task
 from deployments import engine
 from deployments.models import Deployment
 from portal import clock
+from portal.celery import ROLLBACKS, queue
 
 logger = logging.getLogger(__name__)
 # Longer waits (the monitoring's checks, a paused deployment) are left to the reconciler, which
@@ -17,9 +18,17 @@ logger = logging.getLogger(__name__)
 COUNTDOWN_AT_MOST = 60
 
 
+def wake(deployment_id: int, *, countdown: float | None = None, rollback: bool = False) -> None:
+    """Sends the deployment to a worker; a rollback goes on the rollbacks queue, which no step of
+    another deployment or notification waits in front of (portal.celery)."""
+    options = {"queue": queue(ROLLBACKS)} if rollback else {}
+    deployment_advance.apply_async((deployment_id,), countdown=countdown, **options)
+
+
 def _again(deployment_id: int, wait: float | None) -> None:
     if wait is not None and wait <= COUNTDOWN_AT_MOST:
-        deployment_advance.apply_async((deployment_id,), countdown=wait)
+        rolling_back = Deployment.objects.filter(pk=deployment_id, rollback_requested=True).exists()
+        wake(deployment_id, countdown=wait, rollback=rolling_back)
 
 
 @shared_task(name="deployments.advance", ignore_result=True, acks_late=True)

@@ -1,14 +1,67 @@
-"""The Celery application: tasks carry the request id of whoever enqueued them."""
+"""The Celery application: tasks carry the request id of whoever enqueued them; the engine's
+steps, rollbacks and notifications each have a queue of their own; every worker stamps a heartbeat.
+
+Queues are named after the installation's default queue (CELERY_QUEUE, "celery"): the default one
+carries periodic jobs and reads, and `<default>.deployments`, `<default>.rollbacks` and
+`<default>.notifications` the rest, so a flood of notifications never waits in front of a rollback.
+A worker reads all four unless told otherwise (`celery worker -Q celery.rollbacks`).
+"""
 
 import os
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
+from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("greenlight")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+DEPLOYMENTS, ROLLBACKS, NOTIFICATIONS = "deployments", "rollbacks", "notifications"
+KINDS = ("", DEPLOYMENTS, ROLLBACKS, NOTIFICATIONS)  # "": the default queue
+_ROUTES = {
+    "deployments.advance": DEPLOYMENTS,
+    "changes.release_cut": DEPLOYMENTS,
+    "incidents.revert": ROLLBACKS,
+    "portal.notification_deliver": NOTIFICATIONS,
+    "incidents.status_update_send": NOTIFICATIONS,
+}
+
+
+def queue(kind: str) -> str:
+    """The name of one of the installation's queues, read when sent (a test may change the default)."""
+    default = app.conf.task_default_queue
+    return f"{default}.{kind}" if kind else default
+
+
+def route(name, args, kwargs, options, task=None, **kw):
+    kind = _ROUTES.get(name)
+    return {"queue": queue(kind)} if kind else None
+
+
+app.conf.task_routes = (route,)
+app.conf.task_queues = [Queue(queue(kind)) for kind in KINDS]
+
+
+class Heartbeat(bootsteps.StartStopStep):
+    """Stamps the queues the worker reads, from a thread of its main process (portal.heartbeat)."""
+
+    def __init__(self, worker, **kwargs):
+        self.beat = None
+
+    def start(self, worker):
+        from portal.heartbeat import WorkerHeartbeat
+
+        self.beat = WorkerHeartbeat(list(worker.app.amqp.queues.consume_from))
+        self.beat.start()
+
+    def stop(self, worker):
+        if self.beat is not None:
+            self.beat.stop()
+
+
+app.steps["worker"].add(Heartbeat)
 
 _REQUEST_ID_HEADER = "greenlight_request_id"
 

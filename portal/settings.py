@@ -1,6 +1,6 @@
 """Django settings, read from the environment (see the configuration table in README.md).
 
-Every default runs on one machine: SQLite under var/, an embedded broker, log-only notifications.
+Every default runs on one machine: SQLite under var/, a broker on files, log-only notifications.
 """
 
 from datetime import timedelta
@@ -76,6 +76,8 @@ try:
 
     LOG_FORMAT = config.choice("LOG_FORMAT", "json", {"json", "text"})
     LOG_LEVEL = config.choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+    # Which of several processes sharing one console wrote a text line ("worker", in the demo).
+    _process_label = config.text("PROCESS_LABEL", "")
 
     # Unset in a real deployment: the clock is then the real one. The tests set it.
     CLOCK_FILE = config.text("CLOCK_FILE", str(VAR_DIR / "clock-offset") if ONE_MACHINE else None)
@@ -258,8 +260,9 @@ else:
         }
     }
 
-# Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport under var/ so that
-# the demo runs a real worker and beat with nothing else installed.
+# Celery: Redis when REDIS_URL is set (`make demo` runs its own), otherwise kombu's filesystem
+# transport under var/, enough for a command run by hand: a worker and beat on it can lose a message
+# when both touch one file at once (a known kombu race), so nothing long-running uses it.
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
@@ -283,7 +286,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "worker-heartbeat": {"task": "portal.worker_heartbeat", "schedule": 30.0},
+    "beat-heartbeat": {"task": "portal.beat_heartbeat", "schedule": 15.0},
     "notifications-reclaim": {"task": "portal.notifications_reclaim", "schedule": 60.0},
     "approval-reminders": {"task": "changes.approval_reminders", "schedule": 900.0},
     "staging-soak-check": {"task": "changes.staging_soak_check", "schedule": 900.0},
@@ -356,7 +359,10 @@ LOGGING = {
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
-        "text": {"format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"},
+        "text": {
+            "format": (f"{_process_label:<10} | " if _process_label else "")
+            + "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
+        },
     },
     "handlers": {
         "console": {

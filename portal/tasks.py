@@ -1,16 +1,13 @@
-"""Portal tasks: notification delivery and its reconciler, and the worker heartbeat."""
+"""Portal tasks: notification delivery and its reconciler, and beat's heartbeat."""
 
 import logging
 
 from celery import shared_task
-from django.core.cache import cache
 
-from portal import clock, notify, services
+from portal import heartbeat, notify, services
 from portal.models import Notification
 
 logger = logging.getLogger(__name__)
-
-HEARTBEAT_CACHE_KEY = "worker-heartbeat"
 
 
 def retry_delay(attempts: int) -> int:
@@ -65,9 +62,7 @@ def notifications_reclaim() -> int:
     return len(services.notifications_reclaim())
 
 
-@shared_task(name="portal.worker_heartbeat", ignore_result=True)
-def worker_heartbeat() -> str:
-    """Beat runs this every 30 s; /readyz shows how long ago a worker last ran it."""
-    stamp = clock.now().isoformat()
-    cache.set(HEARTBEAT_CACHE_KEY, stamp, timeout=None)
-    return stamp
+@shared_task(name="portal.beat_heartbeat", ignore_result=True, expires=heartbeat.EVERY_SECONDS * 2)
+def beat_heartbeat() -> str:
+    """Beat sends this every 15 s: the pages and /readyz say when beat was last seen."""
+    return heartbeat.stamp(heartbeat.BEAT_KEY)

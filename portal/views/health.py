@@ -3,13 +3,12 @@
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connections
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from kombu import Connection
 
-from portal.tasks import HEARTBEAT_CACHE_KEY
+from portal import heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ def readyz(request):
     checks["broker"] = _check_broker()
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks, "worker": _worker_seen()},
+        {"status": "ready" if ready else "unavailable", "checks": checks, "processes": _processes()},
         status=200 if ready else 503,
     )
 
@@ -56,13 +55,10 @@ def _check_broker() -> dict:
     return {"ok": True}
 
 
-def _worker_seen() -> dict:
-    """When a worker last ran the beat heartbeat: for people, not part of the verdict."""
-    try:
-        last = cache.get(HEARTBEAT_CACHE_KEY)
-    except Exception:  # the cache may be the same unreachable Redis
-        last = None
-    return {"last_heartbeat": last}
+def _processes() -> dict:
+    """When a worker and beat were last seen, and whether that is over a minute ago: for people and
+    monitors, not part of the verdict (the web serves pages without them)."""
+    return {process.name: process.as_dict() for process in heartbeat.processes()}
 
 
 def _public_error(exc: Exception) -> str:

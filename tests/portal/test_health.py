@@ -2,12 +2,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
 from django.test import override_settings
 
-from portal.tasks import HEARTBEAT_CACHE_KEY, worker_heartbeat
+from portal import clock, heartbeat
+from portal.tasks import beat_heartbeat
 from tests.conftest import ROOT
 
 
@@ -37,10 +39,23 @@ def test_readyz_is_ready_when_database_and_broker_answer(client):
 
 
 @pytest.mark.django_db(databases="__all__")
-def test_readyz_shows_when_a_worker_last_ran_the_heartbeat(client):
-    cache.delete(HEARTBEAT_CACHE_KEY)
-    stamp = worker_heartbeat()
-    assert client.get("/readyz").json()["worker"] == {"last_heartbeat": stamp}
+def test_readyz_shows_when_each_queue_was_read_and_beat_seen_and_which_is_silent(client):
+    beat = beat_heartbeat()
+    read = heartbeat.stamp_queues(
+        ["celery", "celery.deployments", "celery.rollbacks", "celery.notifications"]
+    )
+    assert client.get("/readyz").json()["processes"] == {
+        "celery": {"last_seen": read, "silent": False},
+        "celery.deployments": {"last_seen": read, "silent": False},
+        "celery.rollbacks": {"last_seen": read, "silent": False},
+        "celery.notifications": {"last_seen": read, "silent": False},
+        "beat": {"last_seen": beat, "silent": False},
+    }
+    # The rollbacks' worker last read two minutes ago: it is named, the verdict stays ready.
+    cache.set(heartbeat.queue_key("celery.rollbacks"), (clock.now() - timedelta(minutes=2)).isoformat())
+    body = client.get("/readyz").json()
+    assert body["status"] == "ready"
+    assert [name for name, seen in body["processes"].items() if seen["silent"]] == ["celery.rollbacks"]
 
 
 @pytest.mark.django_db(databases="__all__")

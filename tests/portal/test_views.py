@@ -162,3 +162,35 @@ def test_audit_page_with_a_tampered_cursor_starts_over(client, audit_viewer):
     verified_login(client, audit_viewer)
     response = client.get("/audit/", {"cursor": "garbage", "action": "change"})
     assert response.status_code == 302 and response["Location"] == "/audit/?action=change"
+
+
+@pytest.mark.django_db
+def test_every_page_names_a_queue_no_worker_reads_and_a_silent_beat(client, user, monkeypatch):
+    from datetime import timedelta
+
+    from django.core.cache import cache
+
+    from portal import clock, heartbeat
+
+    queues = ["celery", "celery.deployments", "celery.rollbacks", "celery.notifications"]
+    verified_login(client, user)
+    heartbeat.stamp_queues(queues)
+    heartbeat.stamp(heartbeat.BEAT_KEY)
+    assert "process-banner" not in client.get("/").content.decode()
+
+    three_minutes_ago = (clock.now() - timedelta(minutes=3, seconds=5)).isoformat()
+    cache.set(heartbeat.queue_key("celery.rollbacks"), three_minutes_ago)
+    body = client.get("/changes/").content.decode()
+    assert "No Celery worker has read the queue celery.rollbacks for 3 minutes: rollbacks do not run." in body
+    assert body.count('class="process-banner"') == 1
+
+    cache.set_many({heartbeat.queue_key(q): three_minutes_ago for q in queues})  # no worker at all
+    cache.delete(heartbeat.BEAT_KEY)  # and beat never seen, by a server up for more than a minute
+    monkeypatch.setattr(heartbeat, "_started", heartbeat._started - 61)
+    body = client.get("/").content.decode()
+    assert (
+        "No Celery worker has been seen for 3 minutes: deployments do not advance, rollbacks do not run "
+        "and notifications are not sent."
+    ) in body
+    assert "Celery beat has not been seen since this server started" in body
+    assert body.count('class="process-banner"') == 2

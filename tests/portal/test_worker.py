@@ -7,9 +7,9 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from portal import clock
+from portal import clock, heartbeat
 from portal.models import Notification
-from portal.tasks import HEARTBEAT_CACHE_KEY, worker_heartbeat
+from portal.tasks import beat_heartbeat
 from tests.conftest import client_for, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -41,9 +41,18 @@ def test_task_enqueued_from_the_web_runs_in_the_worker(celery_worker_process, sr
 
 
 def test_worker_reads_the_shifted_portal_clock(celery_worker_process):
-    cache.delete(HEARTBEAT_CACHE_KEY)
+    cache.delete(heartbeat.BEAT_KEY)
     clock.shift(timedelta(days=30))
-    worker_heartbeat.delay()
-    stamp = datetime.fromisoformat(wait_for(lambda: cache.get(HEARTBEAT_CACHE_KEY)))
+    beat_heartbeat.delay()
+    stamp = datetime.fromisoformat(wait_for(lambda: cache.get(heartbeat.BEAT_KEY)))
     assert abs(stamp - clock.now()) < timedelta(minutes=1)
     assert stamp - timezone.now() > timedelta(days=29)
+
+
+def test_the_worker_stamps_the_queues_it_reads_without_any_task(celery_worker_process):
+    """From a thread of the worker's main process: a queue nobody sends to still shows it alive."""
+    key = heartbeat.queue_key("celery.rollbacks")
+    cache.delete(key)
+    stamp = datetime.fromisoformat(wait_for(lambda: cache.get(key), timeout=heartbeat.EVERY_SECONDS + 5))
+    assert abs(stamp - clock.now()) < timedelta(seconds=heartbeat.EVERY_SECONDS + 5)
+    assert {p.name for p in heartbeat.processes() if not p.silent} >= set(heartbeat.queues())
