@@ -7,7 +7,9 @@ carries periodic jobs and reads, and `<default>.deployments`, `<default>.rollbac
 A worker reads all four unless told otherwise (`celery worker -Q celery.rollbacks`).
 """
 
+import logging
 import os
+import time
 
 from celery import Celery, bootsteps, signals
 from kombu import Queue
@@ -64,32 +66,51 @@ class Heartbeat(bootsteps.StartStopStep):
 app.steps["worker"].add(Heartbeat)
 
 _REQUEST_ID_HEADER = "greenlight_request_id"
+_SENT_AT_HEADER = "greenlight_sent_at"
 
 
 @signals.before_task_publish.connect
 def _stamp_request_id(headers=None, **kwargs):
     from portal import context
 
+    if headers is None:
+        return
+    headers[_SENT_AT_HEADER] = time.time()  # for the queue's latency (portal.metrics)
     current = context.current()
-    if headers is not None and current is not None:
+    if current is not None:
         headers[_REQUEST_ID_HEADER] = current.request_id
 
 
+def _header(task, name: str):
+    return getattr(task.request, name, None) or (task.request.headers or {}).get(name)
+
+
 @signals.task_prerun.connect
-def _bind_request_id(task=None, **kwargs):
+def _task_starts(task=None, **kwargs):
     from portal import context
 
-    request_id = None
-    if task is not None:
-        request_id = getattr(task.request, _REQUEST_ID_HEADER, None) or (task.request.headers or {}).get(
-            _REQUEST_ID_HEADER
-        )
-    if task is not None:
-        # Kept on this execution's request, not the shared task object, so concurrent runs of
-        # one task under a thread pool each restore their own context.
-        task.request.greenlight_context_token = context.bind(
-            context.RequestContext(request_id=context.new_request_id(request_id))
-        )
+    if task is None:
+        return
+    _observe_wait(task)
+    request_id = _header(task, _REQUEST_ID_HEADER)
+    # Kept on this execution's request, not the shared task object, so concurrent runs of one task
+    # under a thread pool each restore their own context.
+    task.request.greenlight_context_token = context.bind(
+        context.RequestContext(request_id=context.new_request_id(request_id))
+    )
+
+
+def _observe_wait(task) -> None:
+    from portal import metrics
+
+    waited = metrics.waited_since(_header(task, _SENT_AT_HEADER), task.request.eta)
+    if waited is None:
+        return
+    queue = (task.request.delivery_info or {}).get("routing_key") or ""
+    try:
+        metrics.task_waited(queue, waited)
+    except Exception as exc:  # a metric never stops a task (Redis may be down: the task retries later)
+        logging.getLogger(__name__).warning("task latency not recorded: %s", exc)
 
 
 @signals.task_postrun.connect

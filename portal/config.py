@@ -84,8 +84,12 @@ def word_list(name: str, default: list[str]) -> list[str]:
 
 def networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """A comma-separated list of addresses or CIDR ranges."""
+    return networks_of(word_list(name, []), name=name)
+
+
+def networks_of(items: list[str], *, name: str = "") -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     result = []
-    for item in word_list(name, []):
+    for item in items:
         try:
             result.append(ipaddress.ip_network(item, strict=False))
         except ValueError:

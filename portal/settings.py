@@ -28,6 +28,14 @@ try:
     if _replica is not None:
         # Tests create no second database: the replica mirrors the default one there.
         DATABASES["replica"] = {**_replica, "TEST": {"MIRROR": "default"}}
+    for _database in DATABASES.values():  # the same drivers, their queries counted for /metrics
+        _database["ENGINE"] = _database["ENGINE"].replace("django.db.", "django_prometheus.db.")
+
+    # /metrics answers a bearer token or a client in these networks (the demo: this machine).
+    METRICS_TOKEN = config.text("METRICS_TOKEN")
+    METRICS_NETWORKS = config.networks("METRICS_NETWORKS") or (
+        config.networks_of(["127.0.0.0/8", "::1"]) if DEMO else []
+    )
 
     REDIS_URL = config.redis_url("REDIS_URL")
     # The queue the portal's tasks go to and its workers read (two installations on one broker).
@@ -118,6 +126,7 @@ INSTALLED_APPS = [
     "axes",
     "knox",
     "mozilla_django_oidc",
+    "django_prometheus",
     "portal",
     "changes",
     "deployments",
@@ -126,6 +135,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.views.health.HealthCheckMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # First, so that the security middleware and everything after it see the real client.
     "portal.middleware.RequestContextMiddleware",
     "portal.middleware.LockoutClockMiddleware",
@@ -143,6 +153,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Counts each response as it leaves (the lockout page among them).
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -313,6 +325,8 @@ AXES_RESET_ON_SUCCESS = False
 AXES_CLIENT_IP_CALLABLE = "portal.middleware.axes_client_ip"
 AXES_LOCKOUT_CALLABLE = "portal.views.account.locked_out"
 AXES_VERBOSE = False
+# django-prometheus: no migration queries when a process starts.
+PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # Notifications: a channel with no credentials only logs what it would have sent.
 if _email:

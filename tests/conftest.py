@@ -23,7 +23,7 @@ LOOPBACK = ("127.0.0.1", "::1")
 
 def pytest_configure(config):
     engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql" or not settings.REDIS_URL:
+    if not engine.endswith(".postgresql") or not settings.REDIS_URL:
         raise pytest.UsageError(
             "The suite runs on PostgreSQL and Redis: run it with `make test`, which starts them "
             "and sets DATABASE_URL and REDIS_URL."

@@ -20,7 +20,7 @@ def compose() -> dict:
 
 def test_compose_has_the_production_services():
     services = compose()["services"]
-    assert {"web", "worker", "beat", "migrate", "db", "redis"} <= set(services)
+    assert {"web", "engine", "worker", "beat", "migrate", "db", "redis"} <= set(services)
     assert services["db"]["image"].startswith("postgres:15")
     assert services["redis"]["image"].startswith("redis:")
     assert services["web"]["command"][0] == "gunicorn"
@@ -28,9 +28,22 @@ def test_compose_has_the_production_services():
     assert services["beat"]["command"][:4] == ["celery", "--app", "portal", "beat"]
 
 
+def test_every_queue_is_read_and_rollbacks_share_no_worker_with_notifications():
+    from portal.celery import KINDS, queue
+
+    read = {}
+    for name, service in compose()["services"].items():
+        command = service.get("command") or []
+        if command[:4] == ["celery", "--app", "portal", "worker"]:
+            read[name] = set(command[command.index("--queues") + 1].split(","))
+    assert set().union(*read.values()) == {queue(kind) for kind in KINDS}
+    for queues in read.values():
+        assert not ({"celery.rollbacks"} <= queues and "celery.notifications" in queues)
+
+
 def test_greenlight_services_are_configured_only_through_the_documented_variables():
     services = compose()["services"]
-    for name in ["web", "worker", "beat", "migrate"]:
+    for name in ["web", "engine", "worker", "beat", "migrate"]:
         environment = services[name]["environment"]
         assert set(environment) >= CONFIGURATION, name
         assert (
@@ -42,7 +55,7 @@ def test_greenlight_services_are_configured_only_through_the_documented_variable
 
 def test_web_worker_and_beat_start_after_migrations_and_web_checks_readiness():
     services = compose()["services"]
-    for name in ["web", "worker", "beat"]:
+    for name in ["web", "engine", "worker", "beat"]:
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])

@@ -1,14 +1,18 @@
-"""Health and readiness for load balancers and orchestrators."""
+"""Health and readiness for load balancers and orchestrators, and metrics for Prometheus."""
 
+import hmac
+import ipaddress
 import logging
+import os
 
 from django.conf import settings
 from django.db import connections
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from kombu import Connection
 
 from portal import heartbeat
+from portal.middleware import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +65,53 @@ def _processes() -> dict:
     return {process.name: process.as_dict() for process in heartbeat.processes()}
 
 
+@never_cache
+def metrics(request):
+    """Prometheus's text format: django-prometheus's request and database series (this process's,
+    or the machine's with PROMETHEUS_MULTIPROC_DIR) and the portal's own (portal.metrics). For a
+    bearer METRICS_TOKEN or a client in METRICS_NETWORKS; anyone else is refused in words."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from portal import metrics as portal_metrics
+
+    if not _may_scrape(request):
+        return HttpResponse(
+            "Metrics answer a bearer token (METRICS_TOKEN) or a client in METRICS_NETWORKS.\n",
+            status=403,
+            content_type="text/plain",
+        )
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        processes = CollectorRegistry()
+        MultiProcessCollector(processes)
+    else:
+        processes = REGISTRY
+    body = generate_latest(processes) + generate_latest(portal_metrics.registry)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+def _may_scrape(request) -> bool:
+    token = settings.METRICS_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        return True
+    address = client_ip(request.META)
+    if address is None:
+        return False
+    ip = ipaddress.ip_address(address)
+    return any(ip in network for network in settings.METRICS_NETWORKS)
+
+
 def _public_error(exc: Exception) -> str:
     """What kind of failure, without the hosts and ports in the driver's message (that is logged)."""
     return f"unreachable ({exc.__class__.__name__})"
 
 
 class HealthCheckMiddleware:
-    """Answers /healthz and /readyz before anything else, host validation included, so a load
-    balancer or container check that calls by IP address gets an answer, not a 400."""
+    """Answers /healthz, /readyz and /metrics before anything else, host validation included, so a
+    load balancer, container check or Prometheus that calls by IP address gets an answer, not a 400."""
 
-    ROUTES = {"/healthz": healthz, "/readyz": readyz}
+    ROUTES = {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics}
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from portal import clock, heartbeat
 from portal.models import Notification
+from portal.services import notification_send
 from portal.tasks import beat_heartbeat
 from tests.conftest import client_for, wait_for
 
@@ -56,3 +57,23 @@ def test_the_worker_stamps_the_queues_it_reads_without_any_task(celery_worker_pr
     stamp = datetime.fromisoformat(wait_for(lambda: cache.get(key), timeout=heartbeat.EVERY_SECONDS + 5))
     assert abs(stamp - clock.now()) < timedelta(seconds=heartbeat.EVERY_SECONDS + 5)
     assert {p.name for p in heartbeat.processes() if not p.silent} >= set(heartbeat.queues())
+
+
+def test_the_worker_records_how_long_each_queue_s_tasks_waited(celery_worker_process, settings, client):
+    """The wait is kept in Redis by the worker, and /metrics of the web reads it per queue."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    settings.METRICS_TOKEN = "scrape-token-0123456789abcdef0123"
+
+    def waited(queue: str) -> float:
+        body = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.METRICS_TOKEN}").content.decode()
+        for family in text_string_to_metric_families(body):
+            for sample in family.samples:
+                if sample.name == "greenlight_task_latency_seconds_count" and sample.labels["queue"] == queue:
+                    return sample.value
+        return 0
+
+    before = waited("celery.notifications")
+    notification = notification_send(channel="email", recipient="ops@example.com", subject="s", body="b")
+    wait_for(lambda: Notification.objects.get(pk=notification.pk).status == Notification.Status.LOGGED)
+    assert wait_for(lambda: waited("celery.notifications") == before + 1)
