@@ -204,6 +204,13 @@ def changes_of_pull_request(number: int, *, head: str = "", base: str = ""):
     return ChangeRequest.objects.filter(named).open()
 
 
+def changes_at_head(commit: str):
+    """The open changes whose branch was last read at this commit: a check GitHub runs on a
+    commit without naming a pull request (a push, a fork's branch) is a check of their code, and a
+    repository on disk has no pull requests for a check to name."""
+    return ChangeRequest.objects.filter(pull__head_sha=commit).open()
+
+
 @transaction.atomic
 def check_run_record(
     *, change: ChangeRequest, name: str, status: str, conclusion: str, head_sha: str, url: str

@@ -487,9 +487,12 @@ def _check_run_event(payload: dict) -> None:
         "head_sha": _text(run.get("head_sha"), "check_run.head_sha", limit=64),
         "url": _text(run.get("html_url"), "check_run.html_url", limit=500),
     }
-    for number in numbers:
-        for change in releases.changes_of_pull_request(number):
-            releases.check_run_record(change=change, **run_state)
+    changes = {change.pk: change for number in numbers for change in releases.changes_of_pull_request(number)}
+    if _COMMIT.fullmatch(run_state["head_sha"]):
+        for change in releases.changes_at_head(run_state["head_sha"]):
+            changes.setdefault(change.pk, change)
+    for change in changes.values():
+        releases.check_run_record(change=change, **run_state)
 
 
 def _changes_of(pull):

@@ -83,6 +83,33 @@ def test_a_signed_check_run_updates_the_change_that_names_its_pull_request(devel
     assert events.count() == 4
 
 
+def test_a_check_run_naming_no_pull_request_counts_for_the_changes_at_its_commit(developer):
+    """GitHub names no pull request for a check run on a push or on a fork's branch, and a
+    repository on disk has none to name: the check is of the commit, and counts for the changes
+    whose branch was read at it (once for a change that its pull request names too)."""
+    at_head = change_create(developer)
+    named_too = change_create(developer, pull_request="42")
+    elsewhere = change_create(developer)
+    for change, head in ((at_head, "a"), (named_too, "a"), (elsewhere, "b")):
+        PullRequest.objects.create(change=change, head_sha=head * 40, read_at=clock.now())
+    unnamed = check_run("tests")
+    unnamed["check_run"]["pull_requests"] = []
+    assert deliver(unnamed).status_code == 202
+    assert deliver(check_run("lint")).status_code == 202  # names #42 and is at its head
+    assert checks_gate(at_head, developer) == {
+        "name": "Automated checks",
+        "state": "ok",
+        "detail": "2 check(s) passed",
+    }
+    assert sorted(CheckRun.objects.filter(change=named_too).values_list("name", flat=True)) == [
+        "lint",
+        "tests",
+    ]
+    assert not CheckRun.objects.filter(change=elsewhere).exists()
+    events = AuditEvent.objects.filter(object_id=str(named_too.pk), action="change.check_run")
+    assert events.count() == 2
+
+
 @pytest.mark.parametrize("signature", ["", "sha256=" + "0" * 64, "sha1=abc", "sha256=\u00fc"])
 def test_an_event_without_the_right_signature_is_a_401_and_changes_nothing(developer, signature):
     change = change_create(developer, pull_request="42")
