@@ -327,6 +327,14 @@ def _confirm(deployment: Deployment, world: Outside) -> int:
     return applied
 
 
+def _weights_held(deployment: Deployment, world: Outside) -> bool:
+    """Whether the load balancer still has the weight confirmed, read back before each verdict: a
+    call of a worker that lost its lease (the clock jumped, a request stalled) may land after
+    another worker moved the weights on. When it does not, the row takes what the load balancer
+    has, and the next pass (`_reconcile`) puts the wanted weight back before anything is judged."""
+    return _confirm(deployment, world) == deployment.desired_weight
+
+
 def _reconcile(deployment: Deployment, world: Outside) -> None:
     """The row wants one weight and confirmed another (a worker stopped between the two): ask the
     load balancer, and tell it again when it does not have what is wanted."""
@@ -563,6 +571,8 @@ def _shift(deployment: Deployment, world: Outside) -> float | None:
         return deployment.analysis_seconds
     if now < deployment.next_run_at and not deployment.promote_requested:
         return (deployment.next_run_at - now).total_seconds()
+    if not _weights_held(deployment, world):
+        return None
     verdict = judge(deployment, world, since=deployment.state_since, until=now)
     _record(stage, verdict.checks)
     if verdict.failed:
@@ -738,6 +748,8 @@ def _monitor(deployment: Deployment, world: Outside) -> float | None:
     kind, name = (
         (Stage.Kind.VERIFY, "Immediate verification") if verifying else (Stage.Kind.MONITOR, "Monitoring")
     )
+    if not _weights_held(deployment, world):
+        return None
     stage = _stage(deployment, kind, f"{name} of {deployment.version} on {deployment.to_colour}", weight=100)
     verdict = judge(deployment, world, since=deployment.state_since, until=now)
     _record(stage, verdict.checks)

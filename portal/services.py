@@ -126,7 +126,9 @@ def _normalised_ip(value: str | None) -> str | None:
 
 
 def notification_send(*, channel: str, recipient: str, subject: str, body: str) -> Notification:
-    """Queues a message; a task delivers it after the caller's transaction commits."""
+    """Queues a message; a task delivers it after the caller's transaction commits. A broker that
+    cannot take the task (Redis down) is logged, not raised: the caller's work is done and its
+    other messages are still written, and the reclaimer (beat) sends the pending row later."""
     from portal.tasks import notification_deliver
 
     if channel not in Notification.Channel.values:
@@ -140,7 +142,7 @@ def notification_send(*, channel: str, recipient: str, subject: str, body: str) 
         created_at=clock.now(),
         request_id=request.request_id if request else "",
     )
-    transaction.on_commit(lambda: notification_deliver.delay(notification.pk))
+    transaction.on_commit(lambda: notification_deliver.delay(notification.pk), robust=True)
     return notification
 
 
