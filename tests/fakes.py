@@ -200,6 +200,64 @@ class FakePipeline(_Served):
         self._serve(Handler, "/deploy")
 
 
+class FakeMail:
+    """A mail server (SMTP, as RFC 5321 has it, without extensions): keeps each message it accepts
+    as {"to": [addresses], "subject": ...}."""
+
+    def __init__(self):
+        import email
+        import socketserver
+        from email.header import decode_header, make_header
+
+        self.messages: list[dict] = []
+        fake = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def say(self, line: str) -> None:
+                self.wfile.write(f"{line}\r\n".encode())
+
+            def handle(self):
+                self.say("220 mail.example.com ESMTP")
+                recipients = []
+                while line := self.rfile.readline():
+                    command = line.decode(errors="replace").strip()
+                    verb = command[:4].upper()
+                    if verb in ("HELO", "EHLO"):
+                        self.say("250 mail.example.com")
+                    elif verb == "MAIL":
+                        recipients = []
+                        self.say("250 OK")
+                    elif verb == "RCPT":
+                        recipients.append(command.partition(":")[2].strip().strip("<>"))
+                        self.say("250 OK")
+                    elif verb == "DATA":
+                        self.say("354 End data with <CR><LF>.<CR><LF>")
+                        lines = []
+                        while (line := self.rfile.readline()) not in (b".\r\n", b".\n", b""):
+                            lines.append(line[1:] if line.startswith(b"..") else line)
+                        message = email.message_from_bytes(b"".join(lines))
+                        subject = str(make_header(decode_header(message["Subject"] or "")))
+                        fake.messages.append({"to": recipients, "subject": subject})
+                        self.say("250 OK")
+                    elif verb == "QUIT":
+                        self.say("221 Bye")
+                        return
+                    else:  # RSET, NOOP
+                        self.say("250 OK")
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"smtp://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class FakePagerDuty(_Served):
     """PagerDuty's Events API v2 (POST /v2/enqueue): keeps each event, answers 202 as PagerDuty
     does, or `status` when told to fail."""
