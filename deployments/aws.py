@@ -9,8 +9,9 @@ call) and every refusal becomes an AwsError in words, marked transient when wait
 import functools
 import logging
 import re
+import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 logger = logging.getLogger(__name__)
 # Error codes that say "not now" rather than "no".
@@ -103,33 +104,59 @@ def dimension(arn: str, kind: str) -> str:
     return match.group(1)
 
 
+# What makes a client is costly (a boto3 session reads its service models from disk; a role is an
+# STS call): each worker process keeps its clients, per region, role and endpoint, for as long as
+# their credentials hold. boto3's clients are safe to share between threads.
+_CLIENTS: dict[tuple[str, str, str | None, str], object] = {}
+_SESSIONS: dict[tuple[str, str, str | None], tuple[object, datetime | None]] = {}
+_MADE = threading.Lock()
+# An assumed role's credentials are made again this long before they expire.
+ROLE_RENEWED_BEFORE = timedelta(minutes=10)
+
+
+def clients_forget() -> None:
+    """Drops this process's sessions and clients (the credentials the next call uses are read again)."""
+    with _MADE:
+        _CLIENTS.clear()
+        _SESSIONS.clear()
+
+
 class Aws:
     """One environment's AWS: its region, and its own account through an assumed role."""
 
     def __init__(self, *, region: str, role_arn: str = "", endpoint_url: str | None = None):
         self.region, self.role_arn, self.endpoint_url = region, role_arn, endpoint_url
-        self._clients: dict[str, object] = {}
-        self._session = None
+
+    @property
+    def _key(self) -> tuple[str, str, str | None]:
+        return (self.region, self.role_arn, self.endpoint_url)
 
     @_speaks("assume the environment's role")
     def _session_for(self):
+        """The session of this region and role, kept by the process; an assumed role's is made
+        again when its credentials are about to expire. Called holding _MADE."""
         import boto3
 
-        if self._session is None:
-            session = boto3.session.Session(region_name=self.region)
-            if self.role_arn:
-                sts = session.client("sts", endpoint_url=self.endpoint_url, config=self._config())
-                credentials = sts.assume_role(RoleArn=self.role_arn, RoleSessionName="greenlight-deploy")[
-                    "Credentials"
-                ]
-                session = boto3.session.Session(
-                    region_name=self.region,
-                    aws_access_key_id=credentials["AccessKeyId"],
-                    aws_secret_access_key=credentials["SecretAccessKey"],
-                    aws_session_token=credentials["SessionToken"],
-                )
-            self._session = session
-        return self._session
+        session, expires = _SESSIONS.get(self._key, (None, None))
+        if session is not None and (expires is None or expires - ROLE_RENEWED_BEFORE > datetime.now(UTC)):
+            return session
+        session, expires = boto3.session.Session(region_name=self.region), None
+        if self.role_arn:
+            sts = session.client("sts", endpoint_url=self.endpoint_url, config=self._config())
+            credentials = sts.assume_role(RoleArn=self.role_arn, RoleSessionName="greenlight-deploy")[
+                "Credentials"
+            ]
+            session = boto3.session.Session(
+                region_name=self.region,
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+            )
+            expires = credentials["Expiration"]
+            for key in [key for key in _CLIENTS if key[:3] == self._key]:
+                del _CLIENTS[key]  # made with the credentials that expire
+        _SESSIONS[self._key] = (session, expires)
+        return session
 
     @staticmethod
     def _config():
@@ -139,11 +166,12 @@ class Aws:
         return Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 1})
 
     def client(self, service: str):
-        if service not in self._clients:
-            self._clients[service] = self._session_for().client(
-                service, endpoint_url=self.endpoint_url, config=self._config()
-            )
-        return self._clients[service]
+        with _MADE:
+            session = self._session_for()
+            key = (*self._key, service)
+            if key not in _CLIENTS:
+                _CLIENTS[key] = session.client(service, endpoint_url=self.endpoint_url, config=self._config())
+            return _CLIENTS[key]
 
     # The load balancer.
 

@@ -56,6 +56,15 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _aws_clients_forgotten():
+    """Each test's AWS (a moto mock or server, credentials in the environment) is its own: the
+    clients the process keeps are made afresh for it."""
+    from deployments.aws import clients_forget
+
+    clients_forget()
+
+
+@pytest.fixture(autouse=True)
 def _portal_clock_reset():
     """Every test starts and ends on real time, whatever it shifted."""
     clock.reset()

@@ -2,6 +2,8 @@
 than the listener's default action, an environment in another account through an assumed role,
 and the webhook deployer your pipeline answers (a real local HTTP server)."""
 
+from datetime import timedelta
+
 import boto3
 import pytest
 
@@ -80,6 +82,21 @@ def test_an_environment_in_another_account_is_reached_through_its_role(alb, read
     deployment = run(services.deploy(actor=rita, change=ready), alb=other)
     assert deployment.state == Deployment.State.SUCCEEDED, deployment.error
     assert listener_weights(other) == {"green": 100, "blue": 0}
+
+
+def test_a_worker_keeps_its_clients_and_assumes_a_role_again_only_as_its_credentials_end(alb, monkeypatch):
+    from deployments import aws
+
+    role = "arn:aws:iam::210987654321:role/greenlight-deployer"
+    first = aws.Aws(region=REGION, role_arn=role).client("elbv2")
+    assert aws.Aws(region=REGION, role_arn=role).client("elbv2") is first  # the next task's
+    assert aws.Aws(region=REGION).client("elbv2") is not first  # the portal's own account
+    assert aws.Aws(region=REGION, role_arn=role).client("cloudwatch") is not first
+    # moto's role credentials last an hour: with renewal due two hours before, they are spent.
+    monkeypatch.setattr(aws, "ROLE_RENEWED_BEFORE", timedelta(hours=2))
+    renewed = aws.Aws(region=REGION, role_arn=role).client("elbv2")
+    assert renewed is not first
+    assert renewed.meta.region_name == REGION
 
 
 def test_only_the_forward_action_changes_an_authentication_step_and_stickiness_stay(alb, ready, rita):
