@@ -352,6 +352,7 @@ class Counts:
     reverts: int = 0
     fixes_forward: int = 0
     clock_shifts: int = 0
+    ci_tokens: int = 0
 
 
 class Team:
@@ -371,6 +372,7 @@ class Team:
         self.deployments = 0  # started: every other one is bad
         self.fix_forward_of: int | None = None  # a rolled-back change the next change fixes
         self.ci = requests.Session()
+        self.ci_expires: datetime | None = None
         self.repo = workdir / "dana"
         self.serial = 0
         self.files: dict[int, str] = {}  # each change's file in the repository
@@ -386,11 +388,7 @@ class Team:
     def assemble(self) -> None:
         for person in self.people.values():
             person.sign_in()
-        token = self.casey.api(
-            "POST", "tokens/", {"name": "CI staging reports", "expires_in_days": 30, "scope": "ci"},
-            act="make a ci token",
-        )  # fmt: skip
-        self.ci.headers["Authorization"] = f"Token {token['token']}"
+        self.ci_token()
         var = self.demo.checkout / "var"
         self._git(None, "clone", "--quiet", str(var / "demo-repo"), str(self.repo))
         for name, value in {
@@ -398,6 +396,21 @@ class Team:
             "user.signingkey": str(var / "demo-signing-key"), "commit.gpgsign": "true",
         }.items():  # fmt: skip
             self._git(self.repo, "config", name, value)
+
+    def ci_token(self) -> None:
+        """CI's token, made by casey; made again (as CI's secret is rotated) when the portal clock,
+        which the soak moves on by days, comes within three days of its expiry."""
+        if self.ci_expires is not None and self.demo.now() < self.ci_expires - timedelta(days=3):
+            return
+        token = self.casey.api(
+            "POST", "tokens/", {"name": "CI staging reports", "expires_in_days": 30, "scope": "ci"},
+            act="make a ci token",
+        )  # fmt: skip
+        self.ci.headers["Authorization"] = f"Token {token['token']}"
+        self.ci_expires = (
+            portal_time(token["expiry"]) if token.get("expiry") else self.demo.now() + timedelta(days=30)
+        )
+        self.counts.ci_tokens += 1
 
     # A change from a branch to a scheduled slot.
 
@@ -440,6 +453,7 @@ class Team:
 
     def ci_reports(self, sha: str, *, checks: bool) -> None:
         """CI: the commit's check run (GitHub's signed event), and its arrival and tests in staging."""
+        self.ci_token()
         if checks:
             body = json.dumps({
                 "action": "completed",
@@ -930,7 +944,7 @@ def report(team: Team, seen: dict, logs: dict, path: Path) -> bool:
         f"{f', {counts.deployments_other} otherwise' if counts.deployments_other else ''}; "
         f"{counts.incidents} incidents ({counts.incidents_resolved} resolved, {counts.postmortems} "
         f"post-mortems), {counts.reverts} reverts, {counts.fixes_forward} fixes forward; "
-        f"the clock shifted {counts.clock_shifts} times"
+        f"the clock shifted {counts.clock_shifts} times, CI's token made {counts.ci_tokens} times"
     )
     details = {
         "5xx (soak)": tally.server_errors, "5xx (access log)": logs["access_5xx"], "no answer": tally.no_answer,

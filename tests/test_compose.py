@@ -1,6 +1,12 @@
 """The production shape (docker-compose.yml, Dockerfile) stays valid without a Docker engine."""
 
+import http.client
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 
 import yaml
 
@@ -74,3 +80,35 @@ def test_dockerfile_installs_the_lock_file_and_runs_unprivileged():
     assert "pip install --no-cache-dir -r requirements.lock" in dockerfile
     assert "USER greenlight" in dockerfile
     assert (ROOT / "requirements.lock").exists()
+
+
+def test_the_web_server_keeps_an_idle_connection_longer_than_its_default(tmp_path):
+    """gunicorn, started as every command starts it (from the repository, reading gunicorn.conf.py),
+    answers a request sent on a connection idle for longer than its default keep-alive of 2 s."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1", "GREENLIGHT_VAR_DIR": str(tmp_path)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--threads", "2"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                connection.request("GET", "/healthz")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200
+        time.sleep(3)
+        connection.request("GET", "/healthz")  # the same connection, idle for 3 s
+        assert connection.getresponse().status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
