@@ -20,6 +20,8 @@ from portal.views.errors import forbidden
 PHASE_ORDER = list(Phase.values)
 # A screenful, as change-management lists show; the API pages by 50 (or ?page_size=).
 PAGE_SIZE = 25
+# The change page lists its latest deployments, this many.
+DEPLOYMENTS_SHOWN = 10
 
 
 def _detail(request, pk: int):
@@ -120,6 +122,7 @@ def _detail_context(request, change, **forms) -> dict:
     comments = selectors.change_comments(change)
     gates = selectors.deploy_gates(change, summary)
     history = list(selectors.change_history(change))
+    deployments = list(change.deployments.all()[:DEPLOYMENTS_SHOWN])  # newest first
     return {
         "change": change,
         "summary": summary,
@@ -127,11 +130,11 @@ def _detail_context(request, change, **forms) -> dict:
         "actions": selectors.change_actions(request.user, change, summary),
         "my_stale_approval": selectors.stale_approval_of(request.user, change),
         "contents": selectors.change_contents(change),
-        "custody": _custody(change),
+        "custody": _custody(change, deployments),
         "shipped_in": list(change.shipped_in.select_related("change")),
         "gates": gates,
         "deploy": _deploy_panel(request, change, gates),
-        "deployments": list(change.deployments.all()[:10]),
+        "deployments": deployments,
         "next_slot": _next_slot(change),
         "checklist": checklist,
         **_checklist_context(request, change, checklist, history),
@@ -146,12 +149,15 @@ def _detail_context(request, change, **forms) -> dict:
     }
 
 
-def _custody(change) -> dict | None:
+def _custody(change, deployments: list) -> dict | None:
     """The chain of custody the page shows: as the latest deployment checked it in the repository
-    (kept with it), else as the records say; none before the change is approved."""
+    (kept with it), else as the records say; none before the change is approved. `deployments`
+    are the page's, newest first: an older one is read only when none of them has checked it."""
     from changes import custody
 
-    latest = change.deployments.exclude(custody=[]).order_by("-pk").first()
+    latest = next((d for d in deployments if d.custody), None)
+    if latest is None and len(deployments) == DEPLOYMENTS_SHOWN:
+        latest = change.deployments.exclude(custody=[]).first()
     if latest is not None:
         return {"links": latest.custody, "checked_at": latest.custody_checked_at, "deployment": latest}
     if not change.approved_commit:

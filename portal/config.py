@@ -152,6 +152,14 @@ def database(name: str, default: str | None) -> dict | None:
         config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
         config["CONN_MAX_AGE"] = integer("DATABASE_CONN_MAX_AGE", 60)
         config["CONN_HEALTH_CHECKS"] = True
+        # A query a connection has run this many times is prepared on the server: planning the
+        # change page's seven-table join costs more than running it. 0 turns preparing off (a
+        # pooler in transaction mode, such as PgBouncer's, cannot keep prepared statements).
+        threshold = integer("DATABASE_PREPARE_THRESHOLD", 2)
+        if threshold < 0:
+            raise ConfigurationError("DATABASE_PREPARE_THRESHOLD", f"expected 0 or more, got {threshold}")
+        if threshold:
+            config["OPTIONS"].update(server_side_binding=True, prepare_threshold=threshold)
     return config
 
 

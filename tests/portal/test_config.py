@@ -50,6 +50,7 @@ def start_up(tmp_path, **variables) -> subprocess.CompletedProcess:
         ),
         ("SECRET_KEY", "", "SECRET_KEY: is required when DATABASE_URL is not SQLite"),
         ("GITHUB_API_URL", "ftp://key:topsecret@host", "GITHUB_API_URL: expected an http(s) URL"),
+        ("DATABASE_PREPARE_THRESHOLD", "-1", "DATABASE_PREPARE_THRESHOLD: expected 0 or more, got -1"),
     ],
 )
 def test_bad_variable_stops_start_up_with_one_line_naming_it(tmp_path, name, value, message):
@@ -100,6 +101,27 @@ def test_postgres_url_uses_psycopg(monkeypatch):
         6432,
         "greenlight",
     )
+
+
+@pytest.mark.django_db
+def test_a_query_run_again_on_a_connection_is_planned_once_on_the_server():
+    from django.db import connection
+
+    from portal.models import User
+
+    for _ in range(3):
+        list(User.objects.filter(username="nobody", is_active=True))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any('"portal_user"."username" = $1' in statement for statement in prepared), prepared
+
+
+def test_preparing_is_turned_off_for_a_pooler_in_transaction_mode(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://app:pw@pgbouncer.internal:6432/greenlight")
+    monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", "0")
+    options = config.database("DATABASE_URL", None)["OPTIONS"]
+    assert "prepare_threshold" not in options and "server_side_binding" not in options
 
 
 def test_secret_key_is_generated_once_into_var(monkeypatch, tmp_path):
