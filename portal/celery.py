@@ -87,10 +87,15 @@ def _header(task, name: str):
 
 @signals.task_prerun.connect
 def _task_starts(task=None, **kwargs):
+    from django.db import close_old_connections
+
     from portal import context
 
     if task is None:
         return
+    if not getattr(task.request, "is_eager", False):
+        # As before a request: a connection past its age is closed, a kept one checked on first use.
+        close_old_connections()
     _observe_wait(task)
     request_id = _header(task, _REQUEST_ID_HEADER)
     # Kept on this execution's request, not the shared task object, so concurrent runs of one task
