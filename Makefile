@@ -56,6 +56,7 @@ bench: install services
 	$(TEST_ENV) $(PY) bench/audit_chain.py
 	$(TEST_ENV) $(PY) bench/changes.py
 	$(TEST_ENV) $(PY) bench/deploy.py
+	$(TEST_ENV) $(PY) bench/engine_scale.py
 
 clean:
 	rm -rf var/ .pytest_cache
