@@ -55,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import zoneinfo
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
@@ -634,10 +635,10 @@ class Team:
         state = self.follow(deployment)
         if state["state"] == "succeeded":
             self.counts.deployments_good += 1
-            self._until(
+            if self._until(
                 lambda: self._change(change)["status"] == "completed", 60, f"change {change} completed"
-            )
-            self.counts.changes_completed += 1
+            ):
+                self.counts.changes_completed += 1
             if self._change(change).get("fixes_forward"):
                 self.counts.fixes_forward += 1
         elif state["state"] == "rolled_back":
@@ -648,6 +649,7 @@ class Team:
             self.run_incident(deployment, change, revert=bad_ones % 2 == 1)
         else:
             self.counts.deployments_other += 1
+            self.tally.note("refused", "engine", f"a deployment ended {state['state']}", 0, str(deployment))
         if bad and state["state"] == "succeeded":
             self.tally.note("refused", "engine", "a bad release went live", 0, str(deployment))
 
@@ -703,6 +705,7 @@ class Team:
         )
         seen = {}
         if self.demo.query("SELECT count(*) FROM deployments_deployment WHERE ended_at IS NULL")[0][0]:
+            self.weights_differ.append({"when": when, "problem": "not checked: a deployment had not ended"})
             return seen
         elb = boto3.client("elbv2", **AWS)
         for name, live, listener, rule, blue, green in rows:
@@ -869,15 +872,17 @@ def logs_read(demo: Demo) -> dict:
 
 
 def notifications_undelivered(demo: Demo, grace: timedelta = timedelta(minutes=3)) -> list:
-    """Notifications still pending or sending once `grace` of real time has passed since they were made."""
+    """Notifications that failed for good, and those still pending or sending once `grace` of real
+    time has passed since they were made."""
     query = (
         "SELECT id, channel, recipient, subject, status, attempts, created_at, last_error FROM portal_notification "
-        "WHERE status IN ('pending', 'sending') ORDER BY id"
+        "WHERE status IN ('pending', 'sending', 'failed') ORDER BY id"
     )
     deadline = time.monotonic() + grace.total_seconds()
     while True:
         rows = demo.query(query)
-        if not rows or time.monotonic() >= deadline:
+        waiting = [row for row in rows if row[4] != "failed"]
+        if not waiting or time.monotonic() >= deadline:
             return [dict(zip(("id", "channel", "recipient", "subject", "status", "attempts", "created_at",
                               "last_error"), row, strict=True)) for row in rows]  # fmt: skip
         time.sleep(10)
@@ -1022,6 +1027,7 @@ def work(team: Team, started: float) -> None:
                 team.new_change()
         except Refused as refused:
             print(f"Soak: {refused}", flush=True)
+            team.stuck.append(str(refused))  # a change dropped is counted, whatever dropped it
             team.browse()
         c = team.counts
         print(f"Soak: {(time.monotonic() - started) / 60:5.1f} min, {c.changes_completed} changes completed, "
@@ -1066,6 +1072,10 @@ def main() -> int:
         work(team, started)
     except KeyboardInterrupt:
         print("Soak: interrupted; judging what ran", flush=True)
+    except Exception as error:  # the soak's own fault: still judged, and counted
+        traceback.print_exc()
+        if team is not None:
+            team.stuck.append(f"the soak stopped: {type(error).__name__}: {error}")
     finally:
         stop.set()
         if reading is not None:
