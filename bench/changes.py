@@ -3,7 +3,9 @@
 Seeds 20,000 changes (checklists, approvals, audit events) into a fresh PostgreSQL database,
 serves the portal with gunicorn, and measures the change list and detail pages and their API
 beside the floor: a trivial DRF view running one query, served the same way in the same run.
-Targets on the 2-core machine: p95 under 50 ms at 8 clients; a page at 1 client within 5x the floor.
+Targets, as ratios to the floor measured in the same run (an absolute time on a shared 2-core
+machine drifts from run to run): at 1 client, p50 within 4x the floor's; at 32 clients, at least
+25 % of the floor's throughput.
 
     make bench            # all benchmarks
     .venv/bin/python bench/changes.py   # with the test environment (see the Makefile's TEST_ENV)
@@ -160,18 +162,19 @@ def main() -> None:
         print(
             f"{'':28} {'1 client p50/p95/p99 ms':>26} {'8 clients p50/p95/p99 ms':>27} {'32 clients req/s':>17}"
         )
-        floor = None
+        floor = floor_rate = None
         for label, path in targets:
             measure(path, cookie, 1, 1)  # warm up
             one = measure(path, cookie, 1, SECONDS)
             eight = measure(path, cookie, 8, SECONDS)
             rate = measure(path, cookie, 32, SECONDS)["rps"]
-            floor = floor or one["p50"]
-            verdict = "ok" if eight["p95"] < 50 and one["p50"] <= 5 * floor else "MISSED"
+            floor, floor_rate = floor or one["p50"], floor_rate or rate
+            slower, share = one["p50"] / floor, rate / floor_rate
+            verdict = "ok" if slower <= 4 and share >= 0.25 else "MISSED"
             print(
                 f"{label:28} {one['p50']:8.1f}{one['p95']:8.1f}{one['p99']:8.1f}   "
                 f"{eight['p50']:8.1f}{eight['p95']:8.1f}{eight['p99']:8.1f}   {rate:12.0f}"
-                f"   {one['p50'] / floor:4.1f}x floor  {verdict}"
+                f"   {slower:4.1f}x floor p50 (<= 4)  {share:4.0%} of floor req/s (>= 25 %)  {verdict}"
             )
     finally:
         if server is not None:
