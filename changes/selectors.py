@@ -355,21 +355,29 @@ def ahead_of_live(environment_id: int | None = None) -> list:
     """The releases whose code is still on the environment's branch although they never stayed
     live: rolled back or failed after the merge, neither reverted nor fixed forward by a change
     that has since completed. The next release from that branch would ship them again. Without an
-    environment, those of every environment (one query)."""
+    environment, those of every environment. One plain query, the change page's on every view;
+    a second one only when there are such releases, for the changes that fixed them forward."""
     from changes.models import Release
 
     where = {"change__environment_id": environment_id} if environment_id is not None else {}
-    return list(
+    releases = list(
         Release.objects.filter(
             **where,
             merged_at__isnull=False,
             reverted_at__isnull=True,
             change__status__in=[ChangeStatus.ROLLED_BACK, ChangeStatus.FAILED],
         )
-        .exclude(change__fixed_forward_by__status=ChangeStatus.COMPLETED)
         .select_related("change")
         .order_by("merged_at")
     )
+    if not releases:
+        return releases
+    fixed = set(
+        ChangeRequest.objects.filter(
+            fixes_forward_id__in=[r.change_id for r in releases], status=ChangeStatus.COMPLETED
+        ).values_list("fixes_forward_id", flat=True)
+    )
+    return [r for r in releases if r.change_id not in fixed]
 
 
 def _live_gate(change: ChangeRequest, ahead: list) -> dict:
