@@ -643,10 +643,15 @@ class Team:
                 self.counts.fixes_forward += 1
         elif state["state"] == "rolled_back":
             self.counts.deployments_rolled_back += 1
-            if not bad:
-                self.tally.note("refused", "engine", "a good release rolled back", 0, str(deployment))
             bad_ones = self.counts.deployments_rolled_back
-            self.run_incident(deployment, change, revert=bad_ones % 2 == 1)
+            if bad:
+                self.run_incident(deployment, change, revert=bad_ones % 2 == 1)
+            else:
+                # Counted; then the team gets the branch back to what is live, or nothing could
+                # deploy after it: its code reverted, and what it fixed forward fixed again.
+                self.tally.note("refused", "engine", "a good release rolled back", 0, str(deployment))
+                self.run_incident(deployment, change, revert=True)
+                self.fix_forward_of = self._change(change).get("fixes_forward") or self.fix_forward_of
         else:
             self.counts.deployments_other += 1
             self.tally.note("refused", "engine", f"a deployment ended {state['state']}", 0, str(deployment))
