@@ -52,6 +52,31 @@ def test_traffic_follows_the_weights_and_is_published_as_the_load_balancer_would
     assert set(latency) == {"p95", "p99"} and 0 < latency["p95"] <= latency["p99"]
 
 
+def test_counts_carry_the_second_they_were_measured_not_when_they_are_sent(alb, served):
+    """The demo's clock may jump between a request and its count reaching CloudWatch: a bad
+    release's last errors must not land in the next release's first step."""
+    aws = Aws(region=REGION)
+    aws.set_weights({alb["blue"]: 0, alb["green"]: 100}, listener_arn=alb["listener"])
+    simulation.behave(alb["green"], version="v2.0.0", fault="errors")
+    users = simulator.Traffic(
+        aws, listener_arn=alb["listener"], colours={c: (alb[c], url) for c, url in served.items()}, rate=50
+    )
+    measured = clock.now()
+    users.tick()
+    users.pool.shutdown(wait=True)
+    clock.shift(timedelta(days=2))  # the clock moves on before the counts are sent
+    users.publish()
+
+    def green(start, end):
+        return aws.counts(listener_arn=alb["listener"], target_group_arn=alb["green"], start=start, end=end,
+                          period=60)  # fmt: skip
+
+    then = green(measured - timedelta(seconds=1), measured + timedelta(seconds=3))
+    now = green(clock.now() - timedelta(minutes=5), clock.now() + timedelta(minutes=1))
+    assert (then.requests, then.errors) == (50, 10)
+    assert (now.requests, now.errors) == (0, 0)
+
+
 def test_a_colour_answers_with_its_release_and_its_health(alb, served):
     simulation.behave(alb["blue"], version="v1.4.0")
     assert requests.get(served["blue"] + "/", timeout=5).json() == {"colour": "blue", "version": "v1.4.0"}
