@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class ChangesConfig(AppConfig):
     name = "changes"
+
+    def ready(self) -> None:
+        from changes import snapshots
+
+        snapshots.connect_signals()

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.db.models import Q
 
-from changes import integrations
+from changes import integrations, snapshots
 from changes.choices import ChangeStatus
 from changes.models import ChangeRequest, CheckRun, PullRequest, Release
 from changes.scm import PullRequestReport, ScmError
@@ -316,12 +316,17 @@ def _release_begin(change: ChangeRequest, scm) -> Release:
     return release
 
 
+def _keep_error(release: Release, words: str) -> None:
+    Release.objects.filter(pk=release.pk).update(error=words)
+    snapshots.forget(release.change_id)
+
+
 def _release_step(release: Release, scm, step, done: Callable[[Release], bool]) -> Release:
     """One step under the release row's lock (a step another worker did meanwhile is not done
     again); a refusal is kept on the row and raised."""
     with _repository_says(
         f"Release {release.version} of {release.change.number}",
-        keep=lambda words: Release.objects.filter(pk=release.pk).update(error=words),
+        keep=lambda words: _keep_error(release, words),
     ):
         with transaction.atomic():
             locked = (

@@ -90,10 +90,20 @@ def _count(model, condition: str = "", params: list | None = None) -> RawSQL:
     return RawSQL(sql, params or [], output_field=IntegerField())  # noqa: S611
 
 
+def change_shown(user, pk: int) -> ChangeRequest:
+    """`change_detail` for showing it: kept in the cache until a write to it (changes/snapshots.py).
+    An act reads `change_detail` itself."""
+    from changes import snapshots
+
+    if not has_right(user, Right.CHANGE_VIEW):
+        raise ChangeRequest.DoesNotExist
+    return snapshots.shown(pk, lambda: change_detail(user, pk))
+
+
 def change_detail(user, pk: int) -> ChangeRequest:
     """One change with what its page and API show, prefetched: checklist, decisions, stakeholders,
-    its services' names (the page reads its comments with `change_comments`). Its progress is counted
-    from the prefetched rows, as the list counts it in SQL."""
+    comments, checks, its services' names. Its progress is counted from the prefetched rows, as the
+    list counts it in SQL."""
     change = (
         changes_visible_to(user)
         .select_related(
@@ -106,6 +116,8 @@ def change_detail(user, pk: int) -> ChangeRequest:
             Prefetch(
                 "approvals", queryset=Approval.objects.select_related("approver").order_by("created_at", "id")
             ),
+            Prefetch("comments", queryset=Comment.objects.select_related("author")),
+            "checks",
         )
         .get(pk=pk)
     )
@@ -120,6 +132,9 @@ def change_detail(user, pk: int) -> ChangeRequest:
 
 
 def change_comments(change: ChangeRequest) -> list[Comment]:
+    """The comments with their authors: those read with the change (`change_detail`), else one query."""
+    if "comments" in getattr(change, "_prefetched_objects_cache", {}):
+        return list(change.comments.all())
     return list(change.comments.select_related("author"))
 
 

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from changes import integrations, scm
+from changes import integrations, scm, snapshots
 from changes.choices import (
     APPROVED_ONWARDS,
     CLOSED,
@@ -143,6 +143,7 @@ def change_move(*, change: ChangeRequest, status: str, actor=None, note: str = "
 
 
 def _copy_checklist(change: ChangeRequest, items: list[dict], start: int = 0) -> None:
+    snapshots.forget(change.pk)
     ChecklistItem.objects.bulk_create(
         ChecklistItem(
             change=change,
@@ -413,6 +414,8 @@ def _dismiss(decisions, *, reason: str, subject: str, body: str) -> list[Approva
     Approval.objects.filter(pk__in=[a.pk for a in standing]).update(
         dismissed_at=clock.now(), dismissed_reason=reason[:200]
     )
+    for change_id in {a.change_id for a in standing}:
+        snapshots.forget(change_id)
     for approval in standing:
         if approval.approver.email:
             notification_send(channel="email", recipient=approval.approver.email, subject=subject, body=body)
@@ -432,6 +435,7 @@ def change_head_moved(*, change: ChangeRequest, before: str, after: str, carried
     approvals = change.approvals.filter(decision=Decision.APPROVE, dismissed_at__isnull=True)
     if carried and before:
         count = approvals.filter(commit=before).update(commit=after)
+        snapshots.forget(change.pk)
         if change.approved_commit == before:
             change.approved_commit = after
             change.save(update_fields=["approved_commit"])

@@ -24,9 +24,9 @@ PAGE_SIZE = 25
 DEPLOYMENTS_SHOWN = 10
 
 
-def _detail(request, pk: int):
+def _detail(request, pk: int, read=selectors.change_detail):
     try:
-        return selectors.change_detail(request.user, pk)
+        return read(request.user, pk)
     except ObjectDoesNotExist:
         raise Http404("No such change request.") from None
 
@@ -108,7 +108,7 @@ def change_edit(request, pk: int):
 
 @login_required
 def change_detail(request, pk: int):
-    change = _detail(request, pk)
+    change = _detail(request, pk, selectors.change_shown)
     return render(request, "changes/detail.html", _detail_context(request, change))
 
 

@@ -28,7 +28,7 @@ from portal.roles import Right
 def detail_response(request, pk: int, status_code: int = status.HTTP_200_OK) -> Response:
     """The change as GET /changes/{id}/ shows it, after any act on it."""
     try:
-        change = selectors.change_detail(request.user, pk)
+        change = selectors.change_shown(request.user, pk)
     except ChangeRequest.DoesNotExist:
         raise exceptions.NotFound("No such change request.") from None
     return Response(s.ChangeDetailSerializer(change, context={"request": request}).data, status=status_code)

@@ -38,6 +38,12 @@ def deliver(payload: dict, *, event: str = "check_run", secret: str = SECRET, si
     )  # fmt: skip
 
 
+def reads_asked(enqueued: list) -> list[int]:
+    """The changes whose repository read the commit callbacks would enqueue (the caches' generation
+    bumps are callbacks too)."""
+    return [c.__defaults__[0] for c in enqueued if getattr(c, "__defaults__", None)]
+
+
 def check_run(
     name: str, status: str = "completed", conclusion: str | None = "success", number: int = 42
 ) -> dict:
@@ -175,10 +181,10 @@ def test_a_pull_request_pushed_to_is_read_again_for_its_changes(
     payload = {"action": "synchronize", "number": 42, "pull_request": pull}
     with django_capture_on_commit_callbacks() as enqueued:
         assert deliver(payload, event="pull_request").status_code == 202
-    assert sorted(c.__defaults__[0] for c in enqueued) == [named.pk, by_branches.pk]
+    assert sorted(reads_asked(enqueued)) == [named.pk, by_branches.pk]
     with django_capture_on_commit_callbacks() as enqueued:
         deliver({**payload, "action": "labeled"}, event="pull_request")
-    assert enqueued == []
+    assert reads_asked(enqueued) == []
 
 
 def test_a_review_without_its_reviewer_or_pull_request_is_a_400(developer):
@@ -231,7 +237,7 @@ def test_an_event_not_shaped_as_githubs_is_a_400_and_writes_nothing(
         response = deliver(payload, event=event)
     assert response.status_code == 400 and response.json()["code"] == "invalid"
     assert response.json()["detail"]  # says what is wrong
-    assert not CheckRun.objects.exists() and not PullRequest.objects.exists() and enqueued == []
+    assert not CheckRun.objects.exists() and not PullRequest.objects.exists() and reads_asked(enqueued) == []
     assert AuditEvent.objects.count() == events
 
 
@@ -245,13 +251,13 @@ def test_a_check_run_on_a_head_the_pull_request_was_not_read_at_asks_for_a_read(
     with django_capture_on_commit_callbacks() as enqueued:
         assert deliver(check_run("tests")).status_code == 202  # on "a" * 40: pushed since the read
     assert not CheckRun.objects.filter(change=change).exists()
-    assert [c.__defaults__[0] for c in enqueued] == [change.pk]  # read again, with the new head's checks
+    assert reads_asked(enqueued) == [change.pk]  # read again, with the new head's checks
 
     with django_capture_on_commit_callbacks() as enqueued:
         deliver(
             {**check_run("tests"), "check_run": {**check_run("tests")["check_run"], "head_sha": "b" * 40}}
         )
-    assert CheckRun.objects.get(change=change).head_sha == "b" * 40 and enqueued == []
+    assert CheckRun.objects.get(change=change).head_sha == "b" * 40 and reads_asked(enqueued) == []
 
 
 def test_an_event_before_any_read_leaves_the_gates_saying_it_was_not_read(developer, settings):

@@ -1,11 +1,12 @@
 """A person's capacities and authenticator are read from the cache, and a write is seen at once."""
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from portal import access_cache, mfa, services
+from portal import access_cache, generations, mfa, services
 from portal.models import User, UserCapacity
 from portal.roles import Capacity, Right
 from tests.factories import UserFactory, totp_device
@@ -58,18 +59,18 @@ def test_an_entry_filled_from_rows_read_before_a_write_is_never_read_after_it(de
     generation; the grant's bump leaves that entry unread."""
     person = fresh(developer)
     access_cache.standing(person)
-    generation = access_cache.cache.get(access_cache._generation_key(person.pk))
+    [generation] = generations.current(access_cache.generation_name(person.pk))
     stale = access_cache._read(person)  # the slow request reads the rows...
     UserCapacity.objects.create(user=developer, capacity=Capacity.PRODUCT, granted_at=timezone.now())
-    access_cache.cache.set(f"access:{person.pk}:{generation}", stale)  # ...and fills after the write
+    cache.set(f"access:{person.pk}:{generation}", stale)  # ...and fills after the write
     assert fresh(developer).capacity_names() == {Capacity.PRODUCT}
 
 
 @pytest.mark.django_db
 def test_the_write_bumps_the_generation_again_when_it_commits(developer, django_capture_on_commit_callbacks):
-    key = access_cache._generation_key(developer.pk)
+    name = access_cache.generation_name(developer.pk)
     access_cache.standing(developer)
-    start = access_cache.cache.get(key)
+    [start] = generations.current(name)
     with django_capture_on_commit_callbacks(execute=True):
         totp_device(developer)
-    assert access_cache.cache.get(key) == start + 2
+    assert generations.current(name) == [start + 2]

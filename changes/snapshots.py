@@ -1,0 +1,116 @@
+"""The change as its page and its API show it, kept in the cache from one write to the next.
+
+Reading a change with its checklist, decisions, stakeholders, services, comments and checks takes
+seven queries, which the ORM spends longer composing than PostgreSQL running. The read is kept,
+pickled, under two generations (portal.generations): the change's own, which any write to the
+change or to a row of it bumps, and the catalogue's, which any write to what many changes show
+bumps (people, environments and their policies, services, incidents, templates). Each view
+unpickles its own copy, so what a view marks on the rows stays with it. Only rows are kept:
+what turns with the clock (the gates, the next slot, the soak) is worked out on every view.
+
+The bumps hang on the models' signals, the admin site's writes included; a write that bypasses
+them (`QuerySet.update`, `bulk_create`) calls `forget`. Only reads for showing use the snapshot:
+an act reads the change from the database, and the services lock what they change.
+"""
+
+import hashlib
+from collections.abc import Callable
+
+from portal import generations
+
+TTL_SECONDS = 300
+CATALOGUE = "change-catalogue"
+
+
+def shown(pk: int, read: Callable[[], object]):
+    """The snapshot of change `pk` (a copy of its own, unpickled for this view), or `read()`'s
+    result, kept for the next view."""
+    return generations.remembered(
+        f"change-snapshot:{_shape()}:{pk}", [_name(pk), CATALOGUE], read, TTL_SECONDS
+    )
+
+
+def forget(change_id: int) -> None:
+    generations.bump(_name(change_id))
+
+
+def _name(change_id: int) -> str:
+    return f"change:{change_id}"
+
+
+_shape_digest = ""
+
+
+def _shape() -> str:
+    """The models' fields: a release that adds or drops one reads its snapshots anew."""
+    global _shape_digest
+    if not _shape_digest:
+        fields = [(m._meta.label, [f.attname for f in m._meta.concrete_fields]) for m in _kept_models()]
+        _shape_digest = hashlib.blake2b(repr(fields).encode(), digest_size=8).hexdigest()
+    return _shape_digest
+
+
+def _own_models() -> dict:
+    """The rows of one change, each model with the field naming its change."""
+    from changes.models import Approval, ChangeRequest, ChecklistItem, CheckRun, Comment, PullRequest, Release
+
+    return {
+        ChangeRequest: "pk",
+        ChecklistItem: "change_id",
+        Approval: "change_id",
+        Comment: "change_id",
+        CheckRun: "change_id",
+        PullRequest: "change_id",
+        Release: "change_id",
+    }
+
+
+def _catalogue_models() -> tuple:
+    from changes.models import ApprovalPolicy, StandardChangeTemplate
+    from deployments.models import Environment, Service
+    from incidents.models import Incident
+    from portal.models import User
+
+    return (User, Environment, ApprovalPolicy, Service, Incident, StandardChangeTemplate)
+
+
+def _kept_models() -> list:
+    return [*_own_models(), *_catalogue_models()]
+
+
+def _own_written(sender, instance, **kwargs) -> None:
+    forget(getattr(instance, _own_models()[sender]))
+
+
+def _catalogue_written(sender, **kwargs) -> None:
+    generations.bump(CATALOGUE)
+
+
+def _links_changed(sender, instance, action, pk_set, **kwargs) -> None:
+    """A change's stakeholders or services: from the change's side one change, from the person's
+    or the service's side (`user.watched_changes.add`) the changes in `pk_set`, or all of them."""
+    from changes.models import ChangeRequest
+
+    if not action.startswith("post_"):
+        return
+    if isinstance(instance, ChangeRequest):
+        forget(instance.pk)
+    elif pk_set:
+        for pk in pk_set:
+            forget(pk)
+    else:
+        generations.bump(CATALOGUE)
+
+
+def connect_signals() -> None:
+    from django.db.models.signals import m2m_changed, post_delete, post_save
+
+    from changes.models import ChangeRequest
+
+    for what, signal in (("save", post_save), ("delete", post_delete)):
+        for model in _own_models():
+            signal.connect(_own_written, sender=model, dispatch_uid=f"snapshot-{model.__name__}-{what}")
+        for model in _catalogue_models():
+            signal.connect(_catalogue_written, sender=model, dispatch_uid=f"snapshot-{model.__name__}-{what}")
+    for through in (ChangeRequest.stakeholders.through, ChangeRequest.services.through):
+        m2m_changed.connect(_links_changed, sender=through, dispatch_uid=f"snapshot-{through.__name__}")
