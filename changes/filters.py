@@ -6,24 +6,36 @@ from django.db.models import Q
 
 from changes.choices import ChangeStatus, ChangeType
 from changes.models import ChangeRequest
+from changes.snapshots import CATALOGUE
 from deployments.models import Environment, Service
+from portal import generations
 from portal.models import User
+
+CHOICES_TTL_SECONDS = 300
 
 
 def _environment_choices() -> list[tuple[str, str]]:
-    return [(name, shown or name) for name, shown in Environment.objects.values_list("name", "display_name")]
+    def read():
+        return [
+            (name, shown or name) for name, shown in Environment.objects.values_list("name", "display_name")
+        ]
+
+    return generations.remembered("choices:environments", [CATALOGUE], read, CHOICES_TTL_SECONDS)
 
 
 def _service_choices() -> list[tuple[str, str]]:
-    return list(Service.objects.values_list("name", "name"))
+    def read():
+        return list(Service.objects.values_list("name", "name"))
+
+    return generations.remembered("choices:services", [CATALOGUE], read, CHOICES_TTL_SECONDS)
 
 
 class ChangeRequestFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search", help_text="Number, title or description.")
     status = django_filters.MultipleChoiceFilter(choices=ChangeStatus.choices)
     change_type = django_filters.ChoiceFilter(choices=ChangeType.choices, label="Type")
-    # Choices by name from a plain query each time the form is drawn or checked (a model choice
-    # would read the catalogue through a server-side cursor: four round trips for a few rows).
+    # Choices by name from a plain query, kept in the cache until the catalogue is written to (a
+    # model choice would read it through a server-side cursor: four round trips for a few rows).
     environment = django_filters.ChoiceFilter(
         field_name="environment__name", choices=_environment_choices, label="Environment"
     )

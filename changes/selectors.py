@@ -366,6 +366,18 @@ def _contents_gate(change: ChangeRequest) -> dict:
     return {"name": "Release contents", "state": "ok", "detail": detail}
 
 
+# What is said of a release ahead of live, on the change page and the catalogue.
+AHEAD_SHOWS = [
+    "id",
+    "version",
+    "merged_at",
+    "change_id",
+    "change__id",
+    "change__status",
+    "change__environment_id",
+]
+
+
 def ahead_of_live(environment_id: int | None = None) -> list:
     """The releases whose code is still on the environment's branch although they never stayed
     live: rolled back or failed after the merge, neither reverted nor fixed forward by a change
@@ -383,6 +395,7 @@ def ahead_of_live(environment_id: int | None = None) -> list:
             change__status__in=[ChangeStatus.ROLLED_BACK, ChangeStatus.FAILED],
         )
         .select_related("change")
+        .only(*AHEAD_SHOWS)
         .order_by("merged_at")
     )
     if not releases:

@@ -12,7 +12,7 @@ from changes.choices import CLOSED, ChangeStatus, Phase
 from changes.filters import ChangeRequestFilter
 from changes.forms import CancelForm, ChangeRequestForm, ChecklistTickForm, CommentForm, DecisionForm
 from changes.models import ChecklistItem, Comment
-from portal import clock, fragments, mfa
+from portal import clock, fragments, generations, mfa
 from portal.api.pagination import page_of, without_cursor
 from portal.roles import Right, missing_right_message
 from portal.views.errors import forbidden
@@ -20,8 +20,20 @@ from portal.views.errors import forbidden
 PHASE_ORDER = list(Phase.values)
 # A screenful, as change-management lists show; the API pages by 50 (or ?page_size=).
 PAGE_SIZE = 25
-# The change page lists its latest deployments, this many.
+# The change page lists its latest deployments, this many, and what it says of them.
 DEPLOYMENTS_SHOWN = 10
+DEPLOYMENT_SHOWS = [
+    "id",
+    "change_id",
+    "version",
+    "state",
+    "created_at",
+    "report",
+    "custody",
+    "custody_checked_at",
+]
+# What it says of a release that carried the change's commits.
+SHIPPED_IN_SHOWS = ["id", "version", "change__id", "change__title"]
 
 
 def _detail(request, pk: int, read=selectors.change_detail):
@@ -42,8 +54,18 @@ def change_list(request):
     rows = fragments.render_each(
         "changes/_row.html", "change", selectors.with_service_names(page["rows"]), selectors.list_row_shows
     )
-    context = {"filter": filterset, **page, "rows": rows}
+    context = {"filter_form": _filter_form(request, filterset), **page, "rows": rows}
     return render(request, "changes/list.html", context)
+
+
+def _filter_form(request, filterset):
+    """The filters as drawn from the query string, with their errors; their choices are the
+    catalogue's, as its generation names them."""
+    from changes.snapshots import CATALOGUE
+
+    form = filterset.form
+    shows = [sorted(request.GET.lists()), form.errors.get_json_data(), generations.current(CATALOGUE)]
+    return fragments.render_one("includes/form.html", {"form": form}, shows)
 
 
 @login_required
@@ -122,7 +144,9 @@ def _detail_context(request, change, **forms) -> dict:
     comments = selectors.change_comments(change)
     gates = selectors.deploy_gates(change, summary)
     history = list(selectors.change_history(change))
-    deployments = list(change.deployments.all()[:DEPLOYMENTS_SHOWN])  # newest first
+    deployments = list(change.deployments.only(*DEPLOYMENT_SHOWS)[:DEPLOYMENTS_SHOWN])  # newest first
+    _checklist_marked(request, change, checklist, history)
+    _checklist_drawn(checklist)
     return {
         "change": change,
         "summary": summary,
@@ -131,13 +155,12 @@ def _detail_context(request, change, **forms) -> dict:
         "my_stale_approval": selectors.stale_approval_of(request.user, change),
         "contents": selectors.change_contents(change),
         "custody": _custody(change, deployments),
-        "shipped_in": list(change.shipped_in.select_related("change")),
+        "shipped_in": list(change.shipped_in.select_related("change").only(*SHIPPED_IN_SHOWS)),
         "gates": gates,
         "deploy": _deploy_panel(request, change, gates),
         "deployments": deployments,
         "next_slot": _next_slot(change),
         "checklist": checklist,
-        **_checklist_context(request, change, checklist, history),
         "checklist_percent": round(100 * done / len(checklist)) if checklist else 0,
         "history": history,
         "decision_form": forms.get("decision_form") or DecisionForm(capacities=request.user.capacity_names()),
@@ -194,7 +217,7 @@ def _mark_tickable(request, change, items) -> None:
         item.tickable = open_ and not item.integration and item.tick_refusal(user, change) is None
 
 
-def _checklist_context(request, change, items, history=None) -> dict:
+def _checklist_marked(request, change, items, history=None) -> None:
     """What the checklist's items show: whether the viewer may tick each, and who unticked it after
     approval and when (from the change's history, read once for the page; a single item re-rendered
     after a tick reads its own)."""
@@ -206,7 +229,32 @@ def _checklist_context(request, change, items, history=None) -> dict:
     unticked = selectors.unticked_after_approval(history)
     for item in items:
         item.unticked_after_approval = unticked.get(item.key)
-    return {"connected": CONNECTED}
+        item.connected = item.integration in CONNECTED
+
+
+def _checklist_drawn(items) -> None:
+    """Draws the items the viewer may not tick from the fragments cache (`item.drawn`): they hold
+    no form, so nothing of the viewer; the others are drawn with the page."""
+    fixed = [item for item in items if not item.tickable]
+    drawn = fragments.render_each("changes/_checklist_item.html", "item", fixed, _item_shows)
+    for item, html in zip(fixed, drawn, strict=True):
+        item.drawn = html
+
+
+def _item_shows(item) -> list:
+    untick = item.unticked_after_approval
+    by = item.done_by.display_name if item.done_by else None
+    return [
+        item.pk, item.done, item.text, item.integration, item.connected, item.evidence, item.done_at, by,
+        untick and (untick.actor_name, untick.created_at),
+    ]  # fmt: skip
+
+
+def _item_drawn(request, change, item, *, error: str = ""):
+    """One checklist item as htmx swaps it in after a tick, with the error that refused it (400)."""
+    _checklist_marked(request, change, [item])
+    context = {"item": item, "change": change, "error": error}
+    return render(request, "changes/_checklist_item.html", context, status=400 if error else 200)
 
 
 def _act(request, pk: int, act, success: str):
@@ -309,13 +357,7 @@ def checklist_tick(request, pk: int, item_id: int):
     form = ChecklistTickForm(request.POST)
     if not form.is_valid():
         error = " ".join(m for messages_ in form.errors.values() for m in messages_)
-        context = {
-            "item": item,
-            "change": change,
-            "error": f"Not saved: {error}",
-            **_checklist_context(request, change, [item]),
-        }
-        return render(request, "changes/_checklist_item.html", context, status=400)
+        return _item_drawn(request, change, item, error=f"Not saved: {error}")
     try:
         item = services.checklist_item_set(
             actor=request.user, item=item, done=form.cleaned_data.get("done", False),
@@ -323,18 +365,11 @@ def checklist_tick(request, pk: int, item_id: int):
         )  # fmt: skip
     except services.ChangeError as error:
         if request.htmx:
-            context = {"item": item, "change": change, "error": " ".join(error.messages)}
-            return render(
-                request,
-                "changes/_checklist_item.html",
-                {**context, **_checklist_context(request, change, [item])},
-                status=400,
-            )
+            return _item_drawn(request, change, item, error=" ".join(error.messages))
         messages.error(request, " ".join(error.messages))
         return redirect("change-detail", pk=pk)
     if request.htmx:
-        context = {"item": item, "change": change, **_checklist_context(request, change, [item])}
-        return render(request, "changes/_checklist_item.html", context)
+        return _item_drawn(request, change, item)
     return redirect(f"{change.get_absolute_url()}#checklist")
 
 

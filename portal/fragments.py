@@ -6,7 +6,8 @@ the values the caller says the row shows: the same inputs give the same HTML, so
 stale, only unused until it expires. A page of rows costs one cache read for all of them, and
 only rows whose values changed are rendered.
 
-A fragment must depend on nothing but those values: no request, no viewer, no CSRF token.
+A fragment must depend on nothing but those values: no request, no viewer, no CSRF token. A
+single fragment (`render_one`), such as a form drawn from the query string, is kept the same way.
 """
 
 import hashlib
@@ -25,10 +26,7 @@ def render_each(
 ) -> list[SafeString]:
     """Each item drawn by `template_name` (with the item in the context as `name`); `shows(item)`
     lists every value the template reads from it."""
-    template = get_template(template_name)
-    # The source, so that a release with a changed template draws its rows anew.
-    source = _digest([template.template.source])
-    prefix = f"fragment:{source}:{timezone.get_current_timezone_name()}"
+    template, prefix = _template(template_name)
     keys = [f"{prefix}:{_digest(shows(item))}" for item in items]
     found = cache.get_many(keys)
     drawn = {}
@@ -38,6 +36,25 @@ def render_each(
     if drawn:
         cache.set_many(drawn, TTL_SECONDS)
     return [mark_safe(found[key] if key in found else drawn[key]) for key in keys]  # noqa: S308 (our own templates' output)
+
+
+def render_one(template_name: str, context: dict, shows: Iterable) -> SafeString:
+    """`template_name` drawn with `context`; `shows` lists every value it reads from it."""
+    template, prefix = _template(template_name)
+    key = f"{prefix}:{_digest(shows)}"
+    found = cache.get(key)
+    if found is None:
+        found = template.render(context)
+        cache.set(key, found, TTL_SECONDS)
+    return mark_safe(found)  # noqa: S308 (our own templates' output)
+
+
+def _template(template_name: str):
+    """The template and the prefix of its fragments' keys: its source, so that a release with a
+    changed template draws them anew, and the viewer's time zone."""
+    template = get_template(template_name)
+    source = _digest([template.template.source])
+    return template, f"fragment:{source}:{timezone.get_current_timezone_name()}"
 
 
 def _digest(values: Iterable) -> str:

@@ -1,6 +1,7 @@
 import subprocess
 
 import pytest
+from django.template import Template
 
 from tests.factories import EnvironmentFactory, ServiceFactory
 
@@ -68,3 +69,18 @@ def github_server(repo):
 
     with FakeGitHub(repo_path=repo, full_name="acme/shop") as server:
         yield server
+
+
+def drawn_from(monkeypatch, template_name: str, name: str) -> list:
+    """What the page draws from `template_name` (the `name` of each context); the rest comes
+    from the cache."""
+    drawn = []
+    render = Template.render
+
+    def counting(self, context):
+        if self.origin and self.origin.template_name == template_name:
+            drawn.append(context.get(name))
+        return render(self, context)
+
+    monkeypatch.setattr(Template, "render", counting)
+    return drawn

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.db import transaction
 
@@ -161,3 +163,31 @@ def test_the_detail_page_offers_the_security_item_only_to_its_vouchers(client, d
         'aria-label="Evidence for Security audit completed"'
         in client.get(f"/changes/{change.pk}/").content.decode()
     )
+
+
+def checklist_of(page: str) -> str:
+    return re.search(r'<ul class="checklist">.*?</ul>', page, re.S).group(0)
+
+
+def test_a_checklist_the_viewer_cannot_tick_is_drawn_once_and_shows_a_tick_at_once(
+    client, developer, auditor, monkeypatch
+):
+    from changes.services import checklist_item_set
+    from tests.changes.conftest import drawn_from
+    from tests.conftest import verified_login
+
+    change = change_create(developer)
+    items = list(change.checklist.all())
+    drawn = drawn_from(monkeypatch, "changes/_checklist_item.html", "item")
+    verified_login(client, auditor)
+    first = checklist_of(client.get(f"/changes/{change.pk}/").content.decode())
+    assert len(drawn) == len(items)
+    assert checklist_of(client.get(f"/changes/{change.pk}/").content.decode()) == first
+    assert len(drawn) == len(items)
+    item = next(i for i in items if not i.integration and not i.vouched_by)
+    with transaction.atomic():
+        checklist_item_set(actor=developer, item=item, done=True, evidence="Runbook reviewed")
+    page = client.get(f"/changes/{change.pk}/").content.decode()
+    assert [i.pk for i in drawn[len(items) :]] == [item.pk]  # only the ticked item drawn anew
+    assert f"by {developer.display_name}" in page and "Runbook reviewed" in page
+    assert "Mark done" not in page  # an auditor ticks nothing

@@ -4,12 +4,12 @@ import re
 
 import pytest
 from django.db import transaction
-from django.template import Template
 from django.test.utils import override_settings
 
 from changes.services import change_decide, change_submit
+from tests.changes.conftest import drawn_from
 from tests.conftest import verified_login
-from tests.factories import UserFactory, change_create
+from tests.factories import EnvironmentFactory, UserFactory, change_create
 
 pytestmark = pytest.mark.django_db
 
@@ -22,17 +22,7 @@ def row_of(html: str, number: str) -> str:
 
 @pytest.fixture
 def rows_drawn(monkeypatch):
-    """Counts the rows the page draws from the row template (the others come from the cache)."""
-    drawn = []
-    render = Template.render
-
-    def counting(self, context):
-        if self.origin and self.origin.template_name == "changes/_row.html":
-            drawn.append(context.get("change"))
-        return render(self, context)
-
-    monkeypatch.setattr(Template, "render", counting)
-    return drawn
+    return drawn_from(monkeypatch, "changes/_row.html", "change")
 
 
 def test_a_second_view_of_the_list_draws_no_row_again(client, developer, rows_drawn):
@@ -85,3 +75,22 @@ def test_a_changed_row_template_draws_the_rows_anew(client, developer, settings,
     engine = dict(settings.TEMPLATES[0], DIRS=[tmp_path, *settings.TEMPLATES[0]["DIRS"]])
     with override_settings(TEMPLATES=[engine]):
         assert "Template edit (new layout)" in client.get("/changes/").content.decode()
+
+
+def test_the_filters_offer_an_environment_as_soon_as_it_is_added(client, developer, monkeypatch):
+    forms_drawn = drawn_from(monkeypatch, "includes/form.html", "form")
+    verified_login(client, developer)
+    assert 'value="eu-west"' not in client.get("/changes/").content.decode()
+    client.get("/changes/")
+    assert len(forms_drawn) == 1  # the second view's filters came from the cache
+    EnvironmentFactory(name="eu-west", display_name="EU West")
+    assert '<option value="eu-west">EU West</option>' in client.get("/changes/").content.decode()
+
+
+def test_a_filter_naming_an_unknown_environment_says_so_until_it_exists(client, developer):
+    verified_login(client, developer)
+    refused = client.get("/changes/", {"environment": "eu-west"}).content.decode()
+    assert "Select a valid choice. eu-west is not one of the available choices." in refused
+    EnvironmentFactory(name="eu-west")
+    taken = client.get("/changes/", {"environment": "eu-west"}).content.decode()
+    assert "is not one of the available choices" not in taken and '<option value="eu-west" selected>' in taken
