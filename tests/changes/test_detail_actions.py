@@ -191,3 +191,34 @@ def test_a_checklist_the_viewer_cannot_tick_is_drawn_once_and_shows_a_tick_at_on
     assert [i.pk for i in drawn[len(items) :]] == [item.pk]  # only the ticked item drawn anew
     assert f"by {developer.display_name}" in page and "Runbook reviewed" in page
     assert "Mark done" not in page  # an auditor ticks nothing
+
+
+def test_the_page_shows_the_custody_an_older_deployment_checked_beyond_the_ten_listed(developer):
+    """The page lists the latest ten deployments; when none of them checked the chain (each
+    refused before it read the repository), the latest that did is read on its own."""
+    from datetime import timedelta
+
+    from changes.views import DEPLOYMENTS_SHOWN, _custody
+    from deployments.models import Deployment
+    from portal import clock
+
+    change = change_create(developer)
+    start = clock.now() - timedelta(days=1)
+    links = [{"link": "Approved commit", "value": "a" * 40, "verdict": "matches"}]
+
+    def deployment(minutes: int, **fields) -> Deployment:
+        at = start + timedelta(minutes=minutes)
+        return Deployment.objects.create(
+            change=change, environment=change.environment, started_by=developer, created_at=at,
+            ended_at=at, from_colour="blue", to_colour="green", plan=[100], bake_seconds=0,
+            analysis_seconds=0, state_since=at, next_run_at=at, state=Deployment.State.FAILED, **fields,
+        )  # fmt: skip
+
+    checked = deployment(0, custody=links, custody_checked_at=start)
+    for n in range(1, DEPLOYMENTS_SHOWN + 1):
+        deployment(n)
+    listed = list(change.deployments.all()[:DEPLOYMENTS_SHOWN])
+    assert checked not in listed
+    shown = _custody(change, listed)
+    assert shown["deployment"] == checked and shown["links"] == links
+    assert _custody(change, listed[:3]) is None  # fewer than ten listed: none checked, none approved
