@@ -16,11 +16,11 @@ from changes.models import (
 )
 from deployments.models import Environment, Service
 from incidents.models import Incident
-from portal.api.serializers import OTPSerializer
+from portal.api.serializers import FieldsBuiltOnce, OTPSerializer
 from portal.models import User
 
 
-class ChecklistItemSerializer(serializers.ModelSerializer):
+class ChecklistItemSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     done_by = serializers.CharField(source="done_by.username", default=None, read_only=True)
     gates_deploy = serializers.BooleanField(read_only=True)
     connected = serializers.SerializerMethodField()
@@ -54,7 +54,7 @@ class ChecklistTickSerializer(serializers.Serializer):
     evidence = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
-class ApprovalSerializer(serializers.ModelSerializer):
+class ApprovalSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     approver = serializers.CharField(source="approver.username", read_only=True)
 
     class Meta:
@@ -96,7 +96,7 @@ class CommentSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "author", "created_at"]
 
 
-class ChangeRequestSerializer(serializers.ModelSerializer):
+class ChangeRequestSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     number = serializers.CharField(read_only=True)
     environment = serializers.SlugRelatedField(
         slug_field="name", queryset=Environment.objects.all(), required=False
@@ -224,7 +224,7 @@ class ChangeListSerializer(ChangeRequestSerializer):
         read_only_fields = fields
 
 
-class PullRequestSerializer(serializers.ModelSerializer):
+class PullRequestSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     reviews = serializers.SerializerMethodField(help_text="Each reviewer's standing review.")
 
     class Meta:
@@ -241,7 +241,7 @@ class PullRequestSerializer(serializers.ModelSerializer):
         return pull.latest_reviews()
 
 
-class ReleaseSerializer(serializers.ModelSerializer):
+class ReleaseSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     shipped_with = serializers.SlugRelatedField(slug_field="number", many=True, read_only=True)
 
     class Meta:

@@ -1,8 +1,24 @@
+import copy
+
 from rest_framework import serializers
 
 from portal import mfa
 from portal.models import ApiToken, AuditEvent, BreakGlassSession, Notification, User
 from portal.roles import Capacity, Role, rights_of
+
+
+class FieldsBuiltOnce:
+    """For a ModelSerializer read on every request: DRF works out its fields from the model's
+    metadata for each new serializer; they come out the same each time, so they are worked out
+    once for the class and deep-copied for each serializer, as DRF copies declared fields."""
+
+    def get_fields(self):
+        cls = type(self)
+        built = cls.__dict__.get("_fields_built")
+        if built is None:
+            built = super().get_fields()
+            cls._fields_built = built
+        return copy.deepcopy(built)
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

@@ -188,3 +188,23 @@ def test_a_session_that_has_not_passed_the_second_factor_opens_no_api_call(devel
 @pytest.mark.django_db
 def test_an_auditor_without_an_authenticator_uses_the_api_after_the_password(auditor):
     assert client_for(auditor, verified=False).get("/api/v1/me/").status_code == 200
+
+
+def test_a_serializer_works_its_fields_out_once_and_each_gets_copies_of_its_own(monkeypatch):
+    from rest_framework.serializers import ModelSerializer
+
+    from changes.api.serializers import ChangeListSerializer
+
+    worked_out = []
+    real = ModelSerializer.get_fields
+
+    def counting(self):
+        worked_out.append(type(self))
+        return real(self)
+
+    monkeypatch.setattr(ModelSerializer, "get_fields", counting)
+    monkeypatch.setattr(ChangeListSerializer, "_fields_built", None, raising=False)  # not yet worked out
+    first, second = ChangeListSerializer().fields, ChangeListSerializer().fields
+    assert worked_out == [ChangeListSerializer]
+    assert list(first) == list(second) and "title" in first
+    assert first["title"] is not second["title"] and first["title"].parent is not second["title"].parent
