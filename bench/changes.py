@@ -5,7 +5,9 @@ serves the portal with gunicorn, and measures the change list and detail pages a
 beside the floor: a trivial DRF view running one query, served the same way in the same run.
 Targets, as ratios to the floor measured in the same run (an absolute time on a shared 2-core
 machine drifts from run to run): at 1 client, p50 within 4x the floor's; at 32 clients, at least
-25 % of the floor's throughput.
+25 % of the floor's throughput. Then where each one's time goes, served in this process without
+HTTP: the median request split into reading the change, the deploy gates, the page's context,
+the template and the serializer.
 
     make bench            # all benchmarks
     .venv/bin/python bench/changes.py   # with the test environment (see the Makefile's TEST_ENV)
@@ -14,6 +16,7 @@ machine drifts from run to run): at 1 client, p50 within 4x the floor's; at 32 c
 import http.client
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -176,12 +179,71 @@ def main() -> None:
                 f"{eight['p50']:8.1f}{eight['p95']:8.1f}{eight['p99']:8.1f}   {rate:12.0f}"
                 f"   {slower:4.1f}x floor p50 (<= 4)  {share:4.0%} of floor req/s (>= 25 %)  {verdict}"
             )
+        where_the_time_goes(targets, cookie)
     finally:
         if server is not None:
             server.terminate()
             server.wait(20)
         connections.close_all()
         connection.creation.destroy_test_db(name, verbosity=0)
+
+
+def where_the_time_goes(targets: list[tuple[str, str]], cookie: str, requests: int = 200) -> None:
+    """Each target served in this process (Django's test client, no HTTP), the median of
+    `requests`, split into the parts the pages spend it on."""
+    import functools
+
+    from django.template import loader
+    from django.test import Client
+    from rest_framework.serializers import BaseSerializer
+
+    from changes import selectors, views
+
+    spent: dict[str, float] = {}
+
+    def timed(owner, name: str, part: str, *, attribute=None) -> None:
+        function = attribute.fget if attribute else getattr(owner, name)
+
+        @functools.wraps(function)
+        def timing(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[part] = spent.get(part, 0.0) + time.perf_counter() - started
+
+        setattr(owner, name, property(timing) if attribute else timing)
+
+    read = "change_shown" if hasattr(selectors, "change_shown") else "change_detail"
+    timed(selectors, read, "read the change")
+    timed(selectors, "deploy_gates", "gates")
+    timed(views, "_detail_context", "page context")
+    timed(loader, "render_to_string", "template")
+    timed(BaseSerializer, "data", "serializer", attribute=BaseSerializer.data)
+    parts = ["read the change", "gates", "page context", "template", "serializer"]
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.cookies["sessionid"] = cookie
+    print(f"\nIn process, the median of {requests} requests, ms (page context includes the gates):")
+    print(f"{'':28} {'total':>7}" + "".join(f"{part:>17}" for part in parts) + f"{'the rest':>10}")
+    for label, path in targets:
+        totals, shares = [], {part: [] for part in parts}
+        for n in range(requests + 10):
+            spent.clear()
+            started = time.perf_counter()
+            assert client.get(path).status_code == 200, path
+            if n >= 10:  # warmed up
+                totals.append(1000 * (time.perf_counter() - started))
+                for part in parts:
+                    shares[part].append(1000 * spent.get(part, 0.0))
+        medians = {part: statistics.median(values) for part, values in shares.items()}
+        total = statistics.median(totals)
+        outside = (
+            medians["read the change"] + medians["page context"] + medians["template"] + medians["serializer"]
+        )
+        print(
+            f"{label:28} {total:7.2f}" + "".join(f"{medians[part]:17.2f}" for part in parts)
+            + f"{max(total - outside, 0.0):10.2f}"
+        )  # fmt: skip
 
 
 def _url(name: str) -> str:

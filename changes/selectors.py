@@ -154,6 +154,32 @@ def change_history(change: ChangeRequest) -> QuerySet[AuditEvent]:
     )
 
 
+# The change page lists its latest deployments, this many, and what it says of them.
+DEPLOYMENTS_SHOWN = 10
+DEPLOYMENT_SHOWS = [
+    "id",
+    "change_id",
+    "version",
+    "state",
+    "created_at",
+    "report",
+    "custody",
+    "custody_checked_at",
+]
+
+
+def change_activity(change: ChangeRequest) -> tuple[list[AuditEvent], list]:
+    """The change's timeline (oldest first) and its latest deployments (newest first), as its page
+    shows them: kept in the cache beside the change until a write to either (changes/snapshots.py)."""
+    from changes import snapshots
+
+    def read():
+        deployments = change.deployments.only(*DEPLOYMENT_SHOWS)[:DEPLOYMENTS_SHOWN]
+        return list(change_history(change)), list(deployments)
+
+    return snapshots.shown(change.pk, read, part="activity")
+
+
 def unticked_after_approval(history) -> dict[str, AuditEvent]:
     """The last time each checklist item (by key) was unticked after the change was approved, from
     the change's history (oldest first): the approvers relied on it ticked."""

@@ -6,7 +6,10 @@ pickled, under two generations (portal.generations): the change's own, which any
 change or to a row of it bumps, and the catalogue's, which any write to what many changes show
 bumps (people, environments and their policies, services, incidents, templates). Each view
 unpickles its own copy, so what a view marks on the rows stays with it. Only rows are kept:
-what turns with the clock (the gates, the next slot, the soak) is worked out on every view.
+what turns with the clock (the gates, the next slot, the soak) is worked out on every view. The
+page keeps its timeline and latest deployments beside the change the same way: an audit event
+on the change and a write to one of its deployments bump its generation (a deployment's lease,
+written with one UPDATE, is not shown).
 
 The bumps hang on the models' signals, the admin site's writes included; a write that bypasses
 them (`QuerySet.update`, `bulk_create`) calls `forget`. Only reads for showing use the snapshot:
@@ -22,11 +25,12 @@ TTL_SECONDS = 300
 CATALOGUE = "change-catalogue"
 
 
-def shown(pk: int, read: Callable[[], object]):
+def shown(pk: int, read: Callable[[], object], part: str = "change"):
     """The snapshot of change `pk` (a copy of its own, unpickled for this view), or `read()`'s
-    result, kept for the next view."""
+    result, kept for the next view; `part` names what is kept, when a page keeps more than the
+    change."""
     return generations.remembered(
-        f"change-snapshot:{_shape()}:{pk}", [_name(pk), CATALOGUE], read, TTL_SECONDS
+        f"change-snapshot:{_shape()}:{part}:{pk}", [_name(pk), CATALOGUE], read, TTL_SECONDS
     )
 
 
@@ -53,6 +57,7 @@ def _shape() -> str:
 def _own_models() -> dict:
     """The rows of one change, each model with the field naming its change."""
     from changes.models import Approval, ChangeRequest, ChecklistItem, CheckRun, Comment, PullRequest, Release
+    from deployments.models import Deployment
 
     return {
         ChangeRequest: "pk",
@@ -62,6 +67,7 @@ def _own_models() -> dict:
         CheckRun: "change_id",
         PullRequest: "change_id",
         Release: "change_id",
+        Deployment: "change_id",
     }
 
 
@@ -75,11 +81,19 @@ def _catalogue_models() -> tuple:
 
 
 def _kept_models() -> list:
-    return [*_own_models(), *_catalogue_models()]
+    from portal.models import AuditEvent
+
+    return [*_own_models(), *_catalogue_models(), AuditEvent]
 
 
 def _own_written(sender, instance, **kwargs) -> None:
     forget(getattr(instance, _own_models()[sender]))
+
+
+def _audited(sender, instance, **kwargs) -> None:
+    """An event on a change's timeline."""
+    if instance.object_type == "changes.changerequest" and instance.object_id.isdigit():
+        forget(int(instance.object_id))
 
 
 def _catalogue_written(sender, **kwargs) -> None:
@@ -106,11 +120,13 @@ def connect_signals() -> None:
     from django.db.models.signals import m2m_changed, post_delete, post_save
 
     from changes.models import ChangeRequest
+    from portal.models import AuditEvent
 
     for what, signal in (("save", post_save), ("delete", post_delete)):
         for model in _own_models():
             signal.connect(_own_written, sender=model, dispatch_uid=f"snapshot-{model.__name__}-{what}")
         for model in _catalogue_models():
             signal.connect(_catalogue_written, sender=model, dispatch_uid=f"snapshot-{model.__name__}-{what}")
+    post_save.connect(_audited, sender=AuditEvent, dispatch_uid="snapshot-AuditEvent-save")
     for through in (ChangeRequest.stakeholders.through, ChangeRequest.services.through):
         m2m_changed.connect(_links_changed, sender=through, dispatch_uid=f"snapshot-{through.__name__}")

@@ -20,18 +20,6 @@ from portal.views.errors import forbidden
 PHASE_ORDER = list(Phase.values)
 # A screenful, as change-management lists show; the API pages by 50 (or ?page_size=).
 PAGE_SIZE = 25
-# The change page lists its latest deployments, this many, and what it says of them.
-DEPLOYMENTS_SHOWN = 10
-DEPLOYMENT_SHOWS = [
-    "id",
-    "change_id",
-    "version",
-    "state",
-    "created_at",
-    "report",
-    "custody",
-    "custody_checked_at",
-]
 # What it says of a release that carried the change's commits.
 SHIPPED_IN_SHOWS = ["id", "version", "change__id", "change__title"]
 
@@ -143,8 +131,7 @@ def _detail_context(request, change, **forms) -> dict:
     done = sum(1 for item in checklist if item.done)
     comments = selectors.change_comments(change)
     gates = selectors.deploy_gates(change, summary)
-    history = list(selectors.change_history(change))
-    deployments = list(change.deployments.only(*DEPLOYMENT_SHOWS)[:DEPLOYMENTS_SHOWN])  # newest first
+    history, deployments = selectors.change_activity(change)
     _checklist_marked(request, change, checklist, history)
     _checklist_drawn(checklist)
     return {
@@ -179,7 +166,7 @@ def _custody(change, deployments: list) -> dict | None:
     from changes import custody
 
     latest = next((d for d in deployments if d.custody), None)
-    if latest is None and len(deployments) == DEPLOYMENTS_SHOWN:
+    if latest is None and len(deployments) == selectors.DEPLOYMENTS_SHOWN:
         latest = change.deployments.exclude(custody=[]).first()
     if latest is not None:
         return {"links": latest.custody, "checked_at": latest.custody_checked_at, "deployment": latest}

@@ -198,7 +198,8 @@ def test_the_page_shows_the_custody_an_older_deployment_checked_beyond_the_ten_l
     refused before it read the repository), the latest that did is read on its own."""
     from datetime import timedelta
 
-    from changes.views import DEPLOYMENTS_SHOWN, _custody
+    from changes.selectors import DEPLOYMENTS_SHOWN
+    from changes.views import _custody
     from deployments.models import Deployment
     from portal import clock
 

@@ -193,3 +193,33 @@ def test_without_the_cache_the_page_reads_the_rows_and_a_write_goes_through(chan
     _comment(change, developer, qa)
     assert shown(developer, change) == fresh(developer, change)
     assert [c.body for c in selectors.change_shown(developer, change.pk).comments.all()] == ["Looks right."]
+
+
+def activity(change) -> tuple[list, list]:
+    history, deployments = selectors.change_activity(ChangeRequest.objects.get(pk=change.pk))
+    return [(e.pk, e.action) for e in history], [(d.pk, d.state) for d in deployments]
+
+
+def test_the_pages_timeline_and_deployments_show_a_write_at_once(change, developer):
+    from datetime import timedelta
+
+    from deployments.models import Deployment
+    from portal.services import audit_record
+
+    before = activity(change)
+    assert activity(change) == before and before[1] == []
+    with transaction.atomic():
+        audit_record(actor=developer, action="change.noted", target=change)
+    history, _ = activity(change)
+    assert history[:-1] == before[0] and history[-1][1] == "change.noted"
+    at = clock.now() - timedelta(minutes=5)
+    deployment = Deployment.objects.create(
+        change=change, environment=change.environment, started_by=developer, created_at=at,
+        from_colour="blue", to_colour="green", plan=[100], bake_seconds=0, analysis_seconds=0,
+        state_since=at, next_run_at=at,
+    )  # fmt: skip
+    assert activity(change)[1] == [(deployment.pk, Deployment.State.PREFLIGHT)]
+    Deployment.objects.filter(pk=deployment.pk).update(lease_owner="worker-1")  # not shown: kept
+    deployment.state = Deployment.State.SUCCEEDED
+    deployment.save(update_fields=["state"])
+    assert activity(change)[1] == [(deployment.pk, Deployment.State.SUCCEEDED)]
