@@ -174,7 +174,12 @@ def change_activity(change: ChangeRequest) -> tuple[list[AuditEvent], list]:
     from changes import snapshots
 
     def read():
-        deployments = change.deployments.only(*DEPLOYMENT_SHOWS)[:DEPLOYMENTS_SHOWN]
+        from deployments.models import Deployment
+
+        # Not through change.deployments, which would hang the change on each (and in the cache).
+        deployments = Deployment.objects.filter(change_id=change.pk).only(*DEPLOYMENT_SHOWS)[
+            :DEPLOYMENTS_SHOWN
+        ]
         return list(change_history(change)), list(deployments)
 
     return snapshots.shown(change.pk, read, part="activity")

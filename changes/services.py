@@ -143,7 +143,6 @@ def change_move(*, change: ChangeRequest, status: str, actor=None, note: str = "
 
 
 def _copy_checklist(change: ChangeRequest, items: list[dict], start: int = 0) -> None:
-    snapshots.forget(change.pk)
     ChecklistItem.objects.bulk_create(
         ChecklistItem(
             change=change,
@@ -156,6 +155,7 @@ def _copy_checklist(change: ChangeRequest, items: list[dict], start: int = 0) ->
         )
         for i, item in enumerate(items)
     )
+    snapshots.forget(change.pk)  # bulk_create sends no signal
 
 
 @dataclass

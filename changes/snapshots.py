@@ -22,7 +22,12 @@ from collections.abc import Callable
 from portal import generations
 
 TTL_SECONDS = 300
-CATALOGUE = "change-catalogue"
+CATALOGUE = "change-catalogue-generation"
+# Raised when what a snapshot holds changes without a model's fields changing (a prefetch more or
+# less, another attribute set on the change): entries of the last release are then not read.
+VERSION = 1
+# Written on their own, they change nothing a change shows.
+UNSHOWN_FIELDS = {"last_login"}
 
 
 def shown(pk: int, read: Callable[[], object], part: str = "change"):
@@ -30,7 +35,7 @@ def shown(pk: int, read: Callable[[], object], part: str = "change"):
     result, kept for the next view; `part` names what is kept, when a page keeps more than the
     change."""
     return generations.remembered(
-        f"change-snapshot:{_shape()}:{part}:{pk}", [_name(pk), CATALOGUE], read, TTL_SECONDS
+        f"change-snapshot:{VERSION}:{_shape()}:{part}:{pk}", [_name(pk), CATALOGUE], read, TTL_SECONDS
     )
 
 
@@ -39,7 +44,7 @@ def forget(change_id: int) -> None:
 
 
 def _name(change_id: int) -> str:
-    return f"change:{change_id}"
+    return f"change-generation:{change_id}"
 
 
 _shape_digest = ""
@@ -96,7 +101,14 @@ def _audited(sender, instance, **kwargs) -> None:
         forget(int(instance.object_id))
 
 
-def _catalogue_written(sender, **kwargs) -> None:
+def _catalogue_written(sender, update_fields=None, **kwargs) -> None:
+    if update_fields and set(update_fields) <= UNSHOWN_FIELDS:  # a sign-in's last_login
+        return
+    generations.bump(CATALOGUE)
+
+
+def _migrated(**kwargs) -> None:
+    """A data migration writes through historical models, which send no signal of ours."""
     generations.bump(CATALOGUE)
 
 
@@ -117,7 +129,7 @@ def _links_changed(sender, instance, action, pk_set, **kwargs) -> None:
 
 
 def connect_signals() -> None:
-    from django.db.models.signals import m2m_changed, post_delete, post_save
+    from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
     from changes.models import ChangeRequest
     from portal.models import AuditEvent
@@ -128,5 +140,6 @@ def connect_signals() -> None:
         for model in _catalogue_models():
             signal.connect(_catalogue_written, sender=model, dispatch_uid=f"snapshot-{model.__name__}-{what}")
     post_save.connect(_audited, sender=AuditEvent, dispatch_uid="snapshot-AuditEvent-save")
+    post_migrate.connect(_migrated, dispatch_uid="snapshot-migrated")
     for through in (ChangeRequest.stakeholders.through, ChangeRequest.services.through):
         m2m_changed.connect(_links_changed, sender=through, dispatch_uid=f"snapshot-{through.__name__}")

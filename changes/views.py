@@ -1,5 +1,7 @@
 """Change request pages: list, file, edit, and the change itself with its decisions and checklist."""
 
+import functools
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist
@@ -11,7 +13,7 @@ from changes import selectors, services
 from changes.choices import CLOSED, ChangeStatus, Phase
 from changes.filters import ChangeRequestFilter
 from changes.forms import CancelForm, ChangeRequestForm, ChecklistTickForm, CommentForm, DecisionForm
-from changes.models import ChecklistItem, Comment
+from changes.models import ChangeRequest, ChecklistItem, Comment
 from portal import clock, fragments, generations, mfa
 from portal.api.pagination import page_of, without_cursor
 from portal.roles import Right, missing_right_message
@@ -47,13 +49,46 @@ def change_list(request):
 
 
 def _filter_form(request, filterset):
-    """The filters as drawn from the query string, with their errors; their choices are the
-    catalogue's, as its generation names them."""
+    """The filters drawn from their parameters in the query string, with their errors, from the
+    fragments cache: their fields as this release defines them, and the choices drawn from the
+    catalogue as its generation names them."""
     from changes.snapshots import CATALOGUE
 
     form = filterset.form
-    shows = [sorted(request.GET.lists()), form.errors.get_json_data(), generations.current(CATALOGUE)]
-    return fragments.render_one("includes/form.html", {"form": form}, shows)
+    asked = sorted((name, values) for name, values in request.GET.lists() if name in form.fields)
+    try:
+        catalogue = generations.current(CATALOGUE)
+    except generations.CACHE_ERRORS:
+        catalogue = None  # drawn anew: the choices may have changed unseen
+    shows = [asked, form.errors.get_json_data(), _filters_defined(), catalogue]
+    return fragments.render_one("includes/form.html", {"form": form}, shows, keep=catalogue is not None)
+
+
+@functools.cache
+def _filters_defined() -> str:
+    """What the filter form's fields are in this release: names, kinds, labels, help, fixed choices."""
+    fields = ChangeRequestFilter(queryset=ChangeRequest.objects.none()).form.fields
+    defined = []
+    for name, field in fields.items():
+        choices = getattr(field, "choices", None)
+        inner = getattr(choices, "choices", choices)  # django-filter wraps a field's choices
+        # Choices in the code; those read from the database are the catalogue's, named by its generation.
+        fixed = (
+            [(str(value), str(label)) for value, label in choices]
+            if isinstance(inner, list | tuple)
+            else None
+        )
+        defined.append(
+            (
+                name,
+                type(field).__name__,
+                type(field.widget).__name__,
+                str(field.label),
+                str(field.help_text),
+                fixed,
+            )
+        )
+    return repr(defined)
 
 
 @login_required

@@ -42,7 +42,7 @@ def forget(user_id: int) -> None:
 
 
 def generation_name(user_id: int) -> str:
-    return f"access:{user_id}"
+    return f"access-generation:{user_id}"  # the key's name since the cache began: kept across releases
 
 
 def _read(user) -> Standing:

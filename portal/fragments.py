@@ -12,11 +12,14 @@ single fragment (`render_one`), such as a form drawn from the query string, is k
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 
 from django.core.cache import cache
 from django.template.loader import get_template
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+
+from portal.generations import CACHE_ERRORS
 
 TTL_SECONDS = 24 * 60 * 60
 
@@ -28,24 +31,33 @@ def render_each(
     lists every value the template reads from it."""
     template, prefix = _template(template_name)
     keys = [f"{prefix}:{_digest(shows(item))}" for item in items]
-    found = cache.get_many(keys)
+    found = {}
+    with suppress(*CACHE_ERRORS):  # without the cache, every item is drawn
+        found = cache.get_many(keys)
     drawn = {}
     for item, key in zip(items, keys, strict=True):
         if key not in found and key not in drawn:
             drawn[key] = template.render({name: item})
     if drawn:
-        cache.set_many(drawn, TTL_SECONDS)
+        with suppress(*CACHE_ERRORS):
+            cache.set_many(drawn, TTL_SECONDS)
     return [mark_safe(found[key] if key in found else drawn[key]) for key in keys]  # noqa: S308 (our own templates' output)
 
 
-def render_one(template_name: str, context: dict, shows: Iterable) -> SafeString:
-    """`template_name` drawn with `context`; `shows` lists every value it reads from it."""
+def render_one(template_name: str, context: dict, shows: Iterable, *, keep: bool = True) -> SafeString:
+    """`template_name` drawn with `context`; `shows` lists every value it reads from it. Without
+    `keep`, it is drawn anew and not kept."""
     template, prefix = _template(template_name)
     key = f"{prefix}:{_digest(shows)}"
-    found = cache.get(key)
+    found = None
+    if keep:
+        with suppress(*CACHE_ERRORS):
+            found = cache.get(key)
     if found is None:
         found = template.render(context)
-        cache.set(key, found, TTL_SECONDS)
+        if keep:
+            with suppress(*CACHE_ERRORS):
+                cache.set(key, found, TTL_SECONDS)
     return mark_safe(found)  # noqa: S308 (our own templates' output)
 
 

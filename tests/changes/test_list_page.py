@@ -94,3 +94,11 @@ def test_a_filter_naming_an_unknown_environment_says_so_until_it_exists(client, 
     EnvironmentFactory(name="eu-west")
     taken = client.get("/changes/", {"environment": "eu-west"}).content.decode()
     assert "is not one of the available choices" not in taken and '<option value="eu-west" selected>' in taken
+
+
+def test_parameters_that_are_not_filters_draw_no_other_form(client, developer, monkeypatch):
+    forms_drawn = drawn_from(monkeypatch, "includes/form.html", "form")
+    verified_login(client, developer)
+    client.get("/changes/")
+    client.get("/changes/", {"utm_source": "mail"})
+    assert len(forms_drawn) == 1

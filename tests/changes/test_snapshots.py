@@ -170,9 +170,10 @@ def test_a_view_that_read_before_a_write_committed_is_not_kept_after_it(change, 
     """A slow view read the rows before the write and fills the cache after it: under the old
     generation, which the write's bumps left behind."""
     stale = selectors.change_detail(developer, change.pk)
-    [generation, catalogue] = generations.current(f"change:{change.pk}", snapshots.CATALOGUE)
+    [generation, catalogue] = generations.current(snapshots._name(change.pk), snapshots.CATALOGUE)
     _comment(change, developer, developer)
-    key = f"change-snapshot:{snapshots._shape()}:{change.pk}:{generation}:{catalogue}"
+    prefix = f"change-snapshot:{snapshots.VERSION}:{snapshots._shape()}:change:{change.pk}"
+    key = f"{prefix}:{generation}:{catalogue}"
     cache.set(key, stale)
     assert shown(developer, change) == fresh(developer, change) != kept(stale)
 
@@ -223,3 +224,35 @@ def test_the_pages_timeline_and_deployments_show_a_write_at_once(change, develop
     deployment.state = Deployment.State.SUCCEEDED
     deployment.save(update_fields=["state"])
     assert activity(change)[1] == [(deployment.pk, Deployment.State.SUCCEEDED)]
+
+
+def test_a_sign_in_leaves_every_snapshot_standing_and_a_renamed_person_does_not(change, developer):
+    from django.contrib.auth.models import update_last_login
+
+    [before] = generations.current(snapshots.CATALOGUE)
+    update_last_login(None, developer)
+    assert generations.current(snapshots.CATALOGUE) == [before]
+    developer.first_name = "Renamed"
+    developer.save(update_fields=["first_name"])
+    assert generations.current(snapshots.CATALOGUE) != [before]
+
+
+def test_a_migration_run_reads_every_snapshot_anew(change):
+    from django.core.management import call_command
+
+    [before] = generations.current(snapshots.CATALOGUE)
+    call_command("migrate", verbosity=0)  # data migrations write through models that send no signal
+    assert generations.current(snapshots.CATALOGUE) != [before]
+
+
+def test_a_transaction_that_wrote_reads_its_own_rows_whatever_another_view_kept(change, developer):
+    """Another view filled the entry of the generation the write bumped to, from the rows before
+    the write; the writer, before it commits, reads its own rows."""
+    stale = selectors.change_detail(developer, change.pk)
+    with transaction.atomic():
+        services.comment_add(actor=developer, change=change, body="Mine.")
+        [generation, catalogue] = generations.current(snapshots._name(change.pk), snapshots.CATALOGUE)
+        prefix = f"change-snapshot:{snapshots.VERSION}:{snapshots._shape()}:change:{change.pk}"
+        cache.set(f"{prefix}:{generation}:{catalogue}", stale)
+        mine = selectors.change_shown(developer, change.pk)
+        assert [c.body for c in mine.comments.all()] == ["Mine."]
