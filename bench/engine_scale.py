@@ -388,7 +388,7 @@ def one_run(
     from deployments.models import Deployment
     from deployments.tasks import wake
     from portal import clock
-    from portal.celery import DEPLOYMENTS, queue
+    from portal.queues import DEPLOYMENTS, queue
     from tests.conftest import start_worker, stop_worker
 
     name = settings.DATABASES["default"]["NAME"]
@@ -660,8 +660,8 @@ def redis_forget(namespace: str, target_groups: list[str]) -> None:
 def main() -> None:
     from django.db import connections
 
+    from config.env import VAR_DIR
     from portal import clock
-    from portal.config import VAR_DIR
     from tests.factories import ServiceFactory, UserFactory
     from tests.fakes import FakeColour
 

@@ -14,4 +14,4 @@ def floor(request):
     return Response({"minutes": AccessPolicy.objects.values_list("break_glass_minutes", flat=True).first()})
 
 
-urlpatterns = [path("bench/floor/", floor), path("", include("portal.urls"))]
+urlpatterns = [path("bench/floor/", floor), path("", include("config.urls"))]

@@ -10,7 +10,7 @@ from celery import shared_task
 from deployments import engine
 from deployments.models import Deployment
 from portal import clock
-from portal.celery import ROLLBACKS, queue
+from portal.queues import ROLLBACKS, queue
 
 logger = logging.getLogger(__name__)
 # Longer waits (the monitoring's checks, a paused deployment) are left to the reconciler, which
@@ -20,7 +20,7 @@ COUNTDOWN_AT_MOST = 60
 
 def wake(deployment_id: int, *, countdown: float | None = None, rollback: bool = False) -> None:
     """Sends the deployment to a worker; a rollback goes on the rollbacks queue, which no step of
-    another deployment or notification waits in front of (portal.celery)."""
+    another deployment or notification waits in front of (portal.queues)."""
     options = {"queue": queue(ROLLBACKS)} if rollback else {}
     deployment_advance.apply_async((deployment_id,), countdown=countdown, **options)
 

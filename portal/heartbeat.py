@@ -24,7 +24,7 @@ BEAT_KEY = "heartbeat:beat"
 EVERY_SECONDS = 15
 # A process not seen for this long is named on every page: beat's period four times over.
 SILENT_AFTER = timedelta(minutes=1)
-# What waits while no worker reads a queue, by the queue's kind (portal.celery).
+# What waits while no worker reads a queue, by the queue's kind (portal.queues).
 _WAITING = {
     "": "periodic jobs and reads of pull requests wait",
     "deployments": "deployments do not advance",
@@ -69,8 +69,8 @@ def stamp_queues(queues: Iterable[str]) -> str:
 
 
 def queues() -> dict[str, str]:
-    """The installation's queues (portal.celery) and the kind of each, the default one first."""
-    from portal.celery import KINDS, queue
+    """The installation's queues (portal.queues) and the kind of each, the default one first."""
+    from portal.queues import KINDS, queue
 
     return {queue(kind): kind for kind in KINDS}
 
@@ -125,7 +125,7 @@ def warnings(found: list[Process] | None = None) -> list[str]:
 
 
 class WorkerHeartbeat:
-    """The thread a worker runs beside its pool (see portal.celery), stamping the queues it reads."""
+    """The thread a worker runs beside its pool (see config.celery), stamping the queues it reads."""
 
     def __init__(self, queues: Iterable[str], every: float = EVERY_SECONDS):
         self.queues = list(queues)

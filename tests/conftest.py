@@ -202,7 +202,7 @@ def start_worker(log_path, **env_extra) -> subprocess.Popen:
     log = open(log_path, "w")  # noqa: SIM115 (the worker writes to it until it ends)
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "--app", "portal", "worker",
+            sys.executable, "-m", "celery", "--app", "config", "worker",
             "--pool", "solo", "--loglevel", "INFO",
             "--without-gossip", "--without-mingle", "--hostname", f"test-{time.monotonic_ns()}@%h",
         ],
@@ -226,7 +226,7 @@ def own_queue():
     """A queue of this test's own: the tasks it (and its live server) sends go there, and the
     workers it starts with `CELERY_QUEUE` set to it read only that, never a worker of another test
     that lives on (the session's). Returns the environment to start them with."""
-    from portal.celery import app
+    from config.celery import app
 
     name = f"test-{time.monotonic_ns()}"
     before = app.conf.task_default_queue

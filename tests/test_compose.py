@@ -30,17 +30,17 @@ def test_compose_has_the_production_services():
     assert services["db"]["image"].startswith("postgres:15")
     assert services["redis"]["image"].startswith("redis:")
     assert services["web"]["command"][0] == "gunicorn"
-    assert services["worker"]["command"][:4] == ["celery", "--app", "portal", "worker"]
-    assert services["beat"]["command"][:4] == ["celery", "--app", "portal", "beat"]
+    assert services["worker"]["command"][:4] == ["celery", "--app", "config", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "--app", "config", "beat"]
 
 
 def test_every_queue_is_read_and_rollbacks_share_no_worker_with_notifications():
-    from portal.celery import KINDS, queue
+    from portal.queues import KINDS, queue
 
     read = {}
     for name, service in compose()["services"].items():
         command = service.get("command") or []
-        if command[:4] == ["celery", "--app", "portal", "worker"]:
+        if command[:4] == ["celery", "--app", "config", "worker"]:
             read[name] = set(command[command.index("--queues") + 1].split(","))
     assert set().union(*read.values()) == {queue(kind) for kind in KINDS}
     for queues in read.values():
@@ -90,7 +90,7 @@ def test_the_web_server_keeps_an_idle_connection_longer_than_its_default(tmp_pat
         port = probe.getsockname()[1]
     env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1", "GREENLIGHT_VAR_DIR": str(tmp_path)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--threads", "2"],
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--threads", "2"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -1,4 +1,4 @@
-"""Pages of the portal itself: the overview, the audit trail, test notifications."""
+"""Pages of the kernel: the audit trail, test notifications."""
 
 import logging
 
@@ -16,23 +16,6 @@ from portal.routers import replica_reads
 from portal.views.errors import forbidden
 
 logger = logging.getLogger(__name__)
-
-
-@login_required
-def home(request):
-    from changes.selectors import my_work
-    from incidents.selectors import incidents_overview
-
-    now = clock.now()
-    context = {
-        "now": now,
-        "work": my_work(request.user),
-        "incidents": incidents_overview(request.user, now=now),
-    }
-    if request.user.has_perm(Right.NOTIFICATION_TEST):
-        context["notification_form"] = NotificationTestForm()
-        context["notifications"] = selectors.notifications_recent()
-    return render(request, "portal/home.html", context)
 
 
 @login_required

@@ -146,7 +146,7 @@ def test_a_read_on_disk_keeps_the_checks_github_told_of_and_the_gate_counts_thos
 
 @pytest.mark.django_db
 def test_the_catch_up_reads_only_the_pull_requests_not_read_lately(settings, owned, developer, monkeypatch):
-    from portal.celery import app
+    from config.celery import app
 
     settings.GITHUB_REPOSITORY, settings.GIT_REPOSITORY_PATH = None, str(owned)
     monkeypatch.setitem(app.conf, "task_always_eager", True)  # the worker's part, run here

@@ -15,7 +15,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 import pytest  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from portal.config import VAR_DIR  # noqa: E402
+from config.env import VAR_DIR  # noqa: E402
 from tests.factories import DEFAULT_PASSWORD, otp_code, totp_device  # noqa: E402
 
 SCREENSHOTS = VAR_DIR / "screenshots"

@@ -13,7 +13,7 @@ import json
 import sys
 from dataclasses import dataclass
 
-from portal.config import BASE_DIR, VAR_DIR
+from config.env import BASE_DIR, VAR_DIR
 
 README = BASE_DIR / "README.md"
 RESULTS = VAR_DIR / "fault-matrix.json"

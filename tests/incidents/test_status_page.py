@@ -37,7 +37,7 @@ def _no_kept_page():
 @pytest.fixture
 def eager_tasks(monkeypatch):
     """The worker's part, run here as tasks are queued."""
-    from portal.celery import app
+    from config.celery import app
 
     monkeypatch.setitem(app.conf, "task_always_eager", True)
 

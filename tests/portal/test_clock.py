@@ -34,7 +34,7 @@ def test_clock_shift_is_seen_by_another_process():
         cwd=ROOT,
         env={
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
             "CLOCK_FILE": str(settings.CLOCK_FILE),
         },
         capture_output=True,

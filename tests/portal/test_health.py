@@ -81,7 +81,7 @@ def test_readyz_is_503_naming_an_unreachable_database(tmp_path):
     )
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": "postgres://greenlight:x@127.0.0.1:1/nowhere",
         "GREENLIGHT_VAR_DIR": str(tmp_path),
     }

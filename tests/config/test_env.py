@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from portal import config
+from config import env
 from tests.conftest import ROOT
 
 
@@ -84,7 +84,7 @@ def test_good_configuration_starts(tmp_path):
 
 def test_sqlite_default_is_tuned_for_several_writing_processes(monkeypatch, tmp_path):
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    database = config.database("DATABASE_URL", f"sqlite:///{tmp_path}/greenlight.sqlite3")
+    database = env.database("DATABASE_URL", f"sqlite:///{tmp_path}/greenlight.sqlite3")
     assert database["ENGINE"] == "django.db.backends.sqlite3"
     assert database["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert database["OPTIONS"]["timeout"] >= 5
@@ -94,7 +94,7 @@ def test_sqlite_default_is_tuned_for_several_writing_processes(monkeypatch, tmp_
 
 def test_postgres_url_uses_psycopg(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://app:pw@db.internal:6432/greenlight")
-    database = config.database("DATABASE_URL", None)
+    database = env.database("DATABASE_URL", None)
     assert database["ENGINE"] == "django.db.backends.postgresql"
     assert (database["HOST"], database["PORT"], database["NAME"]) == (
         "db.internal",
@@ -120,14 +120,14 @@ def test_a_query_run_again_on_a_connection_is_planned_once_on_the_server():
 def test_preparing_is_turned_off_for_a_pooler_in_transaction_mode(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://app:pw@pgbouncer.internal:6432/greenlight")
     monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", "0")
-    options = config.database("DATABASE_URL", None)["OPTIONS"]
+    options = env.database("DATABASE_URL", None)["OPTIONS"]
     assert "prepare_threshold" not in options and "server_side_binding" not in options
 
 
 def test_secret_key_is_generated_once_into_var(monkeypatch, tmp_path):
     monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.setattr(config, "VAR_DIR", tmp_path)
-    first = config.secret_key()
+    monkeypatch.setattr(env, "VAR_DIR", tmp_path)
+    first = env.secret_key()
     assert len(first) >= 50
-    assert config.secret_key() == first
+    assert env.secret_key() == first
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600

@@ -1,10 +1,6 @@
 """The Celery application: tasks carry the request id of whoever enqueued them; the engine's
-steps, rollbacks and notifications each have a queue of their own; every worker stamps a heartbeat.
-
-Queues are named after the installation's default queue (CELERY_QUEUE, "celery"): the default one
-carries periodic jobs and reads, and `<default>.deployments`, `<default>.rollbacks` and
-`<default>.notifications` the rest, so a flood of notifications never waits in front of a rollback.
-A worker reads all four unless told otherwise (`celery worker -Q celery.rollbacks`).
+steps, rollbacks and notifications each go to a queue of their own (portal.queues); every worker
+stamps a heartbeat.
 """
 
 import logging
@@ -14,14 +10,14 @@ import time
 from celery import Celery, bootsteps, signals
 from kombu import Queue
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+from portal.queues import DEPLOYMENTS, KINDS, NOTIFICATIONS, ROLLBACKS, queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("greenlight")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-DEPLOYMENTS, ROLLBACKS, NOTIFICATIONS = "deployments", "rollbacks", "notifications"
-KINDS = ("", DEPLOYMENTS, ROLLBACKS, NOTIFICATIONS)  # "": the default queue
 _ROUTES = {
     "deployments.advance": DEPLOYMENTS,
     "changes.release_cut": DEPLOYMENTS,
@@ -29,12 +25,6 @@ _ROUTES = {
     "portal.notification_deliver": NOTIFICATIONS,
     "incidents.status_update_send": NOTIFICATIONS,
 }
-
-
-def queue(kind: str) -> str:
-    """The name of one of the installation's queues, read when sent (a test may change the default)."""
-    default = app.conf.task_default_queue
-    return f"{default}.{kind}" if kind else default
 
 
 def route(name, args, kwargs, options, task=None, **kw):

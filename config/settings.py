@@ -7,24 +7,24 @@ from datetime import timedelta
 
 from csp.constants import NONCE, NONE, SELF
 
-from portal import config
-from portal.config import BASE_DIR, VAR_DIR
+from config import env
+from config.env import BASE_DIR, VAR_DIR
 from portal.roles import Role
 
 try:
-    DATABASES = {"default": config.database("DATABASE_URL", f"sqlite:///{VAR_DIR}/greenlight.sqlite3")}
+    DATABASES = {"default": env.database("DATABASE_URL", f"sqlite:///{VAR_DIR}/greenlight.sqlite3")}
     # One machine (the demo): SQLite, a generated key, a shiftable clock. Anything else is a real
     # deployment, where the key must be given and the clock is the real one.
     ONE_MACHINE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
     # The demo's conveniences (printing a user's current code) exist only where DEMO is on.
-    DEMO = config.flag("DEMO", ONE_MACHINE)
-    SECRET_KEY = config.secret_key(generate=ONE_MACHINE)
-    DEBUG = config.flag("DEBUG")
-    ALLOWED_HOSTS = config.word_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-    CSRF_TRUSTED_ORIGINS = config.origins("CSRF_TRUSTED_ORIGINS")
-    TRUSTED_PROXIES = config.networks("TRUSTED_PROXIES")
+    DEMO = env.flag("DEMO", ONE_MACHINE)
+    SECRET_KEY = env.secret_key(generate=ONE_MACHINE)
+    DEBUG = env.flag("DEBUG")
+    ALLOWED_HOSTS = env.word_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+    CSRF_TRUSTED_ORIGINS = env.origins("CSRF_TRUSTED_ORIGINS")
+    TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
 
-    _replica = config.database("DATABASE_REPLICA_URL", None)
+    _replica = env.database("DATABASE_REPLICA_URL", None)
     if _replica is not None:
         # Tests create no second database: the replica mirrors the default one there.
         DATABASES["replica"] = {**_replica, "TEST": {"MIRROR": "default"}}
@@ -32,79 +32,75 @@ try:
         _database["ENGINE"] = _database["ENGINE"].replace("django.db.", "django_prometheus.db.")
 
     # /metrics answers a bearer token or a client in these networks (the demo: this machine).
-    METRICS_TOKEN = config.text("METRICS_TOKEN")
-    METRICS_NETWORKS = config.networks("METRICS_NETWORKS") or (
-        config.networks_of(["127.0.0.0/8", "::1"]) if DEMO else []
+    METRICS_TOKEN = env.text("METRICS_TOKEN")
+    METRICS_NETWORKS = env.networks("METRICS_NETWORKS") or (
+        env.networks_of(["127.0.0.0/8", "::1"]) if DEMO else []
     )
 
-    REDIS_URL = config.redis_url("REDIS_URL")
+    REDIS_URL = env.redis_url("REDIS_URL")
     # The queue the portal's tasks go to and its workers read (two installations on one broker).
-    CELERY_TASK_DEFAULT_QUEUE = config.text("CELERY_QUEUE", "celery")
+    CELERY_TASK_DEFAULT_QUEUE = env.text("CELERY_QUEUE", "celery")
 
-    AWS_REGION = config.text("AWS_REGION", "us-east-1")
-    AWS_ENDPOINT_URL = config.url("AWS_ENDPOINT_URL")
+    AWS_REGION = env.text("AWS_REGION", "us-east-1")
+    AWS_ENDPOINT_URL = env.url("AWS_ENDPOINT_URL")
 
-    GITHUB_TOKEN = config.text("GITHUB_TOKEN")
-    GITHUB_REPOSITORY = config.text("GITHUB_REPOSITORY")
-    GITHUB_API_URL = config.url("GITHUB_API_URL", "https://api.github.com")
-    GITHUB_WEBHOOK_SECRET = config.text("GITHUB_WEBHOOK_SECRET")
+    GITHUB_TOKEN = env.text("GITHUB_TOKEN")
+    GITHUB_REPOSITORY = env.text("GITHUB_REPOSITORY")
+    GITHUB_API_URL = env.url("GITHUB_API_URL", "https://api.github.com")
+    GITHUB_WEBHOOK_SECRET = env.text("GITHUB_WEBHOOK_SECRET")
     # Without GITHUB_REPOSITORY, releases are cut in a repository on disk (the demo's own is made
     # by demo_seed), the portal's merges and tags signed with an SSH key that the allowed-signers
     # file trusts, as it trusts the people whose commits are released.
-    GIT_REPOSITORY_PATH = config.text(
-        "GIT_REPOSITORY_PATH", str(VAR_DIR / "demo-repo") if ONE_MACHINE else None
-    )
-    GIT_SIGNING_KEY = config.text(
-        "GIT_SIGNING_KEY", str(VAR_DIR / "demo-signing-key") if ONE_MACHINE else None
-    )
-    GIT_ALLOWED_SIGNERS = config.text(
+    GIT_REPOSITORY_PATH = env.text("GIT_REPOSITORY_PATH", str(VAR_DIR / "demo-repo") if ONE_MACHINE else None)
+    GIT_SIGNING_KEY = env.text("GIT_SIGNING_KEY", str(VAR_DIR / "demo-signing-key") if ONE_MACHINE else None)
+    GIT_ALLOWED_SIGNERS = env.text(
         "GIT_ALLOWED_SIGNERS", str(VAR_DIR / "demo-allowed-signers") if ONE_MACHINE else None
     )
 
-    SLACK_BOT_TOKEN = config.text("SLACK_BOT_TOKEN")
-    SLACK_API_URL = config.url("SLACK_API_URL", "https://slack.com/api/")
-    PAGERDUTY_ROUTING_KEY = config.text("PAGERDUTY_ROUTING_KEY")
-    PAGERDUTY_EVENTS_URL = config.url("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
+    SLACK_BOT_TOKEN = env.text("SLACK_BOT_TOKEN")
+    SLACK_API_URL = env.url("SLACK_API_URL", "https://slack.com/api/")
+    PAGERDUTY_ROUTING_KEY = env.text("PAGERDUTY_ROUTING_KEY")
+    PAGERDUTY_EVENTS_URL = env.url("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
     # Signs PagerDuty's V3 webhooks (acknowledged, resolved on PagerDuty); unset, they are refused.
-    PAGERDUTY_WEBHOOK_SECRET = config.text("PAGERDUTY_WEBHOOK_SECRET")
+    PAGERDUTY_WEBHOOK_SECRET = env.text("PAGERDUTY_WEBHOOK_SECRET")
     # CloudWatch alarms through SNS: the hosts an SNS signing certificate and SubscribeURL may come
     # from (`*` is one label of the name), the topics taken (required: AWS signs every account's
     # topics; unset, SNS's messages are refused), and the severity an alarm declares.
-    SNS_CERT_HOSTS = config.word_list("SNS_CERT_HOSTS", ["sns.*.amazonaws.com", "sns.*.amazonaws.com.cn"])
-    SNS_TOPIC_ARNS = config.word_list("SNS_TOPIC_ARNS", [])
-    SNS_ALARM_SEVERITY = config.choice("SNS_ALARM_SEVERITY", "P1", {"P0", "P1", "P2", "P3"})
+    SNS_CERT_HOSTS = env.word_list("SNS_CERT_HOSTS", ["sns.*.amazonaws.com", "sns.*.amazonaws.com.cn"])
+    SNS_TOPIC_ARNS = env.word_list("SNS_TOPIC_ARNS", [])
+    SNS_ALARM_SEVERITY = env.choice("SNS_ALARM_SEVERITY", "P1", {"P0", "P1", "P2", "P3"})
     # Who is told, level after level, while an incident is not acknowledged in its response target:
     # Slack channels (#...) and e-mail addresses.
-    INCIDENT_ESCALATION = config.word_list("INCIDENT_ESCALATION", ["#production-alerts"])
-    _email = config.email("EMAIL_URL")
-    DEFAULT_FROM_EMAIL = config.text("EMAIL_FROM", "greenlight@localhost")
+    INCIDENT_ESCALATION = env.word_list("INCIDENT_ESCALATION", ["#production-alerts"])
+    _email = env.email("EMAIL_URL")
+    DEFAULT_FROM_EMAIL = env.text("EMAIL_FROM", "greenlight@localhost")
     # The portal's address as people outside reach it (https://greenlight.example.com): links in
     # e-mails sent by a worker, with no request to take it from (the status page's updates).
-    PUBLIC_URL = config.url("PUBLIC_URL")
+    PUBLIC_URL = env.url("PUBLIC_URL")
 
-    LOG_FORMAT = config.choice("LOG_FORMAT", "json", {"json", "text"})
-    LOG_LEVEL = config.choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+    LOG_FORMAT = env.choice("LOG_FORMAT", "json", {"json", "text"})
+    LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
     # Which of several processes sharing one console wrote a text line ("worker", in the demo).
-    _process_label = config.text("PROCESS_LABEL", "")
+    _process_label = env.text("PROCESS_LABEL", "")
 
     # Unset in a real deployment: the clock is then the real one. The tests set it.
-    CLOCK_FILE = config.text("CLOCK_FILE", str(VAR_DIR / "clock-offset") if ONE_MACHINE else None)
-    OIDC_RP_CLIENT_ID = config.text("OIDC_RP_CLIENT_ID")
+    CLOCK_FILE = env.text("CLOCK_FILE", str(VAR_DIR / "clock-offset") if ONE_MACHINE else None)
+    OIDC_RP_CLIENT_ID = env.text("OIDC_RP_CLIENT_ID")
     OIDC_ENABLED = OIDC_RP_CLIENT_ID is not None
     if OIDC_ENABLED:
-        OIDC_RP_CLIENT_SECRET = config.required("OIDC_RP_CLIENT_SECRET")
-        OIDC_OP_AUTHORIZATION_ENDPOINT = config.url("OIDC_OP_AUTHORIZATION_ENDPOINT", required=True)
-        OIDC_OP_TOKEN_ENDPOINT = config.url("OIDC_OP_TOKEN_ENDPOINT", required=True)
-        OIDC_OP_USER_ENDPOINT = config.url("OIDC_OP_USER_ENDPOINT", required=True)
-        OIDC_OP_JWKS_ENDPOINT = config.url("OIDC_OP_JWKS_ENDPOINT", required=True)
-    OIDC_RP_SIGN_ALGO = config.text("OIDC_RP_SIGN_ALGO", "RS256")
-    OIDC_RP_SCOPES = config.text("OIDC_RP_SCOPES", "openid email profile groups")
-    OIDC_GROUPS_CLAIM = config.text("OIDC_GROUPS_CLAIM", "groups")
-    OIDC_ROLE_GROUPS = config.mapping("OIDC_ROLE_GROUPS", keys=set(Role.values))
-    LOGIN_FAILURE_LIMIT = config.integer("LOGIN_FAILURE_LIMIT", 5)
-    LOGIN_COOLOFF_MINUTES = config.integer("LOGIN_COOLOFF_MINUTES", 15)
-except config.ConfigurationError as error:
-    config.stop(error)
+        OIDC_RP_CLIENT_SECRET = env.required("OIDC_RP_CLIENT_SECRET")
+        OIDC_OP_AUTHORIZATION_ENDPOINT = env.url("OIDC_OP_AUTHORIZATION_ENDPOINT", required=True)
+        OIDC_OP_TOKEN_ENDPOINT = env.url("OIDC_OP_TOKEN_ENDPOINT", required=True)
+        OIDC_OP_USER_ENDPOINT = env.url("OIDC_OP_USER_ENDPOINT", required=True)
+        OIDC_OP_JWKS_ENDPOINT = env.url("OIDC_OP_JWKS_ENDPOINT", required=True)
+    OIDC_RP_SIGN_ALGO = env.text("OIDC_RP_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = env.text("OIDC_RP_SCOPES", "openid email profile groups")
+    OIDC_GROUPS_CLAIM = env.text("OIDC_GROUPS_CLAIM", "groups")
+    OIDC_ROLE_GROUPS = env.mapping("OIDC_ROLE_GROUPS", keys=set(Role.values))
+    LOGIN_FAILURE_LIMIT = env.integer("LOGIN_FAILURE_LIMIT", 5)
+    LOGIN_COOLOFF_MINUTES = env.integer("LOGIN_COOLOFF_MINUTES", 15)
+except env.ConfigurationError as error:
+    env.stop(error)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -159,8 +155,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "portal.urls"
-WSGI_APPLICATION = "portal.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
     # First, so a locked-out person is refused before their password is even checked.
@@ -293,7 +289,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A worker keeps its database connection from task to task, as the web server does from request to
-# request (DATABASE_CONN_MAX_AGE, checked before each task: portal.celery): connecting took 8 % of
+# request (DATABASE_CONN_MAX_AGE, checked before each task: config.celery): connecting took 8 % of
 # an engine task's time, and each new session loses the statements prepared on the last.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
