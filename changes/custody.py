@@ -7,7 +7,7 @@ head of the source branch (no commit arrived that nobody approved), and the reve
 rolled back in the environment is on its branch (a revert pull request on GitHub, merged).
 """
 
-from changes import scm as scm_
+from integrations import scm as scm_
 
 # Reverts checked at each deploy, newest first: those of the releases rolled back most recently.
 REVERTS_CHECKED = 20

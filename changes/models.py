@@ -19,7 +19,7 @@ from changes.choices import (
     Risk,
     VersionBump,
 )
-from changes.scm import PASSING_CONCLUSIONS, validate_git_ref
+from integrations.scm import PASSING_CONCLUSIONS, validate_git_ref
 from portal.roles import Capacity
 
 SIGN_OFF_CAPACITIES = [Capacity.SECURITY, Capacity.PRODUCT, Capacity.ENGINEERING_LEAD]

@@ -1,7 +1,7 @@
 """The change's side in the repository: what its pull request says (checks, reviews, the code
 owners of the changed files, signatures), read by a task and kept current by GitHub's events,
 feeding the deploy gates; and the release itself, cut step by step once the change deploys, and
-reverted. The repository is reached through `changes.scm` (GitHub or a repository on disk).
+reverted. The repository is reached through `integrations.scm` (GitHub or a repository on disk).
 """
 
 import re
@@ -16,8 +16,8 @@ from django.db.models import Q
 from changes import integrations, snapshots
 from changes.choices import ChangeStatus
 from changes.models import ChangeRequest, CheckRun, PullRequest, Release
-from changes.scm import PullRequestReport, ScmError
 from changes.services import ChangeError, _locked, _notify, change_head_moved
+from integrations.scm import PullRequestReport, ScmError
 from portal import clock
 from portal.models import User
 from portal.roles import Right, has_right, missing_right_message
@@ -287,7 +287,7 @@ def release_cut(*, change: ChangeRequest, scm) -> Release:
 
 @transaction.atomic
 def _release_begin(change: ChangeRequest, scm) -> Release:
-    from changes.versions import VersionRefused, next_version
+    from integrations.scm.versions import VersionRefused, next_version
 
     change = _locked(change)
     if change.status != ChangeStatus.DEPLOYING:

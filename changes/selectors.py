@@ -6,10 +6,10 @@ from django.conf import settings
 from django.db.models import Exists, F, IntegerField, OuterRef, Prefetch, QuerySet
 from django.db.models.expressions import RawSQL
 
-from changes import scm
 from changes.choices import ChangeStatus, Decision
 from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
 from changes.quorum import QuorumSummary, quorum_summary, reviewed_commit
+from integrations import scm
 from portal.models import AuditEvent
 from portal.roles import Right, has_right
 
@@ -468,7 +468,7 @@ def pull_request_of(change: ChangeRequest):
 def _checks_gate(runs: list, required: list[str]) -> dict:
     """The pull request's automated checks: all must pass, and every check the target branch
     requires must have reported."""
-    from changes.scm import checks_in_words
+    from integrations.scm import checks_in_words
 
     said = checks_in_words(runs, required)
     if said:

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from changes import integrations, scm, snapshots
+from changes import integrations, snapshots
 from changes.choices import (
     APPROVED_ONWARDS,
     CLOSED,
@@ -26,6 +26,7 @@ from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
 from changes.quorum import quorum_summary, reviewed_commit
 from changes.selectors import NEW_COMMITS, code_owner_logins, pending_approvers
 from deployments.models import Environment, Service
+from integrations import scm
 from portal import clock
 from portal.models import User
 from portal.roles import Right, has_right, missing_right_message

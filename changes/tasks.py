@@ -5,9 +5,10 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from changes import releases, scm, services
+from changes import releases, services
 from changes.choices import ChangeStatus
 from changes.models import ChangeRequest
+from integrations import scm
 from portal import clock
 
 # A pull request read this recently is not read again by the catch-up: GitHub's events and the

@@ -2,10 +2,10 @@ from django import forms
 from django.contrib import admin
 from django.db import models
 
-from changes.scm import validate_git_ref
 from deployments import services
 from deployments.deployers import validate_workflow
 from deployments.models import Deployment, DeploySettings
+from integrations.scm import validate_git_ref
 from portal.admin import ReadOnlyAdmin
 
 

@@ -109,7 +109,7 @@ class GitHubActionsDeployer:
 
     def __init__(self, workflow: str, *, ref: str, repository=None):
         self.workflow, self.ref = workflow, ref
-        self._repository = repository  # the changes.scm.GitHub to use; else the settings'
+        self._repository = repository  # the integrations.scm.GitHub to use; else the settings'
 
     def start(
         self, *, version: str, colour: str, target_group_arn: str, environment: str, change: str
@@ -154,7 +154,7 @@ class GitHubActionsDeployer:
 
     def _call(self, step):
         """Runs `step` with the repository; its refusals become DeployErrors, passing or not."""
-        from changes import scm
+        from integrations import scm
 
         try:
             return step(self._repository or scm.github_repository())

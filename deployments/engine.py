@@ -418,7 +418,8 @@ def _preflight(deployment: Deployment, world: Outside) -> float | None:
 
 
 def _release(deployment: Deployment, world: Outside) -> float | None:
-    from changes import custody, releases, scm
+    from changes import custody, releases
+    from integrations import scm
 
     stage = _stage(deployment, Stage.Kind.RELEASE, "Release")
     try:
@@ -915,7 +916,8 @@ def _rolling_back(deployment: Deployment, world: Outside) -> float | None:
 def _revert(deployment: Deployment, stage: Stage) -> None:
     """The code half of the rollback, asked for with it: its failure is told, not a reason to
     leave the traffic where it is."""
-    from changes import releases, scm
+    from changes import releases
+    from integrations import scm
 
     try:
         reverted = releases.release_revert(

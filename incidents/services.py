@@ -494,7 +494,8 @@ def incident_revert_run(incident_id: int, actor_id: int) -> str:
     what happened, in words."""
     from django.contrib.auth import get_user_model
 
-    from changes import releases, scm
+    from changes import releases
+    from integrations import scm
 
     incident = Incident.objects.select_related("change").get(pk=incident_id)
     actor = get_user_model().objects.get(pk=actor_id)

@@ -136,7 +136,8 @@ def change_create(requester, **fields):
 def pull_request_read(change):
     """What the worker's task does once a change is submitted: its branch read from the repository
     (when one is configured), so that decisions are given on its head commit."""
-    from changes import releases, scm
+    from changes import releases
+    from integrations import scm
 
     if scm.configured():
         releases.pull_request_read(change=change, scm=scm.repository())

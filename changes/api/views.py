@@ -18,7 +18,7 @@ from changes.models import (
     StagingRun,
     StandardChangeTemplate,
 )
-from changes.scm import ref_name_problem
+from integrations.scm import ref_name_problem
 from portal import mfa
 from portal.api.permissions import CiToken, FreshOTP, right_required
 from portal.api.serializers import AuditEventSerializer, OTPSerializer
@@ -360,7 +360,8 @@ class ChangeCustody(APIView):
 
     @extend_schema(responses=inline_serializer("Custody", {"links": serializers.ListField()}))
     def get(self, request, pk: int):
-        from changes import custody, scm
+        from changes import custody
+        from integrations import scm
 
         change = get_object_or_404(
             selectors.changes_visible_to(request.user).select_related("environment__approval_policy", "pull"),
@@ -599,7 +600,7 @@ def _deployed_version(deployment: dict) -> str:
     that is a tag (refs/tags/..., or a version such as v1.4.0), else its commit."""
     import json
 
-    from changes.versions import Version, VersionRefused
+    from integrations.scm.versions import Version, VersionRefused
 
     payload = deployment.get("payload")
     if isinstance(payload, str) and payload.strip().startswith("{"):

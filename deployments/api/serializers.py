@@ -1,9 +1,9 @@
 from rest_framework import serializers
 
 from changes.models import ApprovalPolicy
-from changes.scm import validate_git_ref
 from deployments.deployers import validate_workflow
 from deployments.models import Environment, Service
+from integrations.scm import validate_git_ref
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):

@@ -9,8 +9,9 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from changes import releases, scm
+from changes import releases
 from changes.models import ChangeRequest
+from integrations import scm
 from portal.models import AuditEvent
 from tests.changes.conftest import commit, git
 from tests.conftest import client_for, verified_login

@@ -277,7 +277,7 @@ def test_an_event_before_any_read_leaves_the_gates_saying_it_was_not_read(develo
 
 def test_a_review_read_from_the_api_and_told_by_an_event_is_kept_once(github_server, developer):
     from changes import releases
-    from changes.scm import GitHub
+    from integrations.scm import GitHub
 
     server = github_server
     change = change_create(developer)

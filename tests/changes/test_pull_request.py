@@ -8,8 +8,8 @@ import pytest
 
 from changes import releases, services, tasks
 from changes.models import ChangeRequest, CheckRun, PullRequest
-from changes.scm import GitHub, LocalGit, ScmError, code_owners, repository
 from changes.selectors import change_detail, change_quorum, code_owner_logins, deploy_gates
+from integrations.scm import GitHub, LocalGit, ScmError, code_owners, repository
 from portal import clock
 from portal.models import AuditEvent
 from tests.changes.conftest import commit, git

@@ -6,7 +6,7 @@ import pytest
 
 from changes import releases, tasks
 from changes.models import Release
-from changes.scm import LocalGit
+from integrations.scm import LocalGit
 from portal.models import AuditEvent
 from tests.changes.conftest import commit, git
 from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, change_create, deploying_at

@@ -7,9 +7,10 @@ of all of them, each page linking to it."""
 import pytest
 from django.db import transaction
 
-from changes import releases, scm, services
+from changes import releases, services
 from changes.models import ChangeRequest, Release
 from changes.selectors import change_detail, change_quorum, deploy_gates
+from integrations import scm
 from tests.changes.conftest import commit, git
 from tests.conftest import client_for
 from tests.factories import (

@@ -11,7 +11,7 @@ from django.db import connections
 
 from changes import releases
 from changes.models import Release
-from changes.scm import LocalGit
+from integrations.scm import LocalGit
 from tests.changes.conftest import git
 from tests.conftest import ROOT, database_url
 from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, change_create, deploying_at
@@ -25,7 +25,7 @@ import django
 django.setup()
 from changes import releases
 from changes.models import ChangeRequest
-from changes.scm import LocalGit
+from integrations.scm import LocalGit
 
 class StallsAtTag(LocalGit):
     def tag(self, *args):

@@ -6,9 +6,10 @@ approvals across new commits that only merge the target branch in; off by defaul
 import pytest
 from django.db import transaction
 
-from changes import releases, scm, services
+from changes import releases, services
 from changes.models import Approval, ChangeRequest
 from changes.selectors import change_detail, change_quorum, deploy_gates
+from integrations import scm
 from portal.models import AuditEvent, Notification
 from tests.changes.conftest import commit, git
 from tests.conftest import client_for

@@ -40,7 +40,8 @@ def test_a_push_after_approval_stops_the_deploy_before_anything_is_written(ready
 
 
 def test_a_deploy_that_would_ship_another_changes_unapproved_work_is_refused(ready, developer, rita):
-    from changes import releases, scm
+    from changes import releases
+    from integrations import scm
     from tests.factories import change_create
 
     draft = change_create(developer, environment=ready.environment, title="Export storyboards to PDF")

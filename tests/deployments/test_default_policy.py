@@ -12,10 +12,11 @@ import pytest
 from django.db import transaction
 from rest_framework.test import APIClient
 
-from changes import releases, scm
+from changes import releases
 from changes.models import ApprovalPolicy, ChangeRequest, Release
 from changes.tasks import staging_soak_check
 from deployments.models import Deployment, DeploySettings
+from integrations import scm
 from portal import clock
 from portal import services as portal_services
 from tests.changes.conftest import git

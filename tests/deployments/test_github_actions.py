@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from changes.scm import GitHub
 from deployments import engine, services
 from deployments.deployers import DeployError, GitHubActionsDeployer
 from deployments.models import Deployment, DeploySettings, Stage
+from integrations.scm import GitHub
 from portal import clock
 from tests.conftest import verified_login
 from tests.deployments.conftest import listener_weights

@@ -8,12 +8,13 @@ from datetime import timedelta
 import pytest
 from django.db import transaction
 
-from changes import releases, scm
+from changes import releases
 from changes import services as changes
 from changes.models import ChangeRequest, StagingRun
 from deployments import services
 from deployments.models import Deployment
 from incidents.models import Incident
+from integrations import scm
 from portal import clock
 from portal.models import AuditEvent
 from tests.changes.conftest import commit, git

@@ -9,10 +9,11 @@ import pytest
 from django.db import transaction
 from playwright.sync_api import expect
 
-from changes import releases, scm
+from changes import releases
 from changes import services as changes
 from changes.models import ChangeRequest, StagingRun
 from deployments.models import Deployment
+from integrations import scm
 from portal import clock
 from tests.changes.conftest import commit, git, repo  # noqa: F401 (fixtures)
 from tests.deployments.conftest import alb, colours, production  # noqa: F401 (fixtures)

@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from changes import releases
-from changes.scm import GitHub
+from integrations.scm import GitHub
 from tests.changes.conftest import github_server, repo  # noqa: F401 (fixtures)
 from tests.e2e.conftest import screenshot, sign_in
 from tests.factories import (

@@ -5,10 +5,10 @@ real repository), and filing an emergency change that links back to it."""
 import pytest
 
 from changes import releases
-from changes.scm import LocalGit
 from incidents import services
 from incidents.models import Incident
 from incidents.tasks import incident_revert_run
+from integrations.scm import LocalGit
 from portal.models import AuditEvent
 from tests.changes.conftest import git, repo  # noqa: F401 (a fixture)
 from tests.changes.test_release import deploying  # noqa: F401 (a fixture)

@@ -58,7 +58,7 @@ def test_demo_otp_prints_a_code_the_portal_accepts(settings, capsys, client):
 @pytest.mark.django_db
 def test_demo_seed_makes_a_signed_repository_ready_to_release(settings, tmp_path, capsys):
     from changes import releases
-    from changes.scm import Identity, LocalGit
+    from integrations.scm import Identity, LocalGit
 
     settings.DEMO = True
     settings.GIT_REPOSITORY_PATH = str(tmp_path / "demo-repo")
@@ -126,7 +126,8 @@ def test_demo_seed_readies_two_changes_the_first_in_its_slot_now(seeded):
 
 @pytest.mark.django_db
 def test_the_second_ready_change_still_releases_its_own_commit_after_the_first(seeded):
-    from changes import releases, scm
+    from changes import releases
+    from integrations import scm
 
     first = ChangeRequest.objects.get(title="Fix thumbnail cropping")
     second = ChangeRequest.objects.get(title="Sharper render previews")

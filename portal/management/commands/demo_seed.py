@@ -140,10 +140,11 @@ class Command(BaseCommand):
         """Environments, services and a few changes in different states, made through the services."""
         from datetime import time
 
-        from changes import releases, scm
+        from changes import releases
         from changes import services as changes
         from changes.models import ApprovalPolicy, ChangeRequest
         from deployments.models import Environment, Service
+        from integrations import scm
 
         if ChangeRequest.objects.exists():
             return 0

@@ -3,7 +3,7 @@ it exists, when the last tag is not semantic, or when it goes backwards."""
 
 import pytest
 
-from changes.versions import Version, VersionRefused, next_version
+from integrations.scm.versions import Version, VersionRefused, next_version
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from celery.exceptions import Retry
 
 from changes import releases, tasks
 from changes.models import Release
-from changes.scm import GitHub, ScmError
 from changes.selectors import change_detail, change_quorum, deploy_gates
+from integrations.scm import GitHub, ScmError
 from portal.models import AuditEvent
 from tests.factories import ApprovalPolicyFactory, EnvironmentFactory, change_create, deploying_at
 from tests.github_server import DEFAULT_PERMISSIONS

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from changes.scm import Identity, LocalGit, ScmError
+from integrations.scm import Identity, LocalGit, ScmError
 from tests.changes.conftest import commit, git
 
 

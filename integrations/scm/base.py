@@ -1,0 +1,120 @@
+"""What every repository backend speaks: its refusals, and what it reports of a pull request,
+a check, a review, a revert, a workflow run; the identity the portal's own commits are made as."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+
+# The conclusions of a completed check that let a change through, as GitHub reads them.
+PASSING_CONCLUSIONS = ("success", "neutral", "skipped")
+
+# GitHub's compare lists at most 300 changed files: a longer list is cut without a word.
+COMPARE_FILES_LIMIT = 300
+
+# GitHub lists at most 250 commits of a pull request; a release of more is refused, not guessed.
+PULL_COMMITS_LIMIT = 250
+
+# Release notes list the newest commits up to this many, then say how many more there are; the
+# whole stays under GitHub's limit for a release's body.
+NOTES_COMMITS = 100
+NOTES_LIMIT = 125_000
+
+
+class ScmError(Exception):
+    """A step the repository refused, in words a person acts on; `kind` names what went wrong
+    (conflict, unsigned, checks, token, rate_limit, network, missing). `retry_at` is when a
+    rate-limited step may run again."""
+
+    def __init__(self, message: str, *, kind: str, retry_at: datetime | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.retry_at = retry_at
+
+    @property
+    def transient(self) -> bool:
+        """Worth trying again by itself: the repository was out of reach, or rationed."""
+        return self.kind in ("network", "rate_limit")
+
+
+@dataclass(frozen=True)
+class Check:
+    """An automated check on a commit: a check run or a commit status."""
+
+    name: str
+    status: str  # queued, in_progress or completed
+    conclusion: str = ""  # success, failure, ... once completed
+    url: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "completed" and self.conclusion in PASSING_CONCLUSIONS
+
+
+@dataclass(frozen=True)
+class Review:
+    login: str
+    state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED or DISMISSED
+    commit: str = ""
+    submitted_at: str = ""
+
+
+@dataclass
+class PullRequestReport:
+    """What the repository says about releasing `source` into `target`."""
+
+    head: str
+    number: int | None = None  # None where there are no pull requests (a repository on disk)
+    url: str = ""
+    mergeable: bool | None = None  # None while the host has not worked it out
+    checks: list[Check] | None = None  # None where the backend cannot see checks (a repository on disk)
+    required_checks: list[str] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
+    changed_files: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)  # CODEOWNERS entries owning the changed files
+    owner_logins: list[str] = field(default_factory=list)  # the people among them, teams expanded
+    unresolved_teams: list[str] = field(default_factory=list)  # teams whose members could not be read
+    unsigned: list[str] = field(default_factory=list)
+    # What merging would bring, oldest first: (sha, subject); None where it could not be listed whole.
+    commits: list[tuple[str, str]] | None = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reverted:
+    commit: str
+    url: str = ""  # the pull request that carries the revert, where there is one
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """One run of a GitHub Actions workflow, as a deployment follows it."""
+
+    id: int
+    url: str
+    status: str  # queued, in_progress, waiting, ... or completed
+    conclusion: str = ""  # success, failure, cancelled, timed_out, ... once completed
+    title: str = ""  # GitHub's display title: the workflow's `run-name`, else its name
+    name: str = ""  # the workflow's name
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the portal's own merges and tags are made as, and the key that signs them, if any."""
+
+    name: str = "Greenlight"
+    email: str = "greenlight@localhost"
+    signing_key: str = ""  # a GPG key id, or the path of an SSH key
+    signing_format: str = "openpgp"  # or "ssh"
+
+
+# Who the portal's commits are made as when nobody says otherwise.
+DEFAULT_IDENTITY = Identity()
+
+
+def check_verdict(checks, required: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """The checks that fail, those still running, and the required ones that never reported."""
+    failing = [c.name for c in checks if c.status == "completed" and not c.passed]
+    running = [c.name for c in checks if c.status != "completed"]
+    reported = {c.name for c in checks}
+    return failing, running, [name for name in required if name not in reported]
