@@ -35,8 +35,8 @@ RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 
 def world():
     """An environment deployed blue-green through a moto load balancer, colours answering smoke tests."""
+    from demo.simulator import build
     from deployments.models import DeploySettings
-    from deployments.simulator import build
     from tests.deployments.conftest import REGION
     from tests.factories import ApprovalPolicyFactory, EnvironmentFactory
     from tests.fakes import FakeColour
@@ -59,7 +59,8 @@ def one_run(environment, requester, *, failing: bool) -> list[float]:
     """Seconds of engine overhead at each step change, or the rollback latency (one figure)."""
     from django.core.cache import cache
 
-    from deployments import engine, simulation
+    from demo import simulation
+    from deployments import engine
     from deployments.models import Deployment
     from portal import clock
     from portal.models import AuditEvent

@@ -154,8 +154,8 @@ def moto_start():
 
 def worlds(count: int, endpoint: str, colour_url: str) -> list:
     """`count` environments, each deployed blue-green through a load balancer of its own."""
+    from demo.simulator import build
     from deployments.models import DeploySettings
-    from deployments.simulator import build
     from tests.factories import ApprovalPolicyFactory, EnvironmentFactory
 
     policy = ApprovalPolicyFactory(name="Bench")
@@ -186,14 +186,14 @@ class Latencies:
     def start(self, target_group: str) -> None:
         from django.core.cache import cache
 
-        from deployments import simulation
+        from demo import simulation
 
         cache.delete(simulation.LATENCIES.format(target_group))
         self.fed.pop(target_group, None)
         self.feed(target_group)
 
     def feed(self, target_group: str) -> None:
-        from deployments import simulation
+        from demo import simulation
         from portal import clock
 
         now = clock.now()
@@ -645,7 +645,7 @@ def redis_forget(namespace: str, target_groups: list[str]) -> None:
     """Removes what the runs left in Redis: their queues, histograms, heartbeats and response times."""
     from django.core.cache import cache
 
-    from deployments import simulation
+    from demo import simulation
     from portal import metrics
 
     client = metrics._redis_client()

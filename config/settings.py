@@ -127,6 +127,8 @@ INSTALLED_APPS = [
     "changes",
     "deployments",
     "incidents",
+    *(["demo"] if DEMO else []),
+    "config",
 ]
 
 MIDDLEWARE = [

@@ -1,5 +1,6 @@
 """The root URLs: each app's own, included; nothing routed here but the admin and the API's schema."""
 
+from django.apps import apps
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django_otp.admin import OTPAdminSite
@@ -16,6 +17,7 @@ urlpatterns = [
     path("", include("portal.urls")),
     path("", include("changes.urls")),
     path("", include("deployments.urls")),
+    *([path("", include("demo.urls"))] if apps.is_installed("demo") else []),
     path("incidents/", include("incidents.urls")),
     path("status/", include("incidents.status_urls")),
     path("admin/", admin.site.urls),

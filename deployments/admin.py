@@ -3,8 +3,8 @@ from django.contrib import admin
 from django.db import models
 
 from deployments import services
-from deployments.deployers import validate_workflow
 from deployments.models import Deployment, DeploySettings
+from integrations.deployers import validate_workflow
 from integrations.scm import validate_git_ref
 from portal.admin import ReadOnlyAdmin
 

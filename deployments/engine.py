@@ -19,18 +19,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import Q
 
 from changes import integrations
 from changes.choices import ChangeStatus
 from deployments import evidence
-from deployments.aws import Aws, AwsError
-from deployments.deployers import DeployError, GitHubActionsDeployer, SimulatedDeployer, WebhookDeployer
 from deployments.models import Deployment, DeploySettings, Stage
+from deployments.outside import Outside, outside_for
 from deployments.smoke import smoke_test
-from deployments.telemetry import SimulatedTelemetry, Telemetry
+from integrations.aws import AwsError
+from integrations.deployers import DeployError
 from portal import clock
 from portal.services import audit_record, notification_send
 
@@ -47,33 +46,6 @@ NOT_THERE = frozenset({"ListenerNotFound", "RuleNotFound", "LoadBalancerNotFound
 
 class Refused(Exception):
     """A step that cannot succeed: the deployment stops (and rolls back once traffic may move)."""
-
-
-@dataclass
-class Outside:
-    """The world one deployment touches."""
-
-    aws: Aws
-    telemetry: Telemetry
-    deployer: object
-
-
-def outside_for(deploy: DeploySettings) -> Outside:
-    aws = Aws(
-        region=deploy.aws_region or django_settings.AWS_REGION,
-        role_arn=deploy.role_arn,
-        endpoint_url=django_settings.AWS_ENDPOINT_URL,
-    )
-    simulated = deploy.telemetry == DeploySettings.Telemetry.SIMULATED
-    telemetry = (SimulatedTelemetry if simulated else Telemetry)(aws, listener_arn=deploy.listener_arn)
-    if deploy.deployer == DeploySettings.Deployer.SIMULATED:
-        deployer = SimulatedDeployer()
-    elif deploy.deployer == DeploySettings.Deployer.GITHUB_ACTIONS:
-        ref = deploy.github_workflow_ref or deploy.environment.branch
-        deployer = GitHubActionsDeployer(deploy.github_workflow, ref=ref)
-    else:
-        deployer = WebhookDeployer(deploy.deployer_url)
-    return Outside(aws=aws, telemetry=telemetry, deployer=deployer)
 
 
 def worker_name() -> str:

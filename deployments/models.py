@@ -2,6 +2,7 @@
 
 import zoneinfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -255,6 +256,15 @@ class DeploySettings(models.Model):
         return f"Deploy settings of {self.environment}"
 
     def clean(self):
+        if not settings.DEMO:  # the simulated production is the demo's, and only there
+            if self.deployer == self.Deployer.SIMULATED:
+                raise ValidationError(
+                    {"deployer": "The simulated deployer is the demo's (DEMO=true): choose another."}
+                )
+            if self.telemetry == self.Telemetry.SIMULATED:
+                raise ValidationError(
+                    {"telemetry": "The simulated telemetry is the demo's (DEMO=true): choose cloudwatch."}
+                )
         if self.telemetry == self.Telemetry.CLOUDWATCH and self.analysis_seconds < 60:
             raise ValidationError(
                 {"analysis_seconds": "ALB metrics come per minute: judge a step every 60 s or more."}

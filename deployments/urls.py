@@ -4,7 +4,6 @@ from deployments import release_views, views
 
 urlpatterns = [
     path("environments/", views.catalogue, name="catalogue"),
-    path("environments/<slug:name>/simulation/", views.simulation_switch, name="simulation-switch"),
     path("changes/<int:pk>/deploy/", views.change_deploy, name="change-deploy"),
     path("deployments/<int:pk>/", views.deployment_detail, name="deployment-detail"),
     path("deployments/<int:pk>/report/", views.deployment_report, name="deployment-report"),

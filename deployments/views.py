@@ -6,20 +6,18 @@ from datetime import datetime, timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from deployments import services, simulation
+from deployments import services
 from deployments.forms import EndMonitoringForm, RollbackForm
-from deployments.models import Deployment, DeploySettings, Environment, Service, Stage
-from portal import mfa
+from deployments.models import Deployment, Environment, Service, Stage
+from portal import hooks, mfa
 from portal.forms import OTPForm
 from portal.models import AuditEvent
 from portal.roles import Right, has_right, missing_right_message
-from portal.services import audit_record
 from portal.views.errors import forbidden
 
 
@@ -36,7 +34,7 @@ def catalogue(request, status: int = 200):
 
     ahead = ahead_of_live()
     for environment in environments:
-        environment.simulation = _simulation(environment)
+        environment.panels = [p for p in hooks.environment_panels.send(environment=environment) if p]
         environment.ahead = [r for r in ahead if r.change.environment_id == environment.pk]
     return render(
         request,
@@ -44,44 +42,6 @@ def catalogue(request, status: int = 200):
         {"environments": environments, "services": services_},
         status=status,
     )
-
-
-def _simulation(environment: Environment) -> dict | None:
-    """What the simulated production of an environment runs, and its bad-release switch."""
-    deploy = getattr(environment, "deploy_settings", None)
-    if deploy is None or deploy.telemetry != DeploySettings.Telemetry.SIMULATED:
-        return None
-    return {
-        "colours": [(c, simulation.behaviour(deploy.target_group(c))) for c in ("blue", "green")],
-        "next": simulation.next_release_fault(environment.name),
-        "faults": simulation.FAULTS,
-    }
-
-
-@login_required
-@require_POST
-def simulation_switch(request, name: str):
-    """The bad-release switch of a simulated production: what the next release deployed does."""
-    environment = get_object_or_404(Environment.objects.select_related("deploy_settings"), name=name)
-    if not request.user.has_perm(Right.DEPLOYMENT_DEPLOY):
-        return forbidden(request, reason=missing_right_message(Right.DEPLOYMENT_DEPLOY))
-    if _simulation(environment) is None:
-        raise Http404(f"{environment} is not a simulated production.")
-    fault = request.POST.get("fault")
-    if fault not in simulation.FAULTS:
-        messages.error(request, f"Say what the next release does: {', '.join(simulation.FAULTS.values())}.")
-        return catalogue(request, status=400)
-    with transaction.atomic():
-        audit_record(
-            actor=request.user,
-            action="simulation.next_release",
-            target=environment,
-            before={"fault": simulation.next_release_fault(environment.name)},
-            after={"fault": fault},
-        )
-        simulation.next_release_fault_set(environment.name, fault)
-    messages.success(request, f"The next release deployed to {environment} is: {simulation.FAULTS[fault]}.")
-    return redirect("catalogue")
 
 
 @login_required

@@ -59,7 +59,7 @@ def _fast_password_hashing(settings):
 def _aws_clients_forgotten():
     """Each test's AWS (a moto mock or server, credentials in the environment) is its own: the
     clients the process keeps are made afresh for it."""
-    from deployments.aws import clients_forget
+    from integrations.aws import clients_forget
 
     clients_forget()
 

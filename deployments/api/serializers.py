@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
 from changes.models import ApprovalPolicy
-from deployments.deployers import validate_workflow
 from deployments.models import Environment, Service
+from integrations.deployers import validate_workflow
 from integrations.scm import validate_git_ref
 
 

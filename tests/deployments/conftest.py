@@ -8,7 +8,7 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from deployments import simulator
+from demo import simulator
 from deployments.models import DeploySettings
 from portal import clock
 from tests.changes.conftest import repo  # noqa: F401 (a fixture)
@@ -78,8 +78,8 @@ def publish(
 ) -> None:
     """The load balancer's per-minute counts for a colour, as CloudWatch would have them (and,
     with `latency_ms`, as many response times measured by the simulated production)."""
-    from deployments import simulation
-    from deployments.aws import dimension
+    from demo import simulation
+    from integrations.aws import dimension
 
     dimensions = [
         {"Name": "LoadBalancer", "Value": dimension(alb["listener"], "LoadBalancer")},

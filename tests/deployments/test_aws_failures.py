@@ -11,8 +11,8 @@ import pytest
 from botocore.stub import Stubber
 
 from deployments import engine, services
-from deployments.aws import Aws, AwsError, dimension
 from deployments.models import Deployment, DeploySettings
+from integrations.aws import Aws, AwsError, dimension
 from tests.deployments.conftest import REGION, listener_weights, publish
 from tests.deployments.test_engine import run
 

@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from deployments import services, simulation
+from demo import simulation
+from deployments import services
 from deployments.models import Deployment, DeploySettings
 from deployments.tasks import deployments_reconcile
 from portal import clock

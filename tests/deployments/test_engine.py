@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from changes.models import Release
-from deployments import engine, services, simulation
+from demo import simulation
+from deployments import engine, services
 from deployments.models import Deployment, Stage
 from portal import clock
 from portal.models import AuditEvent

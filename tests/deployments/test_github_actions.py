@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from deployments import engine, services
-from deployments.deployers import DeployError, GitHubActionsDeployer
 from deployments.models import Deployment, DeploySettings, Stage
+from integrations.deployers import DeployError, GitHubActionsDeployer
 from integrations.scm import GitHub
 from portal import clock
 from tests.conftest import verified_login

@@ -277,7 +277,7 @@ def test_a_rollback_asked_for_while_the_monitoring_completes_wins(watched, ready
 
 
 def test_trouble_watching_a_verified_release_alerts_and_never_rolls_it_back(watched, ready, rita, alb):
-    from deployments.aws import AwsError
+    from integrations.aws import AwsError
 
     deployment = live(services.deploy(actor=rita, change=ready), alb)
     deployment = run(deployment, alb=alb, until=lambda d: d.stages.filter(kind=Stage.Kind.MONITOR).exists())

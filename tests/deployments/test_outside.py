@@ -57,8 +57,8 @@ def test_traffic_shifts_on_a_listener_rule_and_the_default_action_is_left_alone(
 
 
 def test_an_environment_in_another_account_is_reached_through_its_role(alb, ready, rita):
-    from deployments.aws import Aws, AwsError
-    from deployments.simulator import build
+    from demo.simulator import build
+    from integrations.aws import Aws, AwsError
 
     role = "arn:aws:iam::210987654321:role/greenlight-deployer"
     keys = boto3.client("sts", region_name=REGION).assume_role(RoleArn=role, RoleSessionName="setup")[
@@ -85,7 +85,7 @@ def test_an_environment_in_another_account_is_reached_through_its_role(alb, read
 
 
 def test_a_worker_keeps_its_clients_and_assumes_a_role_again_only_as_its_credentials_end(alb, monkeypatch):
-    from deployments import aws
+    from integrations import aws
 
     role = "arn:aws:iam::210987654321:role/greenlight-deployer"
     first = aws.Aws(region=REGION, role_arn=role).client("elbv2")

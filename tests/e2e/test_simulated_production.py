@@ -16,9 +16,9 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from changes.models import StagingRun
-from deployments import simulation, simulator
-from deployments.aws import Aws
+from demo import simulation, simulator
 from deployments.models import Deployment, DeploySettings
+from integrations.aws import Aws
 from portal import clock
 from tests.changes.conftest import commit, git, repo  # noqa: F401 (fixtures)
 from tests.conftest import start_worker, stop_worker

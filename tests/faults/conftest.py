@@ -13,7 +13,8 @@ from datetime import timedelta
 import pytest
 import requests
 
-from deployments import services, simulator
+from demo import simulator
+from deployments import services
 from deployments.engine import LEASE
 from deployments.models import Deployment, DeploySettings
 from deployments.tasks import deployments_reconcile

@@ -270,7 +270,7 @@ class Users:
         self._thread.start()
 
     def _run(self) -> None:
-        from deployments import simulation
+        from demo import simulation
         from portal import clock
 
         while not self._stop.wait(0.25):

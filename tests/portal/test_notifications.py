@@ -8,6 +8,7 @@ from celery.exceptions import Retry
 from django.core import mail
 from django.db import connections, transaction
 
+from integrations import notify as channels
 from portal import clock, notify
 from portal.models import Notification
 from portal.services import (
@@ -187,7 +188,7 @@ def test_mail_errors_are_told_apart_permanent_from_temporary(settings, monkeypat
     def send_mail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(notify, "send_mail", send_mail)
+    monkeypatch.setattr(channels, "send_mail", send_mail)
     notification = queue("email", "x@example.com")
     with contextlib.suppress(Retry):
         notification_deliver.apply(args=[notification.pk], throw=True)

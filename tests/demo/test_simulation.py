@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 import requests
 
-from deployments import services, simulation, simulator
-from deployments.aws import Aws
+from demo import simulation, simulator
+from deployments import services
 from deployments.models import Deployment
+from integrations.aws import Aws
 from portal import clock
 from portal.models import AuditEvent
 from tests.conftest import client_for

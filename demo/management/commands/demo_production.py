@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from deployments import simulation, simulator
+from demo import simulation, simulator
 
 # The demo's production: quick steps, so a person watches a whole deployment in two minutes.
 DEMO_SETTINGS = {
@@ -116,8 +116,8 @@ class Command(BaseCommand):
     def _live(self, world: dict, deploy, viewer):
         """All traffic on the live colour, which runs the live release; the other colour runs the
         release before it (what a rollback goes back to)."""
-        from deployments.aws import Aws
         from deployments.selectors import environment_releases
+        from integrations.aws import Aws
 
         aws = Aws(region=settings.AWS_REGION, endpoint_url=settings.AWS_ENDPOINT_URL)
         live, idle = deploy.live_colour, "green" if deploy.live_colour == "blue" else "blue"

@@ -4,7 +4,7 @@ small local HTTP services answering as the simulation says each behaves, and a t
 that sends requests in the proportion of the listener's weights (read from AWS, as a browser's
 requests would be split) and publishes what it saw as the load balancer would: per-target-group
 request and 5xx counts to CloudWatch, and the response times the simulated telemetry turns into
-percentiles. Its state lives in deployments/simulation.py."""
+percentiles. Its state lives in demo/simulation.py."""
 
 import itertools
 import json
@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from deployments import simulation
-from deployments.aws import Aws, dimension
+from demo import simulation
+from integrations.aws import Aws, dimension
 from portal import clock
 
 logger = logging.getLogger(__name__)

@@ -1,16 +1,14 @@
 """Who puts a version on the idle colour. The engine asks once (`start`, which returns what it
 started, to follow), waits until the deployer says it is done (`finished`: False while it runs, a
 DeployError when it failed), then for every target of the idle colour to be healthy: a webhook
-your pipeline answers, a GitHub Actions workflow, or the simulated production. Adapters only: no
-database here."""
+your pipeline answers, or a GitHub Actions workflow (the demo adds its simulated production).
+Adapters only: no database here."""
 
 import re
 from datetime import UTC, datetime, timedelta
 
 import requests
 from django.core.exceptions import ValidationError
-
-from deployments import simulation
 
 
 class DeployError(Exception):
@@ -57,19 +55,6 @@ class WebhookDeployer:
 
     def finished(self, ref: str) -> bool:
         """The pipeline is not followed: the colour's health says when it is done."""
-        return True
-
-
-class SimulatedDeployer:
-    """The simulated production: the idle colour runs the version from now on."""
-
-    def start(
-        self, *, version: str, colour: str, target_group_arn: str, environment: str, change: str
-    ) -> str:
-        simulation.deploy(target_group_arn, version, environment)
-        return ""
-
-    def finished(self, ref: str) -> bool:
         return True
 
 

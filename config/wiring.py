@@ -1,0 +1,32 @@
+"""Who acts on each hook, in one place (portal.hooks says what a hook is and how it runs).
+
+Read this to know what else happens when a lower layer acts: every subscriber of every hook, and
+the backends the apps above add to the engine's choices, are connected here at start-up.
+"""
+
+from django.apps import apps
+
+from integrations import notify as channels
+from portal import hooks, notify
+from portal.models import Notification
+
+
+def connect() -> None:
+    notify.transport_register(Notification.Channel.EMAIL, channels.email)
+    notify.transport_register(Notification.Channel.SLACK, channels.slack)
+    notify.transport_register(Notification.Channel.PAGERDUTY, channels.pagerduty)
+    if apps.is_installed("demo"):
+        _demo()
+
+
+def _demo() -> None:
+    from demo import backends, views
+    from deployments import outside
+    from deployments.models import DeploySettings
+
+    outside.deployer_register(DeploySettings.Deployer.SIMULATED, lambda deploy: backends.SimulatedDeployer())
+    outside.telemetry_register(
+        DeploySettings.Telemetry.SIMULATED,
+        lambda aws, deploy: backends.SimulatedTelemetry(aws, listener_arn=deploy.listener_arn),
+    )
+    hooks.environment_panels.connect(views.simulation_panel)

@@ -1,0 +1,37 @@
+"""Named hooks: how a lower layer has something happen in a higher one without importing it.
+
+A hook is declared here with what it passes; the layer below calls it; its subscribers are listed
+in one place, config.wiring, at start-up. Subscribers run synchronously, in the caller's
+transaction and in the order listed, and what one raises stops the caller's act as the caller's
+own code would (a refusal refuses, an error rolls the transaction back). Unlike a Django signal, a
+hook has one declaration, one call site per cause and one list of subscribers a reader can find.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+
+class Hook:
+    """One named cause, and the subscribers that act on it."""
+
+    def __init__(self, name: str, doc: str):
+        self.name, self.__doc__ = name, doc
+        self._subscribers: list[Callable[..., Any]] = []
+
+    def __repr__(self) -> str:
+        return f"<Hook {self.name}: {len(self._subscribers)} subscribers>"
+
+    def connect(self, subscriber: Callable[..., Any]) -> None:
+        if subscriber not in self._subscribers:
+            self._subscribers.append(subscriber)
+
+    def send(self, **kwargs: Any) -> list[Any]:
+        """Calls every subscriber with the hook's keyword arguments; their answers, in order."""
+        return [subscriber(**kwargs) for subscriber in self._subscribers]
+
+
+environment_panels = Hook(
+    "environment_panels",
+    "An environment's card on the environments page is drawn (environment=): each subscriber "
+    "answers a panel to add, {'template': ..., **context}, or None.",
+)
