@@ -43,9 +43,9 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 
 def seed() -> tuple[int, str]:
     """Bulk rows shaped as the services make them; returns a change id and a session cookie."""
-    from changes import defaults
-    from changes.models import Approval, ApprovalPolicy, ChangeRequest, ChecklistItem, Comment
-    from deployments.models import Environment, Service
+    from catalogue import defaults
+    from catalogue.models import ApprovalPolicy, Environment, Service
+    from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
     from portal import clock
     from portal.models import AuditEvent, User
     from portal.services import GENESIS_HASH

@@ -706,7 +706,7 @@ class Team:
         rows = self.demo.query(
             "SELECT e.name, s.live_colour, s.listener_arn, s.rule_arn, s.blue_target_group_arn, "
             "s.green_target_group_arn FROM deployments_deploysettings s "
-            "JOIN deployments_environment e ON e.id = s.environment_id"
+            "JOIN catalogue_environment e ON e.id = s.environment_id"
         )
         seen = {}
         if self.demo.query("SELECT count(*) FROM deployments_deployment WHERE ended_at IS NULL")[0][0]:

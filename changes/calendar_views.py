@@ -10,9 +10,9 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from catalogue.models import Environment
 from changes import calendar, services
 from changes.forms import FreezeForm, ScheduleForm
-from deployments.models import Environment
 from portal import mfa
 from portal.roles import Right, missing_right_message
 from portal.views.errors import forbidden

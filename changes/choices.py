@@ -40,13 +40,6 @@ class Decision(models.TextChoices):
     REQUEST_CHANGES = "request_changes", "Request changes"
 
 
-class Phase(models.TextChoices):
-    PRE = "pre", "Pre-deployment"
-    BEFORE = "before", "Before deployment"
-    DURING = "during", "During deployment"
-    AFTER = "after", "After deployment"
-
-
 S = ChangeStatus
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.DRAFT: frozenset({S.SUBMITTED, S.CANCELLED}),

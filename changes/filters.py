@@ -4,10 +4,10 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
+from catalogue.models import Environment, Service
 from changes.choices import ChangeStatus, ChangeType
 from changes.models import ChangeRequest
 from changes.snapshots import CATALOGUE
-from deployments.models import Environment, Service
 from portal import generations
 from portal.models import User
 

@@ -1,7 +1,8 @@
 from django import forms
 
+from catalogue.models import SIGN_OFF_CAPACITIES
 from changes.choices import ChangeStatus, ChangeType, Decision
-from changes.models import SIGN_OFF_CAPACITIES, ChangeRequest
+from changes.models import ChangeRequest
 from portal.forms import OTPForm
 
 
@@ -64,7 +65,7 @@ class ChangeRequestForm(forms.ModelForm):
         incident's "emergency change"): the title and description as written, the type, the
         incident by id, the environment and services by name (what matches nothing is left out).
         Nothing is saved until the person files it."""
-        from deployments.models import Environment, Service
+        from catalogue.models import Environment, Service
         from incidents.models import Incident
 
         initial = {name: query[name] for name in ("title", "description") if query.get(name)}

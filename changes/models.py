@@ -4,92 +4,14 @@ when they may deploy: each environment's windows and freezes."""
 import re
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from changes import defaults
-from changes.choices import (
-    ALLOWED_TRANSITIONS,
-    ChangeStatus,
-    ChangeType,
-    Decision,
-    Phase,
-    Risk,
-    VersionBump,
-)
+from catalogue.choices import Phase
+from catalogue.models import SIGN_OFF_CAPACITIES, validate_sign_offs
+from changes.choices import ALLOWED_TRANSITIONS, ChangeStatus, ChangeType, Decision, Risk, VersionBump
 from integrations.scm import PASSING_CONCLUSIONS, validate_git_ref
-from portal.roles import Capacity
-
-SIGN_OFF_CAPACITIES = [Capacity.SECURITY, Capacity.PRODUCT, Capacity.ENGINEERING_LEAD]
-
-
-def validate_sign_offs(value) -> None:
-    if not isinstance(value, list) or not set(value) <= set(SIGN_OFF_CAPACITIES):
-        raise ValidationError(f"List sign-off capacities among {', '.join(SIGN_OFF_CAPACITIES)}.")
-
-
-def validate_checklist(value) -> None:
-    phases = set(Phase.values)
-    if not isinstance(value, list):
-        raise ValidationError("The checklist is a list of items.")
-    keys = set()
-    for item in value:
-        if not isinstance(item, dict) or not item.get("key") or not item.get("text"):
-            raise ValidationError("Each checklist item has a key and a text.")
-        if not item.get("phases") or not set(item["phases"]) <= phases:
-            raise ValidationError(f"Item {item['key']!r}: phases are among {', '.join(sorted(phases))}.")
-        if item.get("vouched_by", "") not in ("", *SIGN_OFF_CAPACITIES):
-            raise ValidationError(
-                f"Item {item['key']!r}: vouched_by is one of {', '.join(SIGN_OFF_CAPACITIES)}."
-            )
-        if item["key"] in keys:
-            raise ValidationError(f"Item {item['key']!r} appears twice: keep it once with both phases.")
-        keys.add(item["key"])
-
-
-class ApprovalPolicy(models.Model):
-    """How many approvals and which sign-offs an environment's changes need, and their checklist."""
-
-    name = models.CharField(max_length=100, unique=True)
-    min_approvals = models.PositiveSmallIntegerField(default=defaults.APPROVALS)
-    min_code_owner_approvals = models.PositiveSmallIntegerField(default=defaults.CODE_OWNER_APPROVALS)
-    required_sign_offs = models.JSONField(
-        default=defaults.sign_offs, blank=True, validators=[validate_sign_offs]
-    )
-    checks_must_pass = models.BooleanField(default=True, help_text="All automated checks pass before deploy.")
-    signed_commits_required = models.BooleanField(
-        default=True, help_text="Every commit released carries a verified signature."
-    )
-    reminder_after_hours = models.PositiveSmallIntegerField(default=defaults.REMINDER_AFTER_HOURS)
-    # Emergency changes: fewer approvals up front, from these roles; the full review is owed after.
-    emergency_min_approvals = models.PositiveSmallIntegerField(default=defaults.EMERGENCY_APPROVALS)
-    emergency_approver_roles = models.JSONField(default=defaults.emergency_approver_roles)
-    emergency_review_hours = models.PositiveSmallIntegerField(default=defaults.EMERGENCY_REVIEW_HOURS)
-    emergency_min_severity = models.CharField(
-        max_length=2, choices=[(s, s) for s in defaults.SEVERITIES], default=defaults.EMERGENCY_MIN_SEVERITY,
-        help_text="An emergency change fixes an open incident of this severity or worse (P0 is the worst).",
-    )  # fmt: skip
-    keep_approvals_on_target_merge = models.BooleanField(
-        default=defaults.KEEP_APPROVALS_ON_TARGET_MERGE,
-        help_text="Keep approvals across new commits that only merge the target branch in (as GitHub may); "
-        "otherwise any new commit dismisses them.",
-    )
-    soak_hours = models.PositiveSmallIntegerField(
-        default=defaults.SOAK_HOURS, help_text="How long the version must stay green in staging first."
-    )
-    checklist = models.JSONField(default=defaults.checklist, validators=[validate_checklist])
-
-    class Meta:
-        verbose_name_plural = "approval policies"
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def sign_off_labels(self) -> list[str]:
-        return [Capacity(c).label.replace(" sign-off", "").lower() for c in self.required_sign_offs]
 
 
 class StandardChangeTemplate(models.Model):
@@ -102,10 +24,10 @@ class StandardChangeTemplate(models.Model):
     risk = models.CharField(max_length=8, choices=Risk.choices, default=Risk.LOW)
     risk_assessment = models.TextField(blank=True)
     environment = models.ForeignKey(
-        "deployments.Environment", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        "catalogue.Environment", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
         help_text="The environment its changes go to; empty: the person filing chooses.",
     )  # fmt: skip
-    services = models.ManyToManyField("deployments.Service", related_name="+", blank=True)
+    services = models.ManyToManyField("catalogue.Service", related_name="+", blank=True)
     min_approvals = models.PositiveSmallIntegerField(default=1)
     min_code_owner_approvals = models.PositiveSmallIntegerField(default=0)
     required_sign_offs = models.JSONField(default=list, blank=True, validators=[validate_sign_offs])
@@ -139,10 +61,8 @@ class ChangeRequest(models.Model):
     change_type = models.CharField(max_length=16, choices=ChangeType.choices, default=ChangeType.NORMAL)
     risk = models.CharField(max_length=8, choices=Risk.choices, default=Risk.MEDIUM)
     risk_assessment = models.TextField(blank=True, help_text="What could go wrong, and how likely.")
-    environment = models.ForeignKey(
-        "deployments.Environment", on_delete=models.PROTECT, related_name="changes"
-    )
-    services = models.ManyToManyField("deployments.Service", related_name="changes", blank=True)
+    environment = models.ForeignKey("catalogue.Environment", on_delete=models.PROTECT, related_name="changes")
+    services = models.ManyToManyField("catalogue.Service", related_name="changes", blank=True)
     has_migrations = models.BooleanField(
         default=False, help_text="Carries database migrations (they must work with the running version)."
     )
@@ -391,9 +311,7 @@ class DeploymentWindow(models.Model):
     """When changes may deploy to an environment: these weekdays, from `start_time` to `end_time`
     on the environment's own clock (so a 02:00 window stays at 02:00 local across daylight saving)."""
 
-    environment = models.ForeignKey(
-        "deployments.Environment", on_delete=models.CASCADE, related_name="windows"
-    )
+    environment = models.ForeignKey("catalogue.Environment", on_delete=models.CASCADE, related_name="windows")
     weekdays = models.JSONField(help_text="Days of the week, 0 = Monday ... 6 = Sunday.")
     start_time = models.TimeField()
     end_time = models.TimeField()
@@ -417,9 +335,7 @@ class Freeze(models.Model):
     """A period when nothing deploys to an environment (a holiday, a launch); only an emergency
     change may go through, and that is reported as an exception."""
 
-    environment = models.ForeignKey(
-        "deployments.Environment", on_delete=models.CASCADE, related_name="freezes"
-    )
+    environment = models.ForeignKey("catalogue.Environment", on_delete=models.CASCADE, related_name="freezes")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     reason = models.CharField(max_length=300)
@@ -452,7 +368,7 @@ class StagingRun(models.Model):
         RED = "red", "Tests failed"
 
     environment = models.ForeignKey(
-        "deployments.Environment", on_delete=models.CASCADE, related_name="staging_runs"
+        "catalogue.Environment", on_delete=models.CASCADE, related_name="staging_runs"
     )
     commit = models.CharField(max_length=64, validators=[COMMIT], help_text="The commit that ran.")
     version = models.CharField(max_length=100, help_text="What CI calls it (a build, a tag), for people.")

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from catalogue.models import Environment, Service
 from changes import integrations, snapshots
 from changes.choices import (
     APPROVED_ONWARDS,
@@ -25,7 +26,6 @@ from changes.choices import (
 from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
 from changes.quorum import quorum_summary, reviewed_commit
 from changes.selectors import NEW_COMMITS, code_owner_logins, pending_approvers
-from deployments.models import Environment, Service
 from integrations import scm
 from portal import clock
 from portal.models import User
@@ -225,7 +225,7 @@ def _check_emergency(incident, *, requester: User, environment: Environment) -> 
     """The emergency lane (fewer approvals up front, no slot, through freezes) opens only for an
     open incident at or above the policy's severity that the requester did not declare alone:
     an alarm or a deployment declared it, someone else did, or someone else is on it."""
-    from changes.defaults import SEVERITIES
+    from catalogue.defaults import SEVERITIES
 
     floor = environment.approval_policy.emergency_min_severity
     if incident.status == "resolved":
@@ -288,7 +288,7 @@ def _check_type(change_type: str, incident, template) -> None:
 @transaction.atomic
 def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
     """Files a draft with its own copy of the environment policy's checklist."""
-    from changes.defaults import MIGRATION_CHECKLIST
+    from catalogue.defaults import MIGRATION_CHECKLIST
 
     if not data.rollback_plan.strip():
         raise ChangeError("Write the rollback plan: how to go back if this goes wrong.")
@@ -341,7 +341,7 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
 def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRequest:
     """Edits a change. After submission every edit is a new revision: standing decisions are
     dismissed (as GitHub dismisses stale reviews), and an approved change goes back to submitted."""
-    from changes.defaults import MIGRATION_CHECKLIST
+    from catalogue.defaults import MIGRATION_CHECKLIST
 
     change = _locked(change)
     if actor.pk != change.requester_id:

@@ -77,8 +77,8 @@ def _own_models() -> dict:
 
 
 def _catalogue_models() -> tuple:
-    from changes.models import ApprovalPolicy, StandardChangeTemplate
-    from deployments.models import Environment, Service
+    from catalogue.models import ApprovalPolicy, Environment, Service
+    from changes.models import StandardChangeTemplate
     from incidents.models import Incident
     from portal.models import User
 

@@ -9,8 +9,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from catalogue.choices import Phase
 from changes import selectors, services
-from changes.choices import CLOSED, ChangeStatus, Phase
+from changes.choices import CLOSED, ChangeStatus
 from changes.filters import ChangeRequestFilter
 from changes.forms import CancelForm, ChangeRequestForm, ChecklistTickForm, CommentForm, DecisionForm
 from changes.models import ChangeRequest, ChecklistItem, Comment

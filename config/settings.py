@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "mozilla_django_oidc",
     "django_prometheus",
     "portal",
+    "catalogue",
     "changes",
     "deployments",
     "incidents",

@@ -22,6 +22,7 @@ urlpatterns = [
     path("status/", include("incidents.status_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api.urls")),
+    path("api/v1/", include("catalogue.api.urls")),
     path("api/v1/", include("changes.api.urls")),
     path("api/v1/", include("deployments.api.urls")),
     path("api/v1/", include("incidents.api.urls")),

@@ -8,9 +8,10 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
+from catalogue.models import Environment
 from demo import simulation
 from deployments import views as deployment_views
-from deployments.models import DeploySettings, Environment
+from deployments.models import DeploySettings
 from portal.roles import Right, missing_right_message
 from portal.services import audit_record
 from portal.views.errors import forbidden

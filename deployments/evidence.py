@@ -103,7 +103,7 @@ def _errors_words(stages: list[Stage]) -> str:
 def report(deployment: Deployment) -> dict:
     """The post-deployment report: what shipped, each stage's timing and the last values of its
     gates, how the monitoring went, and the checklist's After items."""
-    from changes.choices import Phase
+    from catalogue.choices import Phase
 
     change = deployment.change
     release = getattr(change, "release", None)

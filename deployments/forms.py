@@ -17,14 +17,14 @@ class EndMonitoringForm(OTPForm):
 
 
 def _environment_choices() -> list[tuple[str, str]]:
-    from deployments.models import Environment
+    from catalogue.models import Environment
 
     names = Environment.objects.values_list("name", "display_name")
     return [("", "All environments")] + [(name, shown or name) for name, shown in names]
 
 
 def _service_choices() -> list[tuple[str, str]]:
-    from deployments.models import Service
+    from catalogue.models import Service
 
     return [("", "All services")] + list(Service.objects.values_list("name", "name"))
 

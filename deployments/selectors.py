@@ -11,7 +11,8 @@ from django.db import models
 from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 
-from deployments.models import Deployment, Environment, Service
+from catalogue.models import Environment, Service
+from deployments.models import Deployment
 from portal.roles import Right, has_right
 
 # The history shows this many deployments per environment; "older" pages on from the last one.

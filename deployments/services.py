@@ -1,11 +1,13 @@
-"""Writes to the catalogue (environments, services, their deploy settings) and to deployments
-(deploy, pause, resume, promote, roll back), each guarded and audited in one transaction; the
-engine (deployments/engine.py) carries a deployment forward from there."""
+"""Writes to an environment's deploy settings and to deployments (deploy, pause, resume, promote,
+roll back), each guarded and audited in one transaction; the engine (deployments/engine.py)
+carries a deployment forward from there."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
-from deployments.models import Colour, Deployment, DeploySettings, Environment, Service
+from catalogue.models import Environment
+from catalogue.services import snapshot
+from deployments.models import Colour, Deployment, DeploySettings
 from portal import clock
 from portal.roles import Right, has_right, missing_right_message
 from portal.services import audit_record
@@ -23,30 +25,6 @@ class DeployRefused(ValidationError):
         return {"reasons": self.reasons}
 
 
-def _snapshot(instance) -> dict:
-    return {field.name: str(getattr(instance, field.attname)) for field in instance._meta.concrete_fields}
-
-
-@transaction.atomic
-def environment_create(*, actor, **fields) -> Environment:
-    environment = Environment(**fields)
-    environment.full_clean()
-    environment.save()
-    audit_record(actor=actor, action="environment.create", target=environment, after=_snapshot(environment))
-    return environment
-
-
-@transaction.atomic
-def service_create(*, actor, environments=(), **fields) -> Service:
-    service = Service(**fields)
-    service.full_clean()
-    service.save()
-    service.environments.set(environments)
-    after = {**_snapshot(service), "environments": [e.name for e in environments]}
-    audit_record(actor=actor, action="service.create", target=service, after=after)
-    return service
-
-
 @transaction.atomic
 def deploy_settings_save(*, actor, environment: Environment, **fields) -> DeploySettings:
     """Makes or edits how an environment is deployed to; refused while a deployment runs there."""
@@ -59,7 +37,7 @@ def deploy_settings_save(*, actor, environment: Environment, **fields) -> Deploy
             [f"{environment} is being deployed to ({running.change.number}): change it after."]
         )
     deploy = DeploySettings.objects.filter(environment=environment).first()
-    before = _snapshot(deploy) if deploy else None
+    before = snapshot(deploy) if deploy else None
     deploy = deploy or DeploySettings(environment=environment)
     for name, value in fields.items():
         setattr(deploy, name, value)
@@ -70,7 +48,7 @@ def deploy_settings_save(*, actor, environment: Environment, **fields) -> Deploy
         action="environment.deploy_settings",
         target=environment,
         before=before,
-        after=_snapshot(deploy),
+        after=snapshot(deploy),
     )
     return deploy
 

@@ -11,9 +11,10 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from catalogue.models import Environment, Service
 from deployments import services
 from deployments.forms import EndMonitoringForm, RollbackForm
-from deployments.models import Deployment, Environment, Service, Stage
+from deployments.models import Deployment, Stage
 from portal import hooks, mfa
 from portal.forms import OTPForm
 from portal.models import AuditEvent

@@ -1,7 +1,8 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from deployments.models import Deployment, Service
+from catalogue.models import Service
+from deployments.models import Deployment
 from incidents.models import ActionItem, PostMortem, Severity
 
 

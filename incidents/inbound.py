@@ -29,7 +29,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 
-from deployments.models import Service
+from catalogue.models import Service
 from incidents import services
 from incidents.models import Incident, IncidentStatus, ReceivedMessage, TimelineEntry
 from portal import clock

@@ -54,7 +54,7 @@ class Incident(models.Model):
     responders = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="incidents_responding"
     )
-    services = models.ManyToManyField("deployments.Service", blank=True, related_name="incidents")
+    services = models.ManyToManyField("catalogue.Service", blank=True, related_name="incidents")
     change = models.ForeignKey(
         "changes.ChangeRequest", on_delete=models.PROTECT, null=True, blank=True,
         related_name="incidents_caused",

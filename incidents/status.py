@@ -268,7 +268,7 @@ def _public_incident(incident: Incident) -> PublicIncident:
 def public_incidents(*, now: datetime) -> list[Incident]:
     """The public incidents still open or resolved in the last HISTORY_DAYS, with the services on
     the page they affect and their public updates (newest first): three queries."""
-    from deployments.models import Service
+    from catalogue.models import Service
 
     since = now - timedelta(days=HISTORY_DAYS)
     incidents = (
@@ -334,7 +334,7 @@ def maintenance_ahead(*, now: datetime) -> list[Maintenance]:
 def status_page_build() -> StatusPage:
     """Reads everything the page shows, in one transaction that PostgreSQL cancels after
     STATEMENT_TIMEOUT_MS (a DatabaseError for the caller, like any failed read)."""
-    from deployments.models import Service
+    from catalogue.models import Service
 
     now = clock.now()
     with transaction.atomic():

@@ -55,7 +55,7 @@ class ApprovalPolicyFactory(factory.django.DjangoModelFactory):
     """The default policy of the production process (3 approvals, 1 code owner, 3 sign-offs)."""
 
     class Meta:
-        model = "changes.ApprovalPolicy"
+        model = "catalogue.ApprovalPolicy"
         django_get_or_create = ["name"]
 
     name = "Production process"
@@ -63,7 +63,7 @@ class ApprovalPolicyFactory(factory.django.DjangoModelFactory):
 
 class EnvironmentFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = "deployments.Environment"
+        model = "catalogue.Environment"
         django_get_or_create = ["name"]
 
     name = "production"
@@ -99,7 +99,7 @@ class StandardChangeTemplateFactory(factory.django.DjangoModelFactory):
 
 class ServiceFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = "deployments.Service"
+        model = "catalogue.Service"
         django_get_or_create = ["name"]
         skip_postgeneration_save = True
 

@@ -2,9 +2,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from catalogue.models import SIGN_OFF_CAPACITIES, Environment, Service
 from changes.choices import Decision
 from changes.models import (
-    SIGN_OFF_CAPACITIES,
     Approval,
     ChangeRequest,
     ChecklistItem,
@@ -14,7 +14,6 @@ from changes.models import (
     StagingRun,
     StandardChangeTemplate,
 )
-from deployments.models import Environment, Service
 from incidents.models import Incident
 from portal.api.serializers import FieldsBuiltOnce, OTPSerializer
 from portal.models import User

@@ -553,7 +553,7 @@ def _deployment_status_event(payload: dict) -> Response:
     commit arriving there (a soak starts) and a failure or an error is a red run, each recorded once
     however often the event is delivered (by its address), at the time it arrives (a redelivered
     event cannot backdate a soak). Other states and environments are ignored (200)."""
-    from deployments.models import Environment
+    from catalogue.models import Environment
 
     deployment_status = _object(
         payload.get("deployment_status"), "deployment_status", "The status is a JSON object."

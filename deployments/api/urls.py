@@ -4,7 +4,6 @@ from deployments import services
 from deployments.api import views
 
 urlpatterns = [
-    path("environments/", views.EnvironmentList.as_view(), name="api-environment-list"),
     path(
         "environments/<slug:name>/deploy-settings/",
         views.EnvironmentDeploySettings.as_view(),
@@ -15,7 +14,6 @@ urlpatterns = [
         views.EnvironmentReleaseList.as_view(),
         name="api-environment-releases",
     ),
-    path("services/", views.ServiceList.as_view(), name="api-service-list"),
     path("changes/<int:pk>/deploy/", views.ChangeDeploy.as_view(), name="api-change-deploy"),
     path("deployments/", views.DeploymentList.as_view(), name="api-deployment-list"),
     path("deployments/<int:pk>/", views.DeploymentDetail.as_view(), name="api-deployment-detail"),

@@ -6,41 +6,13 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalogue.models import Environment
 from deployments import selectors, services
 from deployments.api import serializers as s
-from deployments.api.serializers import EnvironmentSerializer, ServiceSerializer
 from deployments.forms import ReleaseFilterForm
-from deployments.models import Deployment, DeploySettings, Environment, Service
+from deployments.models import Deployment, DeploySettings
 from portal.api.permissions import FreshOTP, any_right_required, right_required
 from portal.roles import Right
-
-
-class CatalogueListCreate(generics.ListCreateAPIView):
-    """Everyone reads the catalogue; policy administrators add to it, with a fresh OTP."""
-
-    pagination_class = None
-
-    def get_permissions(self):
-        if self.request.method == "POST":
-            return [right_required(Right.ENVIRONMENT_MANAGE)(), FreshOTP()]
-        return [right_required(Right.ENVIRONMENT_VIEW)()]
-
-    create_service = None
-
-    def perform_create(self, serializer):
-        serializer.instance = type(self).create_service(actor=self.request.user, **serializer.validated_data)
-
-
-class EnvironmentList(CatalogueListCreate):
-    serializer_class = EnvironmentSerializer
-    queryset = Environment.objects.select_related("approval_policy")
-    create_service = staticmethod(services.environment_create)
-
-
-class ServiceList(CatalogueListCreate):
-    serializer_class = ServiceSerializer
-    queryset = Service.objects.prefetch_related("environments")
-    create_service = staticmethod(services.service_create)
 
 
 class EnvironmentDeploySettings(APIView):

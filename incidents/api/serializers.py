@@ -2,7 +2,8 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from deployments.models import Deployment, Service
+from catalogue.models import Service
+from deployments.models import Deployment
 from incidents.measures import incident_measures
 from incidents.models import ActionItem, Incident, PostMortem, Severity, TimelineEntry
 from incidents.services import POSTMORTEM_FIELDS

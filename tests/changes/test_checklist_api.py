@@ -7,7 +7,7 @@ import re
 import pytest
 from django.db import transaction
 
-from changes import defaults
+from catalogue import defaults
 from changes.models import ChangeRequest, ChecklistItem
 from changes.services import change_decide, change_submit, change_update
 from portal.models import AuditEvent, Notification

@@ -3,8 +3,8 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from changes import defaults
-from changes.models import ApprovalPolicy
+from catalogue import defaults
+from catalogue.models import ApprovalPolicy
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from catalogue.models import Service
 from changes import services
-from deployments.models import Service
 from tests.conftest import client_for
 from tests.factories import EnvironmentFactory, ServiceFactory, UserFactory, change_create
 

@@ -2,8 +2,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from catalogue.models import Environment
 from changes.models import ChangeRequest, StandardChangeTemplate
-from deployments.models import Environment
 from portal.mfa import totp_code
 from portal.models import User
 from portal.selectors import audit_chain_verify

@@ -12,8 +12,9 @@ import pytest
 from django.db import transaction
 from rest_framework.test import APIClient
 
+from catalogue.models import ApprovalPolicy
 from changes import releases
-from changes.models import ApprovalPolicy, ChangeRequest, Release
+from changes.models import ChangeRequest, Release
 from changes.tasks import staging_soak_check
 from deployments.models import Deployment, DeploySettings
 from integrations import scm

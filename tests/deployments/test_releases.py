@@ -12,9 +12,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from catalogue.models import Service
 from changes.models import ChangeRequest
 from deployments import selectors
-from deployments.models import Colour, Deployment, DeploySettings, Service
+from deployments.models import Colour, Deployment, DeploySettings
 from portal import clock
 from portal.models import AuditEvent
 from tests.conftest import client_for, verified_login

@@ -7,7 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from deployments.models import Deployment, Service
+from catalogue.models import Service
+from deployments.models import Deployment
 from incidents.models import Incident
 from tests.deployments.test_releases import production, release  # noqa: F401 (a fixture)
 from tests.e2e.conftest import screenshot, sign_in

@@ -76,7 +76,7 @@ class Command(BaseCommand):
     def _configure(self, world: dict, urls: dict, stop: threading.Event):
         """Points production's deploy settings at this run's load balancer (moto starts empty each
         time), through the audited service; waits while a deployment from a previous run ends."""
-        from deployments.models import Environment
+        from catalogue.models import Environment
         from deployments.services import DeployRefused, deploy_settings_save
         from portal.models import User
 

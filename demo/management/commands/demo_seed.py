@@ -140,10 +140,10 @@ class Command(BaseCommand):
         """Environments, services and a few changes in different states, made through the services."""
         from datetime import time
 
+        from catalogue.models import ApprovalPolicy, Environment, Service
         from changes import releases
         from changes import services as changes
-        from changes.models import ApprovalPolicy, ChangeRequest
-        from deployments.models import Environment, Service
+        from changes.models import ChangeRequest
         from integrations import scm
 
         if ChangeRequest.objects.exists():
@@ -265,12 +265,12 @@ class Command(BaseCommand):
         window, and the first change is booked into it."""
         from datetime import timedelta
 
+        from catalogue.models import Environment
         from changes import releases
         from changes import services as changes
         from changes.calendar import next_free_slot
         from changes.choices import ChangeStatus
         from changes.models import ChangeRequest
-        from deployments.models import Environment
         from portal import clock
 
         ready = list(ChangeRequest.objects.filter(status=ChangeStatus.APPROVED).order_by("pk"))

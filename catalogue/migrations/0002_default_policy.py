@@ -2,11 +2,11 @@
 
 from django.db import migrations
 
-from changes import defaults
+from catalogue import defaults
 
 
 def forward(apps, schema_editor):
-    ApprovalPolicy = apps.get_model("changes", "ApprovalPolicy")
+    ApprovalPolicy = apps.get_model("catalogue", "ApprovalPolicy")
     ApprovalPolicy.objects.get_or_create(
         name="Production process (default)",
         defaults={
@@ -21,6 +21,6 @@ def forward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("changes", "0002_initial")]
+    dependencies = [("catalogue", "0001_initial")]
 
     operations = [migrations.RunPython(forward, migrations.RunPython.noop)]

@@ -5,7 +5,7 @@ Every value here is only a starting point, copied into the database when an appr
 an organisation changes its policy in the admin or the API, never here.
 """
 
-from changes.choices import Phase
+from catalogue.choices import Phase
 
 PRE, BEFORE, DURING, AFTER = Phase.PRE, Phase.BEFORE, Phase.DURING, Phase.AFTER
 

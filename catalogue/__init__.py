@@ -1,0 +1,1 @@
+"""The catalogue: environments, services and approval policies, the data every feature app reads."""
