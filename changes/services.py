@@ -27,7 +27,7 @@ from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
 from changes.quorum import quorum_summary, reviewed_commit
 from changes.selectors import NEW_COMMITS, code_owner_logins, pending_approvers
 from integrations import scm
-from portal import clock
+from portal import clock, hooks
 from portal.models import User
 from portal.roles import Right, has_right, missing_right_message
 from portal.services import audit_record, notification_send
@@ -265,17 +265,6 @@ def _check_fix_forward(change: ChangeRequest) -> None:
         )
 
 
-def _fix_forward_told(change: ChangeRequest, actor: User) -> None:
-    """The incidents of the rolled-back change hear of the change that fixes it forward."""
-    from incidents.models import Incident, TimelineEntry
-    from incidents.services import timeline_add
-
-    named = change.fixes_forward
-    for incident in Incident.objects.filter(Q(change=named) | Q(deployment__change=named)).distinct():
-        text = f"{change.number} filed to fix {named.number} forward: {change.title}."
-        timeline_add(incident, TimelineEntry.Kind.LINK, text, actor=actor, change=change.pk)
-
-
 def _check_type(change_type: str, incident, template) -> None:
     if change_type == ChangeType.EMERGENCY and incident is None:
         raise ChangeError("incident: an emergency change fixes an incident; link the incident it fixes.")
@@ -324,16 +313,8 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
     if scm.configured():
         _read_repository_later(change)  # what its branch would ship, from its first day
     if change.fixes_forward_id is not None:
-        _fix_forward_told(change, actor)
-    if change.incident_id is not None:
-        from incidents.models import TimelineEntry
-        from incidents.services import timeline_add
-
-        kind = change.get_change_type_display()
-        timeline_add(
-            change.incident, TimelineEntry.Kind.LINK,
-            f"{kind} change {change.number} filed to fix it: {change.title}.", actor=actor, change=change.pk,
-        )  # fmt: skip
+        hooks.change_fixes_forward.send(change=change, actor=actor)
+    hooks.change_filed.send(change=change, actor=actor)
     return change
 
 
@@ -362,7 +343,7 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
     if before["fixes_forward"] != _snapshot(change)["fixes_forward"]:
         _check_fix_forward(change)
         if change.fixes_forward_id is not None:
-            _fix_forward_told(change, actor)
+            hooks.change_fixes_forward.send(change=change, actor=actor)
     if "services" in data:
         change.services.set(data["services"])
     if "stakeholders" in data:

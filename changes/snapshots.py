@@ -59,40 +59,37 @@ def _shape() -> str:
     return _shape_digest
 
 
-def _own_models() -> dict:
-    """The rows of one change, each model with the field naming its change."""
-    from changes.models import Approval, ChangeRequest, ChecklistItem, CheckRun, Comment, PullRequest, Release
-    from deployments.models import Deployment
-
-    return {
-        ChangeRequest: "pk",
-        ChecklistItem: "change_id",
-        Approval: "change_id",
-        Comment: "change_id",
-        CheckRun: "change_id",
-        PullRequest: "change_id",
-        Release: "change_id",
-        Deployment: "change_id",
-    }
+# The rows a change page shows, each model with the field naming its change (changes' own, and
+# those the apps above register with watch_own), and the models any page of changes shows
+# (watch_catalogue): a write to one forgets one change's snapshots, or every change's.
+_OWN: dict[type, str] = {}
+_CATALOGUE: list[type] = []
 
 
-def _catalogue_models() -> tuple:
-    from catalogue.models import ApprovalPolicy, Environment, Service
-    from changes.models import StandardChangeTemplate
-    from incidents.models import Incident
-    from portal.models import User
+def watch_own(model: type, *, change_field: str) -> None:
+    from django.db.models.signals import post_delete, post_save
 
-    return (User, Environment, ApprovalPolicy, Service, Incident, StandardChangeTemplate)
+    _OWN[model] = change_field
+    for what, signal in (("save", post_save), ("delete", post_delete)):
+        signal.connect(_own_written, sender=model, dispatch_uid=f"snapshot-{model.__name__}-{what}")
+
+
+def watch_catalogue(model: type) -> None:
+    from django.db.models.signals import post_delete, post_save
+
+    _CATALOGUE.append(model)
+    for what, signal in (("save", post_save), ("delete", post_delete)):
+        signal.connect(_catalogue_written, sender=model, dispatch_uid=f"snapshot-{model.__name__}-{what}")
 
 
 def _kept_models() -> list:
     from portal.models import AuditEvent
 
-    return [*_own_models(), *_catalogue_models(), AuditEvent]
+    return [*_OWN, *_CATALOGUE, AuditEvent]
 
 
 def _own_written(sender, instance, **kwargs) -> None:
-    forget(getattr(instance, _own_models()[sender]))
+    forget(getattr(instance, _OWN[sender]))
 
 
 def _audited(sender, instance, **kwargs) -> None:
@@ -129,16 +126,26 @@ def _links_changed(sender, instance, action, pk_set, **kwargs) -> None:
 
 
 def connect_signals() -> None:
-    from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+    from django.db.models.signals import m2m_changed, post_migrate, post_save
 
-    from changes.models import ChangeRequest
-    from portal.models import AuditEvent
+    from catalogue.models import ApprovalPolicy, Environment, Service
+    from changes.models import (
+        Approval,
+        ChangeRequest,
+        ChecklistItem,
+        CheckRun,
+        Comment,
+        PullRequest,
+        Release,
+        StandardChangeTemplate,
+    )
+    from portal.models import AuditEvent, User
 
-    for what, signal in (("save", post_save), ("delete", post_delete)):
-        for model in _own_models():
-            signal.connect(_own_written, sender=model, dispatch_uid=f"snapshot-{model.__name__}-{what}")
-        for model in _catalogue_models():
-            signal.connect(_catalogue_written, sender=model, dispatch_uid=f"snapshot-{model.__name__}-{what}")
+    watch_own(ChangeRequest, change_field="pk")
+    for model in (ChecklistItem, Approval, Comment, CheckRun, PullRequest, Release):
+        watch_own(model, change_field="change_id")
+    for model in (User, Environment, ApprovalPolicy, Service, StandardChangeTemplate):
+        watch_catalogue(model)
     post_save.connect(_audited, sender=AuditEvent, dispatch_uid="snapshot-AuditEvent-save")
     post_migrate.connect(_migrated, dispatch_uid="snapshot-migrated")
     for through in (ChangeRequest.stakeholders.through, ChangeRequest.services.through):

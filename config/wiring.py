@@ -6,8 +6,13 @@ the backends the apps above add to the engine's choices, are connected here at s
 
 from django.apps import apps
 
+from changes import snapshots
+from deployments.metrics import DeploymentCollector
+from deployments.models import Deployment
+from incidents import subscribers as incidents
+from incidents.models import Incident
 from integrations import notify as channels
-from portal import hooks, notify
+from portal import hooks, metrics, notify
 from portal.models import Notification
 
 
@@ -15,6 +20,12 @@ def connect() -> None:
     notify.transport_register(Notification.Channel.EMAIL, channels.email)
     notify.transport_register(Notification.Channel.SLACK, channels.slack)
     notify.transport_register(Notification.Channel.PAGERDUTY, channels.pagerduty)
+    hooks.change_fixes_forward.connect(incidents.change_fixes_forward)
+    hooks.change_filed.connect(incidents.change_filed)
+    hooks.deployment_rolled_back.connect(incidents.deployment_rolled_back)
+    metrics.registry.register(DeploymentCollector())
+    snapshots.watch_own(Deployment, change_field="change_id")
+    snapshots.watch_catalogue(Incident)
     if apps.is_installed("demo"):
         _demo()
 

@@ -30,7 +30,7 @@ from deployments.outside import Outside, outside_for
 from deployments.smoke import smoke_test
 from integrations.aws import AwsError
 from integrations.deployers import DeployError
-from portal import clock
+from portal import clock, hooks
 from portal.services import audit_record, notification_send
 
 D = Deployment.State
@@ -820,9 +820,8 @@ def _end(deployment: Deployment, state: str, change_status: str, note: str) -> N
     with transaction.atomic():
         took_traffic = Stage.objects.filter(deployment=deployment, kind=Stage.Kind.TRAFFIC).exists()
         if state == D.ROLLED_BACK and deployment.rollback_by_id is None and took_traffic:
-            from incidents.services import incident_for_rollback
-
-            note += f" {incident_for_rollback(deployment).number} is open."
+            told = hooks.deployment_rolled_back.send(deployment=deployment)
+            note = " ".join([note, *(sentence for sentence in told if sentence)])
         now = clock.now()
         _save(
             deployment,

@@ -35,3 +35,18 @@ environment_panels = Hook(
     "An environment's card on the environments page is drawn (environment=): each subscriber "
     "answers a panel to add, {'template': ..., **context}, or None.",
 )
+
+change_fixes_forward = Hook(
+    "change_fixes_forward",
+    "A change was filed, or edited, to fix forward the code of a rolled-back change (change=, "
+    "actor=; change.fixes_forward is that change), in the writer's transaction.",
+)
+change_filed = Hook(
+    "change_filed",
+    "A change was filed (change=, actor=), in the filing transaction.",
+)
+deployment_rolled_back = Hook(
+    "deployment_rolled_back",
+    "A deployment rolled back by itself after taking traffic (deployment=), in the engine's "
+    "transaction: each subscriber answers a sentence for the deployment's note, or None.",
+)

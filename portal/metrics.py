@@ -9,10 +9,9 @@ every task it starts to the queue's histogram there.
 """
 
 import time
-from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Count
 from prometheus_client.core import (
     CollectorRegistry,
     CounterMetricFamily,
@@ -20,8 +19,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 
-# Seconds: a stage is a bake of minutes or a smoke test of seconds; a task waits milliseconds.
-STAGE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+# Seconds a task waits in its queue: milliseconds, or more when workers are busy.
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _LATENCY_KEY = "greenlight:metrics:task-latency:"
 _LATENCY_QUEUES = "greenlight:metrics:task-latency-queues"
@@ -56,39 +54,8 @@ class GreenlightCollector:
     """The portal's own series, read when scraped (a handful of aggregate queries)."""
 
     def collect(self):
-        from deployments.models import Deployment, Stage
         from portal import clock, heartbeat
         from portal.models import AuditEvent, Notification
-
-        outcomes = CounterMetricFamily(
-            "greenlight_deployments", "Deployments ended, by outcome.", labels=["environment", "outcome"]
-        )
-        running = GaugeMetricFamily(
-            "greenlight_deployments_running", "Deployments under way.", labels=["state"]
-        )
-        rows = Deployment.objects.values("environment__name", "state").annotate(n=Count("pk"))
-        for row in rows:
-            if row["state"] in Deployment.ENDED:
-                outcomes.add_metric([row["environment__name"], row["state"]], row["n"])
-            else:
-                running.add_metric([row["state"]], row["n"])
-        yield outcomes
-        yield running
-
-        rollbacks = CounterMetricFamily(
-            "greenlight_rollbacks",
-            "Rollbacks begun, by who asked: the engine or a person.",
-            labels=["trigger"],
-        )
-        asked = Deployment.objects.filter(rollback_requested=True).aggregate(
-            automatic=Count("pk", filter=Q(rollback_by__isnull=True)),
-            manual=Count("pk", filter=Q(rollback_by__isnull=False)),
-        )
-        for trigger, n in asked.items():
-            rollbacks.add_metric([trigger], n)
-        yield rollbacks
-
-        yield self._stage_durations(Stage)
 
         deliveries = CounterMetricFamily(
             "greenlight_notifications",
@@ -124,32 +91,6 @@ class GreenlightCollector:
         latency = self._task_latency()
         if latency is not None:
             yield latency
-
-    @staticmethod
-    def _stage_durations(Stage) -> HistogramMetricFamily:
-        """Ended stages by kind, bucketed in the database (one query, whatever the history)."""
-        duration = ExpressionWrapper(F("ended_at") - F("started_at"), output_field=DurationField())
-        buckets = {
-            f"le_{i}": Count("pk", filter=Q(duration__lte=timedelta(seconds=b)))
-            for i, b in enumerate(STAGE_BUCKETS)
-        }
-        rows = (
-            Stage.objects.filter(ended_at__isnull=False)
-            .annotate(duration=duration)
-            .values("kind")
-            .annotate(total=Count("pk"), seconds=Sum("duration"), **buckets)
-        )
-        family = HistogramMetricFamily(
-            "greenlight_stage_duration_seconds",
-            "How long each ended stage of a deployment took.",
-            labels=["kind"],
-        )
-        for row in rows:
-            counts = [(str(float(b)), row[f"le_{i}"]) for i, b in enumerate(STAGE_BUCKETS)]
-            counts.append(("+Inf", row["total"]))
-            total_seconds = row["seconds"].total_seconds() if row["seconds"] is not None else 0.0
-            family.add_metric([row["kind"]], counts, sum_value=total_seconds)
-        return family
 
     @staticmethod
     def _task_latency() -> HistogramMetricFamily | None:
