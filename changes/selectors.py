@@ -154,35 +154,12 @@ def change_history(change: ChangeRequest) -> QuerySet[AuditEvent]:
     )
 
 
-# The change page lists its latest deployments, this many, and what it says of them.
-DEPLOYMENTS_SHOWN = 10
-DEPLOYMENT_SHOWS = [
-    "id",
-    "change_id",
-    "version",
-    "state",
-    "created_at",
-    "report",
-    "custody",
-    "custody_checked_at",
-]
-
-
-def change_activity(change: ChangeRequest) -> tuple[list[AuditEvent], list]:
-    """The change's timeline (oldest first) and its latest deployments (newest first), as its page
-    shows them: kept in the cache beside the change until a write to either (changes/snapshots.py)."""
+def change_timeline(change: ChangeRequest) -> list[AuditEvent]:
+    """The change's timeline (oldest first), as its page shows it: kept in the cache beside the
+    change until the next event on it (changes/snapshots.py)."""
     from changes import snapshots
 
-    def read():
-        from deployments.models import Deployment
-
-        # Not through change.deployments, which would hang the change on each (and in the cache).
-        deployments = Deployment.objects.filter(change_id=change.pk).only(*DEPLOYMENT_SHOWS)[
-            :DEPLOYMENTS_SHOWN
-        ]
-        return list(change_history(change)), list(deployments)
-
-    return snapshots.shown(change.pk, read, part="activity")
+    return snapshots.shown(change.pk, lambda: list(change_history(change)), part="timeline")
 
 
 def unticked_after_approval(history) -> dict[str, AuditEvent]:

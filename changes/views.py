@@ -15,7 +15,7 @@ from changes.choices import CLOSED, ChangeStatus
 from changes.filters import ChangeRequestFilter
 from changes.forms import CancelForm, ChangeRequestForm, ChecklistTickForm, CommentForm, DecisionForm
 from changes.models import ChangeRequest, ChecklistItem, Comment
-from portal import clock, fragments, generations, mfa
+from portal import clock, fragments, generations, hooks, mfa
 from portal.api.pagination import page_of, without_cursor
 from portal.roles import Right, missing_right_message
 from portal.views.errors import forbidden
@@ -167,21 +167,18 @@ def _detail_context(request, change, **forms) -> dict:
     done = sum(1 for item in checklist if item.done)
     comments = selectors.change_comments(change)
     gates = selectors.deploy_gates(change, summary)
-    history, deployments = selectors.change_activity(change)
+    history = selectors.change_timeline(change)
     _checklist_marked(request, change, checklist, history)
     _checklist_drawn(checklist)
-    return {
+    context = {
         "change": change,
         "summary": summary,
         "review": selectors.change_review(change) if change.review_pending else None,
         "actions": selectors.change_actions(request.user, change, summary),
         "my_stale_approval": selectors.stale_approval_of(request.user, change),
         "contents": selectors.change_contents(change),
-        "custody": _custody(change, deployments),
         "shipped_in": list(change.shipped_in.select_related("change").only(*SHIPPED_IN_SHOWS)),
         "gates": gates,
-        "deploy": _deploy_panel(request, change, gates),
-        "deployments": deployments,
         "next_slot": _next_slot(change),
         "checklist": checklist,
         "checklist_percent": round(100 * done / len(checklist)) if checklist else 0,
@@ -193,19 +190,20 @@ def _detail_context(request, change, **forms) -> dict:
             (c, [r for r in comments if r.parent_id == c.pk]) for c in comments if c.parent_id is None
         ],
     }
+    for part in hooks.change_page.send(change=change, user=request.user, gates=gates):
+        context.update(part)
+    if "custody" not in context:
+        context["custody"] = _custody_of_records(change)
+    context.setdefault("deployments", [])
+    context.setdefault("deploy", None)
+    return context
 
 
-def _custody(change, deployments: list) -> dict | None:
-    """The chain of custody the page shows: as the latest deployment checked it in the repository
-    (kept with it), else as the records say; none before the change is approved. `deployments`
-    are the page's, newest first: an older one is read only when none of them has checked it."""
+def _custody_of_records(change) -> dict | None:
+    """The chain of custody as the records say, when no deployment checked it in the repository
+    (the page's other parts may bring that); none before the change is approved."""
     from changes import custody
 
-    latest = next((d for d in deployments if d.custody), None)
-    if latest is None and len(deployments) == selectors.DEPLOYMENTS_SHOWN:
-        latest = change.deployments.exclude(custody=[]).first()
-    if latest is not None:
-        return {"links": latest.custody, "checked_at": latest.custody_checked_at, "deployment": latest}
     if not change.approved_commit:
         return None
     return {"links": custody.chain(change), "checked_at": None, "deployment": None}
@@ -218,17 +216,6 @@ def _next_slot(change):
     if change.status != ChangeStatus.APPROVED:
         return None
     return next_free_slot(change, now=clock.now())
-
-
-def _deploy_panel(request, change, gates) -> dict | None:
-    """For those who deploy, on a change that could: what stands in the way, or the button."""
-    from deployments.services import deploy_refusals
-    from portal.forms import OTPForm
-
-    deployable = (ChangeStatus.SCHEDULED, ChangeStatus.APPROVED)
-    if not request.user.has_perm(Right.DEPLOYMENT_DEPLOY) or change.status not in deployable:
-        return None
-    return {"refusals": deploy_refusals(change, gates=gates), "form": OTPForm(prefix="deploy")}
 
 
 def _mark_tickable(request, change, items) -> None:

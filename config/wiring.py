@@ -7,6 +7,7 @@ the backends the apps above add to the engine's choices, are connected here at s
 from django.apps import apps
 
 from changes import snapshots
+from deployments import change_page
 from deployments.metrics import DeploymentCollector
 from deployments.models import Deployment
 from incidents import subscribers as incidents
@@ -23,6 +24,7 @@ def connect() -> None:
     hooks.change_fixes_forward.connect(incidents.change_fixes_forward)
     hooks.change_filed.connect(incidents.change_filed)
     hooks.deployment_rolled_back.connect(incidents.deployment_rolled_back)
+    hooks.change_page.connect(change_page.change_page)
     metrics.registry.register(DeploymentCollector())
     snapshots.watch_own(Deployment, change_field="change_id")
     snapshots.watch_catalogue(Incident)

@@ -50,3 +50,8 @@ deployment_rolled_back = Hook(
     "A deployment rolled back by itself after taking traffic (deployment=), in the engine's "
     "transaction: each subscriber answers a sentence for the deployment's note, or None.",
 )
+change_page = Hook(
+    "change_page",
+    "A change's page is drawn (change=, user=, gates=): each subscriber answers entries for the "
+    "page's context (deployments, the custody its latest one checked, the Deploy panel).",
+)

@@ -197,7 +197,10 @@ def test_without_the_cache_the_page_reads_the_rows_and_a_write_goes_through(chan
 
 
 def activity(change) -> tuple[list, list]:
-    history, deployments = selectors.change_activity(ChangeRequest.objects.get(pk=change.pk))
+    from deployments.change_page import latest_deployments
+
+    shown = ChangeRequest.objects.get(pk=change.pk)
+    history, deployments = selectors.change_timeline(shown), latest_deployments(shown)
     return [(e.pk, e.action) for e in history], [(d.pk, d.state) for d in deployments]
 
 
