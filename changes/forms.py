@@ -66,12 +66,12 @@ class ChangeRequestForm(forms.ModelForm):
         incident by id, the environment and services by name (what matches nothing is left out).
         Nothing is saved until the person files it."""
         from catalogue.models import Environment, Service
-        from incidents.models import Incident
 
         initial = {name: query[name] for name in ("title", "description") if query.get(name)}
         if query.get("change_type") in ChangeType.values:
             initial["change_type"] = query["change_type"]
-        if query.get("incident", "").isdigit() and Incident.objects.filter(pk=query["incident"]).exists():
+        incidents = ChangeRequestForm.base_fields["incident"].queryset  # the incidents a change may name
+        if query.get("incident", "").isdigit() and incidents.filter(pk=query["incident"]).exists():
             initial["incident"] = int(query["incident"])
         if query.get("fixes_forward", "").isdigit():
             initial["fixes_forward"] = int(query["fixes_forward"])

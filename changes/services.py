@@ -221,35 +221,6 @@ def _check_template(template, environment: Environment, services: list[Service])
         )
 
 
-def _check_emergency(incident, *, requester: User, environment: Environment) -> None:
-    """The emergency lane (fewer approvals up front, no slot, through freezes) opens only for an
-    open incident at or above the policy's severity that the requester did not declare alone:
-    an alarm or a deployment declared it, someone else did, or someone else is on it."""
-    from catalogue.defaults import SEVERITIES
-
-    floor = environment.approval_policy.emergency_min_severity
-    if incident.status == "resolved":
-        raise ChangeError(
-            f"incident: {incident.number} is resolved; an emergency change fixes an open incident."
-        )
-    if SEVERITIES.index(incident.severity) > SEVERITIES.index(floor):
-        raise ChangeError(
-            f"incident: {incident.number} is a {incident.severity}; the emergency lane opens for a "
-            f"{floor} or worse. File a normal change."
-        )
-    others = incident.source != "person" or incident.declared_by_id != requester.pk
-    others = (
-        others
-        or incident.commander_id not in (None, requester.pk)
-        or incident.responders.exclude(pk=requester.pk).exists()
-    )
-    if not others:
-        raise ChangeError(
-            f"incident: you declared {incident.number} and nobody else is on it yet; the emergency lane "
-            "opens once another responder confirms it (acknowledges, takes command or joins)."
-        )
-
-
 def _check_fix_forward(change: ChangeRequest) -> None:
     """A change fixes forward only a rolled-back (or failed) release whose code is still on its
     environment's branch."""
@@ -288,7 +259,7 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
     _check_fix_forward(ChangeRequest(environment=data.environment, fixes_forward=data.fixes_forward))
     _check_template(data.standard_template, data.environment, data.services or [])
     if data.change_type == ChangeType.EMERGENCY:
-        _check_emergency(data.incident, requester=actor, environment=data.environment)
+        hooks.emergency_grounds.send(incident=data.incident, requester=actor, environment=data.environment)
     now = clock.now()
     change = ChangeRequest.objects.create(
         requester=actor,
@@ -353,7 +324,9 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
     if change.change_type == ChangeType.EMERGENCY and any(
         before[name] != _snapshot(change)[name] for name in lane
     ):
-        _check_emergency(change.incident, requester=change.requester, environment=change.environment)
+        hooks.emergency_grounds.send(
+            incident=change.incident, requester=change.requester, environment=change.environment
+        )
     if {**_snapshot(change), **_relations(change)} == before:
         # Saving an unchanged form is no edit: no new revision, nobody's decision dismissed.
         change.decisions_dismissed = 0

@@ -23,6 +23,7 @@ def connect() -> None:
     notify.transport_register(Notification.Channel.PAGERDUTY, channels.pagerduty)
     hooks.change_fixes_forward.connect(incidents.change_fixes_forward)
     hooks.change_filed.connect(incidents.change_filed)
+    hooks.emergency_grounds.connect(incidents.emergency_grounds)
     hooks.deployment_rolled_back.connect(incidents.deployment_rolled_back)
     hooks.change_page.connect(change_page.change_page)
     metrics.registry.register(DeploymentCollector())

@@ -11,11 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 
+class HookUnanswered(RuntimeError):
+    """A required hook was sent with no subscriber connected."""
+
+
 class Hook:
     """One named cause, and the subscribers that act on it."""
 
-    def __init__(self, name: str, doc: str):
-        self.name, self.__doc__ = name, doc
+    def __init__(self, name: str, doc: str, *, required: bool = False):
+        self.name, self.__doc__, self.required = name, doc, required
         self._subscribers: list[Callable[..., Any]] = []
 
     def __repr__(self) -> str:
@@ -26,7 +30,10 @@ class Hook:
             self._subscribers.append(subscriber)
 
     def send(self, **kwargs: Any) -> list[Any]:
-        """Calls every subscriber with the hook's keyword arguments; their answers, in order."""
+        """Calls every subscriber with the hook's keyword arguments; their answers, in order. A
+        required hook (a gate) with nobody to answer it refuses, rather than let the act through."""
+        if self.required and not self._subscribers:
+            raise HookUnanswered(f"{self.name} has no subscriber: the wiring (config.wiring) is incomplete.")
         return [subscriber(**kwargs) for subscriber in self._subscribers]
 
 
@@ -54,4 +61,10 @@ change_page = Hook(
     "change_page",
     "A change's page is drawn (change=, user=, gates=): each subscriber answers entries for the "
     "page's context (deployments, the custody its latest one checked, the Deploy panel).",
+)
+emergency_grounds = Hook(
+    "emergency_grounds",
+    "An emergency change is filed, or its lane re-checked after an edit (incident=, requester=, "
+    "environment=): a subscriber raises a refusal when the incident does not open the lane.",
+    required=True,
 )

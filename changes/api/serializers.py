@@ -14,7 +14,6 @@ from changes.models import (
     StagingRun,
     StandardChangeTemplate,
 )
-from incidents.models import Incident
 from portal.api.serializers import FieldsBuiltOnce, OTPSerializer
 from portal.models import User
 
@@ -119,10 +118,6 @@ class ChangeRequestSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
         required=False,
     )
     requester = serializers.CharField(source="requester.username", read_only=True)
-    incident = serializers.PrimaryKeyRelatedField(
-        queryset=Incident.objects.all(), required=False, allow_null=True,
-        help_text="The incident an emergency change fixes (its id); required for an emergency change.",
-    )  # fmt: skip
     fixes_forward = serializers.PrimaryKeyRelatedField(
         queryset=ChangeRequest.objects.all(), required=False, allow_null=True,
         help_text="The rolled-back change (its id) whose code, still on the branch, this one fixes.",
@@ -152,6 +147,7 @@ class ChangeRequestSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
         extra_kwargs = {
             "rollback_plan": {"allow_blank": False, "required": False},
             "description": {"required": False},
+            "incident": {"help_text": "The incident an emergency change fixes (its id); required for one."},
         }
 
     # Filled from a standard template when left out; required otherwise.

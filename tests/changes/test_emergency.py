@@ -270,3 +270,15 @@ def test_an_edit_cannot_turn_a_change_into_an_emergency_on_a_minor_incident(deve
     assert response.status_code == 400 and "is a P3" in response.json()["detail"]
     change.refresh_from_db()
     assert change.change_type == "normal" and AuditEvent.objects.count() == events
+
+
+def test_with_nobody_to_judge_the_incident_the_emergency_lane_stays_shut(developer, production, monkeypatch):
+    """The lane's incident check is incidents' (a required hook): unwired, it refuses, never opens."""
+    from changes.models import ChangeRequest
+    from portal import hooks
+
+    monkeypatch.setattr(hooks.emergency_grounds, "_subscribers", [])
+    before = ChangeRequest.objects.count(), AuditEvent.objects.count()
+    with pytest.raises(hooks.HookUnanswered, match="emergency_grounds has no subscriber"):
+        change_create(developer, change_type="emergency", environment=production, incident=IncidentFactory())
+    assert (ChangeRequest.objects.count(), AuditEvent.objects.count()) == before

@@ -263,6 +263,33 @@ def test_deploy_settings_that_cannot_work_are_refused_in_words(production, polic
     assert client_for(policy_admin).get(path).json() == current
 
 
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"deployer": "simulated"}, "The simulated deployer is the demo's (DEMO=true)"),
+        (
+            {
+                "deployer": "webhook",
+                "deployer_url": "https://deploy.example.com/hook",
+                "telemetry": "simulated",
+            },
+            "The simulated telemetry is the demo's (DEMO=true)",
+        ),
+    ],
+)
+def test_outside_the_demo_the_simulated_production_is_refused(
+    production, policy_admin, settings, change, says
+):
+    path = "/api/v1/environments/production/deploy-settings/"
+    current = client_for(policy_admin).get(path).json()
+    settings.DEMO = False
+    response = client_for(policy_admin).put(
+        path, {**current, **change, "otp": otp_code(totp_device(policy_admin))}, format="json"
+    )
+    assert response.status_code == 400 and says in response.json()["detail"], response.json()
+    assert client_for(policy_admin).get(path).json() == current
+
+
 def test_the_github_actions_deployer_and_the_monitoring_are_set_through_the_api(production, policy_admin):
     path = "/api/v1/environments/production/deploy-settings/"
     current = client_for(policy_admin).get(path).json()
