@@ -4,6 +4,7 @@ feeding the deploy gates; and the release itself, cut step by step once the chan
 reverted. The repository is reached through `integrations.scm` (GitHub or a repository on disk).
 """
 
+import logging
 import re
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from portal import clock
 from portal.models import User
 from portal.roles import Right, has_right, missing_right_message
 from portal.services import audit_record
+
+logger = logging.getLogger(__name__)
 
 
 class RepositoryRefused(ChangeError):
@@ -307,13 +310,25 @@ def _release_begin(change: ChangeRequest, scm) -> Release:
     release = Release.objects.create(
         change=change, version=str(version), previous_tag=last or "", created_at=clock.now()
     )
-    audit_record(
+    _step_done(
         actor=None,
         action="release.begin",
         target=change,
         after={"version": release.version, "previous": last},
     )
     return release
+
+
+def _step_done(*, actor: User | None, action: str, target: ChangeRequest, after: dict) -> None:
+    """One step of a release done: audited (in the step's transaction) and logged with its ids."""
+    audit_record(actor=actor, action=action, target=target, after=after)
+    logger.info(
+        "%s %s: %s %s",
+        target.number,
+        action,
+        after.get("version", ""),
+        after.get("commit") or after.get("url") or "",
+    )
 
 
 def _keep_error(release: Release, words: str) -> None:
@@ -373,7 +388,7 @@ def _release_head(release: Release, scm) -> None:
     release.head_commit = approved
     release.pull_number = pull.number
     release.shipped_with.set(together)
-    audit_record(
+    _step_done(
         actor=None,
         action="release.head",
         target=change,
@@ -437,7 +452,7 @@ def _release_merge(release: Release, scm) -> None:
             all_checks=change.environment.approval_policy.checks_must_pass,
         )
     release.merge_commit, release.merged_at = merge, clock.now()
-    audit_record(
+    _step_done(
         actor=None,
         action="release.merged",
         target=change,
@@ -469,7 +484,7 @@ def _release_tag(release: Release, scm) -> None:
         lines = "\n".join(named)
         scm.tag(release.version, release.merge_commit, f"{release.version}\n\n{lines}\n\n{notes}")
     release.tagged_at = clock.now()
-    audit_record(
+    _step_done(
         actor=None,
         action="release.tagged",
         target=change,
@@ -480,7 +495,7 @@ def _release_tag(release: Release, scm) -> None:
 def _release_publish(release: Release, scm) -> None:
     release.url = scm.publish(release.version, release.notes)
     release.published_at = clock.now()
-    audit_record(
+    _step_done(
         actor=None,
         action="release.published",
         target=release.change,
@@ -511,7 +526,7 @@ def release_revert(*, actor: User, change: ChangeRequest, scm):
     release.reverted_commit, release.reverted_url = reverted.commit, reverted.url
     release.reverted_at = clock.now()
     release.save(update_fields=["reverted_commit", "reverted_url", "reverted_at"])
-    audit_record(
+    _step_done(
         actor=actor,
         action="release.revert",
         target=change,

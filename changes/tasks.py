@@ -77,19 +77,3 @@ def pull_requests_read() -> int:
     for pk in waiting:
         pull_request_read.delay(pk)
     return len(waiting)
-
-
-@shared_task(name="changes.release_cut", bind=True, ignore_result=True, acks_late=True, max_retries=8)
-def release_cut(self, change_id: int) -> str:
-    """Cuts the release of a deploying change (merge, tag, notes), continuing from the last step
-    recorded; rescheduled at GitHub's reset time after a rate limit, with backoff after a network
-    error. Returns the version."""
-    change = ChangeRequest.objects.get(pk=change_id)
-    try:
-        return releases.release_cut(change=change, scm=scm.repository()).version
-    except scm.ScmError as refused:  # no repository configured
-        return str(refused)
-    except releases.RepositoryRefused as refused:
-        if refused.transient:
-            raise repository_retry(self, refused) from None
-        raise

@@ -20,7 +20,6 @@ app.autodiscover_tasks()
 
 _ROUTES = {
     "deployments.advance": DEPLOYMENTS,
-    "changes.release_cut": DEPLOYMENTS,
     "incidents.revert": ROLLBACKS,
     "portal.notification_deliver": NOTIFICATIONS,
     "incidents.status_update_send": NOTIFICATIONS,

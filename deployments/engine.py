@@ -104,6 +104,10 @@ def _wait(deployment: Deployment, wait: float) -> float | None:
     return None if wait == PAUSED else wait
 
 
+class IllegalMove(RuntimeError):
+    """A move the deployment's map of allowed moves does not have: a bug, never an outside fault."""
+
+
 class LeaseLost(Exception):
     """Another worker took the deployment over (this one was too slow): this one stops writing."""
 
@@ -200,6 +204,9 @@ def _save(deployment: Deployment, *, action: str | None = None, after: dict | No
             raise LeaseLost(f"deployment {deployment.pk} is no longer held by {holder}")
         if holder is not None:
             fields.setdefault("lease_until", clock.now() + LEASE)  # each write renews the lease
+        moving = "state" in fields and fields["state"] != locked.state
+        if moving and not locked.can_transition_to(fields["state"]):
+            raise IllegalMove(locked.transition_error(fields["state"]))
         before = {name: getattr(locked, name) for name in fields}
         for name, value in fields.items():
             setattr(locked, name, value)
@@ -213,6 +220,15 @@ def _save(deployment: Deployment, *, action: str | None = None, after: dict | No
                 before=_plain(before),
                 after={**_plain(fields), **(after or {})},
             )
+    if moving:
+        logger.info(
+            "deployment %s of %s: %s -> %s%s",
+            deployment.pk,
+            deployment.change_id,
+            before["state"],
+            fields["state"],
+            f" ({after['note']})" if after and after.get("note") else "",
+        )
 
 
 def _plain(values: dict) -> dict:

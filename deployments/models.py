@@ -82,7 +82,6 @@ class DeploySettings(models.Model):
 
     class Strategy(models.TextChoices):
         BLUE_GREEN = "blue_green", "Blue-green in steps"
-        CANARY = "canary", "Canary"
 
     class Deployer(models.TextChoices):
         WEBHOOK = "webhook", "Webhook (your pipeline deploys the version to the colour)"
@@ -333,6 +332,31 @@ class Deployment(models.Model):
     def weights(self) -> dict[str, int]:
         """Traffic on each colour, as confirmed on the load balancer."""
         return {self.to_colour: self.applied_weight, self.from_colour: 100 - self.applied_weight}
+
+    def can_transition_to(self, state: str) -> bool:
+        return state in ALLOWED_TRANSITIONS[self.state]
+
+    def transition_error(self, state: str) -> str:
+        allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[self.state])) or "nothing, it has ended"
+        return f"Deployment {self.pk} is {self.state}; it cannot become {state} (it can become: {allowed})."
+
+
+_D = Deployment.State
+# Where a deployment may go from each state: forward through its stages; from any running state to
+# a rollback, or to failed (abandoned, or refused before traffic moved); a live one back to rolling
+# back while its old colour is kept; nowhere once rolled back or failed. Checked on every move.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    _D.PREFLIGHT: frozenset({_D.RELEASING, _D.ROLLING_BACK, _D.FAILED}),
+    _D.RELEASING: frozenset({_D.DEPLOYING, _D.ROLLING_BACK, _D.FAILED}),
+    _D.DEPLOYING: frozenset({_D.SMOKE, _D.ROLLING_BACK, _D.FAILED}),
+    _D.SMOKE: frozenset({_D.SHIFTING, _D.ROLLING_BACK, _D.FAILED}),
+    _D.SHIFTING: frozenset({_D.SHIFTING, _D.MONITORING, _D.ROLLING_BACK, _D.FAILED}),
+    _D.MONITORING: frozenset({_D.SUCCEEDED, _D.ROLLING_BACK, _D.FAILED}),
+    _D.ROLLING_BACK: frozenset({_D.ROLLED_BACK, _D.FAILED}),
+    _D.SUCCEEDED: frozenset({_D.ROLLING_BACK}),
+    _D.ROLLED_BACK: frozenset(),
+    _D.FAILED: frozenset(),
+}
 
 
 class Stage(models.Model):

@@ -261,6 +261,8 @@ def deployment_abandon(*, actor, deployment: Deployment, reason: str) -> Deploym
             raise DeployRefused([f"Deployment {locked.pk} has ended ({locked.get_state_display().lower()})."])
         now = clock.now()
         before = {"state": locked.state}
+        if not locked.can_transition_to(Deployment.State.FAILED):
+            raise DeployRefused([locked.transition_error(Deployment.State.FAILED)])
         locked.state, locked.ended_at, locked.error = Deployment.State.FAILED, now, f"Abandoned: {reason}"
         locked.lease_until, locked.lease_owner = None, ""
         locked.save(update_fields=["state", "ended_at", "error", "lease_until", "lease_owner"])
@@ -338,6 +340,8 @@ def _reopen_for_rollback(actor, deployment: Deployment, reason: str, revert: boo
                         "is not kept. Deploy a change for the older version instead."
                     ]
                 )
+            if not locked.can_transition_to(Deployment.State.ROLLING_BACK):
+                raise DeployRefused([locked.transition_error(Deployment.State.ROLLING_BACK)])
             now = clock.now()
             locked.state, locked.ended_at, locked.state_since, locked.next_run_at = (
                 Deployment.State.ROLLING_BACK,

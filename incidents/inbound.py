@@ -503,7 +503,7 @@ def pagerduty_receive(*, body: bytes, signatures: str) -> Outcome:
         )
         if received is None:
             return Outcome(200, "Event already received.")
-        if incident.may_become(status):
+        if incident.can_transition_to(status):
             incident = act(actor=None, incident=incident, by=f"{who} on PagerDuty", paged=True)
             done = f"{incident.number} {incident.get_status_display().lower()} by {who} on PagerDuty."
         else:

@@ -21,7 +21,7 @@ class IncidentStatus(models.TextChoices):
 
 
 # Where an incident may go from each status (PagerDuty's: a triggered one may be resolved at once).
-TRANSITIONS = {
+ALLOWED_TRANSITIONS = {
     IncidentStatus.TRIGGERED: (
         IncidentStatus.ACKNOWLEDGED,
         IncidentStatus.MITIGATED,
@@ -105,8 +105,14 @@ class Incident(models.Model):
 
         return RESPONSE_TARGETS[self.severity]
 
-    def may_become(self, status: str) -> bool:
-        return status in TRANSITIONS[self.status]
+    def can_transition_to(self, status: str) -> bool:
+        return status in ALLOWED_TRANSITIONS[self.status]
+
+    def transition_error(self, status: str) -> str:
+        return (
+            f"{self.number} is {self.get_status_display().lower()}: it cannot be "
+            f"{IncidentStatus(status).label.lower()} now."
+        )
 
 
 class TimelineEntry(models.Model):

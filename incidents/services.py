@@ -168,11 +168,8 @@ def _moved(
         raise PermissionDenied(missing_right_message(Right.INCIDENT_MANAGE))
     with transaction.atomic():
         locked = Incident.objects.select_for_update().get(pk=incident.pk)
-        if not locked.may_become(status):
-            raise IncidentRefused(
-                f"{locked.number} is {locked.get_status_display().lower()}: it cannot be "
-                f"{IncidentStatus(status).label.lower()} now."
-            )
+        if not locked.can_transition_to(status):
+            raise IncidentRefused(locked.transition_error(status))
         before = locked.status
         locked.status = status
         setattr(locked, stamp, clock.now())

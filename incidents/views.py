@@ -93,7 +93,7 @@ def _context(request, pk: int, **forms) -> dict:
     return {
         "incident": incident,
         "timeline": _with_deliveries(list(incident.timeline.select_related("actor"))),
-        "steps": [name for name, (_, status) in STEPS.items() if incident.may_become(status)],
+        "steps": [name for name, (_, status) in STEPS.items() if incident.can_transition_to(status)],
         "may_run": has_right(request.user, Right.INCIDENT_MANAGE),
         "may_note": has_right(request.user, Right.INCIDENT_DECLARE),
         "may_join": incident.status != IncidentStatus.RESOLVED

@@ -85,7 +85,7 @@ class Migration(migrations.Migration):
                 ('max_p99_ms', models.PositiveIntegerField(default=1000)),
                 ('alarm_names', models.JSONField(blank=True, default=list, validators=[deployments.models.validate_names])),
                 ('min_requests', models.PositiveIntegerField(default=100, help_text='Requests a step must see before its metrics are judged.')),
-                ('strategy', models.CharField(choices=[('blue_green', 'Blue-green in steps'), ('canary', 'Canary')], default='blue_green', max_length=16)),
+                ('strategy', models.CharField(choices=[('blue_green', 'Blue-green in steps')], default='blue_green', max_length=16)),
                 ('weights', models.JSONField(default=deployments.models.default_weights, validators=[deployments.models.validate_weights])),
                 ('bake_seconds', models.PositiveIntegerField(default=300)),
                 ('analysis_seconds', models.PositiveIntegerField(default=60, help_text='How often a step is judged. ALB metrics come per minute, so 60 or more on AWS.', validators=[django.core.validators.MinValueValidator(1)])),

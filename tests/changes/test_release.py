@@ -4,7 +4,7 @@ merge and tag, for real, is in test_release_kill.py)."""
 
 import pytest
 
-from changes import releases, tasks
+from changes import releases
 from changes.models import Release
 from integrations.scm import LocalGit
 from portal.models import AuditEvent
@@ -96,15 +96,6 @@ def test_a_head_in_the_last_release_already_is_nothing_to_release(repo, deployin
     with pytest.raises(releases.RepositoryRefused, match="is in v1.2.0 already: there is nothing to release"):
         releases.release_cut(change=deploying, scm=LocalGit(repo))
     assert merges_on_main(repo) == 0
-
-
-def test_the_release_task_says_when_no_repository_can_be_reached(deploying, settings):
-    settings.GITHUB_REPOSITORY, settings.GITHUB_TOKEN = "acme/shop", None
-    assert (
-        tasks.release_cut.run(deploying.pk)
-        == "GITHUB_REPOSITORY is set but GITHUB_TOKEN is not: set a token."
-    )
-    assert not Release.objects.exists()
 
 
 def test_a_change_that_is_not_deploying_is_not_released(repo, developer):

@@ -163,3 +163,53 @@ def test_a_colour_failing_on_little_traffic_is_rolled_back_not_paused(alb, ready
     deployment = run(deployment, alb=alb, traffic=0)
     assert deployment.state == Deployment.State.ROLLED_BACK
     assert "5xx errors 30 over 0.1 (of only 40 requests)" in deployment.error
+
+
+def test_each_state_move_and_release_step_is_one_info_line_with_its_ids(alb, ready, rita, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
+    prefix = f"deployment {deployment.pk} of {ready.pk}: "
+    moves = [
+        r.getMessage() for r in caplog.records if r.name == "deployments.engine" and r.levelname == "INFO"
+    ]
+    # Each line: the ids, the move, and the note the audit event keeps when there is one.
+    assert [m.removeprefix(prefix).split(" (")[0] for m in moves if m.startswith(prefix)] == [
+        "preflight -> releasing",
+        "releasing -> deploying",
+        "deploying -> smoke",
+        "smoke -> shifting",
+        "shifting -> monitoring",
+        "monitoring -> succeeded",
+    ]
+    assert moves[-1] == f"{prefix}monitoring -> succeeded ({_note(deployment)})"
+    steps = [r.getMessage() for r in caplog.records if r.name == "changes.releases" and r.levelname == "INFO"]
+    assert [s.split(":")[0] for s in steps] == [
+        f"{ready.number} release.{step}" for step in ("begin", "head", "merged", "tagged", "published")
+    ]
+    assert all("v1.3.0" in s for s in steps)
+
+
+def _note(deployment) -> str:
+    return (
+        AuditEvent.objects.filter(
+            object_id=str(deployment.pk), action="deployment.state", after__state="succeeded"
+        )
+        .get()
+        .after["note"]
+    )
+
+
+def test_a_move_the_map_does_not_have_is_refused_and_nothing_is_written(ready, rita):
+    from deployments.models import ALLOWED_TRANSITIONS
+
+    assert set(ALLOWED_TRANSITIONS) == set(Deployment.State.values)
+    deployment = services.deploy(actor=rita, change=ready)
+    Deployment.objects.filter(pk=deployment.pk).update(state=Deployment.State.ROLLED_BACK)
+    deployment.refresh_from_db()
+    events = AuditEvent.objects.count()
+    with pytest.raises(engine.IllegalMove, match="is rolled_back; it cannot become releasing"):
+        engine._move(deployment, Deployment.State.RELEASING)
+    deployment.refresh_from_db()
+    assert deployment.state == Deployment.State.ROLLED_BACK and AuditEvent.objects.count() == events

@@ -262,20 +262,20 @@ def test_a_rate_limit_reschedules_the_task_for_githubs_reset_time(signed, deploy
     server.rate_limited_until = reset
     main_before = server.branch_sha("main")
 
-    tasks.release_cut.push_request(
-        id="release-task", retries=0, is_eager=True, called_directly=False
+    tasks.pull_request_read.push_request(
+        id="read-task", retries=0, is_eager=True, called_directly=False
     )  # as the worker runs it, without a broker
     try:
         with pytest.raises(Retry) as retry:
-            tasks.release_cut.run(deploying.pk)
+            tasks.pull_request_read.run(deploying.pk)
     finally:
-        tasks.release_cut.pop_request()
+        tasks.pull_request_read.pop_request()
     assert retry.value.when == datetime.fromtimestamp(reset, tz=UTC)  # no sleeping in the worker
     assert "GitHub's rate limit for this token is used up until" in str(retry.value.exc)
     assert untouched(server, main_before)
 
     server.rate_limited_until = None  # the reset time came
-    assert tasks.release_cut.run(deploying.pk) == "v1.3.0"
+    assert tasks.pull_request_read.run(deploying.pk) == "read"
 
 
 def test_a_release_is_reverted_by_a_pull_request_on_github(signed, deploying, release_manager):
