@@ -71,30 +71,49 @@ def seed() -> tuple[int, str]:
             rows = ChangeRequest.objects.bulk_create(
                 [
                     ChangeRequest(
-                        title=f"Change number {n}", description="Moves rendering to the new queue. " * 4,
-                        rollback_plan="Switch traffic back to blue.", environment=env, requester=people[n % 12],
+                        title=f"Change number {n}",
+                        description="Moves rendering to the new queue. " * 4,
+                        rollback_plan="Switch traffic back to blue.",
+                        environment=env,
+                        requester=people[n % 12],
                         status=["draft", "submitted", "approved", "completed"][n % 4],
-                        created_at=now - timedelta(minutes=CHANGES - n), updated_at=now,
+                        created_at=now - timedelta(minutes=CHANGES - n),
+                        updated_at=now,
                     )
                     for n in range(start, min(start + batch, CHANGES))
                 ]
-            )  # fmt: skip
+            )
             ChangeRequest.services.through.objects.bulk_create(
                 [ChangeRequest.services.through(changerequest_id=c.pk, service_id=service.pk) for c in rows]
             )
             ChecklistItem.objects.bulk_create(
                 [
-                    ChecklistItem(change=c, position=i, key=item["key"], text=item["text"], phases=item["phases"],
-                                  integration=item.get("integration", ""), done=i % 3 == 0)
-                    for c in rows for i, item in enumerate(checklist)
+                    ChecklistItem(
+                        change=c,
+                        position=i,
+                        key=item["key"],
+                        text=item["text"],
+                        phases=item["phases"],
+                        integration=item.get("integration", ""),
+                        done=i % 3 == 0,
+                    )
+                    for c in rows
+                    for i, item in enumerate(checklist)
                 ]
-            )  # fmt: skip
+            )
             Approval.objects.bulk_create(
                 [
-                    Approval(change=c, approver=people[(c.pk + k + 1) % 12], decision="approve", revision=1, created_at=now)
-                    for c in rows for k in range(3)
+                    Approval(
+                        change=c,
+                        approver=people[(c.pk + k + 1) % 12],
+                        decision="approve",
+                        revision=1,
+                        created_at=now,
+                    )
+                    for c in rows
+                    for k in range(3)
                 ]
-            )  # fmt: skip
+            )
             Comment.objects.bulk_create(
                 [Comment(change=c, author=people[0], body="Looks right.", created_at=now) for c in rows]
             )
@@ -102,11 +121,21 @@ def seed() -> tuple[int, str]:
             for c in rows:
                 for action in ("change.create", "change.submitted", "change.decision.approve"):
                     event = AuditEvent(
-                        created_at=now, actor_id=c.requester_id, actor_name="bench", action=action,
-                        object_type="changes.changerequest", object_id=str(c.pk), object_repr=c.title,
-                        before=None, after={"status": c.status}, ip=None, user_agent="", request_id="",
-                        break_glass_session_id=None, prev_hash=prev,
-                    )  # fmt: skip
+                        created_at=now,
+                        actor_id=c.requester_id,
+                        actor_name="bench",
+                        action=action,
+                        object_type="changes.changerequest",
+                        object_id=str(c.pk),
+                        object_repr=c.title,
+                        before=None,
+                        after={"status": c.status},
+                        ip=None,
+                        user_agent="",
+                        request_id="",
+                        break_glass_session_id=None,
+                        prev_hash=prev,
+                    )
                     event.hash = event.compute_hash()
                     prev = event.hash
                     events.append(event)
@@ -123,10 +152,23 @@ def seed() -> tuple[int, str]:
 def measure(path: str, cookie: str, clients: int, seconds: float) -> dict:
     """wrk (C, keep-alive connections) against gunicorn, so the load generator is not the bottleneck."""
     result = subprocess.run(
-        ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", str(ROOT / "bench" / "report.lua"),
-         "-H", f"Cookie: sessionid={cookie}", f"http://127.0.0.1:{PORT}{path}"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            "wrk",
+            f"-t{min(clients, 2)}",
+            f"-c{clients}",
+            f"-d{seconds}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(ROOT / "bench" / "report.lua"),
+            "-H",
+            f"Cookie: sessionid={cookie}",
+            f"http://127.0.0.1:{PORT}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     if figures["errors"] or figures["non2xx"]:
         raise RuntimeError(f"{path}: {figures['errors']} errors, {figures['non2xx']} non-2xx answers")
@@ -150,10 +192,21 @@ def main() -> None:
             "DATABASE_REPLICA_URL": "",
         }
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "bench.wsgi", "--bind", f"127.0.0.1:{PORT}", "--workers", "4",
-             "--log-level", "warning"],
-            cwd=ROOT, env=env,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "bench.wsgi",
+                "--bind",
+                f"127.0.0.1:{PORT}",
+                "--workers",
+                "4",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
         _wait_until_up()
         targets = [
             ("floor (1 query)", "/bench/floor/"),
@@ -241,9 +294,10 @@ def where_the_time_goes(targets: list[tuple[str, str]], cookie: str, requests: i
             medians["read the change"] + medians["page context"] + medians["template"] + medians["serializer"]
         )
         print(
-            f"{label:28} {total:7.2f}" + "".join(f"{medians[part]:17.2f}" for part in parts)
+            f"{label:28} {total:7.2f}"
+            + "".join(f"{medians[part]:17.2f}" for part in parts)
             + f"{max(total - outside, 0.0):10.2f}"
-        )  # fmt: skip
+        )
 
 
 def _url(name: str) -> str:

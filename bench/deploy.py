@@ -46,12 +46,22 @@ def world():
     blue, green = FakeColour(), FakeColour()
     environment = EnvironmentFactory(approval_policy=ApprovalPolicyFactory(name="Bench"))
     DeploySettings.objects.create(
-        environment=environment, aws_region=REGION, listener_arn=alb["listener"],
-        blue_target_group_arn=alb["blue"], green_target_group_arn=alb["green"],
-        blue_url=blue.url, green_url=green.url, min_requests=0, bake_seconds=60, analysis_seconds=60,
-        verify_seconds=60, monitor_seconds=60, monitor_interval_seconds=60,
-        deployer=DeploySettings.Deployer.SIMULATED, telemetry=DeploySettings.Telemetry.SIMULATED,
-    )  # fmt: skip
+        environment=environment,
+        aws_region=REGION,
+        listener_arn=alb["listener"],
+        blue_target_group_arn=alb["blue"],
+        green_target_group_arn=alb["green"],
+        blue_url=blue.url,
+        green_url=green.url,
+        min_requests=0,
+        bake_seconds=60,
+        analysis_seconds=60,
+        verify_seconds=60,
+        monitor_seconds=60,
+        monitor_interval_seconds=60,
+        deployer=DeploySettings.Deployer.SIMULATED,
+        telemetry=DeploySettings.Telemetry.SIMULATED,
+    )
     return environment, alb
 
 
@@ -80,10 +90,19 @@ def one_run(environment, requester, *, failing: bool) -> list[float]:
         deploy.target_group(idle), [(now + timedelta(seconds=s), latency) for s in range(0, 900, 2)]
     )
     deployment = Deployment.objects.create(
-        change=change, environment=environment, created_at=now, version="v-bench", from_colour=live,
-        to_colour=idle, plan=[25, 50, 100], bake_seconds=60, analysis_seconds=60, state=Deployment.State.SMOKE,
-        state_since=now, next_run_at=now,
-    )  # fmt: skip
+        change=change,
+        environment=environment,
+        created_at=now,
+        version="v-bench",
+        from_colour=live,
+        to_colour=idle,
+        plan=[25, 50, 100],
+        bake_seconds=60,
+        analysis_seconds=60,
+        state=Deployment.State.SMOKE,
+        state_since=now,
+        next_run_at=now,
+    )
     while True:
         wait = engine.advance(deployment.pk)
         deployment.refresh_from_db()
@@ -112,8 +131,10 @@ def one_run(environment, requester, *, failing: bool) -> list[float]:
 def summary(name: str, figures: list[float], target: float) -> None:
     median, worst = statistics.median(figures), max(figures)
     verdict = "met" if worst < target else "NOT met"
-    print(f"  {name:<38} median {median * 1000:7.1f} ms   worst {worst * 1000:7.1f} ms   "
-          f"({len(figures)} measures; target under {target:.0f} s: {verdict})")  # fmt: skip
+    print(
+        f"  {name:<38} median {median * 1000:7.1f} ms   worst {worst * 1000:7.1f} ms   "
+        f"({len(figures)} measures; target under {target:.0f} s: {verdict})"
+    )
 
 
 def main() -> None:

@@ -165,13 +165,22 @@ def worlds(count: int, endpoint: str, colour_url: str) -> list:
         alb = build(endpoint, name=name, region=REGION)
         environment = EnvironmentFactory(name=name, display_name=f"Scale {n}", approval_policy=policy)
         DeploySettings.objects.create(
-            environment=environment, aws_region=REGION, listener_arn=alb["listener"],
-            blue_target_group_arn=alb["blue"], green_target_group_arn=alb["green"],
-            blue_url=colour_url, green_url=colour_url, min_requests=0, bake_seconds=BAKE_SECONDS,
-            analysis_seconds=ANALYSIS_SECONDS, verify_seconds=VERIFY_SECONDS, monitor_seconds=MONITOR_SECONDS,
-            monitor_interval_seconds=MONITOR_INTERVAL_SECONDS, deployer=DeploySettings.Deployer.SIMULATED,
+            environment=environment,
+            aws_region=REGION,
+            listener_arn=alb["listener"],
+            blue_target_group_arn=alb["blue"],
+            green_target_group_arn=alb["green"],
+            blue_url=colour_url,
+            green_url=colour_url,
+            min_requests=0,
+            bake_seconds=BAKE_SECONDS,
+            analysis_seconds=ANALYSIS_SECONDS,
+            verify_seconds=VERIFY_SECONDS,
+            monitor_seconds=MONITOR_SECONDS,
+            monitor_interval_seconds=MONITOR_INTERVAL_SECONDS,
+            deployer=DeploySettings.Deployer.SIMULATED,
             telemetry=DeploySettings.Telemetry.SIMULATED,
-        )  # fmt: skip
+        )
         environments.append(environment)
     return environments
 
@@ -226,10 +235,19 @@ def deployments_start(environments, requester, service, latencies: Latencies, ru
         latencies.start(deploy.target_group(idle))
         now = clock.now()
         deployment = Deployment.objects.create(
-            change=change, environment=environment, created_at=now, version=f"v-scale-{run}",
-            from_colour=live, to_colour=idle, plan=PLAN, bake_seconds=BAKE_SECONDS,
-            analysis_seconds=ANALYSIS_SECONDS, state=Deployment.State.SMOKE, state_since=now, next_run_at=now,
-        )  # fmt: skip
+            change=change,
+            environment=environment,
+            created_at=now,
+            version=f"v-scale-{run}",
+            from_colour=live,
+            to_colour=idle,
+            plan=PLAN,
+            bake_seconds=BAKE_SECONDS,
+            analysis_seconds=ANALYSIS_SECONDS,
+            state=Deployment.State.SMOKE,
+            state_since=now,
+            next_run_at=now,
+        )
         started[deployment.pk] = deploy.target_group(idle)
     return started
 
@@ -668,9 +686,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--environments", type=int, default=500, help="deployments at once (default 500)")
     parser.add_argument(
-        "--workers", default=[1, 2, 4], help="worker processes per run (default 1,2,4)",
+        "--workers",
+        default=[1, 2, 4],
+        help="worker processes per run (default 1,2,4)",
         type=lambda text: [int(k) for k in text.split(",")],
-    )  # fmt: skip
+    )
     options = parser.parse_args()
     namespace = f"{os.getpid()}-{time.monotonic_ns()}"
     logs = VAR_DIR / "bench-engine-scale"

@@ -70,13 +70,23 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "greenlight-demo"  # noqa: S105 (the demo team's, printed by `make demo`)
 TEAM = ("dana", "alex", "bo", "casey", "sam", "pat", "lee", "riley", "sky", "audrey")
-APPROVERS = (("alex", ""), ("bo", ""), ("casey", ""), ("sam", "security"), ("pat", "product"),
-             ("lee", "engineering_lead"))  # fmt: skip
+APPROVERS = (
+    ("alex", ""),
+    ("bo", ""),
+    ("casey", ""),
+    ("sam", "security"),
+    ("pat", "product"),
+    ("lee", "engineering_lead"),
+)
 VOUCHERS = {"security": "sam", "product": "pat", "engineering_lead": "lee"}
 PROGRAMS = {"redis", "production", "web", "engine", "worker", "beat"}
 # The demo's AWS: the moto server `demo_production` runs, with the demo's fake credentials.
-AWS = {"endpoint_url": "http://127.0.0.1:5100", "region_name": "us-east-1",
-       "aws_access_key_id": "demo", "aws_secret_access_key": "demo"}  # fmt: skip
+AWS = {
+    "endpoint_url": "http://127.0.0.1:5100",
+    "region_name": "us-east-1",
+    "aws_access_key_id": "demo",
+    "aws_secret_access_key": "demo",
+}
 # What the environment may carry that would point the demo elsewhere (README, Configuration).
 CONFIGURATION = re.compile(
     r"(SECRET_KEY|ALLOWED_HOSTS|CSRF_TRUSTED_ORIGINS|TRUSTED_PROXIES|DATABASE_.*|REDIS_URL|CELERY_QUEUE"
@@ -260,9 +270,14 @@ class Demo:
         env = {**self.env, "GITHUB_WEBHOOK_SECRET": self.webhook_secret}
         with open(self.log, "ab") as console:
             self.process = subprocess.Popen(
-                ["make", "demo", f"PORT={self.port}"], cwd=self.checkout, env=env, stdout=console,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+                ["make", "demo", f"PORT={self.port}"],
+                cwd=self.checkout,
+                env=env,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def wait_ready(self, timeout: float = 900) -> None:
         """Until /readyz answers and supervisord runs every program (the first run installs .venv)."""
@@ -292,9 +307,13 @@ class Demo:
 
     def manage(self, *args: str) -> str:
         done = subprocess.run(
-            [str(self.checkout / ".venv/bin/python"), "manage.py", *args], cwd=self.checkout,
-            env=self.env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [str(self.checkout / ".venv/bin/python"), "manage.py", *args],
+            cwd=self.checkout,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return done.stdout.strip()
 
     def now(self) -> datetime:
@@ -393,9 +412,12 @@ class Team:
         var = self.demo.checkout / "var"
         self._git(None, "clone", "--quiet", str(var / "demo-repo"), str(self.repo))
         for name, value in {
-            "user.name": "Dana Requester", "user.email": "dana@example.com", "gpg.format": "ssh",
-            "user.signingkey": str(var / "demo-signing-key"), "commit.gpgsign": "true",
-        }.items():  # fmt: skip
+            "user.name": "Dana Requester",
+            "user.email": "dana@example.com",
+            "gpg.format": "ssh",
+            "user.signingkey": str(var / "demo-signing-key"),
+            "commit.gpgsign": "true",
+        }.items():
             self._git(self.repo, "config", name, value)
 
     def ci_token(self) -> None:
@@ -404,9 +426,11 @@ class Team:
         if self.ci_expires is not None and self.demo.now() < self.ci_expires - timedelta(days=3):
             return
         token = self.casey.api(
-            "POST", "tokens/", {"name": "CI staging reports", "expires_in_days": 30, "scope": "ci"},
+            "POST",
+            "tokens/",
+            {"name": "CI staging reports", "expires_in_days": 30, "scope": "ci"},
             act="make a ci token",
-        )  # fmt: skip
+        )
         self.ci.headers["Authorization"] = f"Token {token['token']}"
         self.ci_expires = (
             portal_time(token["expiry"]) if token.get("expiry") else self.demo.now() + timedelta(days=30)
@@ -434,11 +458,17 @@ class Team:
         sha = self._git(self.repo, "rev-parse", "HEAD")
         self.dana.read("/changes/new/")
         body = {
-            "title": title, "description": f"Soak run, change {n}.", "environment": "production",
-            "rollback_plan": "Switch the load balancer back to the previous colour.", "services": ["web"],
-            "source_branch": branch, "version_bump": "patch", "stakeholders": ["riley"],
-            "stakeholder_channels": ["#releases"], "risk": "low",
-        }  # fmt: skip
+            "title": title,
+            "description": f"Soak run, change {n}.",
+            "environment": "production",
+            "rollback_plan": "Switch the load balancer back to the previous colour.",
+            "services": ["web"],
+            "source_branch": branch,
+            "version_bump": "patch",
+            "stakeholders": ["riley"],
+            "stakeholder_channels": ["#releases"],
+            "risk": "low",
+        }
         if fixes:
             body["fixes_forward"] = fixes
         filed = self.dana.api("POST", "changes/", body, act="file a change")
@@ -448,30 +478,53 @@ class Team:
         self.latest["change"] = change
         self.dana.api("POST", f"changes/{change}/submit/", act="submit")
         self.dana.read(f"/changes/{change}/")
-        self._until(lambda: (self._change(change).get("repository") or {}).get("head_sha") == sha, 120,
-                    f"the branch of change {change} read at {sha[:10]}")  # fmt: skip
+        self._until(
+            lambda: (self._change(change).get("repository") or {}).get("head_sha") == sha,
+            120,
+            f"the branch of change {change} read at {sha[:10]}",
+        )
         return change, sha
 
     def ci_reports(self, sha: str, *, checks: bool) -> None:
         """CI: the commit's check run (GitHub's signed event), and its arrival and tests in staging."""
         self.ci_token()
         if checks:
-            body = json.dumps({
-                "action": "completed",
-                "check_run": {"name": "tests", "status": "completed", "conclusion": "success",
-                              "head_sha": sha, "html_url": f"https://ci.example.com/runs/{sha[:12]}",
-                              "pull_requests": []},
-            }).encode()  # fmt: skip
+            body = json.dumps(
+                {
+                    "action": "completed",
+                    "check_run": {
+                        "name": "tests",
+                        "status": "completed",
+                        "conclusion": "success",
+                        "head_sha": sha,
+                        "html_url": f"https://ci.example.com/runs/{sha[:12]}",
+                        "pull_requests": [],
+                    },
+                }
+            ).encode()
             signature = "sha256=" + hmac.new(self.demo.webhook_secret.encode(), body, "sha256").hexdigest()
-            self._ci("POST", "webhooks/github/", data=body, headers={
-                "Content-Type": "application/json", "X-GitHub-Event": "check_run",
-                "X-Hub-Signature-256": signature,
-            })  # fmt: skip
+            self._ci(
+                "POST",
+                "webhooks/github/",
+                data=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-GitHub-Event": "check_run",
+                    "X-Hub-Signature-256": signature,
+                },
+            )
         results = ("deployed", "green") if checks else ("green",)
         for result in results:
-            self._ci("POST", "staging-runs/", json={
-                "environment": "staging", "commit": sha, "version": f"build-{sha[:8]}", "result": result,
-            })  # fmt: skip
+            self._ci(
+                "POST",
+                "staging-runs/",
+                json={
+                    "environment": "staging",
+                    "commit": sha,
+                    "version": f"build-{sha[:8]}",
+                    "result": result,
+                },
+            )
 
     def approve(self, change: int) -> None:
         """The quorum on the head commit: three approvals with a code owner, and the sign-offs; the
@@ -482,16 +535,23 @@ class Team:
             if username == "alex":
                 answer = person.form(
                     f"/changes/{change}/decide/",
-                    {"decision": "approve", "capacity": capacity, "comment": "Looks right.", "otp": person.code()},
-                )  # fmt: skip
+                    {
+                        "decision": "approve",
+                        "capacity": capacity,
+                        "comment": "Looks right.",
+                        "otp": person.code(),
+                    },
+                )
                 if answer.status_code != 200 or urlsplit(answer.url).path != f"/changes/{change}/":
                     self.tally.note("refused", username, "approve (form)", answer.status_code, "")
                     raise Refused(f"{username} could not approve change {change}: {answer.status_code}")
             else:
                 person.api(
-                    "POST", f"changes/{change}/approvals/",
-                    {"decision": "approve", "capacity": capacity, "otp": person.code()}, act="approve",
-                )  # fmt: skip
+                    "POST",
+                    f"changes/{change}/approvals/",
+                    {"decision": "approve", "capacity": capacity, "otp": person.code()},
+                    act="approve",
+                )
 
     def tick_checklist(self, change: int) -> None:
         """The items people vouch for: a sign-off's by its holder, the others by the requester or
@@ -503,14 +563,19 @@ class Team:
             if number == 0:
                 who.read(f"/changes/{change}/")
                 answer = who.form(  # as htmx posts it: the item comes back alone
-                    f"/changes/{change}/checklist/{item['id']}/", {"done": "on", "evidence": evidence},
+                    f"/changes/{change}/checklist/{item['id']}/",
+                    {"done": "on", "evidence": evidence},
                     headers={"HX-Request": "true", "X-CSRFToken": who.csrf},
-                )  # fmt: skip
+                )
                 if answer.status_code != 200:
                     self.tally.note("refused", who.username, "tick (form)", answer.status_code, item["key"])
             else:
-                who.api("PATCH", f"changes/{change}/checklist/{item['id']}/", {"done": True, "evidence": evidence},
-                        act=f"tick {item['key']}")  # fmt: skip
+                who.api(
+                    "PATCH",
+                    f"changes/{change}/checklist/{item['id']}/",
+                    {"done": True, "evidence": evidence},
+                    act=f"tick {item['key']}",
+                )
 
     def to_window(self, change: int) -> None:
         """The portal clock moved (never while a deployment runs) to the first moment the staging
@@ -596,8 +661,12 @@ class Team:
         self.latest["incident"] = incident
         self.sky.read("/incidents/")
         self.sky.read(f"/incidents/{incident}/")
-        self.sky.api("POST", f"incidents/{incident}/acknowledge/", {"note": "Looking: the 5xx gate failed."},
-                     act="acknowledge")  # fmt: skip
+        self.sky.api(
+            "POST",
+            f"incidents/{incident}/acknowledge/",
+            {"note": "Looking: the 5xx gate failed."},
+            act="acknowledge",
+        )
         if revert:
             self.sky.api(
                 "POST", f"incidents/{incident}/revert/", {"otp": self.sky.code()}, act="revert the code"
@@ -611,17 +680,27 @@ class Team:
                 self.tally.note("refused", "sky", "revert the code", 0, outcome)
         else:
             self.fix_forward_of = change
-        self.sky.api("POST", f"incidents/{incident}/resolve/", {"note": "Traffic is back on the old colour."},
-                     act="resolve")  # fmt: skip
+        self.sky.api(
+            "POST",
+            f"incidents/{incident}/resolve/",
+            {"note": "Traffic is back on the old colour."},
+            act="resolve",
+        )
         self.counts.incidents_resolved += 1
         self.sky.read(f"/incidents/{incident}/postmortem/")
-        self.sky.api("PATCH", f"incidents/{incident}/postmortem/", {
-            "summary": "A release answered one request in five with a 500.",
-            "impact": "A quarter of the traffic for under a minute.",
-            "root_cause": "The release was bad on purpose (the simulated production's switch).",
-            "went_well": "The 5xx gate failed at 25 % and traffic went back by itself.",
-            "went_badly": "Nothing.", "complete": True,
-        }, act="complete the post-mortem")  # fmt: skip
+        self.sky.api(
+            "PATCH",
+            f"incidents/{incident}/postmortem/",
+            {
+                "summary": "A release answered one request in five with a 500.",
+                "impact": "A quarter of the traffic for under a minute.",
+                "root_cause": "The release was bad on purpose (the simulated production's switch).",
+                "went_well": "The 5xx gate failed at 25 % and traffic went back by itself.",
+                "went_badly": "Nothing.",
+                "complete": True,
+            },
+            act="complete the post-mortem",
+        )
         self.counts.postmortems += 1
         self.sky.read("/status/")
         self.sky.read("/incidents/report/")
@@ -681,13 +760,19 @@ class Team:
         """The pages the team reads between acts, and the SRE's test of the alert channel."""
         with suppress(Refused):
             self.sky.api(
-                "POST", "notifications/test/", {"channel": "slack", "recipient": "#production-alerts"},
+                "POST",
+                "notifications/test/",
+                {"channel": "slack", "recipient": "#production-alerts"},
                 act="send a test notification",
-            )  # fmt: skip
+            )
         for person, path in (
-            (self.dana, "/"), (self.dana, "/changes/"), (self.riley, "/releases/"),
-            (self.riley, "/environments/"), (self.sky, "/incidents/"), (self.alex, "/"),
-        ):  # fmt: skip
+            (self.dana, "/"),
+            (self.dana, "/changes/"),
+            (self.riley, "/releases/"),
+            (self.riley, "/environments/"),
+            (self.sky, "/incidents/"),
+            (self.alex, "/"),
+        ):
             person.read(path)
         for path in ("changes/", "deployments/", "incidents/", "environments/production/releases/"):
             with suppress(Refused):
@@ -695,8 +780,13 @@ class Team:
 
     def idle(self) -> bool:
         """No deployment runs (waiting for one to end, as the team would)."""
-        return bool(self._until(lambda: not self.riley.api("GET", "deployments/?active=true")["results"],
-                                DEPLOYMENT_TIMEOUT, "the running deployment to end"))  # fmt: skip
+        return bool(
+            self._until(
+                lambda: not self.riley.api("GET", "deployments/?active=true")["results"],
+                DEPLOYMENT_TIMEOUT,
+                "the running deployment to end",
+            )
+        )
 
     # Checks of the world.
 
@@ -729,8 +819,9 @@ class Team:
             expected = {live: 100, ("green" if live == "blue" else "blue"): 0}
             seen[name] = {"live_colour": live, "weights": weights}
             if weights != expected:
-                self.weights_differ.append({"when": when, "environment": name, "live_colour": live,
-                                            "weights": weights})  # fmt: skip
+                self.weights_differ.append(
+                    {"when": when, "environment": name, "live_colour": live, "weights": weights}
+                )
         return seen
 
     # Helpers.
@@ -827,12 +918,26 @@ def reader(team: Team, stop: threading.Event) -> None:
     except Refused:
         overview = None
     pages = [
-        "/", "/changes/", "/changes/?status=completed", "/releases/", "/incidents/", "/incidents/report/",
-        "/environments/", "/calendar/", "/audit/", "/api/v1/changes/", "/api/v1/deployments/",
-        "/api/v1/incidents/", "/api/v1/incidents/measures/?days=30", "/api/v1/environments/",
-        "/api/v1/environments/production/releases/", "/api/v1/audit/", "/api/v1/windows/",
-        "/api/v1/staging-runs/?environment=staging", "/readyz",
-    ]  # fmt: skip
+        "/",
+        "/changes/",
+        "/changes/?status=completed",
+        "/releases/",
+        "/incidents/",
+        "/incidents/report/",
+        "/environments/",
+        "/calendar/",
+        "/audit/",
+        "/api/v1/changes/",
+        "/api/v1/deployments/",
+        "/api/v1/incidents/",
+        "/api/v1/incidents/measures/?days=30",
+        "/api/v1/environments/",
+        "/api/v1/environments/production/releases/",
+        "/api/v1/audit/",
+        "/api/v1/windows/",
+        "/api/v1/staging-runs/?environment=staging",
+        "/readyz",
+    ]
     turn = 0
     while not stop.wait(1.5):
         turn += 1
@@ -888,8 +993,25 @@ def notifications_undelivered(demo: Demo, grace: timedelta = timedelta(minutes=3
         rows = demo.query(query)
         waiting = [row for row in rows if row[4] != "failed"]
         if not waiting or time.monotonic() >= deadline:
-            return [dict(zip(("id", "channel", "recipient", "subject", "status", "attempts", "created_at",
-                              "last_error"), row, strict=True)) for row in rows]  # fmt: skip
+            return [
+                dict(
+                    zip(
+                        (
+                            "id",
+                            "channel",
+                            "recipient",
+                            "subject",
+                            "status",
+                            "attempts",
+                            "created_at",
+                            "last_error",
+                        ),
+                        row,
+                        strict=True,
+                    )
+                )
+                for row in rows
+            ]
         time.sleep(10)
 
 
@@ -946,8 +1068,10 @@ def report(team: Team, seen: dict, logs: dict, path: Path) -> bool:
     for name, value in figures:
         print(f"  {name:<48} {value:>6} {0:>7}  {'met' if value == 0 else 'MISSED'}")
     audit = seen["audit"]
-    print(f"  audit chain: {'intact' if audit.get('ok') else 'BROKEN'} ({audit.get('checked', 0)} events checked"
-          f"{'; ' + audit['problem'] if audit.get('problem') else ''})")  # fmt: skip
+    print(
+        f"  audit chain: {'intact' if audit.get('ok') else 'BROKEN'} ({audit.get('checked', 0)} events checked"
+        f"{'; ' + audit['problem'] if audit.get('problem') else ''})"
+    )
     print(
         f"  carried through: {counts.changes_filed} changes filed, {counts.changes_completed} completed; "
         f"deployments {counts.deployments_good} good, {counts.deployments_rolled_back} rolled back"
@@ -957,11 +1081,17 @@ def report(team: Team, seen: dict, logs: dict, path: Path) -> bool:
         f"the clock shifted {counts.clock_shifts} times, CI's token made {counts.ci_tokens} times"
     )
     details = {
-        "5xx (soak)": tally.server_errors, "5xx (access log)": logs["access_5xx"], "no answer": tally.no_answer,
-        "restarts": logs["restarts"], "deployments not ended": seen["running"],
-        "weights differing": team.weights_differ, "undelivered": seen["undelivered"],
-        "refused": tally.refused, "stuck": team.stuck, "odd reads": tally.odd_reads,
-    }  # fmt: skip
+        "5xx (soak)": tally.server_errors,
+        "5xx (access log)": logs["access_5xx"],
+        "no answer": tally.no_answer,
+        "restarts": logs["restarts"],
+        "deployments not ended": seen["running"],
+        "weights differing": team.weights_differ,
+        "undelivered": seen["undelivered"],
+        "refused": tally.refused,
+        "stuck": team.stuck,
+        "odd reads": tally.odd_reads,
+    }
     for name, rows in details.items():
         for row in rows[:5]:
             print(f"  {name}: {row}")
@@ -973,15 +1103,21 @@ def report(team: Team, seen: dict, logs: dict, path: Path) -> bool:
     path.write_text(
         json.dumps(
             {
-                "met": met, "minutes": round(seen["minutes"], 1), "requests": tally.requests,
+                "met": met,
+                "minutes": round(seen["minutes"], 1),
+                "requests": tally.requests,
                 "figures": [{"name": n, "value": v, "target": 0, "met": v == 0} for n, v in figures],
-                "audit": audit, "counts": counts.__dict__, "weights": seen["weights"],
-                "incidents_open": seen["incidents_open"], "tracebacks": logs["tracebacks"],
+                "audit": audit,
+                "counts": counts.__dict__,
+                "weights": seen["weights"],
+                "incidents_open": seen["incidents_open"],
+                "tracebacks": logs["tracebacks"],
                 **{k.replace(" ", "_"): v for k, v in details.items()},
             },
-            indent=2, default=str,
+            indent=2,
+            default=str,
         )
-    )  # fmt: skip
+    )
     print(f"  report: {path}")
     return met
 
@@ -994,8 +1130,15 @@ def prepare(args, workdir: Path) -> Path:
         if (checkout / "var/demo/supervisor.sock").exists():
             raise SystemExit(f"a demo seems to run in {checkout} (var/demo/supervisor.sock): stop it first")
         var = checkout / "var"
-        for name in ("greenlight.sqlite3", "greenlight.sqlite3-wal", "greenlight.sqlite3-shm", "clock-offset",
-                     "demo-allowed-signers", "demo-signing-key", "demo-signing-key.pub"):  # fmt: skip
+        for name in (
+            "greenlight.sqlite3",
+            "greenlight.sqlite3-wal",
+            "greenlight.sqlite3-shm",
+            "clock-offset",
+            "demo-allowed-signers",
+            "demo-signing-key",
+            "demo-signing-key.pub",
+        ):
             (var / name).unlink(missing_ok=True)
         for name in ("demo", "demo-repo", "broker"):
             subprocess.run(["rm", "-rf", str(var / name)], check=True)
@@ -1035,9 +1178,12 @@ def work(team: Team, started: float) -> None:
             team.stuck.append(str(refused))  # a change dropped is counted, whatever dropped it
             team.browse()
         c = team.counts
-        print(f"Soak: {(time.monotonic() - started) / 60:5.1f} min, {c.changes_completed} changes completed, "
-              f"{c.deployments_good} good deployments and {c.deployments_rolled_back} rolled back, "
-              f"{c.incidents} incidents", flush=True)  # fmt: skip
+        print(
+            f"Soak: {(time.monotonic() - started) / 60:5.1f} min, {c.changes_completed} changes completed, "
+            f"{c.deployments_good} good deployments and {c.deployments_rolled_back} rolled back, "
+            f"{c.incidents} incidents",
+            flush=True,
+        )
 
 
 def interrupted(signum, frame):

@@ -75,9 +75,11 @@ class ApprovalPolicy(models.Model):
     emergency_approver_roles = models.JSONField(default=defaults.emergency_approver_roles)
     emergency_review_hours = models.PositiveSmallIntegerField(default=defaults.EMERGENCY_REVIEW_HOURS)
     emergency_min_severity = models.CharField(
-        max_length=2, choices=[(s, s) for s in defaults.SEVERITIES], default=defaults.EMERGENCY_MIN_SEVERITY,
+        max_length=2,
+        choices=[(s, s) for s in defaults.SEVERITIES],
+        default=defaults.EMERGENCY_MIN_SEVERITY,
         help_text="An emergency change fixes an open incident of this severity or worse (P0 is the worst).",
-    )  # fmt: skip
+    )
     keep_approvals_on_target_merge = models.BooleanField(
         default=defaults.KEEP_APPROVALS_ON_TARGET_MERGE,
         help_text="Keep approvals across new commits that only merge the target branch in (as GitHub may); "

@@ -107,9 +107,12 @@ def _freeze(request, form: FreezeForm, environment) -> bool:
     data = form.cleaned_data
     try:
         freeze = services.freeze_create(
-            actor=request.user, environment=environment, starts_at=data["starts_at"], ends_at=data["ends_at"],
+            actor=request.user,
+            environment=environment,
+            starts_at=data["starts_at"],
+            ends_at=data["ends_at"],
             reason=data["reason"],
-        )  # fmt: skip
+        )
     except services.ChangeError as error:
         form.add_error(None, error)
         return False

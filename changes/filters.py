@@ -50,13 +50,17 @@ class ChangeRequestFilter(django_filters.FilterSet):
         widget=forms.TextInput,
     )
     created_after = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte", label="Created from",
+        field_name="created_at",
+        lookup_expr="gte",
+        label="Created from",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )  # fmt: skip
+    )
     created_before = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lt", label="Created until",
+        field_name="created_at",
+        lookup_expr="lt",
+        label="Created until",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )  # fmt: skip
+    )
 
     class Meta:
         model = ChangeRequest

@@ -15,11 +15,24 @@ class ChangeRequestForm(forms.ModelForm):
     class Meta:
         model = ChangeRequest
         fields = [
-            "title", "standard_template", "environment", "services", "change_type", "incident", "risk",
+            "title",
+            "standard_template",
+            "environment",
+            "services",
+            "change_type",
+            "incident",
+            "risk",
             "risk_assessment",
-            "description", "rollback_plan", "has_migrations", "source_branch", "fixes_forward",
-            "pull_request", "version_bump", "stakeholders", "stakeholder_channels",
-        ]  # fmt: skip
+            "description",
+            "rollback_plan",
+            "has_migrations",
+            "source_branch",
+            "fixes_forward",
+            "pull_request",
+            "version_bump",
+            "stakeholders",
+            "stakeholder_channels",
+        ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 5}),
             "rollback_plan": forms.Textarea(attrs={"rows": 4}),

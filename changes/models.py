@@ -24,9 +24,13 @@ class StandardChangeTemplate(models.Model):
     risk = models.CharField(max_length=8, choices=Risk.choices, default=Risk.LOW)
     risk_assessment = models.TextField(blank=True)
     environment = models.ForeignKey(
-        "catalogue.Environment", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        "catalogue.Environment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="The environment its changes go to; empty: the person filing chooses.",
-    )  # fmt: skip
+    )
     services = models.ManyToManyField("catalogue.Service", related_name="+", blank=True)
     min_approvals = models.PositiveSmallIntegerField(default=1)
     min_code_owner_approvals = models.PositiveSmallIntegerField(default=0)
@@ -67,9 +71,11 @@ class ChangeRequest(models.Model):
         default=False, help_text="Carries database migrations (they must work with the running version)."
     )
     source_branch = models.CharField(
-        max_length=100, default="staging", validators=[validate_git_ref],
+        max_length=100,
+        default="staging",
+        validators=[validate_git_ref],
         help_text="The branch released; it merges into the environment's branch.",
-    )  # fmt: skip
+    )
     pull_request = models.CharField(max_length=200, blank=True, help_text="Pull request number or URL.")
     version_bump = models.CharField(max_length=8, choices=VersionBump.choices, default=VersionBump.MINOR)
     stakeholders = models.ManyToManyField(
@@ -87,9 +93,10 @@ class ChangeRequest(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     approved_commit = models.CharField(
-        max_length=64, blank=True,
+        max_length=64,
+        blank=True,
         help_text="The commit the quorum approved: the release merges it and nothing else.",
-    )  # fmt: skip
+    )
     last_reminded_at = models.DateTimeField(null=True, blank=True)
     # The slot it is scheduled to deploy in (UTC); set while scheduled, kept through the deployment.
     scheduled_start = models.DateTimeField(null=True, blank=True)
@@ -106,9 +113,13 @@ class ChangeRequest(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     # A change that fixes forward the code of a rolled-back release still on the target branch.
     fixes_forward = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="fixed_forward_by",
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="fixed_forward_by",
         help_text="The rolled-back change whose code, still on the environment's branch, this one fixes.",
-    )  # fmt: skip
+    )
     freeze_override = models.CharField(
         max_length=300,
         blank=True,
@@ -247,17 +258,20 @@ class Approval(models.Model):
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approvals")
     decision = models.CharField(max_length=16, choices=Decision.choices)
     capacity = models.CharField(
-        max_length=32, blank=True, choices=[(c.value, c.label) for c in SIGN_OFF_CAPACITIES],
+        max_length=32,
+        blank=True,
+        choices=[(c.value, c.label) for c in SIGN_OFF_CAPACITIES],
         help_text="The sign-off this approval gives, if any.",
-    )  # fmt: skip
+    )
     code_owner = models.BooleanField(default=False, help_text="The approver owned changed code at the time.")
     comment = models.TextField(blank=True)
     revision = models.PositiveIntegerField()
     commit = models.CharField(
-        max_length=64, blank=True,
+        max_length=64,
+        blank=True,
         help_text="The head commit the decision was given on; new commits dismiss it. Empty where no "
         "repository is configured.",
-    )  # fmt: skip
+    )
     second_factor = models.CharField(
         max_length=120, blank=True, help_text="The second factor that confirmed it, in words."
     )
@@ -420,9 +434,11 @@ class Release(models.Model):
     reverted_url = models.URLField(blank=True, help_text="The revert pull request, on GitHub.")
     reverted_at = models.DateTimeField(null=True, blank=True)
     shipped_with = models.ManyToManyField(
-        ChangeRequest, blank=True, related_name="shipped_in",
+        ChangeRequest,
+        blank=True,
+        related_name="shipped_in",
         help_text="Other approved changes whose commits the release carries: released together.",
-    )  # fmt: skip
+    )
     error = models.TextField(blank=True, help_text="Why the last attempt stopped, in words.")
     created_at = models.DateTimeField()
 
@@ -482,10 +498,11 @@ class PullRequest(models.Model):
         default=True, help_text="False when the branch brings more commits than the host lists."
     )
     carried_from = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text="Earlier heads whose approvals still stand: the commits since only merged the target in "
         "(when the policy keeps approvals across such merges).",
-    )  # fmt: skip
+    )
     read_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="Why the last reading failed, in words.")
 

@@ -23,11 +23,27 @@ def changes_visible_to(user) -> QuerySet[ChangeRequest]:
 
 # What a row of the list needs; the long texts stay in the database until the detail asks.
 LIST_COLUMNS = [
-    "id", "title", "change_type", "risk", "status", "revision", "version_bump", "created_at", "updated_at",
-    "submitted_at", "approved_at", "review_due_at", "reviewed_at", "requester_id", "environment_id",
-    "environment__name", "environment__display_name",
-    "requester__username", "requester__first_name", "requester__last_name",
-]  # fmt: skip
+    "id",
+    "title",
+    "change_type",
+    "risk",
+    "status",
+    "revision",
+    "version_bump",
+    "created_at",
+    "updated_at",
+    "submitted_at",
+    "approved_at",
+    "review_due_at",
+    "reviewed_at",
+    "requester_id",
+    "environment_id",
+    "environment__name",
+    "environment__display_name",
+    "requester__username",
+    "requester__first_name",
+    "requester__last_name",
+]
 
 
 # Everything a row of the list shows: the rows' HTML is remembered by these values (portal.fragments).

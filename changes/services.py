@@ -705,9 +705,12 @@ def checklist_item_set(*, actor: User, item: ChecklistItem, done: bool, evidence
     if not done:
         after["after_approval"] = change.status in APPROVED_ONWARDS
     audit_record(
-        actor=actor, action="change.checklist_tick" if done else "change.checklist_untick", target=change,
-        before=before, after=after,
-    )  # fmt: skip
+        actor=actor,
+        action="change.checklist_tick" if done else "change.checklist_untick",
+        target=change,
+        before=before,
+        after=after,
+    )
     if not done and after["after_approval"]:
         _untick_told(change, item, actor, now)
     return item

@@ -255,9 +255,16 @@ def _item_shows(item) -> list:
     untick = item.unticked_after_approval
     by = item.done_by.display_name if item.done_by else None
     return [
-        item.pk, item.done, item.text, item.integration, item.connected, item.evidence, item.done_at, by,
+        item.pk,
+        item.done,
+        item.text,
+        item.integration,
+        item.connected,
+        item.evidence,
+        item.done_at,
+        by,
         untick and (untick.actor_name, untick.created_at),
-    ]  # fmt: skip
+    ]
 
 
 def _item_drawn(request, change, item, *, error: str = ""):
@@ -370,9 +377,11 @@ def checklist_tick(request, pk: int, item_id: int):
         return _item_drawn(request, change, item, error=f"Not saved: {error}")
     try:
         item = services.checklist_item_set(
-            actor=request.user, item=item, done=form.cleaned_data.get("done", False),
+            actor=request.user,
+            item=item,
+            done=form.cleaned_data.get("done", False),
             evidence=form.cleaned_data.get("evidence", ""),
-        )  # fmt: skip
+        )
     except services.ChangeError as error:
         if request.htmx:
             return _item_drawn(request, change, item, error=" ".join(error.messages))

@@ -59,13 +59,21 @@ def build(
         DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["blue"]}],
     )["Listeners"][0]["ListenerArn"]
     boto3.client("rds", **kwargs).create_db_instance(
-        DBInstanceIdentifier=f"{name}-db", DBInstanceClass="db.t3.micro", Engine="postgres",
-        MasterUsername=name, MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
-    )  # fmt: skip
+        DBInstanceIdentifier=f"{name}-db",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername=name,
+        MasterUserPassword="not-a-secret-1",
+        AllocatedStorage=20,
+    )
     return {
-        "listener": listener, "load_balancer": lb["LoadBalancerArn"], "endpoint": endpoint_url,
-        "credentials": credentials, "database": f"{name}-db", **groups,
-    }  # fmt: skip
+        "listener": listener,
+        "load_balancer": lb["LoadBalancerArn"],
+        "endpoint": endpoint_url,
+        "credentials": credentials,
+        "database": f"{name}-db",
+        **groups,
+    }
 
 
 class _Colour(BaseHTTPRequestHandler):

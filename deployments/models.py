@@ -284,9 +284,10 @@ class Deployment(models.Model):
         null=True, blank=True, help_text="When all traffic reached the new colour."
     )
     custody = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text="The chain of custody as checked when it started and once its release was cut.",
-    )  # fmt: skip
+    )
     custody_checked_at = models.DateTimeField(null=True, blank=True)
     monitor_until = models.DateTimeField(null=True, blank=True, help_text="When the monitoring passes.")
     regression = models.TextField(blank=True, help_text="What regressed during the monitoring, in words.")

@@ -267,9 +267,12 @@ def deployment_abandon(*, actor, deployment: Deployment, reason: str) -> Deploym
         locked.lease_until, locked.lease_owner = None, ""
         locked.save(update_fields=["state", "ended_at", "error", "lease_until", "lease_owner"])
         audit_record(
-            actor=actor, action="deployment.abandon", target=locked, before=before,
+            actor=actor,
+            action="deployment.abandon",
+            target=locked,
+            before=before,
             after={"state": locked.state, "reason": reason},
-        )  # fmt: skip
+        )
         change_move(change=locked.change, status=ChangeStatus.FAILED, actor=actor, note=locked.error)
         return locked
 

@@ -49,12 +49,24 @@ CERTIFICATE_MAX_BYTES = 64 * 1024
 SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
     "SubscriptionConfirmation": (
-        "Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type",
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
     ),
     "UnsubscribeConfirmation": (
-        "Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type",
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
     ),
-}  # fmt: skip
+}
 OPTIONAL_FIELDS = {"Subject"}
 SIGNATURE_HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
@@ -187,9 +199,10 @@ def _sns_verify(message: dict) -> None:
         )
     if version not in SIGNATURE_HASHES:
         raise Refused(
-            403, f"SignatureVersion {version!r} is not one SNS uses (1 or 2): the message is ignored.",
+            403,
+            f"SignatureVersion {version!r} is not one SNS uses (1 or 2): the message is ignored.",
             "bad_signature",
-        )  # fmt: skip
+        )
     if clock.now() - _timestamp(message["Timestamp"]) > SNS_MAX_AGE:
         raise Refused(
             403, f"The message was signed at {message['Timestamp']}, more than an hour ago: ignored.", "stale"
@@ -209,9 +222,10 @@ def _sns_verify(message: dict) -> None:
         key.verify(raw, _string_to_sign(message), padding.PKCS1v15(), SIGNATURE_HASHES[version]())
     except (binascii.Error, InvalidSignature):
         raise Refused(
-            403, "The signature does not match AWS's signing certificate: the message is ignored.",
+            403,
+            "The signature does not match AWS's signing certificate: the message is ignored.",
             "bad_signature",
-        ) from None  # fmt: skip
+        ) from None
 
 
 def _string_to_sign(message: dict) -> bytes:
@@ -234,9 +248,10 @@ def _aws_url(*, url: str, field: str) -> None:
     host = plain.group(1) if plain else ""
     if not any(_host_matches(host=host, pattern=pattern) for pattern in settings.SNS_CERT_HOSTS):
         raise Refused(
-            403, f"The {field} {url} is not on a host SNS_CERT_HOSTS allows: the message is ignored.",
+            403,
+            f"The {field} {url} is not on a host SNS_CERT_HOSTS allows: the message is ignored.",
             "untrusted_url",
-        )  # fmt: skip
+        )
 
 
 def _host_matches(*, host: str, pattern: str) -> bool:
@@ -264,15 +279,17 @@ def _certificate(url: str) -> x509.Certificate:
             response = requests.get(url, timeout=FETCH_TIMEOUT, allow_redirects=False)
         except requests.RequestException as exc:
             raise Refused(
-                403, f"The signing certificate could not be fetched from {url} ({exc.__class__.__name__}).",
+                403,
+                f"The signing certificate could not be fetched from {url} ({exc.__class__.__name__}).",
                 "certificate_unavailable",
-            ) from None  # fmt: skip
+            ) from None
         if response.status_code != 200 or len(response.content) > CERTIFICATE_MAX_BYTES:
             answer = f"HTTP {response.status_code}"
             raise Refused(
-                403, f"The signing certificate could not be fetched from {url} ({answer}).",
+                403,
+                f"The signing certificate could not be fetched from {url} ({answer}).",
                 "certificate_unavailable",
-            )  # fmt: skip
+            )
         pem = response.content
     try:
         certificate = x509.load_pem_x509_certificate(pem)
@@ -300,9 +317,10 @@ def _sns_subscription_confirm(message: dict) -> Outcome:
         response = requests.get(url, timeout=FETCH_TIMEOUT, allow_redirects=False)
     except requests.RequestException as exc:
         raise Refused(
-            502, f"AWS could not be reached to confirm the subscription ({exc.__class__.__name__}).",
+            502,
+            f"AWS could not be reached to confirm the subscription ({exc.__class__.__name__}).",
             "confirmation_failed",
-        ) from None  # fmt: skip
+        ) from None
     if response.status_code != 200:
         raise Refused(
             502, f"AWS did not confirm the subscription (HTTP {response.status_code}).", "confirmation_failed"
@@ -328,9 +346,11 @@ def _sns_confirmation_keep(*, message: dict, action: str) -> bool:
         if received is None:
             return False
         audit_record(
-            actor=None, action=action, target=received,
+            actor=None,
+            action=action,
+            target=received,
             after={"topic": message["TopicArn"], "message_id": message["MessageId"]},
-        )  # fmt: skip
+        )
     return True
 
 
@@ -381,10 +401,16 @@ def _sns_notification(message: dict) -> Outcome:
         received.incident = incident
         received.save(update_fields=["incident"])
         audit_record(
-            actor=None, action="sns.notification", target=incident or received,
-            after={**told, "topic": message["TopicArn"], "incident": incident.number if incident else None,
-                   "done": done},
-        )  # fmt: skip
+            actor=None,
+            action="sns.notification",
+            target=incident or received,
+            after={
+                **told,
+                "topic": message["TopicArn"],
+                "incident": incident.number if incident else None,
+                "done": done,
+            },
+        )
     return Outcome(200, done)
 
 
@@ -511,9 +537,11 @@ def pagerduty_receive(*, body: bytes, signatures: str) -> Outcome:
         received.incident = incident
         received.save(update_fields=["incident"])
         audit_record(
-            actor=None, action="pagerduty.event", target=incident,
+            actor=None,
+            action="pagerduty.event",
+            target=incident,
             after={"event": event["event_type"], "event_id": event["id"], "by": who, "done": done},
-        )  # fmt: skip
+        )
     return Outcome(200, done)
 
 

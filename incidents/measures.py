@@ -28,8 +28,13 @@ from incidents.models import Incident, Severity
 
 # What the measures read of an incident (the rest of the row may stay in the database).
 MEASURED_FIELDS = (
-    "severity", "started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at",
-)  # fmt: skip
+    "severity",
+    "started_at",
+    "detected_at",
+    "acknowledged_at",
+    "mitigated_at",
+    "resolved_at",
+)
 MEASURES = ("ttd", "tta", "ttr")
 # The report's period in days: by default, and at most.
 REPORT_DAYS = 30

@@ -45,9 +45,13 @@ class Incident(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.PERSON)
     summary = models.TextField(blank=True, help_text="What is known: the impact, what is being done.")
     declared_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="Empty when the portal declared it (a rollback, an alarm).",
-    )  # fmt: skip
+    )
     commander = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -56,10 +60,13 @@ class Incident(models.Model):
     )
     services = models.ManyToManyField("catalogue.Service", blank=True, related_name="incidents")
     change = models.ForeignKey(
-        "changes.ChangeRequest", on_delete=models.PROTECT, null=True, blank=True,
+        "changes.ChangeRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="incidents_caused",
         help_text="The change whose deployment it follows (an emergency change that fixes it links back).",
-    )  # fmt: skip
+    )
     deployment = models.ForeignKey(
         "deployments.Deployment", on_delete=models.PROTECT, null=True, blank=True, related_name="incidents"
     )
@@ -68,10 +75,11 @@ class Incident(models.Model):
         max_length=255, blank=True, help_text="The CloudWatch alarm that declared it (its name)."
     )
     started_at = models.DateTimeField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="When the trouble began (from the alarm's own time; users' first requests to a failing "
         "release; a person's word). Empty: when it was detected.",
-    )  # fmt: skip
+    )
     detected_at = models.DateTimeField(help_text="When the trouble was detected (the portal was told).")
     created_at = models.DateTimeField()
     acknowledged_at = models.DateTimeField(null=True, blank=True)

@@ -54,9 +54,14 @@ def timeline_add(
     update the status page shows, when the incident itself is public, and its subscribers are
     e-mailed it once the caller's transaction commits."""
     entry = TimelineEntry.objects.create(
-        incident=incident, at=clock.now(), kind=kind, actor=actor, text=text, data=data,
+        incident=incident,
+        at=clock.now(),
+        kind=kind,
+        actor=actor,
+        text=text,
+        data=data,
         public=public and incident.public,
-    )  # fmt: skip
+    )
     if entry.public:
         transaction.on_commit(lambda: _public_update_told(entry.pk))
     return entry
@@ -105,26 +110,42 @@ def incident_declare(
     if started_at is not None and started_at > now:
         raise ValidationError("started_at: the trouble cannot begin in the future.")
     incident = Incident.objects.create(
-        title=title.strip()[:200], severity=severity, summary=summary.strip(), source=source,
-        declared_by=actor, public=public, deployment=deployment, change=change,
-        started_at=started_at, detected_at=now, created_at=now, alarm=alarm,
-    )  # fmt: skip
+        title=title.strip()[:200],
+        severity=severity,
+        summary=summary.strip(),
+        source=source,
+        declared_by=actor,
+        public=public,
+        deployment=deployment,
+        change=change,
+        started_at=started_at,
+        detected_at=now,
+        created_at=now,
+        alarm=alarm,
+    )
     incident.services.set(services)
     audit_record(
         actor=actor,
         action="incident.declare",
         target=incident,
         after={
-            "title": incident.title, "severity": severity, "source": source, "public": public,
+            "title": incident.title,
+            "severity": severity,
+            "source": source,
+            "public": public,
             "services": sorted(s.name for s in services),
-            "deployment": deployment.pk if deployment else None, "change": change.number if change else None,
+            "deployment": deployment.pk if deployment else None,
+            "change": change.number if change else None,
         },
-    )  # fmt: skip
+    )
     who = actor.display_name if actor is not None else Incident.Source(source).label
     timeline_add(
-        incident, TimelineEntry.Kind.DECLARED, f"{severity} declared: {incident.title} ({who}).", actor=actor,
+        incident,
+        TimelineEntry.Kind.DECLARED,
+        f"{severity} declared: {incident.title} ({who}).",
+        actor=actor,
         public=True,
-    )  # fmt: skip
+    )
     if deployment is not None:
         timeline_add(
             incident,
@@ -219,9 +240,12 @@ def _postmortem_required(incident: Incident) -> PostMortem | None:
     lines = [f"{e.at:%Y-%m-%d %H:%M} UTC  {e.text}" for e in incident.timeline.all()]
     postmortem, _ = PostMortem.objects.get_or_create(
         incident=incident,
-        defaults={"due_at": incident.resolved_at + POSTMORTEM_DUE, "timeline": "\n".join(lines),
-                  "summary": incident.summary},
-    )  # fmt: skip
+        defaults={
+            "due_at": incident.resolved_at + POSTMORTEM_DUE,
+            "timeline": "\n".join(lines),
+            "summary": incident.summary,
+        },
+    )
     due = f"{postmortem.due_at:%Y-%m-%d %H:%M} UTC"
     timeline_add(
         incident, TimelineEntry.Kind.LINK, f"A post-mortem is due by {due}.", postmortem=postmortem.pk
@@ -312,9 +336,12 @@ def incident_take_command(*, actor, incident: Incident) -> Incident:
     locked.save(update_fields=["commander"])
     locked.responders.add(actor)
     audit_record(
-        actor=actor, action="incident.command", target=locked,
-        before={"commander": before}, after={"commander": actor.username},
-    )  # fmt: skip
+        actor=actor,
+        action="incident.command",
+        target=locked,
+        before={"commander": before},
+        after={"commander": actor.username},
+    )
     timeline_add(locked, TimelineEntry.Kind.NOTE, words, actor=actor)
     return locked
 
@@ -438,10 +465,13 @@ def incident_rollback(*, actor, incident: Incident, reason: str, revert: bool = 
             )
             also = " and its code reverted" if revert else ""
             timeline_add(
-                locked, TimelineEntry.Kind.ROLLBACK,
+                locked,
+                TimelineEntry.Kind.ROLLBACK,
                 f"Rollback of {deployment.version or 'the deployment'} in {deployment.environment}{also} "
-                f"asked by {actor.display_name}: {reason}", actor=actor, deployment=deployment.pk,
-            )  # fmt: skip
+                f"asked by {actor.display_name}: {reason}",
+                actor=actor,
+                deployment=deployment.pk,
+            )
     except DeployRefused as refused:
         raise IncidentRefused(" ".join(refused.reasons)) if refused.conflict else refused from None
     return deployment
@@ -473,10 +503,13 @@ def incident_revert(*, actor, incident: Incident) -> None:
         )
     audit_record(actor=actor, action="incident.revert", target=locked, after={"version": release.version})
     timeline_add(
-        locked, TimelineEntry.Kind.ROLLBACK,
-        f"Code revert of {release.version} asked by {actor.display_name}.", actor=actor,
-        version=release.version, asked=True,
-    )  # fmt: skip
+        locked,
+        TimelineEntry.Kind.ROLLBACK,
+        f"Code revert of {release.version} asked by {actor.display_name}.",
+        actor=actor,
+        version=release.version,
+        asked=True,
+    )
     transaction.on_commit(lambda: _revert_task().delay(locked.pk, actor.pk))
 
 
@@ -580,9 +613,11 @@ def postmortem_complete(*, actor, postmortem: PostMortem) -> PostMortem:
     audit_record(actor=actor, action="postmortem.complete", target=locked.incident, after={"completed": True})
     timeline_add(locked.incident, TimelineEntry.Kind.LINK, f"Post-mortem completed by {actor.display_name}.")
     notification_send(
-        channel="slack", recipient=INCIDENT_CHANNEL,
-        subject=f"Post-mortem of {locked.incident.number} completed", body=locked.summary,
-    )  # fmt: skip
+        channel="slack",
+        recipient=INCIDENT_CHANNEL,
+        subject=f"Post-mortem of {locked.incident.number} completed",
+        body=locked.summary,
+    )
     return locked
 
 
@@ -600,15 +635,18 @@ def action_item_add(*, actor, postmortem: PostMortem, title: str, owner, due_on)
         postmortem=postmortem, title=title.strip()[:300], owner=owner, due_on=due_on, created_at=clock.now()
     )
     audit_record(
-        actor=actor, action="postmortem.action_item_add", target=postmortem.incident,
+        actor=actor,
+        action="postmortem.action_item_add",
+        target=postmortem.incident,
         after={"item": item.pk, "title": item.title, "owner": owner.username, "due_on": due_on.isoformat()},
-    )  # fmt: skip
+    )
     if owner.email:
         notification_send(
-            channel="email", recipient=owner.email,
+            channel="email",
+            recipient=owner.email,
             subject=f"Action item from the post-mortem of {postmortem.incident.number}",
             body=f"{item.title}\nDue on {due_on:%Y-%m-%d}.",
-        )  # fmt: skip
+        )
     return item
 
 
@@ -627,9 +665,12 @@ def action_item_set_state(*, actor, item: ActionItem, state: str) -> ActionItem:
     locked.closed_at = None if state == ActionItem.State.OPEN else clock.now()
     locked.save(update_fields=["state", "closed_at"])
     audit_record(
-        actor=actor, action="postmortem.action_item_state", target=locked.postmortem.incident,
-        before={"item": locked.pk, "state": before}, after={"item": locked.pk, "state": state},
-    )  # fmt: skip
+        actor=actor,
+        action="postmortem.action_item_state",
+        target=locked.postmortem.incident,
+        before={"item": locked.pk, "state": before},
+        after={"item": locked.pk, "state": state},
+    )
     return locked
 
 
@@ -686,12 +727,15 @@ def _remind_item(pk: int, now) -> int:
     incident = item.postmortem.incident
     if item.owner.email:
         notification_send(
-            channel="email", recipient=item.owner.email,
+            channel="email",
+            recipient=item.owner.email,
             subject=f"Overdue action item from the post-mortem of {incident.number}",
             body=f"{item.title}\nIt was due on {item.due_on:%Y-%m-%d}.",
-        )  # fmt: skip
+        )
     audit_record(
-        actor=None, action="postmortem.action_item_remind", target=incident,
+        actor=None,
+        action="postmortem.action_item_remind",
+        target=incident,
         after={"item": item.pk, "owner": item.owner.username},
-    )  # fmt: skip
+    )
     return 1

@@ -57,9 +57,11 @@ def incident_list(request):
     for incident in incidents:
         incident.postmortem_overdue = hasattr(incident, "postmortem") and incident.postmortem.overdue(now)
     context = {
-        "incidents": incidents, "form": form, "statuses": IncidentStatus.choices,
+        "incidents": incidents,
+        "form": form,
+        "statuses": IncidentStatus.choices,
         "may_declare": has_right(request.user, Right.INCIDENT_DECLARE),
-    }  # fmt: skip
+    }
     return render(request, "incidents/list.html", context, status=status)
 
 
@@ -171,9 +173,12 @@ def incident_act(request, pk: int, action: str):
             form.add_error(None, " ".join(refused.messages))
         else:
             done = {
-                "note": "Noted.", "join": "You joined the response.", "command": "You have command.",
-                "publish": "On the public status page.", "unpublish": "Taken off the public status page.",
-            }  # fmt: skip
+                "note": "Noted.",
+                "join": "You joined the response.",
+                "command": "You have command.",
+                "publish": "On the public status page.",
+                "unpublish": "Taken off the public status page.",
+            }
             messages.success(request, done.get(action) or f"{incident.number}: {action}d.")
             return redirect("incident-detail", pk=pk)
     return render(request, "incidents/detail.html", _context(request, pk, **{key: form}), status=400)

@@ -17,18 +17,32 @@ logger = logging.getLogger(__name__)
 # Error codes that say "not now" rather than "no".
 TRANSIENT = frozenset(
     {
-        "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-        "RequestThrottled", "ServiceUnavailable", "InternalFailure", "InternalError",
-        "RequestTimeout", "PriorRequestNotComplete", "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "RequestTimeout",
+        "PriorRequestNotComplete",
+        "SlowDown",
     }
-)  # fmt: skip
+)
 CREDENTIALS = frozenset(
     {
-        "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",
-        "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch", "UnrecognizedClientException",
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
         "AuthFailure",
     }
-)  # fmt: skip
+)
 
 
 class AwsError(Exception):

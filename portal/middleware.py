@@ -118,8 +118,15 @@ class SecondFactorMiddleware:
 
     # The public status page is everyone's, signed in or not.
     EXEMPT_PREFIXES = (
-        "/login/", "/logout/", "/account/mfa/", "/static/", "/api/", "/healthz", "/readyz", "/status/",
-    )  # fmt: skip
+        "/login/",
+        "/logout/",
+        "/account/mfa/",
+        "/static/",
+        "/api/",
+        "/healthz",
+        "/readyz",
+        "/status/",
+    )
 
     def __init__(self, get_response):
         self.get_response = get_response

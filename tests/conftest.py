@@ -202,15 +202,26 @@ def start_worker(log_path, **env_extra) -> subprocess.Popen:
     log = open(log_path, "w")  # noqa: SIM115 (the worker writes to it until it ends)
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "--app", "config", "worker",
-            "--pool", "solo", "--loglevel", "INFO",
-            "--without-gossip", "--without-mingle", "--hostname", f"test-{time.monotonic_ns()}@%h",
+            sys.executable,
+            "-m",
+            "celery",
+            "--app",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"test-{time.monotonic_ns()}@%h",
         ],
         cwd=ROOT,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 60
     while "ready." not in log_path.read_text():
         if process.poll() is not None or time.monotonic() > deadline:

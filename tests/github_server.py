@@ -398,11 +398,23 @@ class FakeGitHub:
                 raise GitHubError.invalid("PullRequest", "custom", message=message)
             number, now = next(self._numbers), iso()
             self.pulls[number] = {
-                "id": next(self._ids), "number": number, "title": title, "body": body, "head": head,
-                "base": base, "login": login or self.login, "state": "open", "created_at": now,
-                "updated_at": now, "closed_at": None, "merged_at": None, "merged_by": None,
-                "merge_commit_sha": None, "head_sha": head_sha, "base_sha": base_sha,
-            }  # fmt: skip
+                "id": next(self._ids),
+                "number": number,
+                "title": title,
+                "body": body,
+                "head": head,
+                "base": base,
+                "login": login or self.login,
+                "state": "open",
+                "created_at": now,
+                "updated_at": now,
+                "closed_at": None,
+                "merged_at": None,
+                "merged_by": None,
+                "merge_commit_sha": None,
+                "head_sha": head_sha,
+                "base_sha": base_sha,
+            }
             return number
 
     def move_run(self, run_id: int, status: str = "in_progress", conclusion: str | None = None) -> dict:
@@ -486,11 +498,21 @@ class FakeGitHub:
         with self.lock:
             now = time.time()
             self._run_numbers[path] = self._run_numbers.get(path, 0) + 1
-            run = {"id": next(self._ids), "path": path, "name": name, "ref": ref, "sha": sha,
-                   "title": EXPRESSION.sub(value, template) if isinstance(template, str) else name,
-                   "inputs": inputs, "status": "queued", "conclusion": None, "created": now,
-                   "updated": now, "number": self._run_numbers[path],
-                   "listed": not self.hide_new_runs}  # fmt: skip
+            run = {
+                "id": next(self._ids),
+                "path": path,
+                "name": name,
+                "ref": ref,
+                "sha": sha,
+                "title": EXPRESSION.sub(value, template) if isinstance(template, str) else name,
+                "inputs": inputs,
+                "status": "queued",
+                "conclusion": None,
+                "created": now,
+                "updated": now,
+                "number": self._run_numbers[path],
+                "listed": not self.hide_new_runs,
+            }
             self.runs.append(run)
             return run
 
@@ -535,38 +557,71 @@ class FakeGitHub:
     def user_json(self, login: str, kind: str = "User") -> dict:
         user_id = self._user_ids.setdefault(login, 5000 + len(self._user_ids))
         path = "orgs" if kind == "Organization" else "users"
-        return {"login": login, "id": user_id, "url": f"{self.url}/{path}/{login}",
-                "html_url": f"{HTML}/{login}", "type": kind, "site_admin": False}  # fmt: skip
+        return {
+            "login": login,
+            "id": user_id,
+            "url": f"{self.url}/{path}/{login}",
+            "html_url": f"{HTML}/{login}",
+            "type": kind,
+            "site_admin": False,
+        }
 
     def repo_json(self) -> dict:
-        return {"id": 4242, "name": self.name, "full_name": self.full_name, "private": True,
-                "owner": self.user_json(self.owner, "Organization"), "url": self.api, "html_url": self.html,
-                "default_branch": "main", "fork": False, "archived": False}  # fmt: skip
+        return {
+            "id": 4242,
+            "name": self.name,
+            "full_name": self.full_name,
+            "private": True,
+            "owner": self.user_json(self.owner, "Organization"),
+            "url": self.api,
+            "html_url": self.html,
+            "default_branch": "main",
+            "fork": False,
+            "archived": False,
+        }
 
     def verification(self, sha: str) -> dict:
         verified = sha in self.verified
-        return {"verified": verified, "reason": "valid" if verified else "unsigned", "signature": None,
-                "payload": None, "verified_at": None}  # fmt: skip
+        return {
+            "verified": verified,
+            "reason": "valid" if verified else "unsigned",
+            "signature": None,
+            "payload": None,
+            "verified_at": None,
+        }
 
     def git_commit_json(self, sha: str) -> dict:
         commit, api = self.read_commit(sha), self.api
-        parents = [{"sha": p, "url": f"{api}/git/commits/{p}", "html_url": f"{self.html}/commit/{p}"}
-                   for p in commit["parents"]]  # fmt: skip
-        return {"sha": sha, "url": f"{api}/git/commits/{sha}", "html_url": f"{self.html}/commit/{sha}",
-                "author": commit["author"], "committer": commit["committer"],
-                "message": commit["message"].rstrip("\n"), "parents": parents,
-                "tree": {"sha": commit["tree"], "url": f"{api}/git/trees/{commit['tree']}"},
-                "verification": self.verification(sha)}  # fmt: skip
+        parents = [
+            {"sha": p, "url": f"{api}/git/commits/{p}", "html_url": f"{self.html}/commit/{p}"}
+            for p in commit["parents"]
+        ]
+        return {
+            "sha": sha,
+            "url": f"{api}/git/commits/{sha}",
+            "html_url": f"{self.html}/commit/{sha}",
+            "author": commit["author"],
+            "committer": commit["committer"],
+            "message": commit["message"].rstrip("\n"),
+            "parents": parents,
+            "tree": {"sha": commit["tree"], "url": f"{api}/git/trees/{commit['tree']}"},
+            "verification": self.verification(sha),
+        }
 
     def commit_json(self, sha: str, *, with_files: bool = False) -> dict:
         git_commit = self.git_commit_json(sha)
         inner = {key: git_commit[key] for key in ("author", "committer", "message", "tree", "verification")}
         users = {role: self.logins.get(git_commit[role]["email"]) for role in ("author", "committer")}
-        data = {"sha": sha, "url": f"{self.api}/commits/{sha}", "html_url": git_commit["html_url"],
-                "commit": {**inner, "url": git_commit["url"], "comment_count": 0},
-                **{role: self.user_json(login) if login else None for role, login in users.items()},
-                "parents": [{**parent, "url": f"{self.api}/commits/{parent['sha']}"}
-                            for parent in git_commit["parents"]]}  # fmt: skip
+        data = {
+            "sha": sha,
+            "url": f"{self.api}/commits/{sha}",
+            "html_url": git_commit["html_url"],
+            "commit": {**inner, "url": git_commit["url"], "comment_count": 0},
+            **{role: self.user_json(login) if login else None for role, login in users.items()},
+            "parents": [
+                {**parent, "url": f"{self.api}/commits/{parent['sha']}"} for parent in git_commit["parents"]
+            ],
+        }
         if with_files:
             parents = git_commit["parents"]
             files = data["files"] = self.diff_files(parents[0]["sha"] if parents else None, sha)
@@ -575,17 +630,30 @@ class FakeGitHub:
         return data
 
     def ref_json(self, ref: str, sha: str, kind: str) -> dict:
-        return {"ref": ref, "node_id": f"REF_{ref}", "url": f"{self.api}/git/{ref}",
-                "object": {"type": kind, "sha": sha, "url": f"{self.api}/git/{kind}s/{sha}"}}  # fmt: skip
+        return {
+            "ref": ref,
+            "node_id": f"REF_{ref}",
+            "url": f"{self.api}/git/{ref}",
+            "object": {"type": kind, "sha": sha, "url": f"{self.api}/git/{kind}s/{sha}"},
+        }
 
     def tag_json(self, sha: str) -> dict:
         headers, _, message = self.git("cat-file", "tag", sha).partition("\n\n")
         fields = dict(line.split(" ", 1) for line in headers.splitlines())
-        target = {"type": fields["type"], "sha": fields["object"],
-                  "url": f"{self.api}/git/{fields['type']}s/{fields['object']}"}  # fmt: skip
-        return {"sha": sha, "url": f"{self.api}/git/tags/{sha}", "tag": fields["tag"],
-                "message": message.rstrip("\n"), "tagger": self.person(fields["tagger"]),
-                "object": target, "verification": self.verification(sha)}  # fmt: skip
+        target = {
+            "type": fields["type"],
+            "sha": fields["object"],
+            "url": f"{self.api}/git/{fields['type']}s/{fields['object']}",
+        }
+        return {
+            "sha": sha,
+            "url": f"{self.api}/git/tags/{sha}",
+            "tag": fields["tag"],
+            "message": message.rstrip("\n"),
+            "tagger": self.person(fields["tagger"]),
+            "object": target,
+            "verification": self.verification(sha),
+        }
 
     def pull_json(self, pr: dict) -> dict:
         self.refresh(pr)
@@ -596,92 +664,169 @@ class FakeGitHub:
             blocked = self.merge_blocker(pr["base"], head) is not None
             mergeable_state = "dirty" if not mergeable else "blocked" if blocked else "clean"
         files = self.diff_files(self.merge_base(base, head), head)
-        sides = {side: {"label": f"{self.owner}:{pr[side]}", "ref": pr[side], "sha": pr[f"{side}_sha"],
-                        "user": self.user_json(self.owner, "Organization"), "repo": self.repo_json()}
-                 for side in ("head", "base")}  # fmt: skip
+        sides = {
+            side: {
+                "label": f"{self.owner}:{pr[side]}",
+                "ref": pr[side],
+                "sha": pr[f"{side}_sha"],
+                "user": self.user_json(self.owner, "Organization"),
+                "repo": self.repo_json(),
+            }
+            for side in ("head", "base")
+        }
         return {
-            "id": pr["id"], "number": number, "url": f"{self.api}/pulls/{number}",
-            "html_url": f"{self.html}/pull/{number}", "state": pr["state"], "title": pr["title"],
-            "body": pr["body"], "user": self.user_json(pr["login"]), "draft": False, **sides,
-            "merged": pr["merged_at"] is not None, "merged_at": pr["merged_at"],
+            "id": pr["id"],
+            "number": number,
+            "url": f"{self.api}/pulls/{number}",
+            "html_url": f"{self.html}/pull/{number}",
+            "state": pr["state"],
+            "title": pr["title"],
+            "body": pr["body"],
+            "user": self.user_json(pr["login"]),
+            "draft": False,
+            **sides,
+            "merged": pr["merged_at"] is not None,
+            "merged_at": pr["merged_at"],
             "merged_by": self.user_json(pr["merged_by"]) if pr["merged_by"] else None,
-            "merge_commit_sha": pr["merge_commit_sha"], "mergeable": mergeable,
-            "mergeable_state": mergeable_state, "commits": len(self.pull_commits(pr)),
-            "additions": sum(f["additions"] for f in files), "deletions": sum(f["deletions"] for f in files),
-            "changed_files": len(files), "created_at": pr["created_at"], "updated_at": pr["updated_at"],
-            "closed_at": pr["closed_at"], "labels": [], "requested_reviewers": [],
-        }  # fmt: skip
+            "merge_commit_sha": pr["merge_commit_sha"],
+            "mergeable": mergeable,
+            "mergeable_state": mergeable_state,
+            "commits": len(self.pull_commits(pr)),
+            "additions": sum(f["additions"] for f in files),
+            "deletions": sum(f["deletions"] for f in files),
+            "changed_files": len(files),
+            "created_at": pr["created_at"],
+            "updated_at": pr["updated_at"],
+            "closed_at": pr["closed_at"],
+            "labels": [],
+            "requested_reviewers": [],
+        }
 
     def review_json(self, review: dict) -> dict:
         number, review_id = review["number"], review["id"]
         user = self.user_json(review["login"]) if review["login"] else None
-        return {"id": review_id, "user": user, "body": review["body"],
-                "state": review["state"], "commit_id": review["commit_id"],
-                "submitted_at": review["submitted_at"],
-                "html_url": f"{self.html}/pull/{number}#pullrequestreview-{review_id}",
-                "pull_request_url": f"{self.api}/pulls/{number}"}  # fmt: skip
+        return {
+            "id": review_id,
+            "user": user,
+            "body": review["body"],
+            "state": review["state"],
+            "commit_id": review["commit_id"],
+            "submitted_at": review["submitted_at"],
+            "html_url": f"{self.html}/pull/{number}#pullrequestreview-{review_id}",
+            "pull_request_url": f"{self.api}/pulls/{number}",
+        }
 
     def check_run_json(self, run: dict) -> dict:
         run_id, done = run["id"], run["status"] == "completed"
         return {
-            "id": run_id, "name": run["name"], "head_sha": run["sha"], "status": run["status"],
-            "conclusion": run["conclusion"], "url": f"{self.api}/check-runs/{run_id}",
-            "html_url": f"{self.html}/runs/{run_id}", "details_url": f"{self.html}/actions/runs/{run_id}",
-            "started_at": run["at"], "completed_at": run["at"] if done else None,
+            "id": run_id,
+            "name": run["name"],
+            "head_sha": run["sha"],
+            "status": run["status"],
+            "conclusion": run["conclusion"],
+            "url": f"{self.api}/check-runs/{run_id}",
+            "html_url": f"{self.html}/runs/{run_id}",
+            "details_url": f"{self.html}/actions/runs/{run_id}",
+            "started_at": run["at"],
+            "completed_at": run["at"] if done else None,
             "output": {"title": None, "summary": None, "text": None, "annotations_count": 0},
-            "app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"}, "pull_requests": [],
-        }  # fmt: skip
+            "app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"},
+            "pull_requests": [],
+        }
 
     def status_json(self, status: dict) -> dict:
-        return {"id": status["id"], "context": status["context"], "state": status["state"],
-                "description": status["description"], "target_url": None,
-                "url": f"{self.api}/statuses/{status['sha']}", "created_at": status["at"],
-                "updated_at": status["at"]}  # fmt: skip
+        return {
+            "id": status["id"],
+            "context": status["context"],
+            "state": status["state"],
+            "description": status["description"],
+            "target_url": None,
+            "url": f"{self.api}/statuses/{status['sha']}",
+            "created_at": status["at"],
+            "updated_at": status["at"],
+        }
 
     def release_json(self, release: dict) -> dict:
         release_id, tag = release["id"], quote(release["tag_name"])
         uploads = f"https://uploads.github.example/repos/{self.full_name}/releases/{release_id}/assets"
         return {
             **{key: value for key, value in release.items() if key != "login"},
-            "url": f"{self.api}/releases/{release_id}", "html_url": f"{self.html}/releases/tag/{tag}",
-            "author": self.user_json(release["login"]), "assets": [],
+            "url": f"{self.api}/releases/{release_id}",
+            "html_url": f"{self.html}/releases/tag/{tag}",
+            "author": self.user_json(release["login"]),
+            "assets": [],
             "upload_url": f"{uploads}{{?name,label}}",
-            "tarball_url": f"{self.api}/tarball/{tag}", "zipball_url": f"{self.api}/zipball/{tag}",
-        }  # fmt: skip
+            "tarball_url": f"{self.api}/tarball/{tag}",
+            "zipball_url": f"{self.api}/zipball/{tag}",
+        }
 
     def workflow_json(self, path: str) -> dict:
         workflow_id, file = self.workflow_id(path), path.rsplit("/", 1)[-1]
-        return {"id": workflow_id, "node_id": f"W_{workflow_id}", "path": path, "state": "active",
-                "name": self.workflow_name(path, self.workflow_file(path)), "created_at": iso(0),
-                "updated_at": iso(0), "url": f"{self.api}/actions/workflows/{workflow_id}",
-                "html_url": f"{self.html}/blob/main/{path}",
-                "badge_url": f"{self.html}/workflows/{quote(file)}/badge.svg"}  # fmt: skip
+        return {
+            "id": workflow_id,
+            "node_id": f"W_{workflow_id}",
+            "path": path,
+            "state": "active",
+            "name": self.workflow_name(path, self.workflow_file(path)),
+            "created_at": iso(0),
+            "updated_at": iso(0),
+            "url": f"{self.api}/actions/workflows/{workflow_id}",
+            "html_url": f"{self.html}/blob/main/{path}",
+            "badge_url": f"{self.html}/workflows/{quote(file)}/badge.svg",
+        }
 
     def run_json(self, run: dict) -> dict:
         run_id, api = run["id"], f"{self.api}/actions/runs/{run['id']}"
         workflow_id = self.workflow_id(run["path"])
         return {
-            "id": run_id, "node_id": f"WFR_{run_id}", "name": run["name"], "display_title": run["title"],
-            "head_branch": run["ref"], "head_sha": run["sha"], "path": run["path"],
-            "run_number": run["number"], "run_attempt": 1, "event": "workflow_dispatch",
-            "status": run["status"], "conclusion": run["conclusion"], "workflow_id": workflow_id,
-            "check_suite_id": run_id, "check_suite_node_id": f"CS_{run_id}", "url": api,
-            "html_url": f"{self.html}/actions/runs/{run_id}", "jobs_url": f"{api}/jobs",
-            "logs_url": f"{api}/logs", "check_suite_url": f"{self.api}/check-suites/{run_id}",
-            "artifacts_url": f"{api}/artifacts", "cancel_url": f"{api}/cancel", "rerun_url": f"{api}/rerun",
-            "previous_attempt_url": None, "workflow_url": f"{self.api}/actions/workflows/{workflow_id}",
-            "pull_requests": [], "created_at": iso(run["created"]), "updated_at": iso(run["updated"]),
-            "run_started_at": iso(run["created"]), "actor": self.user_json(self.login),
-            "triggering_actor": self.user_json(self.login), "repository": self.repo_json(),
+            "id": run_id,
+            "node_id": f"WFR_{run_id}",
+            "name": run["name"],
+            "display_title": run["title"],
+            "head_branch": run["ref"],
+            "head_sha": run["sha"],
+            "path": run["path"],
+            "run_number": run["number"],
+            "run_attempt": 1,
+            "event": "workflow_dispatch",
+            "status": run["status"],
+            "conclusion": run["conclusion"],
+            "workflow_id": workflow_id,
+            "check_suite_id": run_id,
+            "check_suite_node_id": f"CS_{run_id}",
+            "url": api,
+            "html_url": f"{self.html}/actions/runs/{run_id}",
+            "jobs_url": f"{api}/jobs",
+            "logs_url": f"{api}/logs",
+            "check_suite_url": f"{self.api}/check-suites/{run_id}",
+            "artifacts_url": f"{api}/artifacts",
+            "cancel_url": f"{api}/cancel",
+            "rerun_url": f"{api}/rerun",
+            "previous_attempt_url": None,
+            "workflow_url": f"{self.api}/actions/workflows/{workflow_id}",
+            "pull_requests": [],
+            "created_at": iso(run["created"]),
+            "updated_at": iso(run["updated"]),
+            "run_started_at": iso(run["created"]),
+            "actor": self.user_json(self.login),
+            "triggering_actor": self.user_json(self.login),
+            "repository": self.repo_json(),
             "head_repository": self.repo_json(),
-        }  # fmt: skip
+        }
 
     def team_json(self, org: str, slug: str) -> dict:
         url = f"{self.url}/orgs/{org}/teams/{slug}"
         team_id = self._user_ids.setdefault(f"{org}/{slug}", 9000 + len(self._user_ids))
-        return {"id": team_id, "url": url, "html_url": f"{HTML}/orgs/{org}/teams/{slug}", "name": slug,
-                "slug": slug, "members_url": f"{url}/members{{/member}}", "privacy": "closed",
-                "permission": "pull"}  # fmt: skip
+        return {
+            "id": team_id,
+            "url": url,
+            "html_url": f"{HTML}/orgs/{org}/teams/{slug}",
+            "name": slug,
+            "slug": slug,
+            "members_url": f"{url}/members{{/member}}",
+            "privacy": "closed",
+            "permission": "pull",
+        }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -795,9 +940,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             used = min(len(self.gh.requests), 4999)
-        headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": str(5000 - used),
-                   "X-RateLimit-Reset": str(int(time.time()) + 3600), "X-RateLimit-Used": str(used),
-                   "X-RateLimit-Resource": "core", **self.extra}  # fmt: skip
+        headers = {
+            "X-RateLimit-Limit": "5000",
+            "X-RateLimit-Remaining": str(5000 - used),
+            "X-RateLimit-Reset": str(int(time.time()) + 3600),
+            "X-RateLimit-Used": str(used),
+            "X-RateLimit-Resource": "core",
+            **self.extra,
+        }
         body = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         for name, value in headers.items():
@@ -811,10 +961,17 @@ class _Handler(BaseHTTPRequestHandler):
         """Rate limit, authentication, route, permission, then the endpoint: ``(status, payload)``."""
         gh, until = self.gh, self.gh.rate_limited_until
         if until is not None and until > time.time():
-            message = ("API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, "
-                       "please include the request ID 0000:0000:0000000:0000000:00000000.")  # fmt: skip
-            headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Used": "5000",
-                       "X-RateLimit-Reset": str(until), "X-RateLimit-Resource": "core"}  # fmt: skip
+            message = (
+                "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, "
+                "please include the request ID 0000:0000:0000000:0000000:00000000."
+            )
+            headers = {
+                "X-RateLimit-Limit": "5000",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Used": "5000",
+                "X-RateLimit-Reset": str(until),
+                "X-RateLimit-Resource": "core",
+            }
             error = GitHubError(403, message, headers=headers)
             error.body = {"message": message, "documentation_url": RATE_LIMIT_DOCS}
             raise error
@@ -885,21 +1042,38 @@ class _Handler(BaseHTTPRequestHandler):
         if sha is None:
             raise not_found("Branch not found")
         contexts = gh.protections.get(branch)
-        checks = {"enforcement_level": "non_admins" if contexts else "off", "contexts": contexts or [],
-                  "checks": [{"context": context, "app_id": None} for context in contexts or []]}  # fmt: skip
-        return {"name": branch, "commit": gh.commit_json(sha), "protected": contexts is not None,
-                "protection": {"enabled": contexts is not None, "required_status_checks": checks},
-                "protection_url": f"{gh.api}/branches/{quote(branch)}/protection"}  # fmt: skip
+        checks = {
+            "enforcement_level": "non_admins" if contexts else "off",
+            "contexts": contexts or [],
+            "checks": [{"context": context, "app_id": None} for context in contexts or []],
+        }
+        return {
+            "name": branch,
+            "commit": gh.commit_json(sha),
+            "protected": contexts is not None,
+            "protection": {"enabled": contexts is not None, "required_status_checks": checks},
+            "protection_url": f"{gh.api}/branches/{quote(branch)}/protection",
+        }
 
     def list_tags(self):
-        out = self.gh.git("for-each-ref", "refs/tags", "--sort=-v:refname",
-                          "--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)")  # fmt: skip
+        out = self.gh.git(
+            "for-each-ref",
+            "refs/tags",
+            "--sort=-v:refname",
+            "--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)",
+        )
         tags = []
         for name, sha, peeled in (line.split("\0") for line in out.splitlines()):
             api, commit = self.gh.api, peeled or sha
-            tags.append({"name": name, "commit": {"sha": commit, "url": f"{api}/commits/{commit}"},
-                         "zipball_url": f"{api}/zipball/refs/tags/{name}", "node_id": f"REF_{name}",
-                         "tarball_url": f"{api}/tarball/refs/tags/{name}"})  # fmt: skip
+            tags.append(
+                {
+                    "name": name,
+                    "commit": {"sha": commit, "url": f"{api}/commits/{commit}"},
+                    "zipball_url": f"{api}/zipball/refs/tags/{name}",
+                    "node_id": f"REF_{name}",
+                    "tarball_url": f"{api}/tarball/refs/tags/{name}",
+                }
+            )
         return self.paginate(tags)
 
     def all_refs(self) -> list[dict]:
@@ -1041,13 +1215,18 @@ class _Handler(BaseHTTPRequestHandler):
                 kind, entry_path = {"blob": "file", "tree": "dir"}.get(kind, "submodule"), name
                 if args[-1] != path and path:
                     entry_path = f"{path}/{name}"
-                entries.append({
-                    "type": kind, "name": entry_path.rsplit("/", 1)[-1], "path": entry_path, "sha": sha,
-                    "size": int(size) if size.isdigit() else 0,
-                    "url": f"{gh.api}/contents/{quote(entry_path)}?ref={ref}",
-                    "html_url": f"{gh.html}/{'blob' if kind == 'file' else 'tree'}/{ref}/{entry_path}",
-                    "download_url": f"{gh.html}/raw/{ref}/{entry_path}" if kind == "file" else None,
-                })  # fmt: skip
+                entries.append(
+                    {
+                        "type": kind,
+                        "name": entry_path.rsplit("/", 1)[-1],
+                        "path": entry_path,
+                        "sha": sha,
+                        "size": int(size) if size.isdigit() else 0,
+                        "url": f"{gh.api}/contents/{quote(entry_path)}?ref={ref}",
+                        "html_url": f"{gh.html}/{'blob' if kind == 'file' else 'tree'}/{ref}/{entry_path}",
+                        "download_url": f"{gh.html}/raw/{ref}/{entry_path}" if kind == "file" else None,
+                    }
+                )
             return entries
 
         if path:
@@ -1075,9 +1254,12 @@ class _Handler(BaseHTTPRequestHandler):
         branch; for a commit that is not on the default branch, only open pull requests."""
         gh, sha = self.gh, self.need(ref)
         on_default = gh.run("merge-base", "--is-ancestor", sha, "refs/heads/main", ok=(0, 1)).returncode == 0
-        found = [pr for pr in gh.pulls.values()
-                 if (on_default or pr["state"] == "open")
-                 and (sha == pr["merge_commit_sha"] or sha in gh.pull_commits(pr))]  # fmt: skip
+        found = [
+            pr
+            for pr in gh.pulls.values()
+            if (on_default or pr["state"] == "open")
+            and (sha == pr["merge_commit_sha"] or sha in gh.pull_commits(pr))
+        ]
         return self.paginate([gh.pull_json(pr) for pr in found])
 
     def commit_check_runs(self, ref: str):
@@ -1097,9 +1279,15 @@ class _Handler(BaseHTTPRequestHandler):
             state = "failure"
         else:
             state = "pending" if "pending" in states or not states else "success"
-        return {"state": state, "sha": sha, "total_count": len(latest),
-                "statuses": [gh.status_json(status) for status in latest], "repository": gh.repo_json(),
-                "commit_url": f"{gh.api}/commits/{sha}", "url": f"{gh.api}/commits/{sha}/status"}  # fmt: skip
+        return {
+            "state": state,
+            "sha": sha,
+            "total_count": len(latest),
+            "statuses": [gh.status_json(status) for status in latest],
+            "repository": gh.repo_json(),
+            "commit_url": f"{gh.api}/commits/{sha}",
+            "url": f"{gh.api}/commits/{sha}/status",
+        }
 
     def compare(self, base: str, head: str):
         gh = self.gh
@@ -1114,19 +1302,30 @@ class _Handler(BaseHTTPRequestHandler):
         page = self.paginate(ahead, default=250, maximum=1000)
         files = gh.diff_files(merge_base, head_sha) if int(self.query.get("page", 1)) <= 1 else []
         files = files[:COMPARE_FILES]  # and no word that the list was cut
-        return {"url": f"{gh.api}/compare/{quote(base)}...{quote(head)}",
-                "html_url": f"{gh.html}/compare/{base}...{head}", "status": status, "ahead_by": len(ahead),
-                "behind_by": behind, "total_commits": len(ahead), "base_commit": gh.commit_json(base_sha),
-                "merge_base_commit": gh.commit_json(merge_base), "files": files,
-                "commits": [gh.commit_json(sha) for sha in page]}  # fmt: skip
+        return {
+            "url": f"{gh.api}/compare/{quote(base)}...{quote(head)}",
+            "html_url": f"{gh.html}/compare/{base}...{head}",
+            "status": status,
+            "ahead_by": len(ahead),
+            "behind_by": behind,
+            "total_commits": len(ahead),
+            "base_commit": gh.commit_json(base_sha),
+            "merge_base_commit": gh.commit_json(merge_base),
+            "files": files,
+            "commits": [gh.commit_json(sha) for sha in page],
+        }
 
     # Pull requests.
 
     def list_pulls(self):
         state, base, head = self.query.get("state", "open"), self.query.get("base"), self.query.get("head")
-        found = [pr for pr in sorted(self.gh.pulls.values(), key=lambda pr: -pr["number"])
-                 if state in ("all", pr["state"]) and base in (None, pr["base"])
-                 and head in (None, f"{self.gh.owner}:{pr['head']}")]  # fmt: skip
+        found = [
+            pr
+            for pr in sorted(self.gh.pulls.values(), key=lambda pr: -pr["number"])
+            if state in ("all", pr["state"])
+            and base in (None, pr["base"])
+            and head in (None, f"{self.gh.owner}:{pr['head']}")
+        ]
         return self.paginate([self.gh.pull_json(pr) for pr in found])
 
     def create_pull(self):
@@ -1206,10 +1405,18 @@ class _Handler(BaseHTTPRequestHandler):
             if not draft:
                 gh.git("update-ref", f"refs/tags/{tag}", sha, ZERO)
         now = iso()
-        release = {"id": next(gh._ids), "tag_name": tag, "target_commitish": target,
-                   "name": self.body.get("name") or tag, "body": self.body.get("body") or "", "draft": draft,
-                   "prerelease": bool(self.body.get("prerelease")), "created_at": now,
-                   "published_at": None if draft else now, "login": gh.login}  # fmt: skip
+        release = {
+            "id": next(gh._ids),
+            "tag_name": tag,
+            "target_commitish": target,
+            "name": self.body.get("name") or tag,
+            "body": self.body.get("body") or "",
+            "draft": draft,
+            "prerelease": bool(self.body.get("prerelease")),
+            "created_at": now,
+            "published_at": None if draft else now,
+            "login": gh.login,
+        }
         gh.releases.append(release)
         return 201, gh.release_json(release)
 
@@ -1299,8 +1506,11 @@ class _Handler(BaseHTTPRequestHandler):
         run = gh.dispatch_run(path, short, sha, inputs)
         if not body.get("return_run_details"):
             return 204, None
-        return {"workflow_run_id": run["id"], "run_url": f"{gh.api}/actions/runs/{run['id']}",
-                "html_url": f"{gh.html}/actions/runs/{run['id']}"}  # fmt: skip
+        return {
+            "workflow_run_id": run["id"],
+            "run_url": f"{gh.api}/actions/runs/{run['id']}",
+            "html_url": f"{gh.html}/actions/runs/{run['id']}",
+        }
 
     def dispatch_inputs(self, declared: dict) -> dict[str, str]:
         """The body's inputs checked against those the workflow declares, defaults filled in."""
@@ -1332,13 +1542,17 @@ class _Handler(BaseHTTPRequestHandler):
         or a conclusion), ``head_sha`` and ``created`` (GitHub's search syntax for times)."""
         gh, path, query = self.gh, self.workflow(workflow), self.query
         created = self.created_filter(query["created"]) if "created" in query else None
-        runs = [run for run in reversed(gh.runs)
-                if run["path"] == path and run["listed"]
-                and query.get("event") in (None, "workflow_dispatch")
-                and query.get("branch") in (None, run["ref"])
-                and query.get("status") in (None, run["status"], run["conclusion"])
-                and query.get("head_sha") in (None, run["sha"])
-                and (created is None or created(int(run["created"])))]  # fmt: skip
+        runs = [
+            run
+            for run in reversed(gh.runs)
+            if run["path"] == path
+            and run["listed"]
+            and query.get("event") in (None, "workflow_dispatch")
+            and query.get("branch") in (None, run["ref"])
+            and query.get("status") in (None, run["status"], run["conclusion"])
+            and query.get("head_sha") in (None, run["sha"])
+            and (created is None or created(int(run["created"])))
+        ]
         return {"total_count": len(runs), "workflow_runs": [gh.run_json(run) for run in self.paginate(runs)]}
 
     @staticmethod

@@ -14,10 +14,22 @@ from tests.conftest import ROOT
 
 # DESIGN.md's configuration table: what every Greenlight container is configured with.
 CONFIGURATION = {
-    "SECRET_KEY", "ALLOWED_HOSTS", "TRUSTED_PROXIES", "DATABASE_URL", "DATABASE_REPLICA_URL",
-    "REDIS_URL", "AWS_REGION", "AWS_ENDPOINT_URL", "GITHUB_TOKEN", "GITHUB_REPOSITORY",
-    "GITHUB_API_URL", "GITHUB_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "PAGERDUTY_ROUTING_KEY", "EMAIL_URL",
-}  # fmt: skip
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "TRUSTED_PROXIES",
+    "DATABASE_URL",
+    "DATABASE_REPLICA_URL",
+    "REDIS_URL",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "GITHUB_TOKEN",
+    "GITHUB_REPOSITORY",
+    "GITHUB_API_URL",
+    "GITHUB_WEBHOOK_SECRET",
+    "SLACK_BOT_TOKEN",
+    "PAGERDUTY_ROUTING_KEY",
+    "EMAIL_URL",
+}
 
 
 def compose() -> dict:
@@ -91,8 +103,11 @@ def test_the_web_server_keeps_an_idle_connection_longer_than_its_default(tmp_pat
     env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1", "GREENLIGHT_VAR_DIR": str(tmp_path)}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--threads", "2"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

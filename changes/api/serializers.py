@@ -100,10 +100,12 @@ class ChangeRequestSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
         slug_field="name", queryset=Environment.objects.all(), required=False
     )
     standard_template = serializers.PrimaryKeyRelatedField(
-        queryset=StandardChangeTemplate.objects.all(), required=False, allow_null=True,
+        queryset=StandardChangeTemplate.objects.all(),
+        required=False,
+        allow_null=True,
         help_text="File a standard change from this pre-approved template (its id): what you leave out "
         "comes from the template, and only the approvals it names are needed.",
-    )  # fmt: skip
+    )
     services = serializers.SlugRelatedField(
         slug_field="name", many=True, queryset=Service.objects.all(), required=False
     )
@@ -119,9 +121,11 @@ class ChangeRequestSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     )
     requester = serializers.CharField(source="requester.username", read_only=True)
     fixes_forward = serializers.PrimaryKeyRelatedField(
-        queryset=ChangeRequest.objects.all(), required=False, allow_null=True,
+        queryset=ChangeRequest.objects.all(),
+        required=False,
+        allow_null=True,
         help_text="The rolled-back change (its id) whose code, still on the branch, this one fixes.",
-    )  # fmt: skip
+    )
     emergency_review = serializers.SerializerMethodField(
         help_text="For an emergency change approved up front: when its full review is due, when it was done."
     )
@@ -132,18 +136,54 @@ class ChangeRequestSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     class Meta:
         model = ChangeRequest
         fields = [
-            "id", "number", "title", "description", "rollback_plan", "change_type", "risk", "risk_assessment",
-            "environment", "services", "has_migrations", "source_branch", "target_branch", "pull_request",
-            "version_bump", "stakeholders", "stakeholder_channels", "requester", "status",
-            "revision", "created_at", "updated_at", "submitted_at", "approved_at", "approved_commit",
-            "scheduled_start", "scheduled_end", "standard_template", "incident", "fixes_forward",
-            "emergency_review", "freeze_override",
-            "checklist_done", "checklist_total", "approval_count",
-        ]  # fmt: skip
+            "id",
+            "number",
+            "title",
+            "description",
+            "rollback_plan",
+            "change_type",
+            "risk",
+            "risk_assessment",
+            "environment",
+            "services",
+            "has_migrations",
+            "source_branch",
+            "target_branch",
+            "pull_request",
+            "version_bump",
+            "stakeholders",
+            "stakeholder_channels",
+            "requester",
+            "status",
+            "revision",
+            "created_at",
+            "updated_at",
+            "submitted_at",
+            "approved_at",
+            "approved_commit",
+            "scheduled_start",
+            "scheduled_end",
+            "standard_template",
+            "incident",
+            "fixes_forward",
+            "emergency_review",
+            "freeze_override",
+            "checklist_done",
+            "checklist_total",
+            "approval_count",
+        ]
         read_only_fields = [
-            "status", "revision", "created_at", "updated_at", "submitted_at", "approved_at",
-            "approved_commit", "scheduled_start", "scheduled_end", "freeze_override",
-        ]  # fmt: skip
+            "status",
+            "revision",
+            "created_at",
+            "updated_at",
+            "submitted_at",
+            "approved_at",
+            "approved_commit",
+            "scheduled_start",
+            "scheduled_end",
+            "freeze_override",
+        ]
         extra_kwargs = {
             "rollback_plan": {"allow_blank": False, "required": False},
             "description": {"required": False},
@@ -203,9 +243,22 @@ class ChangeRequestSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
 
 
 LIST_FIELDS = [
-    "id", "number", "title", "change_type", "risk", "environment", "services", "requester", "status",
-    "revision", "version_bump", "created_at", "updated_at", "submitted_at", "approved_at",
-]  # fmt: skip
+    "id",
+    "number",
+    "title",
+    "change_type",
+    "risk",
+    "environment",
+    "services",
+    "requester",
+    "status",
+    "revision",
+    "version_bump",
+    "created_at",
+    "updated_at",
+    "submitted_at",
+    "approved_at",
+]
 
 
 class ChangeListSerializer(ChangeRequestSerializer):
@@ -227,9 +280,20 @@ class PullRequestSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
 
         model = PullRequest
         fields = [
-            "number", "url", "head_sha", "mergeable", "required_checks", "reviews", "changed_files",
-            "owners", "owner_logins", "unsigned", "carried_from", "read_at", "error",
-        ]  # fmt: skip
+            "number",
+            "url",
+            "head_sha",
+            "mergeable",
+            "required_checks",
+            "reviews",
+            "changed_files",
+            "owners",
+            "owner_logins",
+            "unsigned",
+            "carried_from",
+            "read_at",
+            "error",
+        ]
         read_only_fields = fields
 
     def get_reviews(self, pull) -> dict[str, str]:
@@ -244,9 +308,18 @@ class ReleaseSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
 
         model = Release
         fields = [
-            "version", "previous_tag", "head_commit", "merge_commit", "merged_at", "tagged_at",
-            "published_at", "url", "notes", "error", "shipped_with",
-        ]  # fmt: skip
+            "version",
+            "previous_tag",
+            "head_commit",
+            "merge_commit",
+            "merged_at",
+            "tagged_at",
+            "published_at",
+            "url",
+            "notes",
+            "error",
+            "shipped_with",
+        ]
         read_only_fields = fields
 
 
@@ -500,8 +573,19 @@ class StandardChangeTemplateSerializer(serializers.ModelSerializer):
     class Meta:
         model = StandardChangeTemplate
         fields = [
-            "id", "name", "description", "rollback_plan", "risk", "risk_assessment", "environment",
-            "services", "min_approvals", "min_code_owner_approvals", "required_sign_offs", "active",
-            "created_by", "created_at",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "description",
+            "rollback_plan",
+            "risk",
+            "risk_assessment",
+            "environment",
+            "services",
+            "min_approvals",
+            "min_code_owner_approvals",
+            "required_sign_offs",
+            "active",
+            "created_by",
+            "created_at",
+        ]
         read_only_fields = ["id", "active", "created_by", "created_at"]

@@ -188,12 +188,18 @@ class ChangeSchedule(APIView):
 
     @extend_schema(
         request=s.ScheduleSerializer,
-        responses={200: s.ChangeDetailSerializer, 409: inline_serializer(
-            "ScheduleRefused",
-            {"detail": serializers.CharField(), "code": serializers.CharField(),
-             "next_slot": s.SlotSerializer(allow_null=True)},
-        )},
-    )  # fmt: skip
+        responses={
+            200: s.ChangeDetailSerializer,
+            409: inline_serializer(
+                "ScheduleRefused",
+                {
+                    "detail": serializers.CharField(),
+                    "code": serializers.CharField(),
+                    "next_slot": s.SlotSerializer(allow_null=True),
+                },
+            ),
+        },
+    )
     def post(self, request, pk: int):
         change = get_object_or_404(
             selectors.changes_visible_to(request.user).select_related("environment"), pk=pk

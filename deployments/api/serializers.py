@@ -42,12 +42,37 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
         model = Deployment
         fields = [
-            "id", "change", "environment", "state", "version", "from_colour", "to_colour", "plan", "step",
-            "weights", "desired_weight", "applied_weight", "bake_seconds", "analysis_seconds", "paused",
-            "paused_at", "rollback_reason", "error", "started_by", "created_at", "state_since", "ended_at",
-            "live_at", "monitor_until", "regression", "regressed_at", "ended_early_by", "ended_early_reason",
-            "report", "stages",
-        ]  # fmt: skip
+            "id",
+            "change",
+            "environment",
+            "state",
+            "version",
+            "from_colour",
+            "to_colour",
+            "plan",
+            "step",
+            "weights",
+            "desired_weight",
+            "applied_weight",
+            "bake_seconds",
+            "analysis_seconds",
+            "paused",
+            "paused_at",
+            "rollback_reason",
+            "error",
+            "started_by",
+            "created_at",
+            "state_since",
+            "ended_at",
+            "live_at",
+            "monitor_until",
+            "regression",
+            "regressed_at",
+            "ended_early_by",
+            "ended_early_reason",
+            "report",
+            "stages",
+        ]
         read_only_fields = fields
 
     def get_paused(self, deployment) -> bool:
@@ -87,10 +112,23 @@ class ReleaseSerializer(serializers.ModelSerializer):
 
         model = Deployment
         fields = [
-            "deployment", "version", "change", "change_title", "services", "state", "outcome", "from_colour",
-            "to_colour", "started_by", "created_at", "live_at", "ended_at", "rollback_by", "rollback_reason",
+            "deployment",
+            "version",
+            "change",
+            "change_title",
+            "services",
+            "state",
+            "outcome",
+            "from_colour",
+            "to_colour",
+            "started_by",
+            "created_at",
+            "live_at",
+            "ended_at",
+            "rollback_by",
+            "rollback_reason",
             "error",
-        ]  # fmt: skip
+        ]
         read_only_fields = fields
 
     def get_services(self, deployment) -> list[str]:

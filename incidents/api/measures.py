@@ -16,9 +16,11 @@ from portal.roles import Right
 
 class MeasuresQuerySerializer(serializers.Serializer):
     days = serializers.IntegerField(
-        min_value=1, max_value=REPORT_DAYS_MAX, default=REPORT_DAYS,
+        min_value=1,
+        max_value=REPORT_DAYS_MAX,
+        default=REPORT_DAYS,
         help_text=f"Incidents detected in this many days up to now (1 to {REPORT_DAYS_MAX}).",
-    )  # fmt: skip
+    )
 
 
 class MeasureSummarySerializer(serializers.Serializer):

@@ -48,11 +48,30 @@ class IncidentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Incident
         fields = [
-            "id", "number", "title", "severity", "status", "source", "summary", "public", "declared_by",
-            "commander", "responders", "services", "change", "deployment", "alarm", "started_at",
-            "detected_at", "created_at", "acknowledged_at", "mitigated_at", "resolved_at", "measures",
+            "id",
+            "number",
+            "title",
+            "severity",
+            "status",
+            "source",
+            "summary",
+            "public",
+            "declared_by",
+            "commander",
+            "responders",
+            "services",
+            "change",
+            "deployment",
+            "alarm",
+            "started_at",
+            "detected_at",
+            "created_at",
+            "acknowledged_at",
+            "mitigated_at",
+            "resolved_at",
+            "measures",
             "timeline",
-        ]  # fmt: skip
+        ]
         read_only_fields = fields
 
     @extend_schema_field(IncidentMeasuresSerializer)
@@ -110,9 +129,19 @@ class PostMortemSerializer(serializers.ModelSerializer):
     class Meta:
         model = PostMortem
         fields = [
-            "incident", "due_at", "summary", "impact", "timeline", "root_cause", "went_well", "went_badly",
-            "author", "completed_at", "action_items", "complete",
-        ]  # fmt: skip
+            "incident",
+            "due_at",
+            "summary",
+            "impact",
+            "timeline",
+            "root_cause",
+            "went_well",
+            "went_badly",
+            "author",
+            "completed_at",
+            "action_items",
+            "complete",
+        ]
         read_only_fields = ["incident", "due_at", "author", "completed_at", "action_items"]
         extra_kwargs = {name: {"required": False, "allow_blank": True} for name in POSTMORTEM_FIELDS}
 

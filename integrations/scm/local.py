@@ -138,9 +138,12 @@ class LocalGit:
         """The commits `head` has that `target` lacks, oldest first, with their subjects (None when
         there are more than a release may list)."""
         log = self._git(
-            "log", "--reverse", f"--max-count={PULL_COMMITS_LIMIT + 1}", "--format=%H%x00%s",
+            "log",
+            "--reverse",
+            f"--max-count={PULL_COMMITS_LIMIT + 1}",
+            "--format=%H%x00%s",
             f"{self.head(target)}..{head}",
-        )  # fmt: skip
+        )
         commits = [(sha, subject) for sha, subject in _records(log.stdout)]
         return commits if len(commits) <= PULL_COMMITS_LIMIT else None
 

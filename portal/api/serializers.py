@@ -134,9 +134,16 @@ class ApiTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
         fields = [
-            "id", "name", "scope", "created", "expiry", "last_used_at", "last_used_ip", "revoked_at",
+            "id",
+            "name",
+            "scope",
+            "created",
+            "expiry",
+            "last_used_at",
+            "last_used_ip",
+            "revoked_at",
             "status",
-        ]  # fmt: skip
+        ]
         read_only_fields = fields
 
     def get_status(self, token) -> str:
@@ -149,6 +156,7 @@ class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, help_text="What uses it, e.g. 'CI deploy job'.")
     expires_in_days = serializers.IntegerField(min_value=1, default=30)
     scope = serializers.ChoiceField(
-        choices=ApiToken.Scope.choices, default=ApiToken.Scope.FULL,
+        choices=ApiToken.Scope.choices,
+        default=ApiToken.Scope.FULL,
         help_text="full: everything you may do; ci: only report staging runs (needs staging.report).",
-    )  # fmt: skip
+    )

@@ -17,13 +17,18 @@ def busy_week(developer, release_manager, paris):
 
     change = approved_change(developer, paris, title="Faster render queue")
     services.change_schedule(
-        actor=developer, change=change,
-        start=datetime(2027, 3, 2, 1, tzinfo=UTC), end=datetime(2027, 3, 2, 2, tzinfo=UTC),
-    )  # fmt: skip
+        actor=developer,
+        change=change,
+        start=datetime(2027, 3, 2, 1, tzinfo=UTC),
+        end=datetime(2027, 3, 2, 2, tzinfo=UTC),
+    )
     services.freeze_create(
-        actor=release_manager, environment=paris, reason="Launch",
-        starts_at=datetime(2027, 3, 3, 12, tzinfo=UTC), ends_at=datetime(2027, 3, 5, 12, tzinfo=UTC),
-    )  # fmt: skip
+        actor=release_manager,
+        environment=paris,
+        reason="Launch",
+        starts_at=datetime(2027, 3, 3, 12, tzinfo=UTC),
+        ends_at=datetime(2027, 3, 5, 12, tzinfo=UTC),
+    )
     return change
 
 

@@ -162,9 +162,12 @@ def test_a_github_event_naming_a_malformed_branch_is_a_400_and_writes_nothing(de
     signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     events = AuditEvent.objects.count()
     response = APIClient().post(
-        "/api/v1/webhooks/github/", body, content_type="application/json",
-        HTTP_X_GITHUB_EVENT="pull_request_review", HTTP_X_HUB_SIGNATURE_256=signature,
-    )  # fmt: skip
+        "/api/v1/webhooks/github/",
+        body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="pull_request_review",
+        HTTP_X_HUB_SIGNATURE_256=signature,
+    )
     assert response.status_code == 400
     assert "pull_request.head.ref" in response.json()["errors"]
     assert AuditEvent.objects.count() == events

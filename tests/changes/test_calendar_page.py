@@ -47,9 +47,13 @@ def test_a_freeze_from_someone_who_may_not_keep_them_is_refused(client, develope
     verified_login(client, developer)
     response = client.post(
         "/calendar/?environment=paris",
-        {"act": "freeze", "freeze-starts_at": "2027-03-03T00:00", "freeze-ends_at": "2027-03-04T00:00",
-         "freeze-reason": "Mine"},
-    )  # fmt: skip
+        {
+            "act": "freeze",
+            "freeze-starts_at": "2027-03-03T00:00",
+            "freeze-ends_at": "2027-03-04T00:00",
+            "freeze-reason": "Mine",
+        },
+    )
     assert response.status_code == 403 and "freeze.manage" in response.content.decode()
     assert not Freeze.objects.exists()
 
@@ -107,9 +111,13 @@ def test_a_time_the_viewers_clock_skips_is_refused_beside_the_field(client, deve
     verified_login(client, developer)
     response = client.post(
         "/calendar/?environment=paris",
-        {"act": "schedule", "schedule-change": change.pk, "schedule-start": "2027-03-28T02:30",
-         "schedule-end": "2027-03-28T04:00"},
-    )  # fmt: skip
+        {
+            "act": "schedule",
+            "schedule-change": change.pk,
+            "schedule-start": "2027-03-28T02:30",
+            "schedule-end": "2027-03-28T04:00",
+        },
+    )
     assert response.status_code == 400
     assert "2027-03-28 02:30 does not exist in Europe/Paris" in response.content.decode()
     change.refresh_from_db()

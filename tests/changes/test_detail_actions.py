@@ -209,10 +209,21 @@ def test_the_page_shows_the_custody_an_older_deployment_checked_beyond_the_ten_l
     def deployment(minutes: int, **fields) -> Deployment:
         at = start + timedelta(minutes=minutes)
         return Deployment.objects.create(
-            change=change, environment=change.environment, started_by=developer, created_at=at,
-            ended_at=at, from_colour="blue", to_colour="green", plan=[100], bake_seconds=0,
-            analysis_seconds=0, state_since=at, next_run_at=at, state=Deployment.State.FAILED, **fields,
-        )  # fmt: skip
+            change=change,
+            environment=change.environment,
+            started_by=developer,
+            created_at=at,
+            ended_at=at,
+            from_colour="blue",
+            to_colour="green",
+            plan=[100],
+            bake_seconds=0,
+            analysis_seconds=0,
+            state_since=at,
+            next_run_at=at,
+            state=Deployment.State.FAILED,
+            **fields,
+        )
 
     checked = deployment(0, custody=links, custody_checked_at=start)
     for n in range(1, DEPLOYMENTS_SHOWN + 1):

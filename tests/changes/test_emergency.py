@@ -32,18 +32,25 @@ def production(release_manager):
         actor=release_manager, environment=environment, weekdays=[1], start_time=time(2), end_time=time(5)
     )
     services.freeze_create(
-        actor=release_manager, environment=environment, reason="Launch week",
-        starts_at=datetime(2027, 3, 1, tzinfo=UTC), ends_at=datetime(2027, 3, 8, tzinfo=UTC),
-    )  # fmt: skip
+        actor=release_manager,
+        environment=environment,
+        reason="Launch week",
+        starts_at=datetime(2027, 3, 1, tzinfo=UTC),
+        ends_at=datetime(2027, 3, 8, tzinfo=UTC),
+    )
     return environment
 
 
 @pytest.fixture
 def emergency(developer, production):
     change = change_create(
-        developer, title="Restore sign-in", change_type="emergency", environment=production,
-        incident=IncidentFactory(), services=[ServiceFactory(code_owners=["alex-owner"])],
-    )  # fmt: skip
+        developer,
+        title="Restore sign-in",
+        change_type="emergency",
+        environment=production,
+        incident=IncidentFactory(),
+        services=[ServiceFactory(code_owners=["alex-owner"])],
+    )
     with transaction.atomic():
         services.change_submit(actor=developer, change=change)
     return change
@@ -60,9 +67,12 @@ def detail(change, by) -> dict:
 
 def test_an_emergency_change_without_an_incident_is_a_400_naming_it(developer, production):
     body = {
-        "title": "Restore sign-in", "description": "Reverts the cookie change.", "rollback_plan": "Revert.",
-        "change_type": "emergency", "environment": production.name,
-    }  # fmt: skip
+        "title": "Restore sign-in",
+        "description": "Reverts the cookie change.",
+        "rollback_plan": "Revert.",
+        "change_type": "emergency",
+        "environment": production.name,
+    }
     response = client_for(developer).post("/api/v1/changes/", body, format="json")
     assert response.status_code == 400 and response.json()["detail"].startswith("incident: ")
 
@@ -198,9 +208,12 @@ def test_the_when_gate_lets_an_emergency_deploy_through_a_freeze_and_holds_a_nor
 
 
 EMERGENCY = {
-    "title": "Restore sign-in", "description": "Reverts the cookie change.", "rollback_plan": "Revert.",
-    "change_type": "emergency", "environment": "production",
-}  # fmt: skip
+    "title": "Restore sign-in",
+    "description": "Reverts the cookie change.",
+    "rollback_plan": "Revert.",
+    "change_type": "emergency",
+    "environment": "production",
+}
 
 
 def file_emergency(person, incident):

@@ -33,9 +33,12 @@ def deliver(payload: dict, *, event: str = "check_run", secret: str = SECRET, si
         else "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     )
     return APIClient().post(
-        "/api/v1/webhooks/github/", body, content_type="application/json",
-        HTTP_X_GITHUB_EVENT=event, HTTP_X_HUB_SIGNATURE_256=signed,
-    )  # fmt: skip
+        "/api/v1/webhooks/github/",
+        body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT=event,
+        HTTP_X_HUB_SIGNATURE_256=signed,
+    )
 
 
 def reads_asked(enqueued: list) -> list[int]:
@@ -50,10 +53,14 @@ def check_run(
     return {
         "action": "completed",
         "check_run": {
-            "name": name, "status": status, "conclusion": conclusion, "head_sha": "a" * 40,
-            "html_url": f"https://github.com/acme/web/runs/{name}", "pull_requests": [{"number": number}],
+            "name": name,
+            "status": status,
+            "conclusion": conclusion,
+            "head_sha": "a" * 40,
+            "html_url": f"https://github.com/acme/web/runs/{name}",
+            "pull_requests": [{"number": number}],
         },
-    }  # fmt: skip
+    }
 
 
 def checks_gate(change, viewer) -> dict:
@@ -145,10 +152,14 @@ def test_a_ping_is_acknowledged_and_a_check_run_without_a_name_is_a_400(develope
 def review(login: str, state: str, *, action: str = "submitted", number: int = 42) -> dict:
     return {
         "action": action,
-        "review": {"user": {"login": login}, "state": state, "commit_id": "b" * 40,
-                   "submitted_at": f"2026-11-26T09:{len(login):02d}:00Z"},
+        "review": {
+            "user": {"login": login},
+            "state": state,
+            "commit_id": "b" * 40,
+            "submitted_at": f"2026-11-26T09:{len(login):02d}:00Z",
+        },
         "pull_request": {"number": number, "head": {"ref": "staging"}, "base": {"ref": "main"}},
-    }  # fmt: skip
+    }
 
 
 def test_a_review_is_kept_on_the_changes_of_its_pull_request(developer):
@@ -290,10 +301,14 @@ def test_a_review_read_from_the_api_and_told_by_an_event_is_kept_once(github_ser
     told = server.reviews[0]
     payload = {
         "action": "submitted",
-        "review": {"user": {"login": "Alex-Owner"}, "state": "approved", "commit_id": told["commit_id"],
-                   "submitted_at": told["submitted_at"]},
+        "review": {
+            "user": {"login": "Alex-Owner"},
+            "state": "approved",
+            "commit_id": told["commit_id"],
+            "submitted_at": told["submitted_at"],
+        },
         "pull_request": {"number": 1, "head": {"ref": "staging"}, "base": {"ref": "main"}},
-    }  # fmt: skip
+    }
     assert deliver(payload, event="pull_request_review").status_code == 202
     pull = PullRequest.objects.get(change=change)
     assert pull.reviews == [
@@ -318,17 +333,27 @@ def deployment_status(
     return {
         "action": "created",
         "deployment_status": {
-            "id": run * 10, "state": state, "environment": environment, "description": "",
+            "id": run * 10,
+            "state": state,
+            "environment": environment,
+            "description": "",
             "url": f"https://api.github.com/repos/acme/shop/deployments/{run}/statuses/{run * 10}",
-            "target_url": log, "log_url": log, "environment_url": "https://staging.example.com",
+            "target_url": log,
+            "log_url": log,
+            "environment_url": "https://staging.example.com",
             "created_at": at or clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
         "deployment": {
-            "id": run, "environment": environment, "task": "deploy", "ref": "staging", "sha": "c" * 40,
-            "payload": {"version": "v1.4.0"}, **deployment,
+            "id": run,
+            "environment": environment,
+            "task": "deploy",
+            "ref": "staging",
+            "sha": "c" * 40,
+            "payload": {"version": "v1.4.0"},
+            **deployment,
         },
         "repository": {"full_name": "acme/shop"},
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture

@@ -31,14 +31,24 @@ def changes(developer, qa):
     made = {
         "old": change_create(developer, title="Faster render queue", environment=production, services=[web]),
         "mid": change_create(
-            qa, title="Hotfix login", description="Session cookie expiry.", change_type="emergency",
-            environment=staging, services=[api], incident=IncidentFactory(), source_branch="hotfix-login",
+            qa,
+            title="Hotfix login",
+            description="Session cookie expiry.",
+            change_type="emergency",
+            environment=staging,
+            services=[api],
+            incident=IncidentFactory(),
+            source_branch="hotfix-login",
         ),
         "new": change_create(
-            developer, title="Rotate keys", change_type="standard", environment=production,
-            services=[web, api], standard_template=StandardChangeTemplateFactory(),
+            developer,
+            title="Rotate keys",
+            change_type="standard",
+            environment=production,
+            services=[web, api],
+            standard_template=StandardChangeTemplateFactory(),
         ),
-    }  # fmt: skip
+    }
     for name, days in (("old", 10), ("mid", 5)):
         ChangeRequest.objects.filter(pk=made[name].pk).update(created_at=clock.now() - timedelta(days=days))
     client_for(qa).post(f"/api/v1/changes/{made['mid'].pk}/submit/")

@@ -25,10 +25,12 @@ def test_the_default_policy_is_valid():
         ([{"key": "a"}], "has a key and a text"),
         ([{"key": "a", "text": "A", "phases": ["someday"]}], "phases are among"),
         ([{"key": "a", "text": "A", "phases": ["pre"], "vouched_by": "janitor"}], "vouched_by is one of"),
-        ([{"key": "a", "text": "A", "phases": ["pre"]}, {"key": "a", "text": "A", "phases": ["before"]}],
-         "appears twice"),
+        (
+            [{"key": "a", "text": "A", "phases": ["pre"]}, {"key": "a", "text": "A", "phases": ["before"]}],
+            "appears twice",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_checklist_is_refused_with_the_reason(checklist, says):
     with pytest.raises(ValidationError, match=says):
         policy(checklist=checklist).full_clean()

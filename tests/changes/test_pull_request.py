@@ -86,8 +86,10 @@ def test_reading_the_repository_feeds_the_gates_and_the_code_owners(owned, devel
     change = change_create(developer, environment=EnvironmentFactory(approval_policy=policy))
     gates = {g["name"]: g for g in deploy_gates(change_detail(developer, change.pk), change_quorum(change))}
     assert gates["Signed commits"] == {
-        "name": "Signed commits", "state": "blocked", "detail": "the repository has not been read yet",
-    }  # fmt: skip
+        "name": "Signed commits",
+        "state": "blocked",
+        "detail": "the repository has not been read yet",
+    }
 
     pull = releases.pull_request_read(change=change, scm=LocalGit(owned))
     change = ChangeRequest.objects.get(pk=change.pk)

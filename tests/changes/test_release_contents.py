@@ -28,9 +28,12 @@ pytestmark = pytest.mark.django_db
 def production(repo, settings):
     settings.GITHUB_REPOSITORY, settings.GIT_REPOSITORY_PATH = None, str(repo)
     policy = ApprovalPolicyFactory(
-        name="One approval", min_approvals=1, min_code_owner_approvals=0, required_sign_offs=[],
+        name="One approval",
+        min_approvals=1,
+        min_code_owner_approvals=0,
+        required_sign_offs=[],
         signed_commits_required=False,
-    )  # fmt: skip
+    )
     return EnvironmentFactory(approval_policy=policy)
 
 
@@ -94,8 +97,10 @@ def test_a_change_on_its_own_branch_ships_its_own_commits_only(developer, produc
     filed(developer, production, "Export storyboards to PDF", "export")  # a draft, elsewhere
     ready = filed(developer, production, "Crop thumbnails", "crop", state="approved")
     assert gate(ready, developer) == {
-        "name": "Release contents", "state": "ok", "detail": "1 commit(s), all its own",
-    }  # fmt: skip
+        "name": "Release contents",
+        "state": "ok",
+        "detail": "1 commit(s), all its own",
+    }
     release = releases.release_cut(change=deploying_at(ready, scm.repository()), scm=scm.repository())
     assert "Crop thumbnails to the safe area" in release.notes and "Export" not in release.notes
     assert list(release.shipped_with.all()) == []

@@ -252,9 +252,12 @@ NEW_FREEZE = {
 def kept(release_manager, paris):
     """Paris's window and a freeze there, to remove."""
     freeze = services.freeze_create(
-        actor=release_manager, environment=paris, reason="Launch",
-        starts_at=datetime(2027, 3, 3, tzinfo=UTC), ends_at=datetime(2027, 3, 5, tzinfo=UTC),
-    )  # fmt: skip
+        actor=release_manager,
+        environment=paris,
+        reason="Launch",
+        starts_at=datetime(2027, 3, 3, tzinfo=UTC),
+        ends_at=datetime(2027, 3, 5, tzinfo=UTC),
+    )
     return {"window": paris.windows.get(), "freeze": freeze}
 
 

@@ -142,10 +142,18 @@ def _add_migration_items(change, developer, qa):
 @pytest.mark.parametrize(
     "write",
     [
-        _tick, _decide, _comment, _check_run, _watch_from_the_persons_side, _rename_a_service,
-        _rename_the_requester, _dismiss_on_new_commits, _keep_a_release_error, _add_migration_items,
+        _tick,
+        _decide,
+        _comment,
+        _check_run,
+        _watch_from_the_persons_side,
+        _rename_a_service,
+        _rename_the_requester,
+        _dismiss_on_new_commits,
+        _keep_a_release_error,
+        _add_migration_items,
     ],
-)  # fmt: skip
+)
 def test_the_next_view_after_a_write_shows_it(change, developer, qa, write):
     before = shown(developer, change)
     assert shown(developer, change) == before  # kept, and read back the same
@@ -218,10 +226,18 @@ def test_the_pages_timeline_and_deployments_show_a_write_at_once(change, develop
     assert history[:-1] == before[0] and history[-1][1] == "change.noted"
     at = clock.now() - timedelta(minutes=5)
     deployment = Deployment.objects.create(
-        change=change, environment=change.environment, started_by=developer, created_at=at,
-        from_colour="blue", to_colour="green", plan=[100], bake_seconds=0, analysis_seconds=0,
-        state_since=at, next_run_at=at,
-    )  # fmt: skip
+        change=change,
+        environment=change.environment,
+        started_by=developer,
+        created_at=at,
+        from_colour="blue",
+        to_colour="green",
+        plan=[100],
+        bake_seconds=0,
+        analysis_seconds=0,
+        state_since=at,
+        next_run_at=at,
+    )
     assert activity(change)[1] == [(deployment.pk, Deployment.State.PREFLIGHT)]
     Deployment.objects.filter(pk=deployment.pk).update(lease_owner="worker-1")  # not shown: kept
     deployment.state = Deployment.State.SUCCEEDED

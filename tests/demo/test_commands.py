@@ -83,8 +83,11 @@ def test_demo_seed_makes_a_signed_repository_ready_to_release(settings, tmp_path
 
     links = custody.chain(change, repository=repo)
     assert [(link["link"], link["verdict"]) for link in links[:4]] == [
-        ("Approved commit", "matches"), ("Staging soak", "matches"), ("Merge", "matches"), ("Tag", "matches"),
-    ]  # fmt: skip
+        ("Approved commit", "matches"),
+        ("Staging soak", "matches"),
+        ("Merge", "matches"),
+        ("Tag", "matches"),
+    ]
     # Its own work only: not the draft's nor the waiting change's.
     assert "Crop thumbnails to the safe area" in release.notes
     assert "Export storyboards to PDF" not in release.notes

@@ -44,8 +44,10 @@ def test_traffic_follows_the_weights_and_is_published_as_the_load_balancer_would
     users.publish()
     end = clock.now() + timedelta(seconds=1)
 
-    blue, green = (aws.counts(listener_arn=alb["listener"], target_group_arn=alb[c], start=start, end=end,
-                              period=60) for c in ("blue", "green"))  # fmt: skip
+    blue, green = (
+        aws.counts(listener_arn=alb["listener"], target_group_arn=alb[c], start=start, end=end, period=60)
+        for c in ("blue", "green")
+    )
     assert blue.requests + green.requests == 200
     assert 100 < blue.requests < 200 and 0 < green.requests < 100  # about three to one
     assert blue.errors == 0 and green.errors == green.requests // 5  # one in five fails on the bad release
@@ -69,8 +71,9 @@ def test_counts_carry_the_second_they_were_measured_not_when_they_are_sent(alb, 
     users.publish()
 
     def green(start, end):
-        return aws.counts(listener_arn=alb["listener"], target_group_arn=alb["green"], start=start, end=end,
-                          period=60)  # fmt: skip
+        return aws.counts(
+            listener_arn=alb["listener"], target_group_arn=alb["green"], start=start, end=end, period=60
+        )
 
     then = green(measured - timedelta(seconds=1), measured + timedelta(seconds=3))
     now = green(clock.now() - timedelta(minutes=5), clock.now() + timedelta(minutes=1))

@@ -152,9 +152,12 @@ def ready(production, developer):
     staging = production.__class__.objects.get(name="staging")
     for result in ("deployed", "green"):  # what CI reported two hours ago about the approved commit
         StagingRun.objects.create(
-            environment=staging, commit=change.approved_commit, version="v-build-7", result=result,
+            environment=staging,
+            commit=change.approved_commit,
+            version="v-build-7",
+            result=result,
             at=clock.now() - timedelta(hours=2),
-        )  # fmt: skip
+        )
     start = clock.now() + timedelta(minutes=1)
     services.change_schedule(actor=developer, change=change, start=start, end=start + timedelta(hours=2))
     clock.shift(timedelta(minutes=2))

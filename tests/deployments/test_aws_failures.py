@@ -46,10 +46,13 @@ def test_throttling_is_waited_out_with_backoff(alb, ready, rita):
     def throttle(**kwargs):
         if len(throttled) < 2:
             throttled.append(kwargs["model"].name)
-            return (SimpleNamespace(status_code=400, headers={}, content=b""), {
-                "Error": {"Code": "Throttling", "Message": "Rate exceeded"},
-                "ResponseMetadata": {"HTTPStatusCode": 400},
-            })  # fmt: skip
+            return (
+                SimpleNamespace(status_code=400, headers={}, content=b""),
+                {
+                    "Error": {"Code": "Throttling", "Message": "Rate exceeded"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+            )
         return None
 
     world.aws.client("elbv2").meta.events.register(
@@ -100,13 +103,16 @@ def test_the_percentiles_come_from_cloudwatch_per_target_group_and_load_balancer
     metric = {"Namespace": "AWS/ApplicationELB", "MetricName": "TargetResponseTime", "Dimensions": dimensions}
     expected = {
         "MetricDataQueries": [
-            {"Id": f"targetresponsetime_{stat}", "ReturnData": True,
-             "MetricStat": {"Period": 60, "Stat": stat, "Metric": metric}}
+            {
+                "Id": f"targetresponsetime_{stat}",
+                "ReturnData": True,
+                "MetricStat": {"Period": 60, "Stat": stat, "Metric": metric},
+            }
             for stat in ("p95", "p99")
         ],
         "StartTime": start,
         "EndTime": end,
-    }  # fmt: skip
+    }
     with Stubber(aws.client("cloudwatch")) as stub:
         stub.add_response(
             "get_metric_data",
@@ -127,7 +133,7 @@ def test_the_percentiles_come_from_cloudwatch_per_target_group_and_load_balancer
                         "Values": [0.61, 0.94, 0.7],
                     },
                 ]
-            },  # fmt: skip
+            },
             expected,
         )
         latency = aws.percentiles(listener_arn=listener, target_group_arn=group, start=start, end=end)

@@ -54,9 +54,15 @@ def test_service_api_adds_with_a_code_and_audits(policy_admin, catalogue):
     from tests.conftest import client_for
     from tests.factories import otp_code, totp_device
 
-    body = {"name": "billing", "team": "Money", "repository": "acme/billing", "environments": ["production"],
-            "code_owners": ["octocat"], "on_status_page": True,
-            "otp": otp_code(totp_device(policy_admin))}  # fmt: skip
+    body = {
+        "name": "billing",
+        "team": "Money",
+        "repository": "acme/billing",
+        "environments": ["production"],
+        "code_owners": ["octocat"],
+        "on_status_page": True,
+        "otp": otp_code(totp_device(policy_admin)),
+    }
     api = client_for(policy_admin)
     response = api.post("/api/v1/services/", body, format="json")
     assert response.status_code == 201, response.json()
@@ -80,12 +86,18 @@ NEW_ENVIRONMENT = {
     [
         ("/api/v1/environments/", {**NEW_ENVIRONMENT, "name": "Bad Name"}, "name"),
         ("/api/v1/environments/", {**NEW_ENVIRONMENT, "time_zone": "Mars/Base"}, "time_zone"),
-        ("/api/v1/services/", {"name": "x", "team": "t", "repository": "r", "environments": ["nowhere"]},
-         "environments"),
-        ("/api/v1/services/", {"name": "y", "team": "t", "repository": "r", "code_owners": ["not a login!"]},
-         "code_owners"),
+        (
+            "/api/v1/services/",
+            {"name": "x", "team": "t", "repository": "r", "environments": ["nowhere"]},
+            "environments",
+        ),
+        (
+            "/api/v1/services/",
+            {"name": "y", "team": "t", "repository": "r", "code_owners": ["not a login!"]},
+            "code_owners",
+        ),
     ],
-)  # fmt: skip
+)
 def test_catalogue_refuses_bad_input_and_writes_nothing(policy_admin, catalogue, path, body, field):
     from portal.models import AuditEvent
     from tests.conftest import client_for

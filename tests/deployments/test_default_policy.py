@@ -68,12 +68,18 @@ def production(alb, colours, signed_repo):
         name="staging", display_name="Staging", branch="staging", is_production=False, approval_policy=policy
     )
     DeploySettings.objects.create(
-        environment=environment, aws_region=REGION, listener_arn=alb["listener"],
-        blue_target_group_arn=alb["blue"], green_target_group_arn=alb["green"],
-        blue_url=colours["blue"].url, green_url=colours["green"].url, min_requests=100,
-        database_instance="shop-db", deployer=DeploySettings.Deployer.SIMULATED,
+        environment=environment,
+        aws_region=REGION,
+        listener_arn=alb["listener"],
+        blue_target_group_arn=alb["blue"],
+        green_target_group_arn=alb["green"],
+        blue_url=colours["blue"].url,
+        green_url=colours["green"].url,
+        min_requests=100,
+        database_instance="shop-db",
+        deployer=DeploySettings.Deployer.SIMULATED,
         telemetry=DeploySettings.Telemetry.SIMULATED,
-    )  # fmt: skip
+    )
     return environment
 
 
@@ -96,12 +102,16 @@ def test_a_change_goes_through_the_whole_default_policy_and_ships_the_approved_c
     filed = client_for(dana).post(
         "/api/v1/changes/",
         {
-            "title": "Faster render queue", "description": "Moves rendering to the new queue.",
-            "rollback_plan": "Switch traffic back to blue.", "environment": "production",
-            "services": ["web"], "source_branch": "render-queue", "version_bump": "minor",
+            "title": "Faster render queue",
+            "description": "Moves rendering to the new queue.",
+            "rollback_plan": "Switch traffic back to blue.",
+            "environment": "production",
+            "services": ["web"],
+            "source_branch": "render-queue",
+            "version_bump": "minor",
         },
         format="json",
-    )  # fmt: skip
+    )
     assert filed.status_code == 201, filed.json()
     change = ChangeRequest.objects.get(pk=filed.json()["id"])
     assert client_for(dana).post(f"/api/v1/changes/{change.pk}/submit/").status_code == 200

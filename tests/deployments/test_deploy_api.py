@@ -99,10 +99,17 @@ def test_the_database_refuses_a_second_running_deployment_in_an_environment(read
     first = services.deploy(actor=rita, change=ready)
     with pytest.raises(IntegrityError), transaction.atomic():
         Deployment.objects.create(
-            change=ready, environment=first.environment, created_at=clock.now(), from_colour="blue",
-            to_colour="green", plan=[100], bake_seconds=1, analysis_seconds=1, state_since=clock.now(),
+            change=ready,
+            environment=first.environment,
+            created_at=clock.now(),
+            from_colour="blue",
+            to_colour="green",
+            plan=[100],
+            bake_seconds=1,
+            analysis_seconds=1,
+            state_since=clock.now(),
             next_run_at=clock.now(),
-        )  # fmt: skip
+        )
     first.ended_at = clock.now()
     first.save(update_fields=["ended_at"])
     Deployment.objects.create(
@@ -116,7 +123,7 @@ def test_the_database_refuses_a_second_running_deployment_in_an_environment(read
         analysis_seconds=1,
         state_since=clock.now(),
         next_run_at=clock.now(),
-    )  # fmt: skip  (once the first ended, the next may run)
+    )  # once the first ended, the next may run
 
 
 def test_pause_holds_the_weights_and_resume_goes_on(ready, rita, alb):

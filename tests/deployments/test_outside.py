@@ -102,20 +102,25 @@ def test_a_worker_keeps_its_clients_and_assumes_a_role_again_only_as_its_credent
 def test_only_the_forward_action_changes_an_authentication_step_and_stickiness_stay(alb, ready, rita):
     elbv2 = boto3.client("elbv2", region_name=REGION)
     oidc = {
-        "Type": "authenticate-oidc", "Order": 1,
+        "Type": "authenticate-oidc",
+        "Order": 1,
         "AuthenticateOidcConfig": {
-            "Issuer": "https://sso.example.com", "AuthorizationEndpoint": "https://sso.example.com/auth",
-            "TokenEndpoint": "https://sso.example.com/token", "UserInfoEndpoint": "https://sso.example.com/me",
-            "ClientId": "shop", "ClientSecret": "not-a-secret",
+            "Issuer": "https://sso.example.com",
+            "AuthorizationEndpoint": "https://sso.example.com/auth",
+            "TokenEndpoint": "https://sso.example.com/token",
+            "UserInfoEndpoint": "https://sso.example.com/me",
+            "ClientId": "shop",
+            "ClientSecret": "not-a-secret",
         },
-    }  # fmt: skip
+    }
     forward = {
-        "Type": "forward", "Order": 2,
+        "Type": "forward",
+        "Order": 2,
         "ForwardConfig": {
             "TargetGroups": [{"TargetGroupArn": alb["blue"], "Weight": 100}],
             "TargetGroupStickinessConfig": {"Enabled": True, "DurationSeconds": 300},
         },
-    }  # fmt: skip
+    }
     rule = elbv2.create_rule(
         ListenerArn=alb["listener"],
         Priority=5,

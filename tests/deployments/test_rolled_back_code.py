@@ -51,9 +51,12 @@ def next_change(repo, developer, production, branch: str, *, slot: bool = True, 
     staging = production.__class__.objects.get(name="staging")
     for result in ("deployed", "green"):
         StagingRun.objects.create(
-            environment=staging, commit=change.approved_commit, version=branch, result=result,
+            environment=staging,
+            commit=change.approved_commit,
+            version=branch,
+            result=result,
             at=clock.now() - timedelta(hours=2),
-        )  # fmt: skip
+        )
     if not slot:
         return ChangeRequest.objects.get(pk=change.pk)
     start = clock.now() + timedelta(minutes=1)
@@ -108,9 +111,13 @@ def test_a_change_that_names_the_rolled_back_one_fixes_it_forward(
 
 def test_only_a_rolled_back_release_still_on_the_branch_is_fixed_forward(ready, developer, production):
     body = {
-        "title": "Fix nothing", "description": "…", "rollback_plan": "Revert.", "environment": "production",
-        "source_branch": "fix", "fixes_forward": ready.pk,
-    }  # fmt: skip
+        "title": "Fix nothing",
+        "description": "…",
+        "rollback_plan": "Revert.",
+        "environment": "production",
+        "source_branch": "fix",
+        "fixes_forward": ready.pk,
+    }
     response = client_for(developer).post("/api/v1/changes/", body, format="json")
     assert response.status_code == 400
     assert response.json()["detail"].startswith(f"fixes_forward: {ready.number} left no code of its own")

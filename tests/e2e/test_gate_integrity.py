@@ -29,9 +29,12 @@ def soaked(change: ChangeRequest, commit_id: str) -> None:
     staging = change.environment.__class__.objects.get(name="staging")
     for result in ("deployed", "green"):
         StagingRun.objects.create(
-            environment=staging, commit=commit_id, version=commit_id[:7], result=result,
+            environment=staging,
+            commit=commit_id,
+            version=commit_id[:7],
+            result=result,
             at=clock.now() - timedelta(hours=2),
-        )  # fmt: skip
+        )
 
 
 def approve(page, live_server, person, change) -> None:

@@ -102,9 +102,14 @@ def deploy(page, change, person) -> None:
 def test_a_good_release_lands_and_a_bad_one_rolls_back(live_server, page, ready, alb, rita):  # noqa: F811
     environment, repository = ready.environment, Path(settings.GIT_REPOSITORY_PATH)
     DeploySettings.objects.update(
-        bake_seconds=4, analysis_seconds=2, min_requests=10, verify_seconds=4, monitor_seconds=4,
-        monitor_interval_seconds=2, health_timeout_seconds=60,
-    )  # fmt: skip
+        bake_seconds=4,
+        analysis_seconds=2,
+        min_requests=10,
+        verify_seconds=4,
+        monitor_seconds=4,
+        monitor_interval_seconds=2,
+        health_timeout_seconds=60,
+    )
     sign_in(page, live_server, rita)
 
     page.goto(f"{live_server.url}/changes/{ready.pk}/")
@@ -135,9 +140,12 @@ def test_a_good_release_lands_and_a_bad_one_rolls_back(live_server, page, ready,
     staging = environment.__class__.objects.get(name="staging")
     for result in ("deployed", "green"):  # CI's reports of the approved commit, two hours ago
         StagingRun.objects.create(
-            environment=staging, commit=following.approved_commit, version="v-build-8", result=result,
+            environment=staging,
+            commit=following.approved_commit,
+            version="v-build-8",
+            result=result,
             at=clock.now() - timedelta(hours=2),
-        )  # fmt: skip
+        )
 
     page.goto(f"{live_server.url}/environments/")
     switch = page.locator("form.bad-release")

@@ -39,9 +39,16 @@ from tests.faults.outside import Aws, Colour, Gate, Pipeline, RepositoryHooks, U
 
 # Every stage of a deployment that went all the way, in order.
 ALL_STAGES = [
-    ("preflight", None), ("release", None), ("deploy", None), ("smoke", 0),
-    ("traffic", 25), ("traffic", 50), ("traffic", 100), ("verify", 100), ("monitor", 100),
-]  # fmt: skip
+    ("preflight", None),
+    ("release", None),
+    ("deploy", None),
+    ("smoke", 0),
+    ("traffic", 25),
+    ("traffic", 50),
+    ("traffic", 100),
+    ("verify", 100),
+    ("monitor", 100),
+]
 # What the change's status is once its deployment ended so.
 CHANGE_STATUS = {
     Deployment.State.SUCCEEDED: "completed",
@@ -288,10 +295,16 @@ def world(
     """A ready change in production, deploy settings fast enough for real time (a second's bake
     per step, a second of verification and of monitoring) and judged on response times alone."""
     DeploySettings.objects.update(
-        deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=pipeline.url, min_requests=0,
-        bake_seconds=1, analysis_seconds=1, verify_seconds=1, monitor_seconds=1, monitor_interval_seconds=1,
+        deployer=DeploySettings.Deployer.WEBHOOK,
+        deployer_url=pipeline.url,
+        min_requests=0,
+        bake_seconds=1,
+        analysis_seconds=1,
+        verify_seconds=1,
+        monitor_seconds=1,
+        monitor_interval_seconds=1,
         health_timeout_seconds=120,
-    )  # fmt: skip
+    )
     env = {
         **own_queue,
         **AWS_CREDENTIALS,
@@ -305,9 +318,18 @@ def world(
         "EMAIL_URL": outside["mail"].url,
     }
     built = World(
-        alb=alb, moto=moto, gate=gate, pipeline=pipeline, outside=outside, users=users, change=ready,
-        person=rita, env=env, logs=tmp_path, repository=repo,
-    )  # fmt: skip
+        alb=alb,
+        moto=moto,
+        gate=gate,
+        pipeline=pipeline,
+        outside=outside,
+        users=users,
+        change=ready,
+        person=rita,
+        env=env,
+        logs=tmp_path,
+        repository=repo,
+    )
     yield built
     gate.open()
     for process in built.workers:

@@ -42,10 +42,22 @@ def redis_started() -> None:
         return
     host, port = _redis_address()
     subprocess.run(
-        ["redis-server", "--port", str(port), "--bind", host, "--daemonize", "yes",
-         "--save", "", "--appendonly", "no"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            host,
+            "--daemonize",
+            "yes",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        check=True,
+        capture_output=True,
+    )
     deadline = time.monotonic() + 20
     while not redis_up():
         if time.monotonic() > deadline:

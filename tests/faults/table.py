@@ -54,7 +54,7 @@ CASES = (
     Case(POSTGRES, "100 %", "while the load balancer is told 100 %", COMPLETED),
     Case(AWS, "50 %", "during the step's verdict", COMPLETED),
     Case(CLOCK, "50 %", "while the load balancer is told 50 %; a second worker takes over", COMPLETED),
-)  # fmt: skip
+)
 
 
 def case(fault: str, stage: str) -> Case:

@@ -95,21 +95,24 @@ def test_the_api_rolls_back_and_refuses_an_incident_that_follows_no_deployment(f
     api = client_for(release_manager)
     device = totp_device(release_manager)
     response = api.post(
-        f"/api/v1/incidents/{following.pk}/rollback/", {"reason": "Checkout fails", "otp": otp_code(device)},
+        f"/api/v1/incidents/{following.pk}/rollback/",
+        {"reason": "Checkout fails", "otp": otp_code(device)},
         format="json",
-    )  # fmt: skip
+    )
     assert response.status_code == 200 and response.json()["timeline"][-1]["kind"] == "rollback"
     again = api.post(
-        f"/api/v1/incidents/{following.pk}/rollback/", {"reason": "Again", "otp": otp_code(device)},
+        f"/api/v1/incidents/{following.pk}/rollback/",
+        {"reason": "Again", "otp": otp_code(device)},
         format="json",
-    )  # fmt: skip
+    )
     assert again.status_code == 409 and "rolling back already" in again.json()["detail"]
 
     alone = services.incident_declare(actor=release_manager, title="Slow search", severity="P2")
     response = api.post(
-        f"/api/v1/incidents/{alone.pk}/rollback/", {"reason": "Why not", "otp": otp_code(device)},
+        f"/api/v1/incidents/{alone.pk}/rollback/",
+        {"reason": "Why not", "otp": otp_code(device)},
         format="json",
-    )  # fmt: skip
+    )
     assert response.status_code == 409 and "follows no deployment" in response.json()["detail"]
 
 

@@ -23,8 +23,11 @@ def test_a_developer_declares_an_incident_and_an_sre_runs_it(developer, sre):
     assert declared.status_code == 201, declared.json()
     body = declared.json()
     assert (body["number"], body["status"], body["services"], body["declared_by"]) == (
-        f"INC-{body['id']:06d}", "triggered", ["web"], developer.username,
-    )  # fmt: skip
+        f"INC-{body['id']:06d}",
+        "triggered",
+        ["web"],
+        developer.username,
+    )
     url = f"/api/v1/incidents/{body['id']}/"
 
     assert client_for(developer).post(url + "acknowledge/", {}, format="json").status_code == 403

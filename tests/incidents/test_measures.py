@@ -112,22 +112,38 @@ def test_a_p2_has_no_resolve_target_however_long_it_takes(developer, sre):
 def test_ttd_runs_from_when_the_alarm_says_the_trouble_began():
     alarm_time = clock.now() - 7 * MINUTE
     late = services.incident_declare(
-        actor=None, title="5xx on web", severity="P1", source=Incident.Source.ALARM,
-        alarm="prod-web-5xx", started_at=alarm_time,
-    )  # fmt: skip
+        actor=None,
+        title="5xx on web",
+        severity="P1",
+        source=Incident.Source.ALARM,
+        alarm="prod-web-5xx",
+        started_at=alarm_time,
+    )
     early = services.incident_declare(
-        actor=None, title="Latency on api", severity="P2", source=Incident.Source.ALARM,
-        alarm="prod-api-p99", started_at=clock.now() - 3 * MINUTE,
-    )  # fmt: skip
+        actor=None,
+        title="Latency on api",
+        severity="P2",
+        source=Incident.Source.ALARM,
+        alarm="prod-api-p99",
+        started_at=clock.now() - 3 * MINUTE,
+    )
     assert (measured(late).ttd.seconds // 60, measured(late).ttd.met) == (7, False)
     assert (measured(early).ttd.seconds // 60, measured(early).ttd.met) == (3, True)
 
 
 @pytest.mark.parametrize(
     "seconds, words",
-    [(0, "0 s"), (45, "45 s"), (240, "4 min"), (299, "4 min"), (3600, "1 h"), (4320, "1 h 12 min"),
-     (90000, "1 d 1 h"), (None, "—")],
-)  # fmt: skip
+    [
+        (0, "0 s"),
+        (45, "45 s"),
+        (240, "4 min"),
+        (299, "4 min"),
+        (3600, "1 h"),
+        (4320, "1 h 12 min"),
+        (90000, "1 d 1 h"),
+        (None, "—"),
+    ],
+)
 def test_durations_read_in_words(seconds, words):
     assert duration_in_words(seconds) == words
 
@@ -167,10 +183,14 @@ def test_the_api_gives_each_incident_its_measures(developer, sre):
     running = (clock.now() - incident.detected_at).total_seconds()
     assert 1200 <= body["measures"].pop("ttr_seconds") <= running
     assert body["measures"] == {
-        "ttd_seconds": 0, "tta_seconds": 1200,
-        "ttd_met": True, "tta_met": False, "ttr_met": None,
-        "tta_running": False, "ttr_running": True,
-    }  # fmt: skip
+        "ttd_seconds": 0,
+        "tta_seconds": 1200,
+        "ttd_met": True,
+        "tta_met": False,
+        "ttr_met": None,
+        "tta_running": False,
+        "ttr_running": True,
+    }
     listed = client_for(developer).get("/api/v1/incidents/").json()["results"]
     assert listed[0]["measures"]["tta_met"] is False
 
@@ -237,9 +257,17 @@ def test_the_measures_api_gives_the_report(period, developer):
     assert body["days"] == 30 and body["total"]["incidents"] == 7
     p1 = next(row for row in body["severities"] if row["severity"] == "P1")
     assert p1["ttr"] == {
-        "target_seconds": 3600, "finished": 5, "running": 1, "median_seconds": 2400, "p90_seconds": 3720,
-        "median_met": True, "p90_met": False, "met": 4, "missed": 2, "within_target": pytest.approx(4 / 6),
-    }  # fmt: skip
+        "target_seconds": 3600,
+        "finished": 5,
+        "running": 1,
+        "median_seconds": 2400,
+        "p90_seconds": 3720,
+        "median_met": True,
+        "p90_met": False,
+        "met": 4,
+        "missed": 2,
+        "within_target": pytest.approx(4 / 6),
+    }
     p3 = next(row for row in body["severities"] if row["severity"] == "P3")
     assert (p3["ttr"]["target_seconds"], p3["ttr"]["within_target"]) == (None, None)
     assert client_for(developer).get("/api/v1/incidents/measures/?days=3").json()["total"]["incidents"] == 3
@@ -324,9 +352,12 @@ def incidents_with_overdue_postmortems(count: int) -> None:
     now = clock.now()
     for n in range(count):
         incident = incident_at(
-            ["P0", "P1", "P2", "P3"][n % 4], detected=now - timedelta(days=3, minutes=n),
-            started=now - timedelta(days=3, minutes=n + 2), acknowledged=4, resolved=50 + n,
-        )  # fmt: skip
+            ["P0", "P1", "P2", "P3"][n % 4],
+            detected=now - timedelta(days=3, minutes=n),
+            started=now - timedelta(days=3, minutes=n + 2),
+            acknowledged=4,
+            resolved=50 + n,
+        )
         PostMortem.objects.create(incident=incident, due_at=now - timedelta(hours=1, minutes=n))
         incident_at(["P1", "P2"][n % 2], detected=now - timedelta(hours=n + 1))  # still open
 

@@ -70,9 +70,11 @@ def event(event_type: str, incident_key: str, *, agent: str = "Ada Lovelace") ->
 def deliver(payload, *, signature: str | None = None):
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return APIClient().post(
-        URL, body, content_type="application/json",
+        URL,
+        body,
+        content_type="application/json",
         HTTP_X_PAGERDUTY_SIGNATURE=signed(body) if signature is None else signature,
-    )  # fmt: skip
+    )
 
 
 def page_actions(incident) -> list[str]:
@@ -199,9 +201,13 @@ def test_other_events_and_unknown_incidents_are_a_202_and_change_nothing(inciden
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", json.dumps({"event": {"event_type": "incident.resolved"}}).encode(),
-     json.dumps({"event": {"id": "E1", "event_type": "incident.resolved", "data": None}}).encode()],
-)  # fmt: skip
+    [
+        b"not json",
+        b"[]",
+        json.dumps({"event": {"event_type": "incident.resolved"}}).encode(),
+        json.dumps({"event": {"id": "E1", "event_type": "incident.resolved", "data": None}}).encode(),
+    ],
+)
 def test_a_signed_body_that_is_not_a_v3_webhook_is_a_400(incident, body):
     response = deliver(body)
     assert response.status_code == 400

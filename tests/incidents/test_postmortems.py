@@ -42,8 +42,10 @@ def test_writing_saves_the_parts_audits_them_and_makes_the_writer_its_author(pos
     assert response.status_code == 302
     postmortem.refresh_from_db()
     assert (postmortem.summary, postmortem.root_cause, postmortem.author) == (
-        WRITTEN["summary"], WRITTEN["root_cause"], developer,
-    )  # fmt: skip
+        WRITTEN["summary"],
+        WRITTEN["root_cause"],
+        developer,
+    )
     assert postmortem.completed_at is None and postmortem.timeline  # the timeline was kept, not blanked
     event = AuditEvent.objects.get(action="postmortem.write")
     assert event.after["impact"] == WRITTEN["impact"] and event.before["impact"] == ""

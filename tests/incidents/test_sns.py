@@ -113,8 +113,11 @@ def test_an_alarm_firing_again_or_back_to_ok_tells_the_open_incident(sns, sre):
     assert Notification.objects.filter(channel="pagerduty", recipient=incident.dedup_key).count() == 2
     kept = ReceivedMessage.objects.order_by("pk")
     assert [m.kind for m in kept] == [
-        "Notification ALARM", "Notification ALARM", "Notification OK", "Notification INSUFFICIENT_DATA",
-    ]  # fmt: skip
+        "Notification ALARM",
+        "Notification ALARM",
+        "Notification OK",
+        "Notification INSUFFICIENT_DATA",
+    ]
     assert [m.incident for m in kept] == [incident, incident, incident, None]
     assert AuditEvent.objects.filter(action="sns.notification").count() == 4
 
@@ -264,9 +267,11 @@ def test_without_topics_listed_sns_is_not_configured(sns, settings):
 
 def test_a_subscription_to_a_topic_not_listed_is_refused_and_never_confirmed(sns):
     message = sns.message(
-        "SubscriptionConfirmation", message="You have chosen to subscribe.", timestamp=clock.now(),
+        "SubscriptionConfirmation",
+        message="You have chosen to subscribe.",
+        timestamp=clock.now(),
         topic=OTHER_TOPIC,
-    )  # fmt: skip
+    )
     response = post(message)
     assert response.status_code == 403 and response.json()["code"] == "topic_refused"
     assert f"The topic {OTHER_TOPIC} is not one SNS_TOPIC_ARNS lists" in response.json()["detail"]
@@ -284,8 +289,10 @@ def test_a_subscription_is_confirmed_by_visiting_its_subscribe_url(sns):
     assert confirmations == [message["SubscribeURL"].removeprefix(sns.url)]
     received = ReceivedMessage.objects.get()
     assert (received.source, received.message_id, received.kind) == (
-        "sns", message["MessageId"], "SubscriptionConfirmation",
-    )  # fmt: skip
+        "sns",
+        message["MessageId"],
+        "SubscriptionConfirmation",
+    )
     event = AuditEvent.objects.get(action="sns.subscribe")
     assert event.actor_id is None and event.after["topic"] == TOPIC
 
@@ -316,13 +323,15 @@ def test_an_unsubscribe_confirmation_is_kept(sns):
 
 
 def _nul_in_message_id(sns):
-    return sns.message(message=alarm("checkout-5xx", changed_at=clock.now()), timestamp=clock.now(),
-                       MessageId="6f0c5a2e\x00")  # fmt: skip
+    return sns.message(
+        message=alarm("checkout-5xx", changed_at=clock.now()), timestamp=clock.now(), MessageId="6f0c5a2e\x00"
+    )
 
 
 def _nul_in_topic(sns):
-    return sns.message(message=alarm("checkout-5xx", changed_at=clock.now()), timestamp=clock.now(),
-                       topic=TOPIC + "\x00")  # fmt: skip
+    return sns.message(
+        message=alarm("checkout-5xx", changed_at=clock.now()), timestamp=clock.now(), topic=TOPIC + "\x00"
+    )
 
 
 @pytest.mark.parametrize(
@@ -344,9 +353,12 @@ def test_a_message_with_a_nul_character_is_a_400_and_leaves_nothing(sns, message
 
 
 UNSIGNED = {
-    "Type": "Notification", "MessageId": "6f0c5a2e", "TopicArn": TOPIC, "Message": "{}",
+    "Type": "Notification",
+    "MessageId": "6f0c5a2e",
+    "TopicArn": TOPIC,
+    "Message": "{}",
     "Timestamp": "2024-01-01T00:00:00.000Z",
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(

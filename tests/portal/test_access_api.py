@@ -279,9 +279,12 @@ def calendar_entries():
             actor=keeper, environment=production, weekdays=[1], start_time=time(2), end_time=time(5)
         )
         freeze = freeze_create(
-            actor=keeper, environment=production, reason="Launch",
-            starts_at=datetime(2099, 3, 3, tzinfo=UTC), ends_at=datetime(2099, 3, 5, tzinfo=UTC),
-        )  # fmt: skip
+            actor=keeper,
+            environment=production,
+            reason="Launch",
+            starts_at=datetime(2099, 3, 3, tzinfo=UTC),
+            ends_at=datetime(2099, 3, 5, tzinfo=UTC),
+        )
     return window, freeze
 
 

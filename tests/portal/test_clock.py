@@ -55,9 +55,13 @@ def test_clock_command_shifts_and_resets(capsys):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("2h", timedelta(hours=2)), ("-30m", timedelta(minutes=-30)), ("1d12h", timedelta(days=1, hours=12)),
-     ("90s", timedelta(seconds=90))],
-)  # fmt: skip
+    [
+        ("2h", timedelta(hours=2)),
+        ("-30m", timedelta(minutes=-30)),
+        ("1d12h", timedelta(days=1, hours=12)),
+        ("90s", timedelta(seconds=90)),
+    ],
+)
 def test_parse_duration(text, expected):
     assert clock.parse_duration(text) == expected
 

@@ -45,8 +45,12 @@ def value(family, name: str, **labels) -> float:
 
 
 def test_metrics_name_requests_queries_deployments_stages_rollbacks_notifications_and_audit(
-    client, settings, alb, ready, rita  # noqa: F811
-):  # fmt: skip
+    client,
+    settings,
+    alb,  # noqa: F811 (the fixture)
+    ready,  # noqa: F811 (the fixture)
+    rita,  # noqa: F811 (the fixture)
+):
     settings.METRICS_TOKEN = TOKEN
     deployment = services.deploy(actor=rita, change=ready)
     deployment = run(deployment, until=lambda d: d.applied_weight == 25, alb=alb)

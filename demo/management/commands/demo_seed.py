@@ -151,20 +151,29 @@ class Command(BaseCommand):
         policy = ApprovalPolicy.objects.order_by("id").first()
         staging, _ = Environment.objects.get_or_create(
             name="staging",
-            defaults={"display_name": "Staging", "branch": "staging", "time_zone": "America/New_York",
-                      "url": "https://staging.aifilmstudio.com", "approval_policy": policy},
-        )  # fmt: skip
+            defaults={
+                "display_name": "Staging",
+                "branch": "staging",
+                "time_zone": "America/New_York",
+                "url": "https://staging.aifilmstudio.com",
+                "approval_policy": policy,
+            },
+        )
         production, _ = Environment.objects.get_or_create(
             name="production",
             defaults={
-                "display_name": "Production", "branch": "main", "time_zone": "America/New_York",
-                "url": "https://aifilmstudio.com", "is_production": True, "approval_policy": policy,
+                "display_name": "Production",
+                "branch": "main",
+                "time_zone": "America/New_York",
+                "url": "https://aifilmstudio.com",
+                "is_production": True,
+                "approval_policy": policy,
                 "aws_account": "Production account",
                 "database": "Production RDS (Multi-AZ with read replicas)",
                 "cache": "Production ElastiCache (cluster mode, multi-AZ)",
                 "salesforce_org": "Production org",
             },
-        )  # fmt: skip
+        )
         web, _ = Service.objects.get_or_create(
             name="web",
             defaults={
@@ -236,22 +245,33 @@ class Command(BaseCommand):
         changes.change_decide(actor=team["alex"], change=waiting, decision="approve")
         changes.change_decide(actor=team["sam"], change=waiting, decision="approve", capacity="security")
         sent_back = file(
-            "Drop legacy upload API", "Removes /v1/upload.", "legacy-upload", has_migrations=True,
+            "Drop legacy upload API",
+            "Removes /v1/upload.",
+            "legacy-upload",
+            has_migrations=True,
             version_bump="major",
-        )  # fmt: skip
+        )
         submit(sent_back)
         changes.change_decide(
-            actor=team["bo"], change=sent_back, decision="request_changes",
+            actor=team["bo"],
+            change=sent_back,
+            decision="request_changes",
             comment="Say how clients still on /v1/upload are told.",
-        )  # fmt: skip
+        )
         for title, description, branch in [
             ("Fix thumbnail cropping", "Crops thumbnails to the safe area.", "thumbnail-crop"),
             ("Sharper render previews", "Tunes the preview quality.", "render-previews"),
         ]:
             approved = file(title, description, branch, version_bump="patch")
             submit(approved)
-            for username, capacity in [("alex", ""), ("bo", ""), ("casey", ""), ("sam", "security"),
-                                       ("pat", "product"), ("lee", "engineering_lead")]:  # fmt: skip
+            for username, capacity in [
+                ("alex", ""),
+                ("bo", ""),
+                ("casey", ""),
+                ("sam", "security"),
+                ("pat", "product"),
+                ("lee", "engineering_lead"),
+            ]:
                 changes.change_decide(
                     actor=team[username], change=approved, decision="approve", capacity=capacity
                 )
@@ -281,17 +301,24 @@ class Command(BaseCommand):
             with transaction.atomic():
                 for result in ("deployed", "green"):
                     changes.staging_run_record(
-                        actor=None, environment=staging, commit=change.approved_commit,
-                        version=f"build-{number}", result=result,
-                    )  # fmt: skip
+                        actor=None,
+                        environment=staging,
+                        commit=change.approved_commit,
+                        version=f"build-{number}",
+                        result=result,
+                    )
                 for item in change.checklist.filter(integration="", done=False):
                     if item.gates_deploy:
                         who = vouchers.get(item.vouched_by, team["casey"])
                         changes.checklist_item_set(actor=who, item=item, done=True)
                 releases.check_run_record(
-                    change=change, name="tests", status="completed", conclusion="success",
-                    head_sha=change.approved_commit, url="",
-                )  # fmt: skip
+                    change=change,
+                    name="tests",
+                    status="completed",
+                    conclusion="success",
+                    head_sha=change.approved_commit,
+                    url="",
+                )
         soaked = clock.now() + timedelta(hours=ready[0].environment.approval_policy.soak_hours, minutes=1)
         slot = next_free_slot(ready[0], now=soaked)
         clock.shift(slot.start - clock.now())
