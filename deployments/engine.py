@@ -16,7 +16,6 @@ Nothing sleeps: each call returns how long to wait, and the task is scheduled ag
 import logging
 import uuid
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -25,6 +24,7 @@ from django.db.models import Q
 from changes import integrations
 from changes.choices import ChangeStatus
 from deployments import evidence
+from deployments.judge import Limits, Measured, Verdict, enough_requests, judge
 from deployments.models import Deployment, DeploySettings, Stage
 from deployments.outside import Outside, outside_for
 from deployments.smoke import smoke_test
@@ -562,7 +562,7 @@ def _shift(deployment: Deployment, world: Outside) -> float | None:
         return (deployment.next_run_at - now).total_seconds()
     if not _weights_held(deployment, world):
         return None
-    verdict = judge(deployment, world, since=deployment.state_since, until=now)
+    verdict = _judged(deployment, world, since=deployment.state_since, until=now)
     _record(stage, verdict.checks)
     if verdict.failed:
         _close(stage, Stage.State.FAILED, verdict.failed)
@@ -591,87 +591,34 @@ def _shift(deployment: Deployment, world: Outside) -> float | None:
     return None
 
 
-@dataclass
-class Verdict:
-    checks: list[dict]
-    failed: str = ""  # why the step failed, in words
-    inconclusive: str = ""  # why the metrics could not be judged yet
-
-
-def judge(deployment: Deployment, world: Outside, *, since, until) -> Verdict:
-    """Health, smoke tests, the SLA metrics and the alarms of the new colour over the step so far;
-    every measured value is kept as evidence."""
+def measure(deployment: Deployment, world: Outside, *, since, until) -> Measured:
+    """What the new colour shows over the step so far: target health, smoke tests, request and
+    5xx counts, latency percentiles once there are requests enough to judge, watched alarms."""
     deploy = deployment.environment.deploy_settings
     target_group = deploy.target_group(deployment.to_colour)
     targets = world.telemetry.target_health(target_group)
-    sick = [f"{t[0]} {t[1]}" for t in targets if t[1] != "healthy"]
-    healthy = f"{len(targets) - len(sick)}/{len(targets)}"
-    checks = [
-        Stage.evidence(
-            "Target health", bool(targets) and not sick, healthy, detail=", ".join(sick) or "all healthy"
-        )
-    ]
     url = deploy.url_of(deployment.to_colour)
-    if url:
-        checks += smoke_test(url, deploy.smoke_checks)
+    smoke = smoke_test(url, deploy.smoke_checks) if url else []
     counts = world.telemetry.counts(target_group, since, until, 60)
-    inconclusive = ""
-    if counts.requests < deploy.min_requests and counts.errors > deploy.max_error_rate * deploy.min_requests:
-        # Too few requests to judge a rate, but already more errors than the whole sample may have.
-        checks.append(
-            Stage.evidence(
-                "5xx errors",
-                False,
-                counts.errors,
-                round(deploy.max_error_rate * deploy.min_requests, 2),
-                f"of only {counts.requests} requests",
-            )
-        )
-    elif counts.requests < deploy.min_requests:
-        inconclusive = (
-            f"Only {counts.requests} request(s) reached {deployment.to_colour}; {deploy.min_requests} are "
-            "needed to judge it."
-        )
-        checks.append(
-            Stage.evidence("Requests", None, counts.requests, deploy.min_requests, "not enough traffic yet")
-        )
-    else:
-        rate = round(counts.error_rate, 6)
-        checks += [
-            Stage.evidence("Requests", True, counts.requests, deploy.min_requests),
-            Stage.evidence(
-                "5xx error rate",
-                counts.error_rate <= deploy.max_error_rate,
-                rate,
-                deploy.max_error_rate,
-                f"{counts.errors} of {counts.requests} requests",
-            ),
-        ]
+    latency = None
+    if enough_requests(counts, limits_of(deploy)):
         latency = world.telemetry.percentiles(target_group, since, until, 60)
-        for name, limit in (("p95", deploy.max_p95_ms), ("p99", deploy.max_p99_ms)):
-            value = latency.get(name)
-            if value is None:
-                checks.append(Stage.evidence(f"Latency {name}", None, None, limit, "no data yet"))
-                inconclusive = (
-                    inconclusive or f"CloudWatch has no {name} latency of {deployment.to_colour} yet."
-                )
-            else:
-                checks.append(Stage.evidence(f"Latency {name}", value <= limit, round(value, 1), limit, "ms"))
-    if deploy.alarm_names:
-        firing = world.telemetry.alarms_firing(deploy.alarm_names, target_group)
-        checks.append(
-            Stage.evidence("Alarms", not firing, firing, detail=", ".join(firing) or "none in ALARM")
-        )
-    words = "; ".join(_said(c) for c in checks if c["ok"] is False)
-    return Verdict(checks=checks, failed=words, inconclusive=inconclusive)
+    firing = world.telemetry.alarms_firing(deploy.alarm_names, target_group) if deploy.alarm_names else None
+    return Measured(targets=targets, smoke=smoke, counts=counts, latency=latency, firing=firing)
 
 
-def _said(check: dict) -> str:
-    """A failed check in words: its name, what was measured, the limit, and the detail."""
-    words = f"{check['name']} {check['value']}"
-    if isinstance(check.get("value"), int | float) and check.get("threshold") is not None:
-        words += f" over {check['threshold']}"
-    return words + (f" ({check['detail']})" if check.get("detail") else "")
+def limits_of(deploy: DeploySettings) -> Limits:
+    return Limits(
+        min_requests=deploy.min_requests,
+        max_error_rate=deploy.max_error_rate,
+        max_p95_ms=deploy.max_p95_ms,
+        max_p99_ms=deploy.max_p99_ms,
+    )
+
+
+def _judged(deployment: Deployment, world: Outside, *, since, until) -> Verdict:
+    measured = measure(deployment, world, since=since, until=until)
+    return judge(measured, limits_of(deployment.environment.deploy_settings), colour=deployment.to_colour)
 
 
 def _live(deployment: Deployment, colour: str) -> None:
@@ -740,7 +687,7 @@ def _monitor(deployment: Deployment, world: Outside) -> float | None:
     if not _weights_held(deployment, world):
         return None
     stage = _stage(deployment, kind, f"{name} of {deployment.version} on {deployment.to_colour}", weight=100)
-    verdict = judge(deployment, world, since=deployment.state_since, until=now)
+    verdict = _judged(deployment, world, since=deployment.state_since, until=now)
     _record(stage, verdict.checks)
     if verdict.failed and verifying:
         _close(stage, Stage.State.FAILED, verdict.failed)

@@ -7,7 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from catalogue.models import Environment
-from deployments import defaults
+from deployments import defaults, judge
 
 
 class Colour(models.TextChoices):
@@ -398,6 +398,5 @@ class Stage(models.Model):
 
     @staticmethod
     def evidence(name: str, ok: bool | None, value=None, threshold=None, detail: str = "") -> dict:
-        """One piece of evidence: what was checked, whether it passed (None: not judged), the value
-        measured against its threshold, and a word on it."""
-        return {"name": name, "ok": ok, "value": value, "threshold": threshold, "detail": detail}
+        """One piece of evidence (deployments.judge.evidence)."""
+        return judge.evidence(name, ok, value, threshold, detail)

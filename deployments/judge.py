@@ -1,0 +1,116 @@
+"""Judging a step: do the new colour's measurements meet the environment's limits?
+
+Pure: it reads what the engine measured (deployments.engine gathers it from the outside world)
+and the limits of the deploy settings, and answers the verdict with every measured value kept
+as evidence. No database, no AWS, no clock: tests/deployments/test_judge.py calls it directly.
+"""
+
+from dataclasses import dataclass
+
+from integrations.aws import Counts
+
+
+def evidence(name: str, ok: bool | None, value=None, threshold=None, detail: str = "") -> dict:
+    """One piece of evidence: what was checked, whether it passed (None: not judged), the value
+    measured against its threshold, and a word on it."""
+    return {"name": name, "ok": ok, "value": value, "threshold": threshold, "detail": detail}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a step must meet, from the environment's deploy settings."""
+
+    min_requests: int
+    max_error_rate: float
+    max_p95_ms: float
+    max_p99_ms: float
+
+
+@dataclass
+class Measured:
+    """What the engine saw of the new colour over the step so far. `latency` is None when it was
+    not asked for (too few requests to judge); `firing` is None when no alarm is watched."""
+
+    targets: list[tuple[str, str, str]]
+    smoke: list[dict]
+    counts: Counts
+    latency: dict | None = None
+    firing: list[str] | None = None
+
+
+@dataclass
+class Verdict:
+    checks: list[dict]
+    failed: str = ""  # why the step failed, in words
+    inconclusive: str = ""  # why the metrics could not be judged yet
+
+
+def enough_requests(counts: Counts, limits: Limits) -> bool:
+    """Whether the step saw enough requests for its rates and latencies to be judged."""
+    return counts.requests >= limits.min_requests
+
+
+def judge(measured: Measured, limits: Limits, *, colour: str) -> Verdict:
+    """Health, smoke tests, the SLA metrics and the alarms of the new colour `colour`."""
+    targets, counts = measured.targets, measured.counts
+    sick = [f"{t[0]} {t[1]}" for t in targets if t[1] != "healthy"]
+    healthy = f"{len(targets) - len(sick)}/{len(targets)}"
+    checks = [
+        evidence(
+            "Target health", bool(targets) and not sick, healthy, detail=", ".join(sick) or "all healthy"
+        )
+    ]
+    checks += measured.smoke
+    inconclusive = ""
+    allowed_errors = limits.max_error_rate * limits.min_requests
+    if not enough_requests(counts, limits) and counts.errors > allowed_errors:
+        # Too few requests to judge a rate, but already more errors than the whole sample may have.
+        checks.append(
+            evidence(
+                "5xx errors",
+                False,
+                counts.errors,
+                round(allowed_errors, 2),
+                f"of only {counts.requests} requests",
+            )
+        )
+    elif not enough_requests(counts, limits):
+        inconclusive = (
+            f"Only {counts.requests} request(s) reached {colour}; {limits.min_requests} are needed "
+            "to judge it."
+        )
+        checks.append(
+            evidence("Requests", None, counts.requests, limits.min_requests, "not enough traffic yet")
+        )
+    else:
+        checks += [
+            evidence("Requests", True, counts.requests, limits.min_requests),
+            evidence(
+                "5xx error rate",
+                counts.error_rate <= limits.max_error_rate,
+                round(counts.error_rate, 6),
+                limits.max_error_rate,
+                f"{counts.errors} of {counts.requests} requests",
+            ),
+        ]
+        latency = measured.latency or {}
+        for name, limit in (("p95", limits.max_p95_ms), ("p99", limits.max_p99_ms)):
+            value = latency.get(name)
+            if value is None:
+                checks.append(evidence(f"Latency {name}", None, None, limit, "no data yet"))
+                inconclusive = inconclusive or f"CloudWatch has no {name} latency of {colour} yet."
+            else:
+                checks.append(evidence(f"Latency {name}", value <= limit, round(value, 1), limit, "ms"))
+    if measured.firing is not None:
+        firing = measured.firing
+        checks.append(evidence("Alarms", not firing, firing, detail=", ".join(firing) or "none in ALARM"))
+    words = "; ".join(said(c) for c in checks if c["ok"] is False)
+    return Verdict(checks=checks, failed=words, inconclusive=inconclusive)
+
+
+def said(check: dict) -> str:
+    """A failed check in words: its name, what was measured, the limit, and the detail."""
+    words = f"{check['name']} {check['value']}"
+    if isinstance(check.get("value"), int | float) and check.get("threshold") is not None:
+        words += f" over {check['threshold']}"
+    return words + (f" ({check['detail']})" if check.get("detail") else "")
