@@ -591,7 +591,7 @@ def _shift(deployment: Deployment, world: Outside) -> float | None:
     return None
 
 
-def measure(deployment: Deployment, world: Outside, *, since, until) -> Measured:
+def measure(deployment: Deployment, world: Outside, limits: Limits, *, since, until) -> Measured:
     """What the new colour shows over the step so far: target health, smoke tests, request and
     5xx counts, latency percentiles once there are requests enough to judge, watched alarms."""
     deploy = deployment.environment.deploy_settings
@@ -601,7 +601,7 @@ def measure(deployment: Deployment, world: Outside, *, since, until) -> Measured
     smoke = smoke_test(url, deploy.smoke_checks) if url else []
     counts = world.telemetry.counts(target_group, since, until, 60)
     latency = None
-    if enough_requests(counts, limits_of(deploy)):
+    if enough_requests(counts, limits):
         latency = world.telemetry.percentiles(target_group, since, until, 60)
     firing = world.telemetry.alarms_firing(deploy.alarm_names, target_group) if deploy.alarm_names else None
     return Measured(targets=targets, smoke=smoke, counts=counts, latency=latency, firing=firing)
@@ -617,8 +617,9 @@ def limits_of(deploy: DeploySettings) -> Limits:
 
 
 def _judged(deployment: Deployment, world: Outside, *, since, until) -> Verdict:
-    measured = measure(deployment, world, since=since, until=until)
-    return judge(measured, limits_of(deployment.environment.deploy_settings), colour=deployment.to_colour)
+    limits = limits_of(deployment.environment.deploy_settings)
+    measured = measure(deployment, world, limits, since=since, until=until)
+    return judge(measured, limits, colour=deployment.to_colour)
 
 
 def _live(deployment: Deployment, colour: str) -> None:

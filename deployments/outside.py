@@ -14,7 +14,7 @@ from django.conf import settings
 
 from deployments.models import DeploySettings
 from integrations.aws import Aws, Counts
-from integrations.deployers import GitHubActionsDeployer, WebhookDeployer
+from integrations.deployers import DeployError, GitHubActionsDeployer, WebhookDeployer
 from integrations.telemetry import AwsTelemetry
 
 
@@ -70,14 +70,6 @@ def telemetry_register(kind: str, factory: TelemetryFactory) -> None:
     _TELEMETRIES[kind] = factory
 
 
-def deployer_available(kind: str) -> bool:
-    return kind in _DEPLOYERS
-
-
-def telemetry_available(kind: str) -> bool:
-    return kind in _TELEMETRIES
-
-
 @dataclass
 class Outside:
     """The world one deployment touches."""
@@ -88,6 +80,17 @@ class Outside:
 
 
 def outside_for(deploy: DeploySettings) -> Outside:
+    """The world of the environment's deploy settings; a deployer or telemetry this installation
+    does not have (the demo's simulated ones, outside the demo) stops the deployment in words."""
+    for kind, known, what in (
+        (deploy.deployer, _DEPLOYERS, "deployer"),
+        (deploy.telemetry, _TELEMETRIES, "telemetry"),
+    ):
+        if kind not in known:
+            raise DeployError(
+                f"The {what} {kind!r} of {deploy.environment}'s deploy settings is not available here "
+                f"(this installation has {', '.join(sorted(known))}): choose one of them."
+            )
     aws = Aws(
         region=deploy.aws_region or settings.AWS_REGION,
         role_arn=deploy.role_arn,

@@ -139,3 +139,14 @@ def test_only_the_forward_action_changes_an_authentication_step_and_stickiness_s
         alb["green"]: 100,
         alb["blue"]: 0,
     }
+
+
+@pytest.mark.parametrize("field", ["deployer", "telemetry"])
+def test_a_deployer_or_telemetry_this_installation_lacks_stops_the_deployment_in_words(ready, rita, field):
+    """Settings saved where another backend existed (the demo's simulated production, say): the
+    deployment fails before any traffic moves, saying what is missing and what there is."""
+    deployment = services.deploy(actor=rita, change=ready)
+    DeploySettings.objects.filter(environment=ready.environment).update(**{field: "jenkins"})
+    deployment = run(deployment)
+    assert deployment.state == Deployment.State.FAILED and deployment.applied_weight == 0
+    assert f"The {field} 'jenkins' of Production's deploy settings is not available here" in deployment.error
