@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 
@@ -516,7 +517,7 @@ def release_revert(*, actor: User, change: ChangeRequest, scm):
     if not (
         has_right(actor, Right.DEPLOYMENT_ROLLBACK) or has_right(actor, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
     ):
-        raise ChangeError(missing_right_message(Right.DEPLOYMENT_ROLLBACK))
+        raise PermissionDenied(missing_right_message(Right.DEPLOYMENT_ROLLBACK))
     release = Release.objects.select_for_update().filter(change=change).first()
     if release is None or release.tagged_at is None:
         raise ChangeError(f"{change.number} has no tagged release to revert.", conflict=True)

@@ -2,34 +2,30 @@
 roll back), each guarded and audited in one transaction; the engine (deployments/engine.py)
 carries a deployment forward from there."""
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from catalogue.models import Environment
 from catalogue.services import snapshot
 from deployments.models import Colour, Deployment, DeploySettings
 from portal import clock
-from portal.roles import Right, has_right, missing_right_message
+from portal.errors import Refusal
+from portal.roles import Right, has_right, missing_right_message, require_right
 from portal.services import audit_record
 
 
-class DeployRefused(ValidationError):
+class DeployRefused(Refusal):
     """The act is refused (409 when it clashes with the state of things), with every reason."""
 
     def __init__(self, reasons: list[str], *, conflict: bool = True):
-        super().__init__(" ".join(reasons))
-        self.reasons, self.conflict = reasons, conflict
-
-    @property
-    def extra(self) -> dict:
-        return {"reasons": self.reasons}
+        super().__init__(" ".join(reasons), conflict=conflict, extra={"reasons": reasons})
+        self.reasons = reasons
 
 
 @transaction.atomic
 def deploy_settings_save(*, actor, environment: Environment, **fields) -> DeploySettings:
     """Makes or edits how an environment is deployed to; refused while a deployment runs there."""
-    if not has_right(actor, Right.ENVIRONMENT_MANAGE):
-        raise PermissionDenied(missing_right_message(Right.ENVIRONMENT_MANAGE))
+    require_right(actor, Right.ENVIRONMENT_MANAGE)
     environment = Environment.objects.select_for_update().get(pk=environment.pk)
     running = Deployment.running_in(environment.pk)
     if running is not None:
@@ -102,8 +98,7 @@ def deploy(*, actor, change) -> Deployment:
     from changes.models import ChangeRequest
     from changes.services import change_move
 
-    if not has_right(actor, Right.DEPLOYMENT_DEPLOY):
-        raise PermissionDenied(missing_right_message(Right.DEPLOYMENT_DEPLOY))
+    require_right(actor, Right.DEPLOYMENT_DEPLOY)
     try:
         with transaction.atomic():
             change = (
@@ -167,8 +162,7 @@ def _control(
 ) -> Deployment:
     """Writes a person's control on a running deployment (`guard` checks the locked row and says
     why not), audited, and wakes the engine now."""
-    if not has_right(actor, right):
-        raise PermissionDenied(missing_right_message(right))
+    require_right(actor, right)
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
         if locked.ended_at is not None:
@@ -253,8 +247,7 @@ def deployment_abandon(*, actor, deployment: Deployment, reason: str) -> Deploym
     from changes.choices import ChangeStatus
     from changes.services import change_move
 
-    if not has_right(actor, Right.ENVIRONMENT_MANAGE):
-        raise PermissionDenied(missing_right_message(Right.ENVIRONMENT_MANAGE))
+    require_right(actor, Right.ENVIRONMENT_MANAGE)
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().select_related("change").get(pk=deployment.pk)
         if locked.ended_at is not None:
@@ -316,8 +309,7 @@ def deployment_rollback(*, actor, deployment: Deployment, reason: str, revert: b
 
 
 def _reopen_for_rollback(actor, deployment: Deployment, reason: str, revert: bool, right: str) -> Deployment:
-    if not has_right(actor, right):
-        raise PermissionDenied(missing_right_message(right))
+    require_right(actor, right)
     try:
         with transaction.atomic():
             locked = (

@@ -215,31 +215,6 @@ class ActionItem(models.Model):
         return self.state == self.State.OPEN and today > self.due_on
 
 
-class ReceivedMessage(models.Model):
-    """A message an outside service sent (an SNS notification, a PagerDuty webhook), kept by its own
-    id so a delivery sent twice is acted on once."""
-
-    class Source(models.TextChoices):
-        SNS = "sns", "AWS SNS"
-        PAGERDUTY = "pagerduty", "PagerDuty"
-
-    source = models.CharField(max_length=16, choices=Source.choices)
-    message_id = models.CharField(max_length=200)
-    received_at = models.DateTimeField()
-    kind = models.CharField(max_length=100, blank=True, help_text="The message's type or event.")
-    incident = models.ForeignKey(
-        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
-    )
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["source", "message_id"], name="received_message_once"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.source} {self.message_id}"
-
-
 class StatusSubscriber(models.Model):
     """Someone who asked for the public status page's updates by e-mail: confirmed through a link
     sent to the address, and gone again through the link in every update."""

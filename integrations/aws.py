@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from portal.errors import OutsideError
+
 logger = logging.getLogger(__name__)
 # Error codes that say "not now" rather than "no".
 TRANSIENT = frozenset(
@@ -45,12 +47,12 @@ CREDENTIALS = frozenset(
 )
 
 
-class AwsError(Exception):
-    """A call AWS refused or that did not reach it, in words a person acts on."""
+class AwsError(OutsideError):
+    """A call AWS refused or that did not reach it, in words a person acts on; `code` is AWS's."""
 
     def __init__(self, message: str, *, transient: bool = False, code: str = ""):
-        super().__init__(message)
-        self.transient, self.code = transient, code
+        super().__init__(message, transient=transient)
+        self.code = code
 
 
 def _speaks(action: str):

@@ -10,15 +10,12 @@ from datetime import UTC, datetime, timedelta
 import requests
 from django.core.exceptions import ValidationError
 
+from portal.errors import OutsideError
 
-class DeployError(Exception):
+
+class DeployError(OutsideError):
     """The deployer failed: `transient` when trying again may work (the network, a rate limit,
     which lasts until `retry_at` when known), else for good."""
-
-    def __init__(self, message: str, *, transient: bool = False, retry_at: datetime | None = None):
-        super().__init__(message)
-        self.transient = transient
-        self.retry_at = retry_at
 
 
 class WebhookDeployer:

@@ -309,3 +309,35 @@ class Notification(models.Model):
         ):
             return "Name a Slack channel such as #production-alerts, or a channel id."
         return None
+
+
+class InboundDelivery(models.Model):
+    """A delivery an outside service sent to a webhook (GitHub by `X-GitHub-Delivery`, an SNS
+    message by its MessageId, a PagerDuty event by its id), kept by its own id so a delivery sent
+    twice is acted on once; with what it acted on, named as the audit names its objects."""
+
+    class Source(models.TextChoices):
+        GITHUB = "github", "GitHub"
+        SNS = "sns", "AWS SNS"
+        PAGERDUTY = "pagerduty", "PagerDuty"
+
+    source = models.CharField(max_length=16, choices=Source.choices)
+    delivery_id = models.CharField(max_length=200)
+    received_at = models.DateTimeField()
+    kind = models.CharField(max_length=100, blank=True, help_text="The delivery's type or event.")
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "delivery_id"], name="inbound_delivery_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {self.delivery_id}"
+
+    def acted_on(self, target: models.Model | None) -> None:
+        """Names what the delivery acted on (nothing: None)."""
+        self.object_type = target._meta.label_lower if target is not None else ""
+        self.object_id = str(target.pk) if target is not None else ""
+        self.save(update_fields=["object_type", "object_id"])

@@ -5,13 +5,18 @@ and raises one of the errors below when it could not."""
 
 from collections.abc import Callable
 
+from portal.errors import OutsideError
 
-class DeliveryError(Exception):
+
+class DeliveryError(OutsideError):
     """The channel refused the message for good (a bad address, an unknown channel)."""
 
 
-class TransientDeliveryError(Exception):
+class TransientDeliveryError(DeliveryError):
     """The channel could not be reached just now; worth trying again."""
+
+    def __init__(self, message: str):
+        super().__init__(message, transient=True)
 
 
 Transport = Callable[..., bool]  # (*, recipient, subject, body) -> delivered

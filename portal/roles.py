@@ -13,6 +13,7 @@ It maps "Access Control" of the production process to portal rights:
 - admins hold full rights only inside a break-glass session they open with a reason and an OTP.
 """
 
+from django.core.exceptions import PermissionDenied
 from django.db import models
 
 
@@ -161,3 +162,9 @@ def requires_mfa(user) -> bool:
 def missing_right_message(right: str) -> str:
     label = Right(right).label if right in Right.values else right
     return f"You need the right to {label} ({right})."
+
+
+def require_right(user, right: str) -> None:
+    """Refuses (PermissionDenied: a 403 in the API and on the pages) one who lacks the right."""
+    if not has_right(user, right):
+        raise PermissionDenied(missing_right_message(right))

@@ -9,16 +9,18 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 
 from portal import clock, context
+from portal.errors import Refusal
 from portal.models import (
     AccessPolicy,
     ApiToken,
     AuditEvent,
     BreakGlassSession,
+    InboundDelivery,
     Notification,
     User,
     UserCapacity,
@@ -123,6 +125,18 @@ def _normalised_ip(value: str | None) -> str | None:
     from portal.middleware import normalised_ip
 
     return normalised_ip(value)
+
+
+def inbound_once(*, source: str, delivery_id: str, kind: str) -> InboundDelivery | None:
+    """Keeps an inbound delivery in the caller's transaction (so a delivery whose handling fails is
+    not kept, and is acted on when sent again); None when it was received before."""
+    try:
+        with transaction.atomic():
+            return InboundDelivery.objects.create(
+                source=source, delivery_id=delivery_id, kind=kind[:100], received_at=clock.now()
+            )
+    except IntegrityError:
+        return None
 
 
 def notification_send(*, channel: str, recipient: str, subject: str, body: str) -> Notification:
@@ -235,7 +249,7 @@ def notification_test_send(*, actor, channel: str, recipient: str) -> Notificati
     return notification
 
 
-class AccessError(ValidationError):
+class AccessError(Refusal):
     """A grant or session the rules refuse; the message says which rule."""
 
 

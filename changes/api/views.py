@@ -402,32 +402,35 @@ class GitHubWebhook(APIView):
     again. A deployment status says a version reached a staging environment (or failed there),
     which the soak follows. A missing or wrong signature is a 401 and changes nothing; an event
     whose shape is not GitHub's is a 400 and changes nothing (it is read whole before anything is
-    written, and written in one transaction)."""
+    written, and written in one transaction). A delivery sent again (same `X-GitHub-Delivery`) is
+    acted on once."""
 
     authentication_classes: list = []
     permission_classes: list = []
 
     @extend_schema(request=None, responses={200: None, 202: None, 400: None, 401: None})
     def post(self, request):
-        import hashlib
-        import hmac
-
         from django.conf import settings
         from django.db import transaction
 
+        from integrations.signatures import signed_with
         from portal.api.errors import json_error
+        from portal.models import InboundDelivery
+        from portal.services import inbound_once
 
         body = request._request.body  # the exact bytes GitHub signed
         secret = settings.GITHUB_WEBHOOK_SECRET
         if not secret:
             return json_error(503, "Set GITHUB_WEBHOOK_SECRET to take GitHub's events.", "not_configured")
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        given = request.headers.get("X-Hub-Signature-256", "").encode("utf-8", "replace")
-        if not hmac.compare_digest(expected.encode(), given):
+        given = [request.headers.get("X-Hub-Signature-256", "")]
+        if not signed_with(secret=secret, body=body, given=given, prefix="sha256="):
             return json_error(
                 401, "The signature does not match the shared secret: the event is ignored.", "bad_signature"
             )
         event = request.headers.get("X-GitHub-Event", "")
+        delivery = request.headers.get("X-GitHub-Delivery", "")
+        if len(delivery) > 200:
+            return json_error(400, "X-GitHub-Delivery is longer than 200 characters.", "invalid")
         handle = {
             "check_run": _check_run_event,
             "pull_request": _pull_request_event,
@@ -437,6 +440,10 @@ class GitHubWebhook(APIView):
         if handle is not None:
             payload = _object(request.data, "payload", f"A {event} event is a JSON object.")
             with transaction.atomic():
+                # A delivery GitHub sends again (a redelivery, a retry) is acted on once.
+                source = InboundDelivery.Source.GITHUB
+                if delivery and inbound_once(source=source, delivery_id=delivery, kind=event) is None:
+                    return Response({"detail": "Event already received."}, status=status.HTTP_200_OK)
                 answer = handle(payload)
             if answer is not None:
                 return answer

@@ -1,15 +1,12 @@
 """The ground every write of a change stands on: its refusals, the lock, the audited move
 between statuses, the checklist's copy, notifying the people of a change."""
 
-from django.core.exceptions import ValidationError
-
 from changes import integrations, snapshots
 from changes.choices import ChangeStatus
 from changes.models import ChangeRequest, ChecklistItem
 from changes.quorum import reviewed_commit
 from portal import clock
-from portal.models import User
-from portal.roles import has_right, missing_right_message
+from portal.errors import Refusal
 from portal.services import audit_record, notification_send
 
 S = ChangeStatus
@@ -33,12 +30,8 @@ EDITABLE_FIELDS = (
 )
 
 
-class ChangeError(ValidationError):
+class ChangeError(Refusal):
     """A rule refused the act; `conflict` marks a clash with the change's current state (409)."""
-
-    def __init__(self, message: str, *, conflict: bool = False):
-        super().__init__(message)
-        self.conflict = conflict
 
 
 class SlotRefused(ChangeError):
@@ -157,8 +150,3 @@ def _notify(change: ChangeRequest, subject: str, body: str, *, stakeholders: boo
     if stakeholders:
         for channel in change.stakeholder_channels:
             notification_send(channel="slack", recipient=channel, subject=subject, body=body)
-
-
-def _require(actor: User, right: str) -> None:
-    if not has_right(actor, right):
-        raise ChangeError(missing_right_message(right))

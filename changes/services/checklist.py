@@ -8,7 +8,7 @@ from changes.models import ChangeRequest, ChecklistItem
 from changes.services.base import ChangeError, _locked
 from portal import clock
 from portal.models import User
-from portal.roles import Right, has_right, missing_right_message
+from portal.roles import Right, require_right
 from portal.services import audit_record, notification_send
 
 
@@ -27,8 +27,7 @@ def checklist_item_set(*, actor: User, item: ChecklistItem, done: bool, evidence
         label = integrations.LABELS.get(item.integration, item.integration)
         state = "ticks it" if integrations.is_connected(item.integration) else "is not connected yet"
         raise ChangeError(f"“{item.text}” is proven by {label}, which {state}; nobody ticks it by hand.")
-    if not has_right(actor, Right.CHANGE_CREATE):
-        raise ChangeError(missing_right_message(Right.CHANGE_CREATE))
+    require_right(actor, Right.CHANGE_CREATE)
     refusal = item.tick_refusal(actor, change)
     if refusal:
         raise ChangeError(refusal)

@@ -14,7 +14,7 @@ from changes.services.base import ChangeError, S, _locked, _notify, _transition
 from integrations import scm
 from portal import clock
 from portal.models import User
-from portal.roles import Right, has_right, missing_right_message
+from portal.roles import Right, require_right
 from portal.services import audit_record, notification_send
 
 
@@ -109,8 +109,7 @@ def change_decide(
         raise ChangeError(f"{decision!r} is not a decision; use approve, reject or request_changes.")
     if actor.pk == change.requester_id:
         raise ChangeError("Nobody approves their own change.")
-    if not has_right(actor, Right.CHANGE_APPROVE):
-        raise ChangeError(missing_right_message(Right.CHANGE_APPROVE))
+    require_right(actor, Right.CHANGE_APPROVE)
     # An emergency change past approval still takes the decisions of its owed full review.
     reviewing = change.review_pending and change.status not in (S.SUBMITTED, S.APPROVED)
     if change.status not in (S.SUBMITTED, S.APPROVED) and not reviewing:

@@ -6,10 +6,10 @@ from catalogue.models import Environment
 from changes import integrations
 from changes.choices import ChangeType
 from changes.models import ChangeRequest
-from changes.services.base import ChangeError, S, SlotRefused, _locked, _notify, _require, _transition
+from changes.services.base import ChangeError, S, SlotRefused, _locked, _notify, _transition
 from portal import clock
 from portal.models import User
-from portal.roles import Right, has_right
+from portal.roles import Right, has_right, require_right
 from portal.services import audit_record
 
 
@@ -102,7 +102,7 @@ def change_unschedule(*, actor: User, change: ChangeRequest) -> ChangeRequest:
 def window_create(*, actor: User, environment: Environment, weekdays: list[int], start_time, end_time):
     from changes.models import DeploymentWindow
 
-    _require(actor, Right.WINDOW_MANAGE)
+    require_right(actor, Right.WINDOW_MANAGE)
     if not weekdays or any(not isinstance(d, int) or not 0 <= d <= 6 for d in weekdays):
         raise ChangeError("weekdays: list days of the week as numbers, 0 = Monday to 6 = Sunday.")
     if end_time <= start_time:
@@ -132,7 +132,7 @@ def _window_snapshot(window) -> dict:
 
 @transaction.atomic
 def window_delete(*, actor: User, window) -> None:
-    _require(actor, Right.WINDOW_MANAGE)
+    require_right(actor, Right.WINDOW_MANAGE)
     _locked_environment(window.environment_id)
     audit_record(actor=actor, action="window.delete", target=window, before=_window_snapshot(window))
     window.delete()
@@ -145,7 +145,7 @@ def freeze_create(*, actor: User, environment: Environment, starts_at, ends_at, 
     from changes.calendar import HOLDS_SLOT
     from changes.models import Freeze
 
-    _require(actor, Right.FREEZE_MANAGE)
+    require_right(actor, Right.FREEZE_MANAGE)
     if not reason.strip():
         raise ChangeError("reason: say why the environment is frozen.")
     if ends_at <= starts_at:
@@ -204,7 +204,7 @@ def _freeze_snapshot(freeze) -> dict:
 
 @transaction.atomic
 def freeze_delete(*, actor: User, freeze) -> None:
-    _require(actor, Right.FREEZE_MANAGE)
+    require_right(actor, Right.FREEZE_MANAGE)
     _locked_environment(freeze.environment_id)
     audit_record(actor=actor, action="freeze.delete", target=freeze, before=_freeze_snapshot(freeze))
     freeze.delete()

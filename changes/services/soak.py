@@ -7,10 +7,10 @@ from django.db.models import Q
 from catalogue.models import Environment
 from changes import integrations
 from changes.models import ChangeRequest
-from changes.services.base import ChangeError, _locked, _require
+from changes.services.base import ChangeError, _locked
 from portal import clock
 from portal.models import User
-from portal.roles import Right
+from portal.roles import Right, require_right
 from portal.services import audit_record
 
 
@@ -24,7 +24,7 @@ def staging_run_record(
     from changes.models import COMMIT, StagingRun
 
     if actor is not None:
-        _require(actor, Right.STAGING_REPORT)
+        require_right(actor, Right.STAGING_REPORT)
     if result not in StagingRun.Result.values:
         raise ChangeError(f"result: one of {', '.join(StagingRun.Result.values)}.")
     commit = commit.strip().lower()

@@ -2,10 +2,10 @@
 
 from django.db import transaction
 
-from changes.services.base import ChangeError, _require
+from changes.services.base import ChangeError
 from portal import clock
 from portal.models import User
-from portal.roles import Right
+from portal.roles import Right, require_right
 from portal.services import audit_record
 
 
@@ -14,7 +14,7 @@ def standard_template_create(*, actor: User, data: dict):
     """A pre-approved kind of change, kept by policy administrators (the caller checked a fresh OTP)."""
     from changes.models import StandardChangeTemplate
 
-    _require(actor, Right.POLICY_MANAGE)
+    require_right(actor, Right.POLICY_MANAGE)
     if not str(data.get("rollback_plan", "")).strip():
         raise ChangeError("rollback_plan: write how a change of this kind is undone.")
     services_ = data.pop("services", [])
@@ -38,7 +38,7 @@ def standard_template_create(*, actor: User, data: dict):
 @transaction.atomic
 def standard_template_retire(*, actor: User, template):
     """No new change is filed from it; those filed keep it."""
-    _require(actor, Right.POLICY_MANAGE)
+    require_right(actor, Right.POLICY_MANAGE)
     template.active = False
     template.save(update_fields=["active"])
     audit_record(

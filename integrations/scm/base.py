@@ -4,6 +4,8 @@ a check, a review, a revert, a workflow run; the identity the portal's own commi
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from portal.errors import OutsideError
+
 CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 
 # The conclusions of a completed check that let a change through, as GitHub reads them.
@@ -21,20 +23,15 @@ NOTES_COMMITS = 100
 NOTES_LIMIT = 125_000
 
 
-class ScmError(Exception):
+class ScmError(OutsideError):
     """A step the repository refused, in words a person acts on; `kind` names what went wrong
     (conflict, unsigned, checks, token, rate_limit, network, missing). `retry_at` is when a
     rate-limited step may run again."""
 
     def __init__(self, message: str, *, kind: str, retry_at: datetime | None = None):
-        super().__init__(message)
+        # Worth trying again by itself: the repository was out of reach, or rationed.
+        super().__init__(message, transient=kind in ("network", "rate_limit"), retry_at=retry_at)
         self.kind = kind
-        self.retry_at = retry_at
-
-    @property
-    def transient(self) -> bool:
-        """Worth trying again by itself: the repository was out of reach, or rationed."""
-        return self.kind in ("network", "rate_limit")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal.errors import Refusal
+
 
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
@@ -18,13 +20,14 @@ class Conflict(exceptions.APIException):
 
 def exception_handler(exc, context):
     extra = {}
-    if isinstance(exc, DjangoValidationError):
-        # A rule a service enforced: 409 when it clashes with the object's current state (the
-        # service marks it `conflict`), 400 otherwise; the message is the service's own, with
-        # what it adds (`extra`, such as the next free slot).
+    if isinstance(exc, Refusal):
+        # A rule a service enforced: 409 when it clashes with the object's current state, 400
+        # otherwise; the message is the service's own, with what it adds (such as the next slot).
         message = " ".join(exc.messages)
-        extra = getattr(exc, "extra", {})
-        exc = Conflict(message) if getattr(exc, "conflict", False) else exceptions.ValidationError(message)
+        extra = exc.extra
+        exc = Conflict(message) if exc.conflict else exceptions.ValidationError(message)
+    elif isinstance(exc, DjangoValidationError):  # a model's own validation
+        exc = exceptions.ValidationError(" ".join(exc.messages))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) if str(exc) else None)
     elif isinstance(exc, PermissionDenied):

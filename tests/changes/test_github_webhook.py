@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from changes.models import CheckRun, PullRequest
 from changes.selectors import change_detail, change_quorum, deploy_gates
 from portal import clock
-from portal.models import AuditEvent
+from portal.models import AuditEvent, InboundDelivery
 from tests.factories import change_create
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,14 @@ def _secret(settings):
     settings.GITHUB_WEBHOOK_SECRET = SECRET
 
 
-def deliver(payload: dict, *, event: str = "check_run", secret: str = SECRET, signature: str | None = None):
+def deliver(
+    payload: dict,
+    *,
+    event: str = "check_run",
+    secret: str = SECRET,
+    signature: str | None = None,
+    delivery: str = "",
+):
     body = json.dumps(payload).encode()
     signed = (
         signature
@@ -38,6 +45,7 @@ def deliver(payload: dict, *, event: str = "check_run", secret: str = SECRET, si
         content_type="application/json",
         HTTP_X_GITHUB_EVENT=event,
         HTTP_X_HUB_SIGNATURE_256=signed,
+        **({"HTTP_X_GITHUB_DELIVERY": delivery} if delivery else {}),
     )
 
 
@@ -94,6 +102,23 @@ def test_a_signed_check_run_updates_the_change_that_names_its_pull_request(devel
     assert events.count() == 4
     deliver(check_run("lint"))  # the same state again: nothing new
     assert events.count() == 4
+
+
+def test_a_delivery_sent_again_is_acted_on_once_and_a_failed_one_is_not_kept(developer):
+    """GitHub redelivers by the same `X-GitHub-Delivery`: the second is answered without acting.
+    A delivery refused as malformed keeps nothing, so the same id sent again whole is acted on."""
+    change = change_create(developer, pull_request="42")
+    failing = check_run("lint", conclusion="failure")
+    assert deliver(failing, delivery="d-1").status_code == 202
+    passing = check_run("lint")
+    again = deliver(passing, delivery="d-1")  # a forged replay under the id of one taken
+    assert again.status_code == 200 and again.json()["detail"] == "Event already received."
+    assert checks_gate(change, developer)["detail"] == "failing: lint"
+    assert deliver({"check_run": "not an object"}, delivery="d-2").status_code == 400
+    assert deliver(passing, delivery="d-2").status_code == 202
+    assert checks_gate(change, developer)["state"] == "ok"
+    kept = InboundDelivery.objects.filter(source="github").order_by("pk")
+    assert [(d.delivery_id, d.kind) for d in kept] == [("d-1", "check_run"), ("d-2", "check_run")]
 
 
 def test_a_check_run_naming_no_pull_request_counts_for_the_changes_at_its_commit(developer):

@@ -268,7 +268,7 @@ def test_a_rollback_asked_for_while_the_monitoring_completes_wins(watched, ready
     deployment = live(services.deploy(actor=rita, change=ready), alb)
     stale = Deployment.objects.select_related("environment__deploy_settings", "change").get(pk=deployment.pk)
     services.deployment_rollback(actor=rita, deployment=deployment, reason="Support sees errors")
-    engine._complete(stale)  # the engine read the row just before the rollback was asked for
+    engine.complete(stale)  # the engine read the row just before the rollback was asked for
     deployment.refresh_from_db()
     assert deployment.ended_at is None and deployment.state == Deployment.State.MONITORING
     deployment = run(deployment, alb=alb)

@@ -11,8 +11,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from incidents import services
-from incidents.models import Incident, ReceivedMessage, TimelineEntry
-from portal.models import AuditEvent, Notification
+from incidents.models import Incident, TimelineEntry
+from portal.models import AuditEvent, InboundDelivery, Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -105,11 +105,12 @@ def test_an_acknowledgement_on_pagerduty_acknowledges_the_incident_and_pages_not
 
     audit = AuditEvent.objects.get(action="incident.acknowledged")
     assert audit.actor_id is None and audit.after["by"] == "Ada Lovelace on PagerDuty"
-    received = ReceivedMessage.objects.get()
-    assert (received.source, received.kind, received.incident) == (
+    received = InboundDelivery.objects.get()
+    assert (received.source, received.kind, received.object_type, received.object_id) == (
         "pagerduty",
         "incident.acknowledged",
-        incident,
+        "incidents.incident",
+        str(incident.pk),
     )
     assert AuditEvent.objects.filter(action="pagerduty.event", object_id=str(incident.pk)).count() == 1
 
@@ -135,7 +136,7 @@ def test_a_wrong_signature_is_a_401_and_changes_nothing(incident, signature):
     assert response.status_code == 401 and "does not match" in response.json()["detail"]
     incident.refresh_from_db()
     assert incident.status == "triggered"
-    assert not ReceivedMessage.objects.exists()
+    assert not InboundDelivery.objects.exists()
     assert not AuditEvent.objects.exclude(action="incident.declare").exists()
 
 
@@ -156,7 +157,7 @@ def test_the_same_event_delivered_again_is_ignored(incident):
     assert again.status_code == 200 and again.json()["detail"] == "Event already received."
     assert incident.timeline.filter(kind=TimelineEntry.Kind.STATUS).count() == 1
     assert AuditEvent.objects.filter(action="incident.acknowledged").count() == 1
-    assert ReceivedMessage.objects.count() == 1
+    assert InboundDelivery.objects.count() == 1
 
 
 def test_an_acknowledgement_of_a_resolved_incident_changes_nothing(incident, sre):
@@ -196,7 +197,7 @@ def test_other_events_and_unknown_incidents_are_a_202_and_change_nothing(inciden
     response = deliver(payload(incident.dedup_key))
     assert response.status_code == 202 and says in response.json()["detail"]
     incident.refresh_from_db()
-    assert incident.status == "triggered" and not ReceivedMessage.objects.exists()
+    assert incident.status == "triggered" and not InboundDelivery.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -212,7 +213,7 @@ def test_a_signed_body_that_is_not_a_v3_webhook_is_a_400(incident, body):
     response = deliver(body)
     assert response.status_code == 400
     incident.refresh_from_db()
-    assert incident.status == "triggered" and not ReceivedMessage.objects.exists()
+    assert incident.status == "triggered" and not InboundDelivery.objects.exists()
 
 
 def _nul_in_id(key):
@@ -236,7 +237,7 @@ def test_an_event_with_a_nul_character_is_a_400_and_changes_nothing(incident, pa
     response = deliver(payload(incident.dedup_key))
     assert response.status_code == 400 and says in response.json()["detail"]
     incident.refresh_from_db()
-    assert incident.status == "triggered" and not ReceivedMessage.objects.exists()
+    assert incident.status == "triggered" and not InboundDelivery.objects.exists()
     assert not AuditEvent.objects.exclude(action="incident.declare").exists()
     assert incident.timeline.filter(kind=TimelineEntry.Kind.STATUS).count() == 0
 

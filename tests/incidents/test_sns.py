@@ -10,9 +10,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from incidents import services
-from incidents.models import Incident, ReceivedMessage
+from incidents.models import Incident
 from portal import clock
-from portal.models import AuditEvent, Notification
+from portal.models import AuditEvent, InboundDelivery, Notification
 from tests.factories import ServiceFactory
 from tests.incidents.sns_server import TOPIC, FakeSNS, alarm, rsa_key
 
@@ -74,8 +74,13 @@ def test_a_signed_alarm_declares_one_incident_from_the_alarms_own_time(sns, vers
     assert incident.detected_at - incident.started_at >= timedelta(minutes=5)
     pages = Notification.objects.filter(channel="pagerduty", recipient=incident.dedup_key)
     assert [json.loads(p.body)["event_action"] for p in pages] == ["trigger"]
-    received = ReceivedMessage.objects.get()
-    assert (received.source, received.kind, received.incident) == ("sns", "Notification ALARM", incident)
+    received = InboundDelivery.objects.get()
+    assert (received.source, received.kind, received.object_type, received.object_id) == (
+        "sns",
+        "Notification ALARM",
+        "incidents.incident",
+        str(incident.pk),
+    )
     assert set(AuditEvent.objects.values_list("action", flat=True)) == {
         "incident.declare",
         "sns.notification",
@@ -88,7 +93,7 @@ def test_the_same_message_delivered_again_is_acted_on_once(sns):
     assert post(message).status_code == 200
     again = post(message)
     assert again.status_code == 200 and again.json()["detail"] == "Notification already received."
-    assert Incident.objects.count() == 1 and ReceivedMessage.objects.count() == 1
+    assert Incident.objects.count() == 1 and InboundDelivery.objects.count() == 1
     assert Notification.objects.filter(channel="pagerduty").count() == 1
     assert AuditEvent.objects.filter(action="sns.notification").count() == 1
 
@@ -111,14 +116,14 @@ def test_an_alarm_firing_again_or_back_to_ok_tells_the_open_incident(sns, sre):
     assert said[-1] == "checkout-5xx is back to OK: Threshold Crossed: back under."
     assert list(incident.timeline.filter(kind="alarm").values_list("text", flat=True)) == [said[2], said[-1]]
     assert Notification.objects.filter(channel="pagerduty", recipient=incident.dedup_key).count() == 2
-    kept = ReceivedMessage.objects.order_by("pk")
+    kept = InboundDelivery.objects.order_by("pk")
     assert [m.kind for m in kept] == [
         "Notification ALARM",
         "Notification ALARM",
         "Notification OK",
         "Notification INSUFFICIENT_DATA",
     ]
-    assert [m.incident for m in kept] == [incident, incident, incident, None]
+    assert [m.object_id for m in kept] == [str(incident.pk)] * 3 + [""]
     assert AuditEvent.objects.filter(action="sns.notification").count() == 4
 
 
@@ -136,7 +141,7 @@ def test_an_ok_without_an_open_incident_is_kept_only(sns):
     response = post(alarm_message(sns, "checkout-5xx", "OK"))
     assert response.status_code == 200 and response.json()["detail"] == "checkout-5xx is OK: kept."
     assert not Incident.objects.exists()
-    assert ReceivedMessage.objects.get().incident is None
+    assert InboundDelivery.objects.get().object_id == ""
 
 
 def test_an_alarm_without_a_trigger_began_when_it_fired_never_after_now(sns):
@@ -233,7 +238,7 @@ def test_a_forged_or_unverifiable_message_is_refused_and_leaves_nothing(sns, for
     response = post(message)
     assert response.status_code == 403, response.json()
     assert says in response.json()["detail"]
-    assert not Incident.objects.exists() and not ReceivedMessage.objects.exists()
+    assert not Incident.objects.exists() and not InboundDelivery.objects.exists()
     assert not AuditEvent.objects.exists() and not Notification.objects.exists()
     assert sns.certificate_fetches() == fetched
 
@@ -242,7 +247,7 @@ def test_a_topic_not_listed_is_refused_when_topics_are_listed(sns, settings):
     settings.SNS_TOPIC_ARNS = ["arn:aws:sns:eu-west-1:123456789012:other-alarms"]
     response = post(alarm_message(sns))
     assert response.status_code == 403 and "not one SNS_TOPIC_ARNS lists" in response.json()["detail"]
-    assert not Incident.objects.exists() and not ReceivedMessage.objects.exists()
+    assert not Incident.objects.exists() and not InboundDelivery.objects.exists()
 
     settings.SNS_TOPIC_ARNS = ["arn:aws:sns:eu-west-1:123456789012:other-alarms", TOPIC]
     assert post(alarm_message(sns)).status_code == 200
@@ -260,7 +265,7 @@ def test_without_topics_listed_sns_is_not_configured(sns, settings):
         response = post(message)
         assert response.status_code == 503 and response.json()["code"] == "not_configured"
         assert "Set SNS_TOPIC_ARNS" in response.json()["detail"]
-    assert not Incident.objects.exists() and not ReceivedMessage.objects.exists()
+    assert not Incident.objects.exists() and not InboundDelivery.objects.exists()
     assert not AuditEvent.objects.exists() and not Notification.objects.exists()
     assert sns.requests == []
 
@@ -276,7 +281,7 @@ def test_a_subscription_to_a_topic_not_listed_is_refused_and_never_confirmed(sns
     assert response.status_code == 403 and response.json()["code"] == "topic_refused"
     assert f"The topic {OTHER_TOPIC} is not one SNS_TOPIC_ARNS lists" in response.json()["detail"]
     assert sns.requests == []  # neither the certificate nor the SubscribeURL
-    assert not ReceivedMessage.objects.exists() and not AuditEvent.objects.exists()
+    assert not InboundDelivery.objects.exists() and not AuditEvent.objects.exists()
 
 
 def test_a_subscription_is_confirmed_by_visiting_its_subscribe_url(sns):
@@ -287,8 +292,8 @@ def test_a_subscription_is_confirmed_by_visiting_its_subscribe_url(sns):
     assert response.status_code == 200 and response.json()["detail"] == f"Subscribed to {TOPIC}."
     confirmations = [path for path in sns.requests if "Action=ConfirmSubscription" in path]
     assert confirmations == [message["SubscribeURL"].removeprefix(sns.url)]
-    received = ReceivedMessage.objects.get()
-    assert (received.source, received.message_id, received.kind) == (
+    received = InboundDelivery.objects.get()
+    assert (received.source, received.delivery_id, received.kind) == (
         "sns",
         message["MessageId"],
         "SubscriptionConfirmation",
@@ -310,14 +315,14 @@ def test_a_subscribe_url_off_aws_or_unanswered_confirms_nothing(sns):
     sns.confirm_status = 500
     response = post(sns.message("SubscriptionConfirmation", message="Subscribe.", timestamp=clock.now()))
     assert response.status_code == 502 and "did not confirm" in response.json()["detail"]
-    assert not ReceivedMessage.objects.exists() and not AuditEvent.objects.exists()
+    assert not InboundDelivery.objects.exists() and not AuditEvent.objects.exists()
 
 
 def test_an_unsubscribe_confirmation_is_kept(sns):
     message = sns.message("UnsubscribeConfirmation", message="You have unsubscribed.", timestamp=clock.now())
     response = post(message)
     assert response.status_code == 200
-    assert ReceivedMessage.objects.get().kind == "UnsubscribeConfirmation"
+    assert InboundDelivery.objects.get().kind == "UnsubscribeConfirmation"
     assert AuditEvent.objects.filter(action="sns.unsubscribe").count() == 1
     assert not [path for path in sns.requests if "Action=" in path]
 
@@ -348,7 +353,7 @@ def _nul_in_topic(sns):
 def test_a_message_with_a_nul_character_is_a_400_and_leaves_nothing(sns, message, says):
     response = post(message(sns))
     assert response.status_code == 400 and says in response.json()["detail"]
-    assert not Incident.objects.exists() and not ReceivedMessage.objects.exists()
+    assert not Incident.objects.exists() and not InboundDelivery.objects.exists()
     assert not AuditEvent.objects.exists() and not Notification.objects.exists()
 
 
@@ -381,7 +386,7 @@ UNSIGNED = {
 def test_a_body_that_is_not_an_sns_message_is_a_400(sns, body, says):
     response = post(body)
     assert response.status_code == 400 and says in response.json()["detail"]
-    assert not ReceivedMessage.objects.exists() and not AuditEvent.objects.exists()
+    assert not InboundDelivery.objects.exists() and not AuditEvent.objects.exists()
 
 
 def _alarm_json(**fields) -> str:
@@ -406,4 +411,4 @@ def _alarm_json(**fields) -> str:
 def test_a_signed_notification_that_is_not_a_cloudwatch_alarm_is_a_400(sns, message, says):
     response = post(sns.message(message=message, timestamp=clock.now()))
     assert response.status_code == 400 and says in response.json()["detail"]
-    assert not Incident.objects.exists() and not ReceivedMessage.objects.exists()
+    assert not Incident.objects.exists() and not InboundDelivery.objects.exists()

@@ -1,0 +1,295 @@
+"""An incident's life: declared, acknowledged, mitigated, resolved (a step may be skipped, never
+undone), published on the status page, joined, commanded, noted."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from incidents.models import Incident, IncidentStatus, PostMortem, Severity, TimelineEntry
+from incidents.services.base import INCIDENT_CHANNEL, IncidentRefused, page, timeline_add
+from portal import clock
+from portal.roles import Right, has_right, missing_right_message, require_right
+from portal.services import audit_record, notification_send
+
+
+@transaction.atomic
+def incident_declare(
+    *,
+    actor,
+    title: str,
+    severity: str,
+    summary: str = "",
+    services=(),
+    public: bool = False,
+    source: str = Incident.Source.PERSON,
+    deployment=None,
+    change=None,
+    started_at=None,
+    alarm: str = "",
+) -> Incident:
+    """Declares an incident (the portal itself when `actor` is None), linked to what it follows."""
+    if actor is not None and not has_right(actor, Right.INCIDENT_DECLARE):
+        raise PermissionDenied(missing_right_message(Right.INCIDENT_DECLARE))
+    if public and actor is not None and not has_right(actor, Right.INCIDENT_MANAGE):
+        raise PermissionDenied(
+            "Only those who run incidents put one on the public status page: declare it, and an SRE "
+            "publishes it."
+        )
+    if not title.strip():
+        raise ValidationError("title: say what is broken.")
+    if severity not in Severity.values:
+        raise ValidationError(f"severity: one of {', '.join(Severity.values)}.")
+    now = clock.now()
+    change = change or (deployment.change if deployment is not None else None)
+    if started_at is not None and started_at > now:
+        raise ValidationError("started_at: the trouble cannot begin in the future.")
+    incident = Incident.objects.create(
+        title=title.strip()[:200],
+        severity=severity,
+        summary=summary.strip(),
+        source=source,
+        declared_by=actor,
+        public=public,
+        deployment=deployment,
+        change=change,
+        started_at=started_at,
+        detected_at=now,
+        created_at=now,
+        alarm=alarm,
+    )
+    incident.services.set(services)
+    audit_record(
+        actor=actor,
+        action="incident.declare",
+        target=incident,
+        after={
+            "title": incident.title,
+            "severity": severity,
+            "source": source,
+            "public": public,
+            "services": sorted(s.name for s in services),
+            "deployment": deployment.pk if deployment else None,
+            "change": change.number if change else None,
+        },
+    )
+    who = actor.display_name if actor is not None else Incident.Source(source).label
+    timeline_add(
+        incident,
+        TimelineEntry.Kind.DECLARED,
+        f"{severity} declared: {incident.title} ({who}).",
+        actor=actor,
+        public=True,
+    )
+    if deployment is not None:
+        timeline_add(
+            incident,
+            TimelineEntry.Kind.LINK,
+            f"Follows deployment {deployment.pk} of {deployment.change.number} ({deployment.version}) "
+            f"to {deployment.environment}.",
+            deployment=deployment.pk,
+        )
+    page(incident, "trigger")
+    _tell_declared(incident, who)
+    return incident
+
+
+def _tell_declared(incident: Incident, who: str) -> None:
+    """Slack's #incidents always, the alert channel too for a P0 or P1 (the deployment's
+    environment's, else #production-alerts), and the people of the change it follows by e-mail."""
+    from incidents.defaults import ALERT_CHANNEL, ALERT_SEVERITIES
+
+    subject = f"{incident.number} {incident.severity} declared: {incident.title}"
+    body = incident.summary or f"Declared by {who}."
+    channels = [INCIDENT_CHANNEL]
+    if incident.severity in ALERT_SEVERITIES:
+        deployment = incident.deployment
+        deploy = getattr(deployment.environment, "deploy_settings", None) if deployment else None
+        channels.append(deploy.alert_channel if deploy and deploy.alert_channel else ALERT_CHANNEL)
+    for channel in dict.fromkeys(channels):
+        notification_send(channel="slack", recipient=channel, subject=subject, body=body)
+    if incident.change is not None:
+        people = [incident.change.requester, *incident.change.stakeholders.all()]
+        for email in sorted({p.email for p in people if p.email}):
+            notification_send(channel="email", recipient=email, subject=subject, body=body)
+
+
+def _moved(
+    actor, incident: Incident, status: str, *, stamp: str, note: str = "", by: str = "", paged: bool = False
+) -> Incident:
+    """Moves the incident on, if its status allows, stamping when; audited and on the timeline.
+    `actor` is None when PagerDuty brought the step back (`by` says who there; `paged`: PagerDuty
+    knows already, so the page is not told again)."""
+    if actor is not None and not has_right(actor, Right.INCIDENT_MANAGE):
+        raise PermissionDenied(missing_right_message(Right.INCIDENT_MANAGE))
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        if not locked.can_transition_to(status):
+            raise IncidentRefused(locked.transition_error(status))
+        before = locked.status
+        locked.status = status
+        setattr(locked, stamp, clock.now())
+        if status == IncidentStatus.ACKNOWLEDGED and locked.commander_id is None and actor is not None:
+            locked.commander = actor  # whoever acknowledges first runs it, until someone takes command
+            locked.responders.add(actor)
+        locked.save(update_fields=["status", stamp, "commander"])
+        audit_record(
+            actor=actor,
+            action=f"incident.{status}",
+            target=locked,
+            before={"status": before},
+            after={"status": status, **({"note": note} if note else {}), **({"by": by} if by else {})},
+        )
+        who = actor.display_name if actor is not None else by
+        words = f"{IncidentStatus(status).label} by {who}" + (f": {note}" if note else ".")
+        timeline_add(
+            locked,
+            TimelineEntry.Kind.STATUS,
+            words,
+            actor=actor,
+            public=status in PUBLIC_STEPS,
+            status=status,
+            note=note,
+        )
+        if status in PAGE_ACTIONS and not paged:
+            page(locked, PAGE_ACTIONS[status])
+        if status == IncidentStatus.RESOLVED:
+            notification_send(
+                channel="slack", recipient=INCIDENT_CHANNEL, subject=f"{locked.number} resolved", body=words
+            )
+            _postmortem_required(locked)
+        return locked
+
+
+def _postmortem_required(incident: Incident) -> PostMortem | None:
+    """A resolved P0 or P1, or an incident that needed a rollback, owes a post-mortem within 48
+    hours: made now with its timeline filled in from the incident's (in the caller's transaction)."""
+    from incidents.defaults import POSTMORTEM_DUE, POSTMORTEM_SEVERITIES
+
+    rolled_back = (
+        incident.source == Incident.Source.DEPLOYMENT  # it rolled back by itself
+        or incident.timeline.filter(kind=TimelineEntry.Kind.ROLLBACK, data__has_key="deployment").exists()
+    )
+    if incident.severity not in POSTMORTEM_SEVERITIES and not rolled_back:
+        return None
+    lines = [f"{e.at:%Y-%m-%d %H:%M} UTC  {e.text}" for e in incident.timeline.all()]
+    postmortem, _ = PostMortem.objects.get_or_create(
+        incident=incident,
+        defaults={
+            "due_at": incident.resolved_at + POSTMORTEM_DUE,
+            "timeline": "\n".join(lines),
+            "summary": incident.summary,
+        },
+    )
+    due = f"{postmortem.due_at:%Y-%m-%d %H:%M} UTC"
+    timeline_add(
+        incident, TimelineEntry.Kind.LINK, f"A post-mortem is due by {due}.", postmortem=postmortem.pk
+    )
+    return postmortem
+
+
+# The steps the status page tells customers of, in its own words (never the step's note, which is
+# for the team; an acknowledgement finds no cause yet: customers still read "Investigating").
+PUBLIC_STEPS = (IncidentStatus.MITIGATED, IncidentStatus.RESOLVED)
+# What each step tells PagerDuty (mitigated is ours alone: the page stays open until resolved).
+PAGE_ACTIONS = {IncidentStatus.ACKNOWLEDGED: "acknowledge", IncidentStatus.RESOLVED: "resolve"}
+
+
+def incident_acknowledge(*, actor, incident: Incident, note: str = "", **outside) -> Incident:
+    return _moved(actor, incident, IncidentStatus.ACKNOWLEDGED, stamp="acknowledged_at", note=note, **outside)
+
+
+def incident_mitigate(*, actor, incident: Incident, note: str = "") -> Incident:
+    return _moved(actor, incident, IncidentStatus.MITIGATED, stamp="mitigated_at", note=note)
+
+
+def incident_resolve(*, actor, incident: Incident, note: str = "", **outside) -> Incident:
+    return _moved(actor, incident, IncidentStatus.RESOLVED, stamp="resolved_at", note=note, **outside)
+
+
+@transaction.atomic
+def incident_publish(*, actor, incident: Incident, public: bool) -> Incident:
+    """Puts the incident on the public status page (with its public updates, and one that says it is
+    being looked into while it is open) or takes it off again (whoever runs incidents)."""
+    from incidents import status
+
+    require_right(actor, Right.INCIDENT_MANAGE)
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if locked.public == public:
+        return locked
+    locked.public = public
+    locked.save(update_fields=["public"])
+    audit_record(
+        actor=actor,
+        action="incident.publish",
+        target=locked,
+        before={"public": not public},
+        after={"public": public},
+    )
+    words = "Put on the public status page" if public else "Taken off the public status page"
+    timeline_add(locked, TimelineEntry.Kind.NOTE, f"{words} by {actor.display_name}.", actor=actor)
+    if public and locked.status != IncidentStatus.RESOLVED:
+        timeline_add(
+            locked, TimelineEntry.Kind.DECLARED, f"Published: {locked.title}.", actor=actor, public=True
+        )
+    transaction.on_commit(status.status_page_forget)
+    return locked
+
+
+@transaction.atomic
+def incident_join(*, actor, incident: Incident) -> Incident:
+    """The person joins the response (anyone who may declare incidents); joining twice is a no-op."""
+    require_right(actor, Right.INCIDENT_DECLARE)
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if locked.status == IncidentStatus.RESOLVED:
+        raise IncidentRefused(f"{locked.number} is resolved: there is no response to join.")
+    if locked.responders.filter(pk=actor.pk).exists():
+        return locked
+    locked.responders.add(actor)
+    audit_record(actor=actor, action="incident.join", target=locked, after={"responder": actor.username})
+    timeline_add(locked, TimelineEntry.Kind.NOTE, f"{actor.display_name} joined the response.", actor=actor)
+    return locked
+
+
+@transaction.atomic
+def incident_take_command(*, actor, incident: Incident) -> Incident:
+    """The person takes command (whoever runs incidents), from whoever had it; they respond too."""
+    require_right(actor, Right.INCIDENT_MANAGE)
+    locked = Incident.objects.select_for_update(of=("self",)).select_related("commander").get(pk=incident.pk)
+    if locked.status == IncidentStatus.RESOLVED:
+        raise IncidentRefused(f"{locked.number} is resolved: there is nothing to command.")
+    if locked.commander_id == actor.pk:
+        return locked
+    before = locked.commander.username if locked.commander else None
+    words = f"{actor.display_name} took command" + (
+        f" from {locked.commander.display_name}." if locked.commander else "."
+    )
+    locked.commander = actor
+    locked.save(update_fields=["commander"])
+    locked.responders.add(actor)
+    audit_record(
+        actor=actor,
+        action="incident.command",
+        target=locked,
+        before={"commander": before},
+        after={"commander": actor.username},
+    )
+    timeline_add(locked, TimelineEntry.Kind.NOTE, words, actor=actor)
+    return locked
+
+
+@transaction.atomic
+def incident_note(*, actor, incident: Incident, text: str, public: bool = False) -> TimelineEntry:
+    """A person's note on the timeline (anyone who may declare incidents may add one); a `public`
+    one is an update on the status page too, which only whoever runs incidents posts, and only for
+    a public incident."""
+    require_right(actor, Right.INCIDENT_DECLARE)
+    if public and not has_right(actor, Right.INCIDENT_MANAGE):
+        raise PermissionDenied(missing_right_message(Right.INCIDENT_MANAGE))
+    if not text.strip():
+        raise ValidationError("text: write the note.")
+    if public and not incident.public:
+        raise ValidationError(f"public: {incident.number} is not on the status page.")
+    entry = timeline_add(incident, TimelineEntry.Kind.NOTE, text.strip(), actor=actor, public=public)
+    audit_record(
+        actor=actor, action="incident.note", target=incident, after={"text": entry.text, "public": public}
+    )
+    return entry

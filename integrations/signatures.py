@@ -1,0 +1,19 @@
+"""The one check of an HMAC-SHA256 signature that inbound webhooks carry (GitHub's
+`X-Hub-Signature-256: sha256=<hex>`, PagerDuty's `X-PagerDuty-Signature: v1=<hex>[, v1=<hex>]`,
+several while a secret is rotated), compared in constant time."""
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+
+
+def hmac_hex(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signed_with(*, secret: str, body: bytes, given: Iterable[str], prefix: str) -> bool:
+    """Whether any of the signatures `given` (each `prefix` + hex) is the body's under `secret`."""
+    expected = (prefix + hmac_hex(secret, body)).encode()
+    return any(
+        hmac.compare_digest(expected, signature.strip().encode("utf-8", "replace")) for signature in given
+    )
