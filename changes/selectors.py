@@ -3,13 +3,14 @@
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, F, IntegerField, OuterRef, Prefetch, QuerySet
 from django.db.models.expressions import RawSQL
 
+from changes import rules
 from changes.choices import ChangeStatus, Decision
 from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
-from changes.quorum import QuorumSummary, quorum_summary, reviewed_commit
-from integrations import scm
+from changes.quorum import QuorumSummary, quorum_summary
 from portal.models import AuditEvent
 from portal.roles import Right, has_right
 
@@ -213,42 +214,31 @@ def stale_approval_of(user, change: ChangeRequest) -> Approval | None:
     return mine[-1]
 
 
-def change_actions(user, change: ChangeRequest, summary: QuorumSummary) -> dict[str, str | None]:
-    """What this user may do to this change now: action -> None when allowed, or why it is not."""
-    from changes.choices import ALLOWED_TRANSITIONS, DECIDABLE, EDITABLE, SUBMITTABLE
+# The acts a change's page offers, each by its predicate (changes.rules); whether the page says why
+# an act refused for the change's state is not offered (edit and decide say it; the others are
+# simply not offered then).
+ACTS = (
+    ("edit", rules.edit_refusal, True),
+    ("submit", rules.submit_refusal, False),
+    ("decide", rules.decide_refusal, True),
+    ("cancel", rules.cancel_refusal, False),
+    ("schedule", rules.schedule_refusal, False),
+    ("unschedule", rules.unschedule_refusal, False),
+)
 
-    mine = user.pk == change.requester_id
-    status = change.get_status_display().lower()
+
+def change_actions(user, change: ChangeRequest) -> dict[str, str | None]:
+    """What this user may do to this change now: action -> None when allowed, or why it is not.
+    An act not theirs to do (a 403), or refused for the state where the page does not say why, is
+    left out."""
     actions: dict[str, str | None] = {}
-    if mine:
-        actions["edit"] = None if change.status in EDITABLE else f"It is {status}: no more edits."
-        if change.status in SUBMITTABLE:
-            blocked = (
-                change.status in (ChangeStatus.CHANGES_REQUESTED, ChangeStatus.REJECTED) and summary.blockers
-            )
-            actions["submit"] = (
-                "Edit the change to answer the request for changes first." if blocked else None
-            )
-    if has_right(user, Right.CHANGE_APPROVE):
-        if mine:
-            actions["decide"] = "You filed this change: someone else approves it."
-        elif change.status not in DECIDABLE and not change.review_pending:
-            actions["decide"] = f"It is {status}: decisions are taken while it is submitted or approved."
-        elif not reviewed_commit(change) and scm.configured():
-            actions["decide"] = (
-                "Its branch has not been read from the repository yet: a decision is given on a commit. "
-                "Reload in a few seconds."
-            )
-        else:
-            actions["decide"] = None
-    may_cancel = mine or has_right(user, Right.DEPLOYMENT_DEPLOY)
-    if may_cancel and ChangeStatus.CANCELLED in ALLOWED_TRANSITIONS[change.status]:
-        actions["cancel"] = None
-    # The requester or a release manager books (or moves, or gives up) its slot in the calendar.
-    if may_cancel and change.status in (ChangeStatus.APPROVED, ChangeStatus.SCHEDULED):
-        actions["schedule"] = None
-    if may_cancel and change.status == ChangeStatus.SCHEDULED:
-        actions["unschedule"] = None
+    for act, predicate, says_state in ACTS:
+        refusal = predicate(user, change)
+        if isinstance(refusal, PermissionDenied) or (
+            isinstance(refusal, rules.StateRefusal) and not says_state
+        ):
+            continue
+        actions[act] = rules.explained(refusal)
     return actions
 
 

@@ -10,8 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from catalogue.choices import Phase
-from changes import selectors, services
-from changes.choices import CLOSED, ChangeStatus
+from changes import rules, selectors, services
+from changes.choices import ChangeStatus
 from changes.filters import ChangeRequestFilter
 from changes.forms import CancelForm, ChangeRequestForm, ChecklistTickForm, CommentForm, DecisionForm
 from changes.models import ChangeRequest, ChecklistItem, Comment
@@ -125,10 +125,7 @@ def change_new(request):
 @login_required
 def change_edit(request, pk: int):
     change = _detail(request, pk)
-    summary = selectors.change_quorum(change)
-    refusal = selectors.change_actions(request.user, change, summary).get(
-        "edit", "Only the requester edits a change; comment to suggest an edit."
-    )
+    refusal = rules.explained(rules.edit_refusal(request.user, change))
     if refusal:
         return forbidden(request, reason=refusal)
     form = ChangeRequestForm(request.POST or None, instance=change)
@@ -174,7 +171,7 @@ def _detail_context(request, change, **forms) -> dict:
         "change": change,
         "summary": summary,
         "review": selectors.change_review(change) if change.review_pending else None,
-        "actions": selectors.change_actions(request.user, change, summary),
+        "actions": selectors.change_actions(request.user, change),
         "my_stale_approval": selectors.stale_approval_of(request.user, change),
         "contents": selectors.change_contents(change),
         "shipped_in": list(change.shipped_in.select_related("change").only(*SHIPPED_IN_SHOWS)),
@@ -219,12 +216,9 @@ def _next_slot(change):
 
 
 def _mark_tickable(request, change, items) -> None:
-    """Whether the viewer may tick each item: person items only, by whom the item's own rule
-    names (`ChecklistItem.tick_refusal`, which the service enforces)."""
-    user = request.user
-    open_ = user.has_perm(Right.CHANGE_CREATE) and change.status not in CLOSED
+    """Whether the viewer may tick each item: the service's own predicate (changes.rules)."""
     for item in items:
-        item.tickable = open_ and not item.integration and item.tick_refusal(user, change) is None
+        item.tickable = rules.tick_refusal(request.user, change, item) is None
 
 
 def _checklist_marked(request, change, items, history=None) -> None:

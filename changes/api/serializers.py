@@ -413,12 +413,12 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
         return {"open": soak.open, "message": soak.message, "opens_at": soak.opens_at}
 
     def get_actions(self, change) -> dict:
-        from changes.selectors import change_actions, change_quorum
+        from changes.selectors import change_actions
 
         request = self.context.get("request")
         if request is None:
             return {}
-        actions = change_actions(request.user, change, change_quorum(change))
+        actions = change_actions(request.user, change)
         return {name: {"allowed": reason is None, "reason": reason} for name, reason in actions.items()}
 
     def get_quorum(self, change) -> dict:

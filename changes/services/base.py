@@ -5,8 +5,8 @@ from changes import integrations, snapshots
 from changes.choices import ChangeStatus
 from changes.models import ChangeRequest, ChecklistItem
 from changes.quorum import reviewed_commit
+from changes.rules import ChangeError
 from portal import clock
-from portal.errors import Refusal
 from portal.services import audit_record, notification_send
 
 S = ChangeStatus
@@ -28,10 +28,6 @@ EDITABLE_FIELDS = (
     "incident",
     "fixes_forward",
 )
-
-
-class ChangeError(Refusal):
-    """A rule refused the act; `conflict` marks a clash with the change's current state (409)."""
 
 
 class SlotRefused(ChangeError):

@@ -2,13 +2,12 @@
 
 from django.db import transaction
 
-from changes import integrations
-from changes.choices import APPROVED_ONWARDS, CLOSED
+from changes.choices import APPROVED_ONWARDS
 from changes.models import ChangeRequest, ChecklistItem
-from changes.services.base import ChangeError, _locked
+from changes.rules import refuse, tick_refusal
+from changes.services.base import _locked
 from portal import clock
 from portal.models import User
-from portal.roles import Right, require_right
 from portal.services import audit_record, notification_send
 
 
@@ -23,19 +22,7 @@ def checklist_item_set(*, actor: User, item: ChecklistItem, done: bool, evidence
     """
     change = _locked(item.change)
     item = ChecklistItem.objects.select_for_update().get(pk=item.pk)
-    if item.integration:
-        label = integrations.LABELS.get(item.integration, item.integration)
-        state = "ticks it" if integrations.is_connected(item.integration) else "is not connected yet"
-        raise ChangeError(f"“{item.text}” is proven by {label}, which {state}; nobody ticks it by hand.")
-    require_right(actor, Right.CHANGE_CREATE)
-    refusal = item.tick_refusal(actor, change)
-    if refusal:
-        raise ChangeError(refusal)
-    if change.status in CLOSED:
-        raise ChangeError(
-            f"{change.number} is {change.get_status_display().lower()}; its checklist is closed.",
-            conflict=True,
-        )
+    refuse(tick_refusal(actor, change, item))
     if not done and not item.done:
         return item  # nothing to take back: no event, nobody told
     before = {"item": item.key, "done": item.done, "evidence": item.evidence}

@@ -6,15 +6,14 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 
 from changes import integrations, snapshots
-from changes.choices import ChangeType, Decision
+from changes.choices import DECIDABLE, ChangeType, Decision
 from changes.models import Approval, ChangeRequest
 from changes.quorum import quorum_summary, reviewed_commit
+from changes.rules import decide_refusal, refuse
 from changes.selectors import NEW_COMMITS, code_owner_logins, pending_approvers
 from changes.services.base import ChangeError, S, _locked, _notify, _transition
-from integrations import scm
 from portal import clock
 from portal.models import User
-from portal.roles import Right, require_right
 from portal.services import audit_record, notification_send
 
 
@@ -107,32 +106,14 @@ def change_decide(
     change = _locked(change)
     if decision not in Decision.values:
         raise ChangeError(f"{decision!r} is not a decision; use approve, reject or request_changes.")
-    if actor.pk == change.requester_id:
-        raise ChangeError("Nobody approves their own change.")
-    require_right(actor, Right.CHANGE_APPROVE)
+    refuse(decide_refusal(actor, change))
     # An emergency change past approval still takes the decisions of its owed full review.
-    reviewing = change.review_pending and change.status not in (S.SUBMITTED, S.APPROVED)
-    if change.status not in (S.SUBMITTED, S.APPROVED) and not reviewing:
-        state = change.get_status_display().lower()
-        raise ChangeError(
-            f"{change.number} is {state}: decisions are taken while it is submitted or approved.",
-            conflict=True,
-        )
+    reviewing = change.review_pending and change.status not in DECIDABLE
     if capacity and capacity not in actor.capacity_names():
         raise ChangeError(f"You do not hold the {capacity} capacity, so you cannot sign off as it.")
     if capacity and decision != Decision.APPROVE:
         raise ChangeError("A sign-off is an approval; reject or request changes without a capacity.")
     commit = reviewed_commit(change)
-    if not commit and scm.configured():
-        from changes.selectors import pull_request_of
-
-        pull = pull_request_of(change)
-        why = f" (the last read failed: {pull.error})" if pull is not None and pull.error else ""
-        raise ChangeError(
-            f"{change.number}'s branch has not been read from the repository yet{why}. A decision is "
-            "given on a commit, so it waits for the read, a few seconds after submission.",
-            conflict=True,
-        )
     standing = change.approvals.filter(approver=actor, dismissed_at__isnull=True).first()
     replaces = standing.decision if standing is not None else None
     now = clock.now()

@@ -6,8 +6,9 @@ from django.db import transaction
 
 from catalogue.models import Environment, Service
 from changes import integrations
-from changes.choices import EDITABLE, SUBMITTABLE, ChangeType, Decision
+from changes.choices import ChangeType
 from changes.models import ChangeRequest
+from changes.rules import cancel_refusal, edit_refusal, refuse, submit_refusal
 from changes.services.base import (
     EDITABLE_FIELDS,
     ChangeError,
@@ -23,7 +24,6 @@ from changes.services.decisions import _dismiss
 from integrations import scm
 from portal import clock, hooks
 from portal.models import User
-from portal.roles import Right, has_right
 from portal.services import audit_record
 
 
@@ -164,13 +164,7 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
     from catalogue.defaults import MIGRATION_CHECKLIST
 
     change = _locked(change)
-    if actor.pk != change.requester_id:
-        raise ChangeError("Only the requester edits a change; comment to suggest an edit.")
-    if change.status not in EDITABLE:
-        raise ChangeError(
-            f"{change.number} is {change.get_status_display().lower()} and can no longer be edited.",
-            conflict=True,
-        )
+    refuse(edit_refusal(actor, change))
     if "rollback_plan" in data and not str(data["rollback_plan"]).strip():
         raise ChangeError("Write the rollback plan: how to go back if this goes wrong.")
     before = {**_snapshot(change), **_relations(change)}
@@ -235,22 +229,7 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
 def change_submit(*, actor: User, change: ChangeRequest) -> ChangeRequest:
     """Sends a draft (or an answered request for changes) to the approvers; tells stakeholders."""
     change = _locked(change)
-    if actor.pk != change.requester_id:
-        raise ChangeError("Only the requester submits a change.")
-    if change.status not in SUBMITTABLE:
-        state = change.get_status_display().lower()
-        raise ChangeError(
-            f"{change.number} is {state}: only a draft or a sent-back change is submitted.", conflict=True
-        )
-    if (
-        change.status in (S.CHANGES_REQUESTED, S.REJECTED)
-        and change.approvals.filter(
-            dismissed_at__isnull=True, decision__in=[Decision.REJECT, Decision.REQUEST_CHANGES]
-        ).exists()
-    ):
-        raise ChangeError(
-            "Edit the change to answer the request for changes before submitting it again.", conflict=True
-        )
+    refuse(submit_refusal(actor, change))
     _transition(change, S.SUBMITTED, actor=actor)
     _notify(
         change,
@@ -276,8 +255,7 @@ def _read_repository_later(change: ChangeRequest) -> None:
 @transaction.atomic
 def change_cancel(*, actor: User, change: ChangeRequest, reason: str) -> ChangeRequest:
     change = _locked(change)
-    if actor.pk != change.requester_id and not has_right(actor, Right.DEPLOYMENT_DEPLOY):
-        raise ChangeError("Only the requester or a release manager cancels a change.")
+    refuse(cancel_refusal(actor, change))
     if not reason.strip():
         raise ChangeError("Say why the change is cancelled.")
     was_approved = change.status in (S.APPROVED, S.SCHEDULED)

@@ -6,10 +6,11 @@ from catalogue.models import Environment
 from changes import integrations
 from changes.choices import ChangeType
 from changes.models import ChangeRequest
+from changes.rules import refuse, schedule_refusal, unschedule_refusal
 from changes.services.base import ChangeError, S, SlotRefused, _locked, _notify, _transition
 from portal import clock
 from portal.models import User
-from portal.roles import Right, has_right, require_right
+from portal.roles import Right, require_right
 from portal.services import audit_record
 
 
@@ -26,13 +27,7 @@ def change_schedule(*, actor: User, change: ChangeRequest, start, end) -> Change
     from changes.calendar import Calendar, Slot
 
     change = _locked(change)
-    if actor.pk != change.requester_id and not has_right(actor, Right.DEPLOYMENT_DEPLOY):
-        raise ChangeError("Only the requester or a release manager schedules a change.")
-    if change.status not in (S.APPROVED, S.SCHEDULED):
-        raise ChangeError(
-            f"{change.number} is {change.get_status_display().lower()}: only approved changes are scheduled.",
-            conflict=True,
-        )
+    refuse(schedule_refusal(actor, change))
     if end <= start:
         raise ChangeError("window_end: the slot must end after it starts.")
     environment = _locked_environment(change.environment_id)
@@ -87,12 +82,7 @@ def change_schedule(*, actor: User, change: ChangeRequest, start, end) -> Change
 def change_unschedule(*, actor: User, change: ChangeRequest) -> ChangeRequest:
     """Gives the slot up: the change is approved again, waiting for a new one."""
     change = _locked(change)
-    if actor.pk != change.requester_id and not has_right(actor, Right.DEPLOYMENT_DEPLOY):
-        raise ChangeError("Only the requester or a release manager unschedules a change.")
-    if change.status != S.SCHEDULED:
-        raise ChangeError(
-            f"{change.number} is {change.get_status_display().lower()}, not scheduled.", conflict=True
-        )
+    refuse(unschedule_refusal(actor, change))
     _transition(change, S.APPROVED, actor=actor, note="unscheduled")
     _notify(change, f"{change.number} unscheduled", f"{change.title} waits for a new slot.")
     return change

@@ -16,12 +16,12 @@ def test_detail_says_what_the_caller_may_do_and_why_not(developer, qa, auditor):
     mine = client_for(developer).get(f"/api/v1/changes/{change.pk}/").json()["actions"]
     assert mine["edit"] == {"allowed": True, "reason": None}
     assert mine["submit"] == {"allowed": True, "reason": None}
-    assert mine["decide"] == {"allowed": False, "reason": "You filed this change: someone else approves it."}
+    assert mine["decide"] == {"allowed": False, "reason": "Nobody approves their own change."}
     theirs = client_for(qa).get(f"/api/v1/changes/{change.pk}/").json()["actions"]
     assert theirs == {
         "decide": {
             "allowed": False,
-            "reason": "It is draft: decisions are taken while it is submitted or approved.",
+            "reason": f"{change.number} is draft: decisions are taken while it is submitted or approved.",
         }
     }
     assert client_for(auditor).get(f"/api/v1/changes/{change.pk}/").json()["actions"] == {}

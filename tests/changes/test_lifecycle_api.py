@@ -124,7 +124,7 @@ def test_change_edit_by_the_requester_changes_the_draft_and_audits_it(developer)
 @pytest.mark.parametrize(
     "who, cancelled, data, expected",
     [
-        ("someone else", False, {"title": "Mine now"}, 400),
+        ("someone else", False, {"title": "Mine now"}, 403),  # not theirs to edit
         ("requester", True, {"title": "Too late"}, 409),
         ("requester", False, {"rollback_plan": ""}, 400),
         ("requester", False, {"services": ["ghost"]}, 400),
@@ -172,7 +172,7 @@ def test_change_submit_sends_the_draft_to_approvers_and_tells_stakeholders(devel
 @pytest.mark.parametrize(
     "who, setup, expected",
     [
-        ("someone else", "draft", 400),
+        ("someone else", "draft", 403),  # not theirs to submit
         ("requester", "submitted", 409),
         ("requester", "cancelled", 409),
     ],
@@ -218,7 +218,7 @@ def test_change_cancel_by_requester_or_release_manager_with_a_reason(
 @pytest.mark.parametrize(
     "who, data, already_cancelled, expected",
     [
-        ("someone else", {"reason": "Mine to cancel?"}, False, 400),
+        ("someone else", {"reason": "Mine to cancel?"}, False, 403),  # not theirs to cancel
         ("auditor", {"reason": "Audit says no."}, False, 403),
         ("requester", {}, False, 400),
         ("requester", {"reason": "   "}, False, 400),

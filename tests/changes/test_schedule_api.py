@@ -181,7 +181,7 @@ def test_rescheduling_and_unscheduling_are_audited_and_told(developer, paris):
 def test_only_the_requester_or_a_release_manager_schedules(developer, release_manager, qa, paris):
     change = approved_change(developer, paris)
     refused = schedule(qa, change, "2027-03-02T02:00", "2027-03-02T03:00")
-    assert refused.status_code == 400 and "requester or a release manager" in refused.json()["detail"]
+    assert refused.status_code == 403 and "requester or a release manager" in refused.json()["detail"]
     assert schedule(release_manager, change, "2027-03-02T02:00", "2027-03-02T03:00").status_code == 200
 
 

@@ -70,7 +70,7 @@ def test_no_decision_is_taken_before_the_branch_is_read(submitted):
     assert "has not been read from the repository yet" in response.json()["detail"]
     assert not Approval.objects.exists() and AuditEvent.objects.count() == events
     page = client_for(qa).get(f"/changes/{submitted.pk}/").content.decode()
-    assert "Its branch has not been read from the repository yet" in page and 'id="decide"' not in page
+    assert "branch has not been read from the repository yet" in page and 'id="decide"' not in page
     read(submitted)
     assert 'id="decide"' in client_for(qa).get(f"/changes/{submitted.pk}/").content.decode()
 
