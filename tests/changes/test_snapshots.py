@@ -131,7 +131,7 @@ def _keep_a_release_error(change, developer, qa):
     """A repository's refusal kept on the release with one UPDATE."""
     release = Release.objects.create(change=change, version="v1.0.0", created_at=clock.now())
     assert selectors.change_shown(developer, change.pk).release.error == ""  # kept before the refusal
-    releases._keep_error(release, "the merge was refused")
+    releases.keep_error(release, "the merge was refused")
 
 
 def _add_migration_items(change, developer, qa):
