@@ -78,7 +78,7 @@ def production(alb, colours, signed_repo):
         min_requests=100,
         database_instance="shop-db",
         deployer=DeploySettings.Deployer.SIMULATED,
-        telemetry=DeploySettings.Telemetry.SIMULATED,
+        telemetry=DeploySettings.Telemetry.CLOUDWATCH,
     )
     return environment
 

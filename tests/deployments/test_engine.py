@@ -8,12 +8,11 @@ from datetime import timedelta
 import pytest
 
 from changes.models import Release
-from demo import simulation
 from deployments import engine, services
-from deployments.models import Deployment, Stage
+from deployments.models import Deployment, DeploySettings, Stage
 from portal import clock
 from portal.models import AuditEvent
-from tests.deployments.conftest import listener_weights, publish
+from tests.deployments.conftest import alarm, aws_client, listener_weights, publish
 
 pytestmark = pytest.mark.django_db
 
@@ -29,8 +28,8 @@ def run(
     limit: int = 200,
 ):
     """Advances the deployment, moving the clock as far as each step asks and sending traffic
-    to the new colour as it goes (its counts to CloudWatch, its response times to the
-    simulation), until it ends (or `until` holds). Returns it."""
+    to the new colour as it goes (its counts to CloudWatch, its response times to what CloudWatch's
+    percentiles are answered of), until it ends (or `until` holds). Returns it."""
     for _ in range(limit):
         deployment.refresh_from_db()
         if deployment.ended_at is not None or (until and until(deployment)):
@@ -130,6 +129,11 @@ def test_a_slow_new_colour_fails_its_latency_gate(alb, ready, rita, production):
     deployment = run(deployment, alb=alb, latency_ms=900.0)
     assert deployment.state == Deployment.State.ROLLED_BACK
     assert "Latency p95 900.0 over 500 (ms)" in deployment.error
+    failed = deployment.stages.get(weight=25)
+    assert [c["value"] for c in failed.checks if c["name"] == "Latency p99"][-1] == 900.0
+    # what CloudWatch answered of green, in seconds, its worst minute the one judged
+    assert max(v for a in alb["percentiles"].answered for v in a["targetresponsetime_p95"]) == 0.9
+    assert {a["target_group"] for a in alb["percentiles"].answered} == {alb["green"]}
 
 
 def test_failing_smoke_tests_stop_it_before_any_traffic_moves(alb, ready, rita, colours):
@@ -141,12 +145,42 @@ def test_failing_smoke_tests_stop_it_before_any_traffic_moves(alb, ready, rita, 
     assert colours["blue"].hits == 0
 
 
-def test_a_new_colour_that_never_gets_healthy_times_out(alb, ready, rita, production):
-    simulation.behave(production.deploy_settings.green_target_group_arn, healthy=False)
+def test_a_new_colour_that_never_gets_healthy_times_out(alb, ready, rita):
+    # Green's instances are stopped: the load balancer reports its targets unused, not healthy.
+    elbv2 = aws_client(alb, "elbv2")
+    instances = [
+        t["Target"]["Id"]
+        for t in elbv2.describe_target_health(TargetGroupArn=alb["green"])["TargetHealthDescriptions"]
+    ]
+    assert len(instances) == 2
+    aws_client(alb, "ec2").stop_instances(InstanceIds=instances)
     deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
     assert deployment.state == Deployment.State.ROLLED_BACK
     assert "Green did not become healthy in 600 s" in deployment.error
-    assert listener_weights(alb) == {"blue": 100}
+    for instance in instances:
+        assert f"{instance} unused (Target is in the stopped state)" in deployment.error
+    health = deployment.stages.get(kind=Stage.Kind.DEPLOY).checks
+    assert [c["value"] for c in health if c["name"] == "Target health"] == ["0/2"]
+    assert listener_weights(alb) == {"blue": 100} and deployment.applied_weight == 0
+
+
+def test_an_alarm_in_alarm_rolls_it_back(alb, ready, rita):
+    DeploySettings.objects.update(alarm_names=["shop-5xx"])
+    alarm(alb, "shop-5xx", "OK")
+    deployment = services.deploy(actor=rita, change=ready)
+
+    def judged_at_25(d):
+        return any(c["name"] == "Alarms" for s in d.stages.filter(weight=25) for c in s.checks)
+
+    deployment = run(deployment, until=judged_at_25, alb=alb)
+    alarm(alb, "shop-5xx", "ALARM")
+    deployment = run(deployment, alb=alb)
+    assert deployment.state == Deployment.State.ROLLED_BACK
+    assert "At 25 %: Alarms ['shop-5xx']" in deployment.error
+    assert listener_weights(alb) == {"green": 0, "blue": 100}
+    alarms = [c for c in deployment.stages.get(weight=25).checks if c["name"] == "Alarms"]
+    assert alarms[0]["ok"] is True and alarms[0]["detail"] == "none in ALARM"  # while it was OK
+    assert alarms[-1]["ok"] is False and alarms[-1]["value"] == ["shop-5xx"]
 
 
 def test_too_little_traffic_pauses_rather_than_guessing(alb, ready, rita):

@@ -69,7 +69,7 @@ def test_an_environment_in_another_account_is_reached_through_its_role(alb, read
         "aws_secret_access_key": keys["SecretAccessKey"],
         "aws_session_token": keys["SessionToken"],
     }
-    other = build(**credentials)  # production's own account
+    other = {**build(**credentials), "percentiles": alb["percentiles"]}  # production's own account
     assert other["listener"].split(":")[4] == "210987654321"
     with pytest.raises(AwsError, match="ListenerNotFound"):  # the portal's own account does not see it
         Aws(region=REGION).weights(listener_arn=other["listener"])
