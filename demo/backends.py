@@ -22,9 +22,9 @@ class SimulatedDeployer:
 
 class SimulatedTelemetry(AwsTelemetry):
     """The simulated production: health and alarms as the simulation says each colour behaves,
-    percentiles of the response times its traffic generator measured (moto reports every target
-    healthy, computes no percentiles and never evaluates an alarm); request and 5xx counts from
-    CloudWatch as on AWS."""
+    percentiles of the response times its traffic generator measured (moto reports every running
+    target healthy, computes no percentiles and never evaluates an alarm); request and 5xx counts
+    from CloudWatch as on AWS."""
 
     def target_health(self, target_group_arn: str) -> list[tuple[str, str, str]]:
         behaviour = simulation.behaviour(target_group_arn)
