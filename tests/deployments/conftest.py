@@ -259,7 +259,15 @@ def alarm(alb, name: str, state: str) -> None:
 
 
 @pytest.fixture
-def production(alb, colours, repo, settings):  # noqa: F811
+def judged_by():
+    """The telemetry production's steps are judged by: the product's own, CloudWatch. Tests whose
+    engine runs in worker processes, which no Stubber of the test's reaches, are judged by the
+    demo's simulated telemetry instead (they override this fixture)."""
+    return DeploySettings.Telemetry.CLOUDWATCH
+
+
+@pytest.fixture
+def production(alb, colours, repo, settings, judged_by):  # noqa: F811
     """Production deployed to blue-green through the load balancer above, released in `repo`;
     one approval, no sign-offs, one checklist item (the backup the pre-flight makes)."""
     settings.GITHUB_REPOSITORY, settings.GIT_REPOSITORY_PATH = None, str(repo)
@@ -295,7 +303,7 @@ def production(alb, colours, repo, settings):  # noqa: F811
         min_requests=100,
         database_instance="shop-db",
         deployer=DeploySettings.Deployer.SIMULATED,
-        telemetry=DeploySettings.Telemetry.CLOUDWATCH,
+        telemetry=judged_by,
     )
     return environment
 

@@ -8,7 +8,15 @@ from playwright.sync_api import expect
 from deployments import engine
 from deployments.models import Deployment
 from tests.changes.conftest import repo  # noqa: F401 (fixtures)
-from tests.deployments.conftest import alb, colours, listener_weights, production, ready  # noqa: F401
+from tests.deployments.conftest import (  # noqa: F401 (fixtures)
+    alb,
+    cloudwatch_percentiles,
+    colours,
+    judged_by,
+    listener_weights,
+    production,
+    ready,
+)
 from tests.deployments.test_engine import run
 from tests.e2e.conftest import screenshot, sign_in
 from tests.factories import UserFactory, otp_code, totp_device

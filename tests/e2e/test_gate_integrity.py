@@ -16,7 +16,13 @@ from deployments.models import Deployment
 from integrations import scm
 from portal import clock
 from tests.changes.conftest import commit, git, repo  # noqa: F401 (fixtures)
-from tests.deployments.conftest import alb, colours, production  # noqa: F401 (fixtures)
+from tests.deployments.conftest import (  # noqa: F401 (fixtures)
+    alb,
+    cloudwatch_percentiles,
+    colours,
+    judged_by,
+    production,
+)
 from tests.deployments.test_engine import run
 from tests.e2e.conftest import screenshot, sign_in
 from tests.factories import ServiceFactory, UserFactory, change_create, otp_code, totp_device

@@ -13,7 +13,15 @@ from incidents.models import Incident, TimelineEntry
 from portal import clock
 from portal.models import AuditEvent, Notification
 from tests.changes.conftest import repo  # noqa: F401 (a fixture)
-from tests.deployments.conftest import alb, colours, production, ready, rita  # noqa: F401 (fixtures)
+from tests.deployments.conftest import (  # noqa: F401 (fixtures)
+    alb,
+    cloudwatch_percentiles,
+    colours,
+    judged_by,
+    production,
+    ready,
+    rita,
+)
 from tests.deployments.test_engine import run
 from tests.factories import ServiceFactory
 

@@ -14,7 +14,9 @@ from portal.services import notification_send
 from tests.changes.conftest import repo  # noqa: F401 (fixtures)
 from tests.deployments.conftest import (  # noqa: F401 (fixtures)
     alb,
+    cloudwatch_percentiles,
     colours,
+    judged_by,
     production,
     publish,
     ready,
