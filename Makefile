@@ -36,6 +36,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(TEST_ENV) $(PY) -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run
+	$(TEST_ENV) $(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -46,8 +46,8 @@ class StandardChangeTemplate(models.Model):
         return self.name
 
 
-class ChangeRequestQuerySet(models.QuerySet):
-    def open(self):
+class ChangeRequestQuerySet(models.QuerySet["ChangeRequest"]):
+    def open(self) -> "ChangeRequestQuerySet":
         return self.exclude(
             status__in=[
                 ChangeStatus.COMPLETED,

@@ -10,9 +10,9 @@ refused for its state, except where they say why)."""
 
 from django.core.exceptions import PermissionDenied
 
-from changes.choices import ALLOWED_TRANSITIONS, CLOSED, DECIDABLE, EDITABLE, SUBMITTABLE
+from changes.choices import ALLOWED_TRANSITIONS, CLOSED, DECIDABLE, EDITABLE, SUBMITTABLE, Decision
 from changes.choices import ChangeStatus as S
-from changes.models import ChangeRequest, ChecklistItem, Decision, PullRequest
+from changes.models import Approval, ChangeRequest, ChecklistItem, PullRequest
 from changes.quorum import reviewed_commit
 from integrations import scm
 from portal.errors import Refusal
@@ -50,7 +50,7 @@ def edit_refusal(user: User, change: ChangeRequest) -> Refused:
     return None
 
 
-def objections(change: ChangeRequest) -> list:
+def objections(change: ChangeRequest) -> list[Approval]:
     """The rejections and requests for changes that stand (the prefetched approvals when there are)."""
     return [a for a in change.approvals.all() if a.dismissed_at is None and a.decision != Decision.APPROVE]
 

@@ -1,21 +1,50 @@
 """Reads of change requests with a constant number of queries, however many rows there are."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, F, IntegerField, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, F, IntegerField, Model, OuterRef, Prefetch, QuerySet
 from django.db.models.expressions import RawSQL
 
 from changes import rules
 from changes.choices import ChangeStatus, Decision
-from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
+from changes.models import (
+    Approval,
+    ChangeRequest,
+    ChangeRequestQuerySet,
+    ChecklistItem,
+    CheckRun,
+    Comment,
+    PullCommit,
+    PullRequest,
+    Release,
+)
 from changes.quorum import QuorumSummary, quorum_summary
-from portal.models import AuditEvent
+from portal.models import AuditEvent, User
 from portal.roles import Right, has_right
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-def changes_visible_to(user) -> QuerySet[ChangeRequest]:
+    class _Named(TypedDict):
+        service_names: list[str]
+
+    class _Shown(_Named):
+        checklist_total: int
+        checklist_done: int
+        approval_count: int
+
+    # A row of a page with its services' names (`with_service_names`); a change as its page and
+    # API show it, with its progress counted too (`change_detail`).
+    NamedChange = WithAnnotations[ChangeRequest, _Named]
+    ShownChange = WithAnnotations[ChangeRequest, _Shown]
+
+
+def changes_visible_to(user: User | AnonymousUser) -> ChangeRequestQuerySet:
     """Every role may view change requests."""
     if not has_right(user, Right.CHANGE_VIEW):
         return ChangeRequest.objects.none()
@@ -55,17 +84,17 @@ LIST_SHOWS = [
 ]
 
 
-def list_row_shows(change: ChangeRequest) -> list:
-    values = []
+def list_row_shows(change: ChangeRequest) -> list[object]:
+    values: list[object] = []
     for name in LIST_SHOWS:
-        value = change
+        value: object = change
         for part in name.split("__"):
             value = getattr(value, part)
         values.append(value)
     return values
 
 
-def change_list(user) -> QuerySet[ChangeRequest]:
+def change_list(user: User | AnonymousUser) -> QuerySet[ChangeRequest]:
     """The list's rows with what they show (progress, the policy's quorum size) in one query;
     `with_service_names` adds a page's services in one more. The policy itself is not joined:
     its checklist is large and each row would decode it again."""
@@ -92,11 +121,11 @@ def with_service_names(rows: list[ChangeRequest]) -> list[ChangeRequest]:
     for change_id, name in links.order_by("service__name").values_list("changerequest_id", "service__name"):
         names.setdefault(change_id, []).append(name)
     for row in rows:
-        row.service_names = names.get(row.pk, [])
+        cast("NamedChange", row).service_names = names.get(row.pk, [])
     return rows
 
 
-def _count(model, condition: str = "", params: list | None = None) -> RawSQL:
+def _count(model: type[Model], condition: str = "", params: list[str] | None = None) -> RawSQL:
     """A correlated count per change: a subquery, not a join, so counts never multiply. Written
     as SQL because the ORM spends longer composing three such subqueries than PostgreSQL
     spends running them."""
@@ -107,17 +136,17 @@ def _count(model, condition: str = "", params: list | None = None) -> RawSQL:
     return RawSQL(sql, params or [], output_field=IntegerField())  # noqa: S611
 
 
-def change_shown(user, pk: int) -> ChangeRequest:
+def change_shown(user: User | AnonymousUser, pk: int) -> "ShownChange":
     """`change_detail` for showing it: kept in the cache until a write to it (changes/snapshots.py).
     An act reads `change_detail` itself."""
     from changes import snapshots
 
     if not has_right(user, Right.CHANGE_VIEW):
         raise ChangeRequest.DoesNotExist
-    return snapshots.shown(pk, lambda: change_detail(user, pk))
+    return cast("ShownChange", snapshots.shown(pk, lambda: change_detail(user, pk)))
 
 
-def change_detail(user, pk: int) -> ChangeRequest:
+def change_detail(user: User | AnonymousUser, pk: int) -> "ShownChange":
     """One change with what its page and API show, prefetched: checklist, decisions, stakeholders,
     comments, checks, its services' names. Its progress is counted from the prefetched rows, as the
     list counts it in SQL."""
@@ -139,13 +168,14 @@ def change_detail(user, pk: int) -> ChangeRequest:
         .get(pk=pk)
     )
     with_service_names([change])
+    shown = cast("ShownChange", change)
     checklist = change.checklist.all()
-    change.checklist_total = len(checklist)
-    change.checklist_done = sum(1 for item in checklist if item.done)
-    change.approval_count = sum(
+    shown.checklist_total = len(checklist)
+    shown.checklist_done = sum(1 for item in checklist if item.done)
+    shown.approval_count = sum(
         1 for a in change.approvals.all() if a.dismissed_at is None and a.decision == Decision.APPROVE
     )
-    return change
+    return shown
 
 
 def change_comments(change: ChangeRequest) -> list[Comment]:
@@ -176,20 +206,23 @@ def change_timeline(change: ChangeRequest) -> list[AuditEvent]:
     change until the next event on it (changes/snapshots.py)."""
     from changes import snapshots
 
-    return snapshots.shown(change.pk, lambda: list(change_history(change)), part="timeline")
+    return cast(
+        "list[AuditEvent]", snapshots.shown(change.pk, lambda: list(change_history(change)), part="timeline")
+    )
 
 
-def unticked_after_approval(history) -> dict[str, AuditEvent]:
+def unticked_after_approval(history: Iterable[AuditEvent]) -> dict[str, AuditEvent]:
     """The last time each checklist item (by key) was unticked after the change was approved, from
     the change's history (oldest first): the approvers relied on it ticked."""
-    last = {}
+    last: dict[str, AuditEvent] = {}
     for event in history:
-        if event.action == "change.checklist_untick" and (event.after or {}).get("after_approval"):
-            last[event.after.get("item")] = event
+        after: dict[str, Any] = event.after or {}
+        if event.action == "change.checklist_untick" and after.get("after_approval"):
+            last[after["item"]] = event  # every untick names its item
     return last
 
 
-def my_work(user) -> dict:
+def my_work(user: User) -> dict[str, list[ChangeRequest]]:
     """The overview's "My work": my drafts, changes waiting for my decision, scheduled soon."""
     base = changes_visible_to(user).only("id", "title", "status", "requester_id")
     decided = Approval.objects.filter(change=OuterRef("pk"), approver=user, dismissed_at__isnull=True)
@@ -205,7 +238,7 @@ def my_work(user) -> dict:
 NEW_COMMITS = "New commits since the approval"
 
 
-def stale_approval_of(user, change: ChangeRequest) -> Approval | None:
+def stale_approval_of(user: User | AnonymousUser, change: ChangeRequest) -> Approval | None:
     """The user's approval that new commits dismissed, while they have not decided again (from
     the prefetched decisions)."""
     mine = [a for a in change.approvals.all() if a.approver_id == user.pk]
@@ -227,7 +260,7 @@ ACTS = (
 )
 
 
-def change_actions(user, change: ChangeRequest) -> dict[str, str | None]:
+def change_actions(user: User, change: ChangeRequest) -> dict[str, str | None]:
     """What this user may do to this change now: action -> None when allowed, or why it is not.
     An act not theirs to do (a 403), or refused for the state where the page does not say why, is
     left out."""
@@ -242,7 +275,7 @@ def change_actions(user, change: ChangeRequest) -> dict[str, str | None]:
     return actions
 
 
-def deploy_gates(change: ChangeRequest, summary: QuorumSummary) -> list[dict]:
+def deploy_gates(change: ChangeRequest, summary: QuorumSummary) -> list[dict[str, str]]:
     """What stands between the change and Deploy, each gate with its state in words."""
     from changes.integrations import LABELS, is_connected
 
@@ -305,7 +338,7 @@ class Shipped:
     of_change: int = 0
 
 
-def _approved_on_its_head(other: ChangeRequest, pull) -> bool:
+def _approved_on_its_head(other: ChangeRequest, pull: PullRequest) -> bool:
     return (
         other.status in (ChangeStatus.APPROVED, ChangeStatus.SCHEDULED)
         and other.approved_commit == pull.head_sha
@@ -317,13 +350,11 @@ def change_contents(change: ChangeRequest) -> list[Shipped] | None:
     (two queries); None before its branch was read. A commit that another change's branch brings
     too is that change's work: it ships only if that change was approved on it (they are then
     released together), never on this change's approval alone."""
-    from changes.models import PullCommit
-
     pull = pull_request_of(change)
     if pull is None or pull.read_at is None:
         return None
     commits = list(pull.commits.all())
-    claims: dict[str, list] = {}
+    claims: dict[str, list[tuple[ChangeRequest, bool]]] = {}
     others = (
         PullCommit.objects.filter(sha__in=[c.sha for c in commits])
         .exclude(pull__change_id=change.pk)
@@ -334,7 +365,7 @@ def change_contents(change: ChangeRequest) -> list[Shipped] | None:
         claims.setdefault(row.sha, []).append(
             (row.pull.change, _approved_on_its_head(row.pull.change, row.pull))
         )
-    shipped = []
+    shipped: list[Shipped] = []
     for commit in commits:
         claimed = claims.get(commit.sha, [])
         owners = tuple(other for other, _ in claimed) or (change,)
@@ -365,9 +396,10 @@ def released_together(contents: list[Shipped]) -> list[ChangeRequest]:
     return sorted({o.pk: o for s in contents for o in s.others}.values(), key=lambda o: o.pk)
 
 
-def _contents_gate(change: ChangeRequest) -> dict:
+def _contents_gate(change: ChangeRequest) -> dict[str, str]:
     """Every commit the release would ship belongs to a change approved on it."""
     contents = change_contents(change)
+    assert contents is not None  # asked for only once the change's branch was read
     refusal = contents_refusal(change, contents)
     if refusal:
         return {"name": "Release contents", "state": "blocked", "detail": refusal}
@@ -392,14 +424,12 @@ AHEAD_SHOWS = [
 ]
 
 
-def ahead_of_live(environment_id: int | None = None) -> list:
+def ahead_of_live(environment_id: int | None = None) -> list[Release]:
     """The releases whose code is still on the environment's branch although they never stayed
     live: rolled back or failed after the merge, neither reverted nor fixed forward by a change
     that has since completed. The next release from that branch would ship them again. Without an
     environment, those of every environment. One plain query, the change page's on every view;
     a second one only when there are such releases, for the changes that fixed them forward."""
-    from changes.models import Release
-
     where = {"change__environment_id": environment_id} if environment_id is not None else {}
     releases = list(
         Release.objects.filter(
@@ -422,7 +452,7 @@ def ahead_of_live(environment_id: int | None = None) -> list:
     return [r for r in releases if r.change_id not in fixed]
 
 
-def _live_gate(change: ChangeRequest, ahead: list) -> dict:
+def _live_gate(change: ChangeRequest, ahead: list[Release]) -> dict[str, str]:
     """The environment's branch holds no rolled-back code, or this change fixes it forward."""
     unanswered = [r for r in ahead if r.change_id not in (change.fixes_forward_id, change.pk)]
     if not unanswered:
@@ -438,22 +468,20 @@ def _live_gate(change: ChangeRequest, ahead: list) -> dict:
     }
 
 
-def pull_request_of(change: ChangeRequest):
+def pull_request_of(change: ChangeRequest) -> PullRequest | None:
     """What the repository last said about the change's pull request, or None before it was read."""
-    from changes.models import PullRequest
-
     try:
         return change.pull
     except PullRequest.DoesNotExist:
         return None
 
 
-def _checks_gate(runs: list, required: list[str]) -> dict:
+def _checks_gate(runs: list[CheckRun], required: list[str]) -> dict[str, str]:
     """The pull request's automated checks: all must pass, and every check the target branch
     requires must have reported."""
-    from integrations.scm import checks_in_words
+    from integrations.scm import Check, checks_in_words
 
-    said = checks_in_words(runs, required)
+    said = checks_in_words([Check(run.name, run.status, run.conclusion, run.url) for run in runs], required)
     if said:
         detail = said
     elif not runs:
@@ -463,7 +491,7 @@ def _checks_gate(runs: list, required: list[str]) -> dict:
     return {"name": "Automated checks", "state": "ok" if runs and not said else "blocked", "detail": detail}
 
 
-def _review_gate(pull, target: str) -> dict:
+def _review_gate(pull: PullRequest, target: str) -> dict[str, str]:
     """The pull request's review on GitHub: a code owner of the changed files approved it, nobody
     asks for changes, and it merges cleanly."""
     standing = pull.latest_reviews()
@@ -493,7 +521,7 @@ def _review_gate(pull, target: str) -> dict:
     return {"name": "Code review", "state": "ok" if ok else "blocked", "detail": detail}
 
 
-def _review_unread_gate(pull, change: ChangeRequest) -> dict:
+def _review_unread_gate(pull: PullRequest | None, change: ChangeRequest) -> dict[str, str]:
     """The review gate of a change released on GitHub whose pull request is not known yet: it
     stays, blocked, and says why, rather than vanish."""
     if pull is not None and pull.error:
@@ -505,7 +533,7 @@ def _review_unread_gate(pull, change: ChangeRequest) -> dict:
     return {"name": "Code review", "state": "blocked", "detail": detail}
 
 
-def _signed_gate(pull, source: str) -> dict:
+def _signed_gate(pull: PullRequest | None, source: str) -> dict[str, str]:
     """Every commit the release brings carries a verified signature."""
     from changes.releases import shas_in_words
 
@@ -530,13 +558,12 @@ def code_owner_logins(change: ChangeRequest) -> set[str]:
     return {login.lower() for service in change.services.all() for login in service.code_owners}
 
 
-def pending_approvers(change: ChangeRequest) -> list:
+def pending_approvers(change: ChangeRequest) -> list[User]:
     """Whom the quorum still waits for, never the requester or anyone who already decided:
     holders of missing sign-offs, the code owners while a code owner's approval is missing, and
     everyone who may approve while approvals are short."""
     from django.db.models import Q
 
-    from portal.models import User
     from portal.roles import MATRIX
 
     summary = change_quorum(change)

@@ -9,6 +9,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import overload
 from urllib.parse import urlsplit
 
 import environ
@@ -30,6 +31,10 @@ def stop(error: ConfigurationError) -> None:
     sys.exit(f"greenlight: configuration error: {error}")
 
 
+@overload
+def text(name: str, default: str) -> str: ...
+@overload
+def text(name: str, default: None = None) -> str | None: ...
 def text(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return default if value in (None, "") else value
@@ -205,6 +210,10 @@ def mapping(name: str, *, keys: set[str]) -> dict[str, str]:
     return result
 
 
+@overload
+def url(name: str, default: str, *, required: bool = False) -> str: ...
+@overload
+def url(name: str, default: None = None, *, required: bool = False) -> str | None: ...
 def url(name: str, default: str | None = None, *, required: bool = False) -> str | None:
     value = text(name, default)
     if value is None and required:

@@ -6,11 +6,14 @@ as evidence. No database, no AWS, no clock: tests/deployments/test_judge.py call
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from integrations.aws import Counts
 
 
-def evidence(name: str, ok: bool | None, value=None, threshold=None, detail: str = "") -> dict:
+def evidence(
+    name: str, ok: bool | None, value: object = None, threshold: object = None, detail: str = ""
+) -> dict[str, Any]:
     """One piece of evidence: what was checked, whether it passed (None: not judged), the value
     measured against its threshold, and a word on it."""
     return {"name": name, "ok": ok, "value": value, "threshold": threshold, "detail": detail}
@@ -32,15 +35,15 @@ class Measured:
     not asked for (too few requests to judge); `firing` is None when no alarm is watched."""
 
     targets: list[tuple[str, str, str]]
-    smoke: list[dict]
+    smoke: list[dict[str, Any]]
     counts: Counts
-    latency: dict | None = None
+    latency: dict[str, float | None] | None = None
     firing: list[str] | None = None
 
 
 @dataclass
 class Verdict:
-    checks: list[dict]
+    checks: list[dict[str, Any]]
     failed: str = ""  # why the step failed, in words
     inconclusive: str = ""  # why the metrics could not be judged yet
 
@@ -108,7 +111,7 @@ def judge(measured: Measured, limits: Limits, *, colour: str) -> Verdict:
     return Verdict(checks=checks, failed=words, inconclusive=inconclusive)
 
 
-def said(check: dict) -> str:
+def said(check: dict[str, Any]) -> str:
     """A failed check in words: its name, what was measured, the limit, and the detail."""
     words = f"{check['name']} {check['value']}"
     if isinstance(check.get("value"), int | float) and check.get("threshold") is not None:

@@ -36,7 +36,11 @@ class Telemetry(Protocol):
 
     def counts(self, target_group_arn: str, start: datetime, end: datetime, period: int) -> Counts: ...
 
-    def percentiles(self, target_group_arn: str, start: datetime, end: datetime, period: int) -> dict: ...
+    def percentiles(
+        self, target_group_arn: str, start: datetime, end: datetime, period: int
+    ) -> dict[str, float | None]:
+        """p95 and p99 in milliseconds, None where there is no data yet."""
+        ...
 
     def alarms_firing(self, names: list[str], target_group_arn: str) -> list[str]: ...
 
@@ -92,6 +96,7 @@ def outside_for(deploy: DeploySettings) -> Outside:
                 f"(this installation has {', '.join(sorted(known))}): choose one of them."
             )
     aws = Aws(
+        # AWS_REGION has a default: never unset, whatever its type says.
         region=deploy.aws_region or settings.AWS_REGION,
         role_arn=deploy.role_arn,
         endpoint_url=settings.AWS_ENDPOINT_URL,

@@ -4,8 +4,11 @@ deployments there are. `live_releases` is the one place that says which release 
 whether the colour of the one before it is still kept for a rollback; the rollback itself is
 deployments.services.deployment_rollback."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypedDict, cast
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery, Window
@@ -13,6 +16,7 @@ from django.db.models.functions import RowNumber
 
 from catalogue.models import Environment, Service
 from deployments.models import Deployment
+from portal.models import User
 from portal.roles import Right, has_right
 
 # The history shows this many deployments per environment; "older" pages on from the last one.
@@ -39,6 +43,21 @@ class Outcome(models.TextChoices):
     IN_PROGRESS = "in_progress", "In progress"
 
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class _Latest(TypedDict):
+        latest_deployment_id: int | None
+
+    class _Shown(TypedDict):
+        outcome: Outcome
+
+    # An environment with the id of its latest deployment (`_environments`); a release row that
+    # says what became of it (`outcome`, set here and read by the pages and the API).
+    LatestEnvironment = WithAnnotations[Environment, _Latest]
+    ReleaseRow = WithAnnotations[Deployment, _Shown]
+
+
 @dataclass
 class EnvironmentReleases:
     """An environment's releases: the live one, the one live before it (the colour a rollback of
@@ -58,7 +77,7 @@ class EnvironmentReleases:
         return self.previous if self.old_colour_kept else None
 
 
-def deployments_visible_to(user) -> QuerySet[Deployment]:
+def deployments_visible_to(user: User | AnonymousUser) -> QuerySet[Deployment]:
     """Every role may view deployments; a person without the right sees none."""
     if not has_right(user, Right.DEPLOYMENT_VIEW):
         return Deployment.objects.none()
@@ -80,7 +99,7 @@ def outcome_of(deployment: Deployment, live: Deployment | None) -> Outcome:
     return Outcome.FAILED
 
 
-def _environments(user, name: str = "") -> list[Environment]:
+def _environments(user: User | AnonymousUser, name: str = "") -> list["LatestEnvironment"]:
     """The environments (one, by `name`) with their deploy settings and the id of their latest
     deployment, which the kept-colour rule needs."""
     latest = (
@@ -122,7 +141,9 @@ def _live_colour(environment: Environment) -> str | None:
         return None
 
 
-def live_releases(user, environments: list[Environment]) -> dict[int, EnvironmentReleases]:
+def live_releases(
+    user: User | AnonymousUser, environments: Sequence["LatestEnvironment"]
+) -> dict[int, EnvironmentReleases]:
     """Each environment's live release, by environment id, in one query.
 
     The live release is the newest deployment in a live state (monitoring, or succeeded): it went
@@ -135,6 +156,7 @@ def live_releases(user, environments: list[Environment]) -> dict[int, Environmen
 
     `environments` come from `_environments` (they carry their latest deployment's id)."""
     sections = {environment.pk: EnvironmentReleases(environment=environment) for environment in environments}
+    latest = {environment.pk: environment.latest_deployment_id for environment in environments}
     candidates = deployments_visible_to(user).filter(environment__in=environments, state__in=LIVE_STATES)
     for deployment in _newest(candidates, 2):
         section = sections[deployment.environment_id]
@@ -146,23 +168,25 @@ def live_releases(user, environments: list[Environment]) -> dict[int, Environmen
     for section in sections.values():
         live = section.live
         if live is not None:
-            live.outcome = outcome_of(live, live)
+            _shown(live, live)
             section.old_colour_kept = (
                 section.previous is not None
-                and live.pk == section.environment.latest_deployment_id
+                and live.pk == latest[section.environment.pk]
                 and _live_colour(section.environment) == live.to_colour
             )
     return sections
 
 
-def environment_releases(user, name: str) -> EnvironmentReleases | None:
+def environment_releases(user: User | AnonymousUser, name: str) -> EnvironmentReleases | None:
     """One environment's live release and the one before it, without the history; None when there
     is no environment of that name."""
     environments = _environments(user, name)
     return live_releases(user, environments)[environments[0].pk] if environments else None
 
 
-def release_history(user, environments: list[Environment], *, service: str = "") -> QuerySet[Deployment]:
+def release_history(
+    user: User | AnonymousUser, environments: Sequence[Environment], *, service: str = ""
+) -> QuerySet[Deployment]:
     """The deployments in these environments (of changes to `service` only, when named), newest
     first, with what a history row shows."""
     deployments = deployments_visible_to(user).filter(environment__in=environments)
@@ -175,12 +199,22 @@ def with_outcomes(rows: list[Deployment], section: EnvironmentReleases) -> list[
     """Gives each row of an environment's history its `outcome` and the environment itself."""
     for row in rows:
         row.environment = section.environment
-        row.outcome = outcome_of(row, section.live)
+        _shown(row, section.live)
     return rows
 
 
+def _shown(row: Deployment, live: Deployment | None) -> None:
+    """Gives a release row what the history shows of it: its `outcome`, beside its columns."""
+    cast("ReleaseRow", row).outcome = outcome_of(row, live)
+
+
 def releases(
-    user, *, environment: str = "", service: str = "", before: int | None = None, cap: int = HISTORY_CAP
+    user: User | AnonymousUser,
+    *,
+    environment: str = "",
+    service: str = "",
+    before: int | None = None,
+    cap: int = HISTORY_CAP,
 ) -> list[EnvironmentReleases]:
     """Every environment (or the one named) with its live release and its last `cap` deployments
     (of changes to `service`, when named; older than deployment `before`, when given)."""

@@ -2,6 +2,11 @@
 roll back), each guarded and audited in one transaction; the engine (deployments/engine.py)
 carries a deployment forward from there."""
 
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
@@ -10,20 +15,24 @@ from catalogue.services import snapshot
 from deployments.models import Colour, Deployment, DeploySettings
 from portal import clock
 from portal.errors import Refusal
+from portal.models import User
 from portal.roles import Right, has_right, missing_right_message, require_right
 from portal.services import audit_record
+
+if TYPE_CHECKING:
+    from changes.models import ChangeRequest
 
 
 class DeployRefused(Refusal):
     """The act is refused (409 when it clashes with the state of things), with every reason."""
 
-    def __init__(self, reasons: list[str], *, conflict: bool = True):
+    def __init__(self, reasons: list[str], *, conflict: bool = True) -> None:
         super().__init__(" ".join(reasons), conflict=conflict, extra={"reasons": reasons})
         self.reasons = reasons
 
 
 @transaction.atomic
-def deploy_settings_save(*, actor, environment: Environment, **fields) -> DeploySettings:
+def deploy_settings_save(*, actor: User, environment: Environment, **fields: Any) -> DeploySettings:
     """Makes or edits how an environment is deployed to; refused while a deployment runs there."""
     require_right(actor, Right.ENVIRONMENT_MANAGE)
     environment = Environment.objects.select_for_update().get(pk=environment.pk)
@@ -52,7 +61,7 @@ def deploy_settings_save(*, actor, environment: Environment, **fields) -> Deploy
 # Deployments.
 
 
-def deploy_refusals(change, *, gates: list[dict] | None = None) -> list[str]:
+def deploy_refusals(change: "ChangeRequest", *, gates: list[dict[str, Any]] | None = None) -> list[str]:
     """Why the change may not deploy now, in words (nothing when it may); `gates` when the
     caller has them already."""
     from changes.choices import ChangeStatus, ChangeType
@@ -89,7 +98,7 @@ def deploy_refusals(change, *, gates: list[dict] | None = None) -> list[str]:
     return reasons
 
 
-def deploy(*, actor, change) -> Deployment:
+def deploy(*, actor: User, change: "ChangeRequest") -> Deployment:
     """Starts the deployment of a ready change: one per environment at a time (the database
     refuses a second), the change moved to deploying, all audited; the engine takes it from
     there once the transaction commits."""
@@ -153,12 +162,17 @@ def deploy(*, actor, change) -> Deployment:
 def _wake_later(deployment: Deployment) -> None:
     from deployments.tasks import wake
 
-    rollback = deployment.rollback_requested
-    transaction.on_commit(lambda pk=deployment.pk: wake(pk, rollback=rollback))
+    transaction.on_commit(functools.partial(wake, deployment.pk, rollback=deployment.rollback_requested))
 
 
 def _control(
-    actor, deployment: Deployment, action: str, *, right: str = Right.DEPLOYMENT_DEPLOY, guard=None, **fields
+    actor: User,
+    deployment: Deployment,
+    action: str,
+    *,
+    right: str = Right.DEPLOYMENT_DEPLOY,
+    guard: Callable[[Deployment], str | None] | None = None,
+    **fields: Any,
 ) -> Deployment:
     """Writes a person's control on a running deployment (`guard` checks the locked row and says
     why not), audited, and wakes the engine now."""
@@ -186,10 +200,10 @@ def _control(
         return locked
 
 
-def deployment_pause(*, actor, deployment: Deployment) -> Deployment:
+def deployment_pause(*, actor: User, deployment: Deployment) -> Deployment:
     """Holds the current weights; the bake clock keeps running, the next step waits for resume."""
 
-    def guard(locked):
+    def guard(locked: Deployment) -> str | None:
         if locked.paused_at is not None:
             return f"Deployment {locked.pk} is paused already."
         if locked.state == Deployment.State.MONITORING:
@@ -201,17 +215,17 @@ def deployment_pause(*, actor, deployment: Deployment) -> Deployment:
     return _control(actor, deployment, "pause", guard=guard, paused_at=clock.now())
 
 
-def deployment_resume(*, actor, deployment: Deployment) -> Deployment:
-    def guard(locked):
+def deployment_resume(*, actor: User, deployment: Deployment) -> Deployment:
+    def guard(locked: Deployment) -> str | None:
         return None if locked.paused_at is not None else f"Deployment {locked.pk} is not paused."
 
     return _control(actor, deployment, "resume", guard=guard, paused_at=None, error="")
 
 
-def deployment_promote(*, actor, deployment: Deployment) -> Deployment:
+def deployment_promote(*, actor: User, deployment: Deployment) -> Deployment:
     """Skips the rest of the current step's bake (its checks still run once)."""
 
-    def guard(locked):
+    def guard(locked: Deployment) -> str | None:
         if locked.state != Deployment.State.SHIFTING or locked.rollback_requested:
             return f"Deployment {locked.pk} is not shifting traffic: there is no bake to skip."
         return None
@@ -219,13 +233,13 @@ def deployment_promote(*, actor, deployment: Deployment) -> Deployment:
     return _control(actor, deployment, "promote", guard=guard, promote_requested=True, paused_at=None)
 
 
-def deployment_end_monitoring(*, actor, deployment: Deployment, reason: str) -> Deployment:
+def deployment_end_monitoring(*, actor: User, deployment: Deployment, reason: str) -> Deployment:
     """A release manager ends the monitoring early, saying why: the change completes now (with a
     regression seen, this is the person's call that it is acceptable)."""
     if not reason.strip():
         raise DeployRefused(["Say why the monitoring ends early."], conflict=False)
 
-    def guard(locked):
+    def guard(locked: Deployment) -> str | None:
         if locked.state != Deployment.State.MONITORING or locked.rollback_requested:
             return f"Deployment {locked.pk} is not being monitored: there is no monitoring to end."
         return None
@@ -240,7 +254,7 @@ def deployment_end_monitoring(*, actor, deployment: Deployment, reason: str) -> 
     )
 
 
-def deployment_abandon(*, actor, deployment: Deployment, reason: str) -> Deployment:
+def deployment_abandon(*, actor: User, deployment: Deployment, reason: str) -> Deployment:
     """Ends a running deployment whose load balancer no longer exists (an environment rebuilt, the
     demo's simulated production restarted), asking nothing of AWS: it failed, with the reason, and
     its change with it; audited. Policy admins only: the engine cannot carry it on or back."""
@@ -270,7 +284,7 @@ def deployment_abandon(*, actor, deployment: Deployment, reason: str) -> Deploym
         return locked
 
 
-def rollback_right(user, deployment: Deployment) -> str | None:
+def rollback_right(user: User | AnonymousUser, deployment: Deployment) -> str | None:
     """The right by which this person may roll this deployment back (release managers any; SREs
     one whose change fixes an incident, or one an open incident follows), or None."""
     if has_right(user, Right.DEPLOYMENT_ROLLBACK):
@@ -282,7 +296,9 @@ def rollback_right(user, deployment: Deployment) -> str | None:
     return None
 
 
-def deployment_rollback(*, actor, deployment: Deployment, reason: str, revert: bool = False) -> Deployment:
+def deployment_rollback(
+    *, actor: User, deployment: Deployment, reason: str, revert: bool = False
+) -> Deployment:
     """Sends all traffic back to the previous colour: during the deployment, or after it while
     the old colour is still kept (the environment's latest deployment, nothing newer). With
     `revert`, the code is reverted in the repository too."""
@@ -308,7 +324,9 @@ def deployment_rollback(*, actor, deployment: Deployment, reason: str, revert: b
     return _reopen_for_rollback(actor, deployment, reason, revert, right)
 
 
-def _reopen_for_rollback(actor, deployment: Deployment, reason: str, revert: bool, right: str) -> Deployment:
+def _reopen_for_rollback(
+    actor: User, deployment: Deployment, reason: str, revert: bool, right: str
+) -> Deployment:
     require_right(actor, right)
     try:
         with transaction.atomic():
@@ -322,6 +340,7 @@ def _reopen_for_rollback(actor, deployment: Deployment, reason: str, revert: boo
                 .order_by("-created_at", "-id")
                 .first()
             )
+            assert latest is not None  # the locked one, at least
             live = locked.environment.deploy_settings.live_colour
             if (
                 locked.state != Deployment.State.SUCCEEDED

@@ -10,10 +10,17 @@ import functools
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from portal.errors import OutsideError
+
+if TYPE_CHECKING:
+    # boto3 has no types of its own: its sessions, clients and answers are Any to mypy.
+    from boto3.session import Session
+    from botocore.config import Config
 
 logger = logging.getLogger(__name__)
 # Error codes that say "not now" rather than "no".
@@ -55,12 +62,18 @@ class AwsError(OutsideError):
         self.code = code
 
 
-def _speaks(action: str):
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _speaks(
+    action: str,
+) -> Callable[[Callable[Concatenate["Aws", P], R]], Callable[Concatenate["Aws", P], R]]:
     """Turns what botocore raises during `action` into an AwsError in words."""
 
-    def wrap(method):
+    def wrap(method: Callable[Concatenate["Aws", P], R]) -> Callable[Concatenate["Aws", P], R]:
         @functools.wraps(method)
-        def call(self, *args, **kwargs):
+        def call(self: "Aws", /, *args: P.args, **kwargs: P.kwargs) -> R:
             from botocore.exceptions import (
                 BotoCoreError,
                 ClientError,
@@ -123,8 +136,8 @@ def dimension(arn: str, kind: str) -> str:
 # What makes a client is costly (a boto3 session reads its service models from disk; a role is an
 # STS call): each worker process keeps its clients, per region, role and endpoint, for as long as
 # their credentials hold. boto3's clients are safe to share between threads.
-_CLIENTS: dict[tuple[str, str, str | None, str], object] = {}
-_SESSIONS: dict[tuple[str, str, str | None], tuple[object, datetime | None]] = {}
+_CLIENTS: dict[tuple[str, str, str | None, str], Any] = {}
+_SESSIONS: dict[tuple[str, str, str | None], tuple["Session", datetime | None]] = {}
 _MADE = threading.Lock()
 # An assumed role's credentials are made again this long before they expire.
 ROLE_RENEWED_BEFORE = timedelta(minutes=10)
@@ -148,7 +161,7 @@ class Aws:
         return (self.region, self.role_arn, self.endpoint_url)
 
     @_speaks("assume the environment's role")
-    def _session_for(self):
+    def _session_for(self) -> "Session":
         """The session of this region and role, kept by the process; an assumed role's is made
         again when its credentials are about to expire. Called holding _MADE."""
         import boto3
@@ -175,13 +188,14 @@ class Aws:
         return session
 
     @staticmethod
-    def _config():
+    def _config() -> "Config":
         from botocore.config import Config
 
         # No retries inside a call: the engine waits and tries again itself, without sleeping.
         return Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 1})
 
-    def client(self, service: str):
+    def client(self, service: str) -> Any:
+        """boto3's client of the service (untyped: boto3 makes its clients at run time)."""
         with _MADE:
             session = self._session_for()
             key = (*self._key, service)
@@ -191,14 +205,17 @@ class Aws:
 
     # The load balancer.
 
-    def _actions(self, listener_arn: str, rule_arn: str) -> list[dict]:
+    def _actions(self, listener_arn: str, rule_arn: str) -> list[dict[str, Any]]:
         elbv2 = self.client("elbv2")
+        actions: list[dict[str, Any]]
         if rule_arn:
-            return elbv2.describe_rules(RuleArns=[rule_arn])["Rules"][0]["Actions"]
-        return elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"][0]["DefaultActions"]
+            actions = elbv2.describe_rules(RuleArns=[rule_arn])["Rules"][0]["Actions"]
+        else:
+            actions = elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"][0]["DefaultActions"]
+        return actions
 
     @staticmethod
-    def _forward(actions: list[dict], where: str) -> dict:
+    def _forward(actions: list[dict[str, Any]], where: str) -> dict[str, Any]:
         forward = next((a for a in actions if a["Type"] == "forward"), None)
         if forward is None:
             raise AwsError(f"{where} does not forward to target groups.")
@@ -251,7 +268,9 @@ class Aws:
 
     # CloudWatch.
 
-    def _queries(self, listener_arn: str, target_group_arn: str, metric: str, stats: list[str], period: int):
+    def _queries(
+        self, listener_arn: str, target_group_arn: str, metric: str, stats: list[str], period: int
+    ) -> list[dict[str, Any]]:
         dimensions = [
             {"Name": "LoadBalancer", "Value": dimension(listener_arn, "LoadBalancer")},
             {"Name": "TargetGroup", "Value": dimension(target_group_arn, "TargetGroup")},
@@ -297,9 +316,11 @@ class Aws:
             for name, q in zip(("p95", "p99"), queries, strict=True)
         }
 
-    def _metric_data(self, queries: list[dict], start: datetime, end: datetime) -> dict[str, list[float]]:
+    def _metric_data(
+        self, queries: list[dict[str, Any]], start: datetime, end: datetime
+    ) -> dict[str, list[float]]:
         values: dict[str, list[float]] = {q["Id"]: [] for q in queries}
-        kwargs = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
+        kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
         while True:
             answer = self.client("cloudwatch").get_metric_data(**kwargs)
             for result in answer["MetricDataResults"]:
@@ -333,11 +354,14 @@ class Aws:
         from botocore.exceptions import ClientError
 
         rds = self.client("rds")
+        status: str
         try:
-            return rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"][0]["Status"]
+            status = rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"][0]["Status"]
+            return status
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "DBSnapshotNotFound":
                 raise
-        return rds.create_db_snapshot(DBSnapshotIdentifier=snapshot_id, DBInstanceIdentifier=instance)[
+        status = rds.create_db_snapshot(DBSnapshotIdentifier=snapshot_id, DBInstanceIdentifier=instance)[
             "DBSnapshot"
         ]["Status"]
+        return status

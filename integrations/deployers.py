@@ -5,12 +5,19 @@ your pipeline answers, or a GitHub Actions workflow (the demo adds its simulated
 Adapters only: no database here."""
 
 import re
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 import requests
 from django.core.exceptions import ValidationError
 
 from portal.errors import OutsideError
+
+if TYPE_CHECKING:
+    from integrations.scm import GitHub, WorkflowRun
+
+T = TypeVar("T")
 
 
 class DeployError(OutsideError):
@@ -22,7 +29,7 @@ class WebhookDeployer:
     """POSTs {version, colour, target_group_arn, environment, change} to your pipeline, which
     deploys the version to that colour's targets."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str) -> None:
         self.url = url
 
     def start(
@@ -89,7 +96,7 @@ class GitHubActionsDeployer:
     the workflow's own name (a workflow without a `run-name`), which two dispatches close together
     could confuse: give the workflow a `run-name` with the change in it."""
 
-    def __init__(self, workflow: str, *, ref: str, repository=None):
+    def __init__(self, workflow: str, *, ref: str, repository: "GitHub | None" = None) -> None:
         self.workflow, self.ref = workflow, ref
         self._repository = repository  # the integrations.scm.GitHub to use; else the settings'
 
@@ -122,7 +129,7 @@ class GitHubActionsDeployer:
             "says why."
         )
 
-    def _run(self, github, ref: str):
+    def _run(self, github: "GitHub", ref: str) -> "WorkflowRun | None":
         """The run `ref` names, or the run its dispatch started (None while GitHub lists none)."""
         dispatched = _DISPATCHED.fullmatch(ref)
         if dispatched is None:
@@ -134,7 +141,7 @@ class GitHubActionsDeployer:
         runs = github.workflow_runs(dispatched["workflow"], ref=dispatched["ref"], since=at - CLOCK_SKEW)
         return dispatched_run(runs, change=dispatched["change"])
 
-    def _call(self, step):
+    def _call(self, step: "Callable[[GitHub], T]") -> T:
         """Runs `step` with the repository; its refusals become DeployErrors, passing or not."""
         from integrations import scm
 
@@ -144,7 +151,7 @@ class GitHubActionsDeployer:
             raise DeployError(str(error), transient=error.transient, retry_at=error.retry_at) from None
 
 
-def dispatched_run(runs, *, change: str):
+def dispatched_run(runs: "Iterable[WorkflowRun]", *, change: str) -> "WorkflowRun | None":
     """Among the runs on the ref since the dispatch, the one the dispatch for `change` started:
     the newest whose title names the change, else the newest titled by the workflow's own name
     (a workflow without a `run-name`); None while there is neither."""

@@ -44,7 +44,9 @@ def pagerduty(*, recipient: str, subject: str, body: str) -> bool:
         message["payload"] = {"summary": summary, "severity": wanted["severity"], "source": wanted["source"]}
         message["links"] = wanted.get("links", [])
     try:
-        response = requests.post(settings.PAGERDUTY_EVENTS_URL, json=message, timeout=10)
+        # The setting has a default: never unset, whatever its type says.
+        url = settings.PAGERDUTY_EVENTS_URL
+        response = requests.post(url, json=message, timeout=10)
     except requests.RequestException as exc:
         raise TransientDeliveryError(f"PagerDuty unreachable: {exc}") from exc
     if response.status_code == 429 or response.status_code >= 500:
@@ -72,7 +74,9 @@ def email(*, recipient: str, subject: str, body: str) -> bool:
 
 
 def slack_client() -> WebClient:
-    return WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=10)
+    # SLACK_API_URL has a default: never unset, whatever its type says.
+    base_url = settings.SLACK_API_URL
+    return WebClient(token=settings.SLACK_BOT_TOKEN, base_url=base_url, timeout=10)
 
 
 def slack(*, recipient: str, subject: str, body: str) -> bool:

@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -31,26 +32,11 @@ CERTIFICATE_CACHE_SECONDS = 24 * 3600
 CERTIFICATE_MAX_BYTES = 64 * 1024
 
 # The fields each type of SNS message signs, in the order of the string to sign.
+_CONFIRMATION = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
-    "UnsubscribeConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
+    "SubscriptionConfirmation": _CONFIRMATION,
+    "UnsubscribeConfirmation": _CONFIRMATION,
 }
 OPTIONAL_FIELDS = {"Subject"}
 SIGNATURE_HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
@@ -75,7 +61,7 @@ def timestamp(value: str) -> datetime:
         raise ValueError(value) from None
 
 
-def verify(message: dict, *, hosts: Iterable[str], max_age: timedelta) -> None:
+def verify(message: dict[str, Any], *, hosts: Iterable[str], max_age: timedelta) -> None:
     """Refuses a message unsigned, signed longer than `max_age` ago (a replay, not a delivery), or
     whose signature does not match the certificate AWS serves at its SigningCertURL (on one of
     `hosts`). The message's Timestamp is a time already (see `timestamp`)."""
@@ -117,7 +103,7 @@ def verify(message: dict, *, hosts: Iterable[str], max_age: timedelta) -> None:
         ) from None
 
 
-def _string_to_sign(message: dict) -> bytes:
+def _string_to_sign(message: dict[str, Any]) -> bytes:
     """Each signed field's name and value on lines of their own, in AWS's order (Subject only when
     present)."""
     lines = []

@@ -25,7 +25,9 @@ class AwsTelemetry:
             period=period,
         )
 
-    def percentiles(self, target_group_arn: str, start: datetime, end: datetime, period: int) -> dict:
+    def percentiles(
+        self, target_group_arn: str, start: datetime, end: datetime, period: int
+    ) -> dict[str, float | None]:
         return self.aws.percentiles(
             listener_arn=self.listener_arn,
             target_group_arn=target_group_arn,

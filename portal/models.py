@@ -4,6 +4,7 @@ import hashlib
 import json
 import re
 import zoneinfo
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -24,6 +25,10 @@ def validate_time_zone(value: str) -> None:
 class User(AbstractUser):
     """A person. Rights come from the role matrix in portal.roles, never from Django's permission
     tables or the superuser flag, so that administrators hold full rights only inside break-glass."""
+
+    # What is worked out once per request (forget_rights drops it): the rights, the capacities.
+    _greenlight_rights: frozenset[str]
+    _greenlight_capacities: frozenset[str]
 
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.DEVELOPER)
     github_login = models.CharField(
@@ -230,12 +235,12 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.object_repr or self.object_type} by {self.actor_name}"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise AuditImmutableError("Audit events are append-only: they cannot be updated.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AuditImmutableError("Audit events are append-only: they cannot be deleted.")
 
     HASHED_FIELDS = (

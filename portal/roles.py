@@ -13,8 +13,15 @@ It maps "Access Control" of the production process to portal rights:
 - admins hold full rights only inside a break-glass session they open with a reason and an OTP.
 """
 
+from typing import TYPE_CHECKING
+
 from django.core.exceptions import PermissionDenied
 from django.db import models
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from portal.models import User
 
 
 class Role(models.TextChoices):
@@ -125,14 +132,14 @@ SENSITIVE_RIGHTS = frozenset(
 )
 
 # Capacities held only by people who can never approve (auditors) would be meaningless.
-CAPACITIES_FORBIDDEN_FOR = {Role.AUDITOR: frozenset(Capacity.values)}
+CAPACITIES_FORBIDDEN_FOR: dict[str, frozenset[str]] = {Role.AUDITOR: frozenset(Capacity.values)}
 
 
-def rights_of(user) -> frozenset[str]:
+def rights_of(user: "User | AnonymousUser") -> frozenset[str]:
     """Every right the user holds now: role, capacities, and everything inside break-glass."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return frozenset()
-    cached = getattr(user, "_greenlight_rights", None)
+    cached: frozenset[str] | None = getattr(user, "_greenlight_rights", None)
     if cached is not None:
         return cached
     if user.break_glass_session() is not None:
@@ -145,11 +152,11 @@ def rights_of(user) -> frozenset[str]:
     return rights
 
 
-def has_right(user, right: str) -> bool:
+def has_right(user: "User | AnonymousUser", right: str) -> bool:
     return right in rights_of(user)
 
 
-def requires_mfa(user) -> bool:
+def requires_mfa(user: "User") -> bool:
     """Whoever can approve, deploy or administer signs in with a second factor."""
     if user.role == Role.ADMIN:
         return True
@@ -164,7 +171,7 @@ def missing_right_message(right: str) -> str:
     return f"You need the right to {label} ({right})."
 
 
-def require_right(user, right: str) -> None:
+def require_right(user: "User | AnonymousUser", right: str) -> None:
     """Refuses (PermissionDenied: a 403 in the API and on the pages) one who lacks the right."""
     if not has_right(user, right):
         raise PermissionDenied(missing_right_message(right))

@@ -1,15 +1,17 @@
 """Reads of the audit trail, scoped to what the viewer may see."""
 
 from dataclasses import dataclass
+from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
-from portal.models import AuditEvent, BreakGlassSession, Notification
+from portal.models import ApiToken, AuditEvent, BreakGlassSession, Notification, User
 from portal.roles import Right, has_right
 from portal.services import GENESIS_HASH
 
 
-def audit_events_visible_to(user) -> QuerySet[AuditEvent]:
+def audit_events_visible_to(user: User | AnonymousUser) -> QuerySet[AuditEvent]:
     """The events this user may read: all of them with the audit right, none otherwise."""
     if not has_right(user, Right.AUDIT_VIEW):
         return AuditEvent.objects.none()
@@ -27,7 +29,7 @@ class ChainVerdict:
     first_bad_id: int | None = None
     problem: str = ""
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "checked": self.checked,
@@ -72,7 +74,7 @@ def audit_chain_verify(chunk_size: int = 2000) -> ChainVerdict:
     return ChainVerdict(ok=True, checked=checked)
 
 
-def break_glass_sessions_visible_to(user) -> QuerySet[BreakGlassSession]:
+def break_glass_sessions_visible_to(user: User | AnonymousUser) -> QuerySet[BreakGlassSession]:
     """Every session, for those who read the audit trail (sessions are exceptions in every report)
     and for administrators (any of them may end a colleague's)."""
     sessions = BreakGlassSession.objects.select_related("user", "closed_by")
@@ -81,7 +83,7 @@ def break_glass_sessions_visible_to(user) -> QuerySet[BreakGlassSession]:
     return sessions.none()
 
 
-def api_tokens_of(user):
-    from portal.models import ApiToken
-
-    return ApiToken.objects.filter(user=user).order_by("-created")
+def api_tokens_of(user: User) -> QuerySet[ApiToken]:
+    # ApiToken's manager is knox's, untyped.
+    tokens: QuerySet[ApiToken] = ApiToken.objects.filter(user=user).order_by("-created")
+    return tokens

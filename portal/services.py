@@ -4,10 +4,11 @@ Every state change anywhere in Greenlight calls `audit_record` inside the transa
 the change, so the change and its audit event commit or roll back together.
 """
 
+import functools
 import json
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
@@ -27,6 +28,9 @@ from portal.models import (
 )
 from portal.roles import CAPACITIES_FORBIDDEN_FOR, Capacity, Right, Role, has_right, missing_right_message
 
+if TYPE_CHECKING:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
 logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
@@ -42,7 +46,7 @@ class AuditOutsideTransactionError(RuntimeError):
 
 def audit_record(
     *,
-    actor,
+    actor: User | None,
     action: str,
     target: models.Model | None = None,
     object_type: str = "",
@@ -92,12 +96,12 @@ def audit_record(
     return event
 
 
-def _break_glass_id(actor) -> int | None:
-    session = actor.break_glass_session() if hasattr(actor, "break_glass_session") else None
+def _break_glass_id(actor: User | None) -> int | None:
+    session = actor.break_glass_session() if actor is not None else None
     return session.pk if session else None
 
 
-def _actor_name(actor) -> str:
+def _actor_name(actor: User | None) -> str:
     if actor is None:
         return SYSTEM_ACTOR_NAME
     display = getattr(actor, "display_name", None) or str(actor)
@@ -227,12 +231,12 @@ def notifications_reclaim() -> list[int]:
         from portal.tasks import notification_deliver
 
         for pk in ids:
-            transaction.on_commit(lambda pk=pk: notification_deliver.delay(pk))
+            transaction.on_commit(functools.partial(notification_deliver.delay, pk))
     return ids
 
 
 @transaction.atomic
-def notification_test_send(*, actor, channel: str, recipient: str) -> Notification:
+def notification_test_send(*, actor: User, channel: str, recipient: str) -> Notification:
     """A test message an administrator sends to check that a channel is wired up."""
     notification = notification_send(
         channel=channel,
@@ -255,7 +259,13 @@ class AccessError(Refusal):
 
 @transaction.atomic
 def user_create(
-    *, actor: User | None, username: str, password: str | None, role: str, reason: str = "", **profile
+    *,
+    actor: User | None,
+    username: str,
+    password: str | None,
+    role: str,
+    reason: str = "",
+    **profile: Any,
 ) -> User:
     """Adds a person with a role. `actor` None is Greenlight itself (the demo seed, SSO sign-up)."""
     if role not in Role.values:
@@ -286,8 +296,9 @@ def _locked_user(user: User) -> User:
 
 
 @transaction.atomic
-def user_role_set(*, actor: User, user: User, role: str) -> User:
-    """Gives a user a role. Policy administrators only; nobody changes their own."""
+def user_role_set(*, actor: User | None, user: User, role: str) -> User:
+    """Gives a user a role. Policy administrators only; nobody changes their own. `actor` None is
+    Greenlight itself (SSO sign-in maps a group to a role)."""
     if role not in Role.values:
         raise AccessError(f"{role!r} is not a role; choose one of {', '.join(Role.values)}.")
     if actor is not None and actor.pk == user.pk:
@@ -305,7 +316,8 @@ def user_role_set(*, actor: User, user: User, role: str) -> User:
 
 
 @transaction.atomic
-def user_capacity_grant(*, actor: User, user: User, capacity: str) -> UserCapacity:
+def user_capacity_grant(*, actor: User | None, user: User, capacity: str) -> UserCapacity:
+    """Grants a capacity besides the role. `actor` None is Greenlight itself (the demo seed)."""
     if capacity not in Capacity.values:
         raise AccessError(f"{capacity!r} is not a capacity; choose one of {', '.join(Capacity.values)}.")
     if actor is not None and actor.pk == user.pk:
@@ -323,7 +335,7 @@ def user_capacity_grant(*, actor: User, user: User, capacity: str) -> UserCapaci
 
 
 @transaction.atomic
-def user_capacity_revoke(*, actor: User, user: User, capacity: str) -> None:
+def user_capacity_revoke(*, actor: User | None, user: User, capacity: str) -> None:
     if actor is not None and actor.pk == user.pk:
         raise AccessError("Nobody revokes their own capacity: ask another policy administrator.")
     user = _locked_user(user)
@@ -434,7 +446,7 @@ def api_token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
 
 
 @transaction.atomic
-def mfa_totp_confirm(*, actor: User, device) -> list[str]:
+def mfa_totp_confirm(*, actor: User, device: "TOTPDevice") -> list[str]:
     """Confirms the authenticator just checked with a code and issues fresh backup codes."""
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -473,6 +485,7 @@ def user_unlock(*, actor: User, user: User) -> int:
     """Lifts a login lockout before its cool-off ends; policy administrators only."""
     from axes.models import AccessAttempt
 
+    deleted: int
     deleted, _ = AccessAttempt.objects.filter(username=user.get_username()).delete()
     audit_record(actor=actor, action="user.unlock", target=user, after={"attempts_cleared": deleted})
     return deleted

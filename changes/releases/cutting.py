@@ -3,6 +3,7 @@ merge, the tag, the published notes; each step recorded, so a step that failed i
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.db import transaction
 
@@ -12,14 +13,18 @@ from changes.models import ChangeRequest, Release
 from changes.releases.base import repository_says
 from changes.services import ChangeError, _locked
 from integrations.scm import ScmError
+from integrations.scm.base import Repository
 from portal import clock
 from portal.models import User
 from portal.services import audit_record
 
 logger = logging.getLogger(__name__)
 
+# One step of the release, done on the locked row in the repository.
+Step = Callable[[Release, Repository], None]
 
-def release_cut(*, change: ChangeRequest, scm) -> Release:
+
+def release_cut(*, change: ChangeRequest, scm: Repository) -> Release:
     """Merges the change's source branch into its target, tags the merge with the next version
     and publishes the notes, for a change whose deployment has started (the deploy task calls it).
 
@@ -29,19 +34,20 @@ def release_cut(*, change: ChangeRequest, scm) -> Release:
     never a second tag, never a tag on a commit that is not merged. A refusal is a
     RepositoryRefused that says which step stopped and why."""
     release = _release_begin(change, scm)
-    for step, done in (
+    steps: tuple[tuple[Step, Callable[[Release], bool]], ...] = (
         (_release_head, lambda r: bool(r.head_commit) or r.merged_at is not None),
         (_release_merge, lambda r: r.merged_at is not None),
         (_release_tag, lambda r: r.tagged_at is not None),
         (_release_publish, lambda r: r.published_at is not None),
-    ):
+    )
+    for step, done in steps:
         if not done(release):
             release = _release_step(release, scm, step, done)
     return release
 
 
 @transaction.atomic
-def _release_begin(change: ChangeRequest, scm) -> Release:
+def _release_begin(change: ChangeRequest, scm: Repository) -> Release:
     from integrations.scm.versions import VersionRefused, next_version
 
     change = _locked(change)
@@ -71,7 +77,7 @@ def _release_begin(change: ChangeRequest, scm) -> Release:
     return release
 
 
-def step_done(*, actor: User | None, action: str, target: ChangeRequest, after: dict) -> None:
+def step_done(*, actor: User | None, action: str, target: ChangeRequest, after: dict[str, Any]) -> None:
     """One step of a release done: audited (in the step's transaction) and logged with its ids."""
     audit_record(actor=actor, action=action, target=target, after=after)
     logger.info(
@@ -88,7 +94,7 @@ def keep_error(release: Release, words: str) -> None:
     snapshots.forget(release.change_id)
 
 
-def _release_step(release: Release, scm, step, done: Callable[[Release], bool]) -> Release:
+def _release_step(release: Release, scm: Repository, step: Step, done: Callable[[Release], bool]) -> Release:
     """One step under the release row's lock (a step another worker did meanwhile is not done
     again); a refusal is kept on the row and raised."""
     with repository_says(
@@ -108,7 +114,7 @@ def _release_step(release: Release, scm, step, done: Callable[[Release], bool]) 
             return locked
 
 
-def _release_head(release: Release, scm) -> None:
+def _release_head(release: Release, scm: Repository) -> None:
     """Keeps the commit to merge before anything is merged: the one the change's quorum approved,
     and only while it is still the head of the source branch. A branch that moved on since is
     refused: its new commits were never approved (nor read, checked, or soaked)."""
@@ -165,7 +171,7 @@ def _released_together(change: ChangeRequest) -> list[ChangeRequest]:
     return released_together(contents)
 
 
-def _release_merge(release: Release, scm) -> None:
+def _release_merge(release: Release, scm: Repository) -> None:
     """Merges the kept head, or finds the merge of it that was made before (a crash, a lost
     answer): never a merge of another commit, never a second one."""
     change = release.change
@@ -216,7 +222,7 @@ def shas_in_words(shas: list[str]) -> str:
     return ", ".join(sha[:10] for sha in shas[:5]) + (" and more" if len(shas) > 5 else "")
 
 
-def _release_tag(release: Release, scm) -> None:
+def _release_tag(release: Release, scm: Repository) -> None:
     change = release.change
     if not scm.is_merged(release.merge_commit, change.target_branch):
         raise ScmError(
@@ -244,7 +250,7 @@ def _release_tag(release: Release, scm) -> None:
     )
 
 
-def _release_publish(release: Release, scm) -> None:
+def _release_publish(release: Release, scm: Repository) -> None:
     release.url = scm.publish(release.version, release.notes)
     release.published_at = clock.now()
     step_done(

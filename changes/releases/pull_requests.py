@@ -5,15 +5,17 @@ import logging
 import re
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 
 from changes.choices import ChangeStatus
-from changes.models import ChangeRequest, CheckRun, PullRequest
+from changes.models import ChangeRequest, ChangeRequestQuerySet, CheckRun, PullCommit, PullRequest
 from changes.releases.base import repository_says
 from changes.services import _locked, change_head_moved
 from integrations.scm import PullRequestReport
+from integrations.scm.base import Repository
 from portal import clock
 from portal.services import audit_record
 
@@ -26,7 +28,7 @@ def pull_request_number(reference: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def pull_request_read(*, change: ChangeRequest, scm) -> PullRequest:
+def pull_request_read(*, change: ChangeRequest, scm: Repository) -> PullRequest:
     """Asks the repository about releasing the change's source branch into its target: its pull
     request (the one the change names, else the open one, else a new one once the change is
     submitted), checks, reviews, code owners and unsigned commits, and keeps the answer for the
@@ -57,11 +59,13 @@ def _pull_request_error(change: ChangeRequest, words: str) -> None:
     PullRequest.objects.update_or_create(change=change, defaults={"error": words})
 
 
-def review_entry(*, login: str, state: str, commit: str, submitted_at) -> dict:
+def review_entry(
+    *, login: str, state: str, commit: str, submitted_at: str | datetime | None
+) -> dict[str, str]:
     """A review as the pull request row keeps it, whether read from the API or told by an event:
     the login lowercased, the state uppercased, the time in UTC as GitHub writes it
     ("2026-11-26T09:30:00Z"), so the same review is recognised however it came."""
-    moment = submitted_at
+    moment: str | datetime | None = submitted_at
     if isinstance(moment, str) and moment:
         try:
             moment = datetime.fromisoformat(moment)
@@ -78,7 +82,7 @@ def review_entry(*, login: str, state: str, commit: str, submitted_at) -> dict:
     }
 
 
-def _verdict(pull: PullRequest) -> dict:
+def _verdict(pull: PullRequest) -> dict[str, Any]:
     """What the gates read from the pull request; a reading that changes it is audited."""
     return {
         "number": pull.number,
@@ -146,8 +150,6 @@ def _pull_request_keep(
 
 def _commits_keep(pull: PullRequest, commits: list[tuple[str, str]]) -> None:
     """Keeps what the branch would bring, when it differs from what was kept."""
-    from changes.models import PullCommit
-
     kept = list(pull.commits.values_list("sha", flat=True))
     if kept == [sha for sha, _ in commits]:
         return
@@ -158,7 +160,7 @@ def _commits_keep(pull: PullRequest, commits: list[tuple[str, str]]) -> None:
     )
 
 
-def changes_of_pull_request(number: int, *, head: str = "", base: str = ""):
+def changes_of_pull_request(number: int, *, head: str = "", base: str = "") -> ChangeRequestQuerySet:
     """The open changes that name this pull request (by number, #number or its address), and
     those that name none but release its branches."""
     named = (
@@ -171,7 +173,7 @@ def changes_of_pull_request(number: int, *, head: str = "", base: str = ""):
     return ChangeRequest.objects.filter(named).open()
 
 
-def changes_at_head(commit: str):
+def changes_at_head(commit: str) -> ChangeRequestQuerySet:
     """The open changes whose branch was last read at this commit: a check GitHub runs on a
     commit without naming a pull request (a push, a fork's branch) is a check of their code, and a
     repository on disk has no pull requests for a check to name."""
@@ -181,7 +183,7 @@ def changes_at_head(commit: str):
 @transaction.atomic
 def check_run_record(
     *, change: ChangeRequest, name: str, status: str, conclusion: str, head_sha: str, url: str
-):
+) -> CheckRun | None:
     """Keeps the latest state of one check on the change's pull request; audits a change of it.
     A check on a commit other than the head the pull request was read at is not kept: the pull
     request may have moved since it was read, so it is read again (once this commits), and the
@@ -191,12 +193,15 @@ def check_run_record(
     if pull is not None and pull.head_sha and head_sha and head_sha != pull.head_sha:
         from changes.tasks import pull_request_read
 
-        transaction.on_commit(lambda pk=change.pk: pull_request_read.delay(pk))
+        def read(pk: int = change.pk) -> None:
+            pull_request_read.delay(pk)
+
+        transaction.on_commit(read)
         return None
     run = CheckRun.objects.filter(change=change, name=name).first()
     before = {"status": run.status, "conclusion": run.conclusion} if run else None
     after = {"status": status, "conclusion": conclusion or ""}
-    if before == after and run.head_sha == head_sha:
+    if run is not None and before == after and run.head_sha == head_sha:
         return run
     run, _ = CheckRun.objects.update_or_create(
         change=change,
@@ -214,7 +219,9 @@ def check_run_record(
 
 
 @transaction.atomic
-def review_record(*, change: ChangeRequest, login: str, state: str, commit: str, submitted_at: str):
+def review_record(
+    *, change: ChangeRequest, login: str, state: str, commit: str, submitted_at: str
+) -> PullRequest:
     """Keeps a review of the change's pull request that GitHub reported (APPROVED,
     CHANGES_REQUESTED, COMMENTED or DISMISSED); audits it."""
     change = _locked(change)

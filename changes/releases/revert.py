@@ -9,6 +9,7 @@ from changes.models import ChangeRequest, Release
 from changes.releases.base import repository_says
 from changes.releases.cutting import step_done
 from changes.services import ChangeError, _notify
+from integrations.scm.base import Repository, Reverted
 from portal import clock
 from portal.models import User
 from portal.roles import Right, has_right, missing_right_message
@@ -17,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def release_revert(*, actor: User, change: ChangeRequest, scm):
+def release_revert(*, actor: User, change: ChangeRequest, scm: Repository) -> Reverted:
     """Undoes a released change in the repository (the code half of a rollback; traffic goes back
     through the deployment): one revert commit on the target branch in a repository on disk, a
     pull request carrying it on GitHub. Returns what was made (`commit`, and `url` on GitHub)."""

@@ -6,9 +6,9 @@ Errors a person can act on are `ChangeError` (a 400 or 409 with the message); th
 change a row themselves.
 """
 
+from changes.rules import ChangeError
 from changes.services.base import (
     EDITABLE_FIELDS,
-    ChangeError,
     SlotRefused,
     _locked,
     _notify,

@@ -1,12 +1,17 @@
 """The ground every write of a change stands on: its refusals, the lock, the audited move
 between statuses, the checklist's copy, notifying the people of a change."""
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from changes import integrations, snapshots
+from changes.calendar import Slot
 from changes.choices import ChangeStatus
 from changes.models import ChangeRequest, ChecklistItem
 from changes.quorum import reviewed_commit
 from changes.rules import ChangeError
 from portal import clock
+from portal.models import User
 from portal.services import audit_record, notification_send
 
 S = ChangeStatus
@@ -34,16 +39,16 @@ class SlotRefused(ChangeError):
     """A slot a change may not deploy in, with the next free one (or None); the API answer
     carries it as `next_slot`."""
 
-    def __init__(self, message: str, *, next_slot):
+    def __init__(self, message: str, *, next_slot: Slot | None) -> None:
         super().__init__(message, conflict=True)
         self.next_slot = next_slot
 
     @property
-    def extra(self) -> dict:
+    def extra(self) -> dict[str, Any]:
         return {"next_slot": self.next_slot.as_dict() if self.next_slot else None}
 
 
-def _snapshot(change: ChangeRequest) -> dict:
+def _snapshot(change: ChangeRequest) -> dict[str, Any]:
     data = {
         name: getattr(change, name)
         for name in EDITABLE_FIELDS
@@ -51,14 +56,14 @@ def _snapshot(change: ChangeRequest) -> dict:
     }
     data["environment"] = change.environment.name
     data["target_branch"] = change.target_branch
-    data["incident"] = change.incident.number if change.incident_id else None
-    data["fixes_forward"] = change.fixes_forward.number if change.fixes_forward_id else None
+    data["incident"] = change.incident.number if change.incident is not None else None
+    data["fixes_forward"] = change.fixes_forward.number if change.fixes_forward is not None else None
     data["status"] = change.status
     data["revision"] = change.revision
     return data
 
 
-def _relations(change: ChangeRequest) -> dict:
+def _relations(change: ChangeRequest) -> dict[str, list[str]]:
     return {
         "services": sorted(change.services.values_list("name", flat=True)),
         "stakeholders": sorted(change.stakeholders.values_list("username", flat=True)),
@@ -74,7 +79,12 @@ def _locked(change: ChangeRequest) -> ChangeRequest:
 
 
 def _transition(
-    change: ChangeRequest, status: str, *, actor, note: str = "", after: dict | None = None
+    change: ChangeRequest,
+    status: str,
+    *,
+    actor: User | None,
+    note: str = "",
+    after: dict[str, Any] | None = None,
 ) -> None:
     if not change.can_transition_to(status):
         raise ChangeError(change.transition_error(status), conflict=True)
@@ -107,14 +117,14 @@ def _transition(
     )
 
 
-def change_move(*, change: ChangeRequest, status: str, actor=None, note: str = "") -> None:
+def change_move(*, change: ChangeRequest, status: str, actor: User | None = None, note: str = "") -> None:
     """Moves a change the deployment engine carries (deploying, verifying, rolled back, failed),
     audited in the caller's transaction."""
     _transition(_locked(change), status, actor=actor, note=note)
     change.refresh_from_db(fields=["status", "updated_at"])
 
 
-def _copy_checklist(change: ChangeRequest, items: list[dict], start: int = 0) -> None:
+def _copy_checklist(change: ChangeRequest, items: Sequence[Mapping[str, Any]], start: int = 0) -> None:
     ChecklistItem.objects.bulk_create(
         ChecklistItem(
             change=change,

@@ -1,5 +1,7 @@
 """Ticking and unticking a change's checklist items."""
 
+from datetime import datetime
+
 from django.db import transaction
 
 from changes.choices import APPROVED_ONWARDS
@@ -47,7 +49,7 @@ def checklist_item_set(*, actor: User, item: ChecklistItem, done: bool, evidence
     return item
 
 
-def _untick_told(change: ChangeRequest, item: ChecklistItem, actor: User, at) -> None:
+def _untick_told(change: ChangeRequest, item: ChecklistItem, actor: User, at: datetime) -> None:
     """The requester and the approvers hear of an item unticked after they relied on it."""
     blocks = " It stands in the way of deploying until it is ticked again." if item.gates_deploy else ""
     people = User.objects.filter(pk__in={change.requester_id, *change.standing_approver_ids}).exclude(

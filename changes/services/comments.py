@@ -5,7 +5,7 @@ import re
 from django.db import transaction
 
 from changes.models import ChangeRequest, Comment
-from changes.services.base import ChangeError
+from changes.rules import ChangeError
 from portal import clock
 from portal.models import User
 from portal.services import audit_record, notification_send

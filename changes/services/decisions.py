@@ -4,20 +4,21 @@ the full review an emergency change owes, reminders of pending decisions."""
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from changes import integrations, snapshots
 from changes.choices import DECIDABLE, ChangeType, Decision
 from changes.models import Approval, ChangeRequest
 from changes.quorum import quorum_summary, reviewed_commit
-from changes.rules import decide_refusal, refuse
+from changes.rules import ChangeError, decide_refusal, refuse
 from changes.selectors import NEW_COMMITS, code_owner_logins, pending_approvers
-from changes.services.base import ChangeError, S, _locked, _notify, _transition
+from changes.services.base import S, _locked, _notify, _transition
 from portal import clock
 from portal.models import User
 from portal.services import audit_record, notification_send
 
 
-def _dismiss(decisions, *, reason: str, subject: str, body: str) -> list[Approval]:
+def _dismiss(decisions: QuerySet[Approval], *, reason: str, subject: str, body: str) -> list[Approval]:
     """Dismisses the standing decisions among `decisions` and tells each person; the caller audits."""
     standing = list(decisions.filter(dismissed_at__isnull=True).select_related("approver"))
     Approval.objects.filter(pk__in=[a.pk for a in standing]).update(
@@ -119,9 +120,8 @@ def change_decide(
     now = clock.now()
     if standing is not None:
         if standing.decision == decision and standing.capacity == capacity:
-            done = {Decision.APPROVE: "approved", Decision.REJECT: "rejected"}.get(
-                decision, "requested changes on"
-            )
+            said: dict[str, str] = {Decision.APPROVE: "approved", Decision.REJECT: "rejected"}
+            done = said.get(decision, "requested changes on")
             raise ChangeError(f"You already {done} {change.number}; one person counts once.", conflict=True)
         standing.dismissed_at = now
         standing.dismissed_reason = "Replaced by a later decision of the same person."
@@ -203,6 +203,7 @@ def change_decide(
 def _review_owed(change: ChangeRequest) -> None:
     """An emergency change approved up front owes the policy's full review within its hours."""
     policy = change.environment.approval_policy
+    assert change.approved_at is not None  # just moved to approved, which stamps it
     change.review_due_at = change.approved_at + timedelta(hours=policy.emergency_review_hours)
     change.save(update_fields=["review_due_at"])
     audit_record(
@@ -230,6 +231,7 @@ def _review_check(change: ChangeRequest) -> None:
     )
     if not summary.satisfied:
         return
+    assert change.review_due_at is not None  # only a change that owes its review is checked
     change.reviewed_at = clock.now()
     change.save(update_fields=["reviewed_at"])
     audit_record(

@@ -1,17 +1,17 @@
 """Filing a change, editing it, submitting it for review and cancelling it."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-from django.db import transaction
+from django.db import models, transaction
 
 from catalogue.models import Environment, Service
 from changes import integrations
 from changes.choices import ChangeType
-from changes.models import ChangeRequest
-from changes.rules import cancel_refusal, edit_refusal, refuse, submit_refusal
+from changes.models import ChangeRequest, StandardChangeTemplate
+from changes.rules import ChangeError, cancel_refusal, edit_refusal, refuse, submit_refusal
 from changes.services.base import (
     EDITABLE_FIELDS,
-    ChangeError,
     S,
     _copy_checklist,
     _locked,
@@ -25,6 +25,15 @@ from integrations import scm
 from portal import clock, hooks
 from portal.models import User
 from portal.services import audit_record
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class _Edited(TypedDict):
+        decisions_dismissed: int
+
+    # A change as an edit leaves it, saying how many decisions the edit dismissed (the page tells).
+    EditedChange = WithAnnotations[ChangeRequest, _Edited]
 
 
 @dataclass
@@ -42,12 +51,13 @@ class ChangeInput:
     source_branch: str = "staging"
     pull_request: str = ""
     version_bump: str = "minor"
-    stakeholder_channels: list | None = None
+    stakeholder_channels: list[str] | None = None
     services: list[Service] | None = None
     stakeholders: list[User] | None = None
-    incident: object = None
-    fixes_forward: object = None
-    standard_template: object = None
+    # An incidents.Incident; changes sits below incidents in the layers, so it is typed as a model.
+    incident: models.Model | None = None
+    fixes_forward: ChangeRequest | None = None
+    standard_template: StandardChangeTemplate | None = None
 
 
 def _check_branch(change: ChangeRequest) -> None:
@@ -63,7 +73,9 @@ def _check_branch(change: ChangeRequest) -> None:
         )
 
 
-def _check_template(template, environment: Environment, services: list[Service]) -> None:
+def _check_template(
+    template: StandardChangeTemplate | None, environment: Environment, services: list[Service]
+) -> None:
     """A standard change goes only where its template was pre-approved for: the template's
     environment (one that names none is never used for production) and among its services, on
     filing and on every edit; otherwise the template's lighter rules would stand in for the full
@@ -104,7 +116,9 @@ def _check_fix_forward(change: ChangeRequest) -> None:
         )
 
 
-def _check_type(change_type: str, incident, template) -> None:
+def _check_type(
+    change_type: str, incident: models.Model | None, template: StandardChangeTemplate | None
+) -> None:
     if change_type == ChangeType.EMERGENCY and incident is None:
         raise ChangeError("incident: an emergency change fixes an incident; link the incident it fixes.")
     if change_type == ChangeType.STANDARD and template is None:
@@ -158,7 +172,7 @@ def change_create(*, actor: User, data: ChangeInput) -> ChangeRequest:
 
 
 @transaction.atomic
-def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRequest:
+def change_update(*, actor: User, change: ChangeRequest, data: dict[str, Any]) -> "EditedChange":
     """Edits a change. After submission every edit is a new revision: standing decisions are
     dismissed (as GitHub dismisses stale reviews), and an approved change goes back to submitted."""
     from catalogue.defaults import MIGRATION_CHECKLIST
@@ -191,8 +205,9 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
         )
     if {**_snapshot(change), **_relations(change)} == before:
         # Saving an unchanged form is no edit: no new revision, nobody's decision dismissed.
-        change.decisions_dismissed = 0
-        return change
+        unchanged = cast("EditedChange", change)
+        unchanged.decisions_dismissed = 0
+        return unchanged
     if change.has_migrations and not change.checklist.filter(key=MIGRATION_CHECKLIST[0]["key"]).exists():
         _copy_checklist(change, MIGRATION_CHECKLIST, start=change.checklist.count())
     change.updated_at = clock.now()
@@ -221,8 +236,9 @@ def change_update(*, actor: User, change: ChangeRequest, data: dict) -> ChangeRe
         integrations.checklist_prove(change=change, integration="approvals", evidence="", done=False)
     if change.status != S.DRAFT:
         _read_repository_later(change)
-    change.decisions_dismissed = dismissed
-    return change
+    edited = cast("EditedChange", change)
+    edited.decisions_dismissed = dismissed
+    return edited
 
 
 @transaction.atomic
@@ -249,7 +265,10 @@ def _read_repository_later(change: ChangeRequest) -> None:
     """Once the transaction commits, a task reads the change's pull request for its gates."""
     from changes.tasks import pull_request_read
 
-    transaction.on_commit(lambda pk=change.pk: pull_request_read.delay(pk))
+    def read(pk: int = change.pk) -> None:
+        pull_request_read.delay(pk)
+
+    transaction.on_commit(read)
 
 
 @transaction.atomic

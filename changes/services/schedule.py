@@ -1,17 +1,29 @@
 """When changes deploy: a change's slot, each environment's windows and freezes."""
 
+from datetime import datetime, time
+from typing import TYPE_CHECKING, Any, TypedDict, cast
+
 from django.db import transaction
 
 from catalogue.models import Environment
 from changes import integrations
 from changes.choices import ChangeType
-from changes.models import ChangeRequest
-from changes.rules import refuse, schedule_refusal, unschedule_refusal
-from changes.services.base import ChangeError, S, SlotRefused, _locked, _notify, _transition
+from changes.models import ChangeRequest, DeploymentWindow, Freeze
+from changes.rules import ChangeError, refuse, schedule_refusal, unschedule_refusal
+from changes.services.base import S, SlotRefused, _locked, _notify, _transition
 from portal import clock
 from portal.models import User
 from portal.roles import Right, require_right
 from portal.services import audit_record
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class _Inside(TypedDict):
+        scheduled_inside: list[ChangeRequest]
+
+    # A freeze just made, with the changes already scheduled inside it (the API and the page name them).
+    NewFreeze = WithAnnotations[Freeze, _Inside]
 
 
 def _locked_environment(environment_id: int) -> Environment:
@@ -21,7 +33,7 @@ def _locked_environment(environment_id: int) -> Environment:
 
 
 @transaction.atomic
-def change_schedule(*, actor: User, change: ChangeRequest, start, end) -> ChangeRequest:
+def change_schedule(*, actor: User, change: ChangeRequest, start: datetime, end: datetime) -> ChangeRequest:
     """Puts an approved change (or moves a scheduled one) into a slot that a window allows, no
     freeze covers and no other change holds; a refusal says why and suggests the next free slot."""
     from changes.calendar import Calendar, Slot
@@ -89,9 +101,9 @@ def change_unschedule(*, actor: User, change: ChangeRequest) -> ChangeRequest:
 
 
 @transaction.atomic
-def window_create(*, actor: User, environment: Environment, weekdays: list[int], start_time, end_time):
-    from changes.models import DeploymentWindow
-
+def window_create(
+    *, actor: User, environment: Environment, weekdays: list[int], start_time: time, end_time: time
+) -> DeploymentWindow:
     require_right(actor, Right.WINDOW_MANAGE)
     if not weekdays or any(not isinstance(d, int) or not 0 <= d <= 6 for d in weekdays):
         raise ChangeError("weekdays: list days of the week as numbers, 0 = Monday to 6 = Sunday.")
@@ -110,7 +122,7 @@ def window_create(*, actor: User, environment: Environment, weekdays: list[int],
     return window
 
 
-def _window_snapshot(window) -> dict:
+def _window_snapshot(window: DeploymentWindow) -> dict[str, Any]:
     return {
         "environment": window.environment.name,
         "weekdays": window.weekdays,
@@ -121,7 +133,7 @@ def _window_snapshot(window) -> dict:
 
 
 @transaction.atomic
-def window_delete(*, actor: User, window) -> None:
+def window_delete(*, actor: User, window: DeploymentWindow) -> None:
     require_right(actor, Right.WINDOW_MANAGE)
     _locked_environment(window.environment_id)
     audit_record(actor=actor, action="window.delete", target=window, before=_window_snapshot(window))
@@ -129,11 +141,12 @@ def window_delete(*, actor: User, window) -> None:
 
 
 @transaction.atomic
-def freeze_create(*, actor: User, environment: Environment, starts_at, ends_at, reason: str):
+def freeze_create(
+    *, actor: User, environment: Environment, starts_at: datetime, ends_at: datetime, reason: str
+) -> "NewFreeze":
     """Freezes an environment. It may not overlap another freeze there (change that one
     instead); changes already scheduled inside it are named and their people told to move."""
     from changes.calendar import HOLDS_SLOT
-    from changes.models import Freeze
 
     require_right(actor, Right.FREEZE_MANAGE)
     if not reason.strip():
@@ -179,11 +192,12 @@ def freeze_create(*, actor: User, environment: Environment, starts_at, ends_at, 
             f"{environment} is frozen from {starts_at:%Y-%m-%d %H:%M} to {ends_at:%Y-%m-%d %H:%M} UTC "
             f"({freeze.reason}). Move {change.number} to another slot.",
         )
-    freeze.scheduled_inside = inside
-    return freeze
+    made = cast("NewFreeze", freeze)
+    made.scheduled_inside = inside
+    return made
 
 
-def _freeze_snapshot(freeze) -> dict:
+def _freeze_snapshot(freeze: Freeze) -> dict[str, Any]:
     return {
         "environment": freeze.environment.name,
         "starts_at": freeze.starts_at,
@@ -193,7 +207,7 @@ def _freeze_snapshot(freeze) -> dict:
 
 
 @transaction.atomic
-def freeze_delete(*, actor: User, freeze) -> None:
+def freeze_delete(*, actor: User, freeze: Freeze) -> None:
     require_right(actor, Right.FREEZE_MANAGE)
     _locked_environment(freeze.environment_id)
     audit_record(actor=actor, action="freeze.delete", target=freeze, before=_freeze_snapshot(freeze))

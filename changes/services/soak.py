@@ -6,8 +6,9 @@ from django.db.models import Q
 
 from catalogue.models import Environment
 from changes import integrations
-from changes.models import ChangeRequest
-from changes.services.base import ChangeError, _locked
+from changes.models import COMMIT, ChangeRequest, StagingRun
+from changes.rules import ChangeError
+from changes.services.base import _locked
 from portal import clock
 from portal.models import User
 from portal.roles import Right, require_right
@@ -16,13 +17,17 @@ from portal.services import audit_record
 
 @transaction.atomic
 def staging_run_record(
-    *, actor: User | None, environment: Environment, commit: str, result: str, version: str = "", url=""
-):
+    *,
+    actor: User | None,
+    environment: Environment,
+    commit: str,
+    result: str,
+    version: str = "",
+    url: str = "",
+) -> StagingRun:
     """Records what CI reported about a commit in a staging environment (a person's CI token,
     checked for its scope by the caller, or GitHub's signed event when `actor` is None), stamped
     with the portal's time, then brings the soak gate of every open change at that commit up to date."""
-    from changes.models import COMMIT, StagingRun
-
     if actor is not None:
         require_right(actor, Right.STAGING_REPORT)
     if result not in StagingRun.Result.values:
@@ -56,13 +61,13 @@ def staging_run_record(
 
 
 @transaction.atomic
-def staging_run_record_once(*, environment: Environment, commit: str, version: str, result: str, url: str):
+def staging_run_record_once(
+    *, environment: Environment, commit: str, version: str, result: str, url: str
+) -> StagingRun | None:
     """Records a report GitHub may deliver more than once (a redelivery, a retry after a timeout):
     a report with the same environment, commit, result and link (the deployment's run, or its
     status) is the same report, recorded the first time only. Returns the run, or None when it was
     recorded already. The environment is locked, so two deliveries at once record it once."""
-    from changes.models import StagingRun
-
     Environment.objects.select_for_update().filter(pk=environment.pk).first()
     same = StagingRun.objects.filter(environment=environment, commit=commit.strip().lower(), result=result)
     if url and same.filter(url=url).exists():

@@ -1,8 +1,11 @@
 """Standard change templates: pre-approved changes, made and retired by policy administrators."""
 
+from typing import Any
+
 from django.db import transaction
 
-from changes.services.base import ChangeError
+from changes.models import StandardChangeTemplate
+from changes.rules import ChangeError
 from portal import clock
 from portal.models import User
 from portal.roles import Right, require_right
@@ -10,10 +13,8 @@ from portal.services import audit_record
 
 
 @transaction.atomic
-def standard_template_create(*, actor: User, data: dict):
+def standard_template_create(*, actor: User, data: dict[str, Any]) -> StandardChangeTemplate:
     """A pre-approved kind of change, kept by policy administrators (the caller checked a fresh OTP)."""
-    from changes.models import StandardChangeTemplate
-
     require_right(actor, Right.POLICY_MANAGE)
     if not str(data.get("rollback_plan", "")).strip():
         raise ChangeError("rollback_plan: write how a change of this kind is undone.")
@@ -36,7 +37,7 @@ def standard_template_create(*, actor: User, data: dict):
 
 
 @transaction.atomic
-def standard_template_retire(*, actor: User, template):
+def standard_template_retire(*, actor: User, template: StandardChangeTemplate) -> StandardChangeTemplate:
     """No new change is filed from it; those filed keep it."""
     require_right(actor, Right.POLICY_MANAGE)
     template.active = False

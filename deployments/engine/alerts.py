@@ -2,7 +2,8 @@
 deployments said to be stuck (no progress, paused or regressed for long)."""
 
 import logging
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
@@ -10,6 +11,7 @@ from django.db.models import Q
 from deployments.engine.records import save
 from deployments.models import Deployment
 from portal import clock
+from portal.models import User
 from portal.services import notification_send
 
 logger = logging.getLogger(__name__)
@@ -20,7 +22,9 @@ PAUSED_TOO_LONG = timedelta(hours=1)
 ALERT_EVERY = timedelta(hours=1)
 
 
-def alert(deployment: Deployment, what: str, body: str, *, people=None) -> None:
+def alert(
+    deployment: Deployment, what: str, body: str, *, people: Iterable[User | None] | None = None
+) -> None:
     """Tells the environment's alert channel and, by e-mail, `people` (the requester unless named)."""
     deploy = deployment.environment.deploy_settings
     subject = f"{deployment.change.number} {what} in {deployment.environment}"
@@ -51,7 +55,8 @@ def stuck_alerts() -> list[int]:
     return told
 
 
-def _tell_stuck(deployment: Deployment, now) -> int:
+def _tell_stuck(deployment: Deployment, now: datetime) -> int:
+    since: datetime | None
     if deployment.paused_at is not None:
         since, why = deployment.paused_at, "has been paused"
     elif deployment.state == D.ROLLING_BACK:
@@ -63,6 +68,7 @@ def _tell_stuck(deployment: Deployment, now) -> int:
         )
     else:
         since, why = deployment.next_run_at, "has made no progress"
+    assert since is not None  # a regression is seen only once live, and monitored until a time
     minutes = int((now - since).total_seconds() // 60)
     state = deployment.get_state_display().lower()
     where = f"{state}, {deployment.applied_weight} % on {deployment.to_colour}"

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from changes import releases
 from changes.choices import ChangeStatus
-from changes.services import change_move
+from changes.services import ChangeError, change_move
 from deployments import evidence
 from deployments.engine.alerts import alert
 from deployments.engine.records import close, move, open_stage, record, save
@@ -16,6 +16,7 @@ from deployments.outside import Outside
 from integrations import scm
 from integrations.aws import AwsError
 from portal import clock, hooks
+from portal.models import User
 
 D = Deployment.State
 
@@ -104,19 +105,17 @@ def rolling_back(deployment: Deployment, world: Outside) -> float | None:
     with transaction.atomic():
         make_live(deployment, deployment.from_colour)  # when it is rolled back after it went live
     if deployment.revert_requested and deployment.rollback_by is not None:
-        _revert(deployment, stage)
+        _revert(deployment, stage, deployment.rollback_by)
     end(deployment, D.ROLLED_BACK, ChangeStatus.ROLLED_BACK, f"Rolled back: {deployment.rollback_reason}")
     return None
 
 
-def _revert(deployment: Deployment, stage: Stage) -> None:
-    """The code half of the rollback, asked for with it: its failure is told, not a reason to
-    leave the traffic where it is."""
+def _revert(deployment: Deployment, stage: Stage, actor: User) -> None:
+    """The code half of the rollback, asked for with it by `actor`: its failure is told, not a
+    reason to leave the traffic where it is."""
     try:
-        reverted = releases.release_revert(
-            actor=deployment.rollback_by, change=deployment.change, scm=scm.repository()
-        )
+        reverted = releases.release_revert(actor=actor, change=deployment.change, scm=scm.repository())
         record(stage, [Stage.evidence("Code revert", True, reverted.commit[:10], detail=reverted.url)])
-    except (releases.ChangeError, scm.ScmError) as refused:
+    except (ChangeError, scm.ScmError) as refused:
         words = refused.messages[0] if hasattr(refused, "messages") else str(refused)
         record(stage, [Stage.evidence("Code revert", False, detail=words)])

@@ -1,13 +1,17 @@
 """What the new colour shows over a step, measured from the outside world and handed to the pure
 `judge` with the environment's limits."""
 
+from datetime import datetime
+
 from deployments.judge import Limits, Measured, Verdict, enough_requests, judge
 from deployments.models import Deployment, DeploySettings
 from deployments.outside import Outside
 from deployments.smoke import smoke_test
 
 
-def measure(deployment: Deployment, world: Outside, limits: Limits, *, since, until) -> Measured:
+def measure(
+    deployment: Deployment, world: Outside, limits: Limits, *, since: datetime, until: datetime
+) -> Measured:
     """Target health, smoke tests, request and 5xx counts, latency percentiles once there are
     requests enough to judge, watched alarms."""
     deploy = deployment.environment.deploy_settings
@@ -32,7 +36,7 @@ def limits_of(deploy: DeploySettings) -> Limits:
     )
 
 
-def judged(deployment: Deployment, world: Outside, *, since, until) -> Verdict:
+def judged(deployment: Deployment, world: Outside, *, since: datetime, until: datetime) -> Verdict:
     limits = limits_of(deployment.environment.deploy_settings)
     measured = measure(deployment, world, limits, since=since, until=until)
     return judge(measured, limits, colour=deployment.to_colour)

@@ -1,7 +1,7 @@
 """The new colour is live at 100 %: the immediate verification (a failure rolls back by itself),
 then the short-term monitoring (a regression is told, with a rollback one click away)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 
@@ -50,6 +50,8 @@ def monitor(deployment: Deployment, world: Outside) -> float | None:
     manager ends it; a regressed release past its time waits for a person, unchecked."""
     deploy = deployment.environment.deploy_settings
     now = clock.now()
+    # Both written by go_live, with the move to monitoring.
+    assert deployment.live_at is not None and deployment.monitor_until is not None
     verify_end = deployment.live_at + timedelta(seconds=deploy.verify_seconds)
     if deployment.ended_early_by_id:
         complete(deployment)
@@ -90,7 +92,7 @@ def monitor(deployment: Deployment, world: Outside) -> float | None:
     return wait
 
 
-def is_verifying(deployment: Deployment, moment) -> bool:
+def is_verifying(deployment: Deployment, moment: datetime) -> bool:
     """Whether `moment` (a round's start) falls in the live release's immediate verification."""
     if deployment.live_at is None:
         return False

@@ -4,7 +4,8 @@ the same transaction."""
 
 import logging
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 
@@ -27,7 +28,7 @@ class Refused(Exception):
 class Passing(Exception):
     """A step that may succeed later: waits with backoff, or until `retry_at`."""
 
-    def __init__(self, message: str, retry_at=None):
+    def __init__(self, message: str, retry_at: datetime | None = None) -> None:
         super().__init__(message)
         self.retry_at = retry_at
 
@@ -44,7 +45,9 @@ class LeaseLost(Exception):
 holder: ContextVar[str | None] = ContextVar("deployment_holder", default=None)
 
 
-def save(deployment: Deployment, *, action: str | None = None, after: dict | None = None, **fields) -> None:
+def save(
+    deployment: Deployment, *, action: str | None = None, after: dict[str, Any] | None = None, **fields: Any
+) -> None:
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
         owner = holder.get()
@@ -79,7 +82,7 @@ def save(deployment: Deployment, *, action: str | None = None, after: dict | Non
         )
 
 
-def _plain(values: dict) -> dict:
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
     """What an audit event keeps of the fields written (not the lease's bookkeeping)."""
     return {
         k: v.isoformat() if hasattr(v, "isoformat") else v
@@ -88,7 +91,7 @@ def _plain(values: dict) -> dict:
     }
 
 
-def move(deployment: Deployment, state: str, note: str = "", **fields) -> None:
+def move(deployment: Deployment, state: str, note: str = "", **fields: Any) -> None:
     now = clock.now()
     fields = {"state_since": now, "next_run_at": now, **fields}
     save(deployment, action="deployment.state", after={"note": note} if note else None, state=state, **fields)
@@ -108,7 +111,7 @@ def open_stage(deployment: Deployment, kind: str, name: str, weight: int | None 
     return stage
 
 
-def record(stage: Stage, checks: list[dict], *, replace: bool = False) -> None:
+def record(stage: Stage, checks: list[dict[str, Any]], *, replace: bool = False) -> None:
     """Keeps the checks' evidence on the stage, stamped; `replace` updates checks of the same name
     (a poll) instead of adding another round (a judgement)."""
     at = clock.now().isoformat()
@@ -126,7 +129,7 @@ def close(stage: Stage, state: str, message: str = "") -> None:
     stage.save(update_fields=["state", "ended_at", "message"])
 
 
-def pass_on(stage: Stage, deployment: Deployment, state: str, **fields) -> None:
+def pass_on(stage: Stage, deployment: Deployment, state: str, **fields: Any) -> None:
     """The stage passed and the deployment moves on, at once: a stop between the two would run
     the stage again (and ask the deployer twice)."""
     with transaction.atomic():

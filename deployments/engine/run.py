@@ -4,7 +4,8 @@ out with backoff a bounded number of times; lasting trouble ends or rolls back t
 
 import logging
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
@@ -33,7 +34,8 @@ from portal.errors import OutsideError
 logger = logging.getLogger(__name__)
 D = Deployment.State
 
-HANDLERS = {
+# Each step of a state: None to go on at once, else the seconds to wait.
+HANDLERS: dict[str, Callable[[Deployment, Outside], float | None]] = {
     D.PREFLIGHT: stages.preflight,
     D.RELEASING: stages.releasing,
     D.DEPLOYING: stages.deploying,
@@ -140,7 +142,9 @@ def _step(deployment: Deployment, outside: Outside | None) -> float | None:
         return _trouble(deployment, f"{type(error).__name__}: {error}", transient=True)
 
 
-def _trouble(deployment: Deployment, message: str, *, transient: bool, retry_at=None) -> float | None:
+def _trouble(
+    deployment: Deployment, message: str, *, transient: bool, retry_at: datetime | None = None
+) -> float | None:
     """A passing error waits with backoff (a bounded number of times); a lasting one stops the
     deployment: rolled back once the new version may have taken traffic, failed before. A rollback
     never gives up: it keeps trying (and is said to be stuck) with the environment kept locked."""
@@ -154,7 +158,8 @@ def _trouble(deployment: Deployment, message: str, *, transient: bool, retry_at=
             alert(deployment, "cannot be watched", f"The monitoring cannot check the live release: {message}")
         if retry_at is not None:
             return max((retry_at - clock.now()).total_seconds(), 1)
-        return min(2**attempts, 60)
+        backoff: int = min(2**attempts, 60)  # int ** int is Any to mypy (a negative power is a float)
+        return backoff
     if deployment.state in (D.PREFLIGHT, D.RELEASING):
         end(deployment, D.FAILED, ChangeStatus.FAILED, message)
         return None

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from changes import custody, integrations, releases
+from changes.services import ChangeError
 from deployments.engine.alerts import alert
 from deployments.engine.measuring import judged
 from deployments.engine.monitoring import go_live
@@ -122,7 +123,7 @@ def releasing(deployment: Deployment, world: Outside) -> float | None:
             raise Passing(refused.messages[0], refused.retry_at) from None
         close(stage, Stage.State.FAILED, refused.messages[0])
         raise Refused(refused.messages[0]) from None
-    except releases.ChangeError as refused:  # the version it would tag, refused
+    except ChangeError as refused:  # the version it would tag, refused
         close(stage, Stage.State.FAILED, refused.messages[0])
         raise Refused(refused.messages[0]) from None
     except scm.ScmError as refused:  # no repository configured
@@ -223,7 +224,7 @@ def _deployed(deployment: Deployment, world: Outside, stage: Stage, target_group
 
 
 def _deploy_waits(
-    deployment: Deployment, stage: Stage, what: str, detail: str, *, since, limit: int
+    deployment: Deployment, stage: Stage, what: str, detail: str, *, since: datetime, limit: int
 ) -> float:
     """The idle colour is not ready yet: looked at again soon, refused after `limit` seconds."""
     if (clock.now() - since).total_seconds() > limit:

@@ -4,6 +4,7 @@ and an alarm's trouble told on one open incident (two messages of one alarm at o
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeGuard
 
 from django.db import connection
 
@@ -34,7 +35,7 @@ def alarm_of(text: str) -> Alarm:
     written. The trouble began a period times the evaluation periods before the alarm fired (a
     composite alarm has no trigger: when it fired), never later than now."""
 
-    def refuse(what: str):
+    def refuse(what: str) -> Refused:
         return Refused(400, f"The notification is not a CloudWatch alarm: {what}.", "invalid")
 
     try:
@@ -50,15 +51,18 @@ def alarm_of(text: str) -> Alarm:
         raise refuse("AlarmName is longer than CloudWatch's 255 characters")
     if body.get("NewStateValue") not in ALARM_STATES:
         raise refuse(f"NewStateValue is one of {', '.join(ALARM_STATES)}")
+    changed = body.get("StateChangeTime")
+    if not isinstance(changed, str):
+        raise refuse("StateChangeTime is not a time")
     try:
-        changed_at = timestamp(body.get("StateChangeTime"))
-    except (TypeError, ValueError):
+        changed_at = timestamp(changed)
+    except ValueError:
         raise refuse("StateChangeTime is not a time") from None
     began_at = changed_at
     trigger = body.get("Trigger")
     if isinstance(trigger, dict):
         period, periods = trigger.get("Period"), trigger.get("EvaluationPeriods")
-        if all(isinstance(n, int) and not isinstance(n, bool) and 0 < n < 10**6 for n in (period, periods)):
+        if _count(period) and _count(periods):
             try:
                 began_at = changed_at - timedelta(seconds=period * periods)
             except OverflowError:  # a StateChangeTime at the very start of the calendar
@@ -75,6 +79,11 @@ def alarm_of(text: str) -> Alarm:
         changed_at=changed_at,
         began_at=min(began_at, clock.now()),
     )
+
+
+def _count(value: object) -> TypeGuard[int]:
+    """A whole number CloudWatch could have given (a period, a number of periods)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**6
 
 
 def services_named_in(alarm_name: str) -> list[Service]:

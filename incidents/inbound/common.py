@@ -1,6 +1,7 @@
 """What both inbound webhooks share: the refusal the sender is answered with, the outcome, and
 the checks every message passes before anything is written."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from portal.errors import Refusal
@@ -10,7 +11,7 @@ class Refused(Refusal):
     """The message is not taken: `status` (400 malformed, 401/403 not believed, 502 AWS did not
     answer, 503 not configured) and a sentence a person understands."""
 
-    def __init__(self, status: int, message: str, code: str):
+    def __init__(self, status: int, message: str, code: str) -> None:
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
 
@@ -23,7 +24,7 @@ class Outcome:
     detail: str
 
 
-def refuse_nul(*, what: str, texts: dict) -> None:
+def refuse_nul(*, what: str, texts: Mapping[str, object]) -> None:
     """Refuses (400) a message with a NUL character in a text it brings: PostgreSQL keeps none in
     a text or JSON column, and neither AWS nor PagerDuty sends one."""
     named = [name for name, text in texts.items() if isinstance(text, str) and "\x00" in text]

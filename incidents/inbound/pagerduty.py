@@ -4,6 +4,7 @@ the HMAC of the shared secret; each event acted on once, by its id."""
 
 import json
 import re
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -37,7 +38,7 @@ def pagerduty_receive(*, body: bytes, signatures: str) -> Outcome:
     if event["event_type"] not in PAGERDUTY_ACTS:
         return Outcome(202, f"{event['event_type']} ignored.")
     status, act = PAGERDUTY_ACTS[event["event_type"]]
-    agent = event.get("agent") if isinstance(event.get("agent"), dict) else {}
+    agent = event["agent"] if isinstance(event.get("agent"), dict) else {}
     who = agent.get("summary") if isinstance(agent.get("summary"), str) and agent["summary"] else "someone"
     incident_key = event["data"].get("incident_key")
     with transaction.atomic():
@@ -64,7 +65,7 @@ def pagerduty_receive(*, body: bytes, signatures: str) -> Outcome:
     return Outcome(200, done)
 
 
-def _pagerduty_event(body: bytes) -> dict:
+def _pagerduty_event(body: bytes) -> dict[str, Any]:
     """The webhook's `event`: an id, a type, and for an incident's events the incident as `data`."""
     try:
         payload = json.loads(body)
@@ -90,7 +91,7 @@ def _pagerduty_event(body: bytes) -> dict:
     return event
 
 
-def _incident_for_key(key) -> Incident | None:
+def _incident_for_key(key: object) -> Incident | None:
     """The incident whose PagerDuty dedup key (`greenlight-inc-000042`) this is, if any, locked."""
     match = DEDUP_KEY.fullmatch(key) if isinstance(key, str) else None
     if match is None:

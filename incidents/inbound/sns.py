@@ -4,6 +4,7 @@ once, by its MessageId."""
 
 import json
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -41,7 +42,7 @@ def sns_receive(body: bytes) -> Outcome:
     return _sns_unsubscribe(message)
 
 
-def _sns_message(body: bytes) -> dict:
+def _sns_message(body: bytes) -> dict[str, Any]:
     """The body as an SNS message: JSON with every field its type signs."""
     try:
         message = json.loads(body)
@@ -78,7 +79,7 @@ def _sns_message(body: bytes) -> dict:
     return message
 
 
-def _sns_verify(message: dict) -> None:
+def _sns_verify(message: dict[str, Any]) -> None:
     """Refuses (403) a message from a topic not taken here, unsigned, stale, or whose signature
     does not match the certificate AWS serves at its SigningCertURL."""
     if message["TopicArn"] not in settings.SNS_TOPIC_ARNS:
@@ -91,7 +92,7 @@ def _sns_verify(message: dict) -> None:
         raise Refused(403, refused.message, refused.code) from None
 
 
-def _sns_subscription_confirm(message: dict) -> Outcome:
+def _sns_subscription_confirm(message: dict[str, Any]) -> Outcome:
     """Confirms the subscription by visiting its SubscribeURL (on an AWS host too), then keeps it."""
     url = message["SubscribeURL"]
     try:
@@ -111,13 +112,13 @@ def _sns_subscription_confirm(message: dict) -> Outcome:
     return Outcome(200, f"Subscribed to {message['TopicArn']}.")
 
 
-def _sns_unsubscribe(message: dict) -> Outcome:
+def _sns_unsubscribe(message: dict[str, Any]) -> Outcome:
     if not _sns_confirmation_keep(message=message, action="sns.unsubscribe"):
         return Outcome(200, "Unsubscribe confirmation already received.")
     return Outcome(200, f"Unsubscribed from {message['TopicArn']}.")
 
 
-def _sns_confirmation_keep(*, message: dict, action: str) -> bool:
+def _sns_confirmation_keep(*, message: dict[str, Any], action: str) -> bool:
     """Keeps a subscription's or unsubscription's confirmation once, with its audit event, in one
     transaction; False when it was received before."""
     with transaction.atomic():
@@ -135,7 +136,7 @@ def _sns_confirmation_keep(*, message: dict, action: str) -> bool:
     return True
 
 
-def _sns_notification(message: dict) -> Outcome:
+def _sns_notification(message: dict[str, Any]) -> Outcome:
     """An alarm going to ALARM declares an incident, or tells the one it opened and that is not
     resolved yet; back to OK tells that one too (people resolve it); INSUFFICIENT_DATA is kept only."""
     alarm = alarm_of(message["Message"])
@@ -168,7 +169,7 @@ def _sns_notification(message: dict) -> Outcome:
                 started_at=alarm.began_at,
             )
             done = f"{incident.number} declared."
-        elif alarm.state == "ALARM":
+        elif alarm.state == "ALARM" and incident is not None:  # the one the alarm opened
             words = f"{alarm.name} fired again" + (f": {alarm.reason}" if alarm.reason else ".")
             services.timeline_add(incident, TimelineEntry.Kind.ALARM, words, **told)
             done = f"{incident.number} is open: told it fired again."

@@ -1,17 +1,26 @@
 """Acting from the incident: the deployment it follows goes back, the code is reverted; and the
 incident a deployment that rolled back by itself opens."""
 
+from typing import TYPE_CHECKING
+
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from incidents.models import Incident, IncidentStatus, Severity, TimelineEntry
 from incidents.services.base import IncidentRefused, timeline_add
 from incidents.services.lifecycle import incident_declare
+from portal.models import User
 from portal.roles import Right, has_right, missing_right_message
 from portal.services import audit_record
 
+if TYPE_CHECKING:
+    from celery import Task
 
-def incident_for_rollback(deployment) -> Incident:
+    from deployments.models import Deployment
+
+
+def incident_for_rollback(deployment: "Deployment") -> Incident:
     """The P1 a deployment that rolled back by itself opens (in the engine's transaction), linked to
     it, its change and the change's services."""
     change = deployment.change
@@ -33,7 +42,7 @@ def incident_for_rollback(deployment) -> Incident:
 # emergency change is filed (that one through the change form, linked back on its creation).
 
 
-def incident_rollback(*, actor, incident: Incident, reason: str, revert: bool = False):
+def incident_rollback(*, actor: User, incident: Incident, reason: str, revert: bool = False) -> "Deployment":
     """Rolls back the deployment the incident follows (release managers; SREs while the incident is
     open), with the deployments' own guards; on the timeline and audited with the rollback, in one
     transaction with the incident locked."""
@@ -42,14 +51,15 @@ def incident_rollback(*, actor, incident: Incident, reason: str, revert: bool = 
     try:
         with transaction.atomic():
             locked = Incident.objects.select_for_update().get(pk=incident.pk)
-            if locked.deployment_id is None:
+            follows = locked.deployment
+            if follows is None:
                 raise IncidentRefused(
                     f"{locked.number} follows no deployment: there is nothing to roll back."
                 )
             if locked.status == IncidentStatus.RESOLVED:
                 raise IncidentRefused(f"{locked.number} is resolved: roll back from the deployment's page.")
             deployment = deployment_rollback(
-                actor=actor, deployment=locked.deployment, reason=f"{locked.number}: {reason}", revert=revert
+                actor=actor, deployment=follows, reason=f"{locked.number}: {reason}", revert=revert
             )
             audit_record(
                 actor=actor,
@@ -71,13 +81,13 @@ def incident_rollback(*, actor, incident: Incident, reason: str, revert: bool = 
     return deployment
 
 
-def may_revert(user) -> bool:
+def may_revert(user: User | AnonymousUser) -> bool:
     """Whoever may roll deployments back may revert their code: release managers, SREs."""
     return has_right(user, Right.DEPLOYMENT_ROLLBACK) or has_right(user, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
 
 
 @transaction.atomic
-def incident_revert(*, actor, incident: Incident) -> None:
+def incident_revert(*, actor: User, incident: Incident) -> None:
     """Asks for the code revert of the release the incident follows (a revert commit on a repository
     on disk, a pull request on GitHub), made by a task: the timeline says when it is asked and what
     came of it. Asking again before that is refused."""
@@ -107,7 +117,7 @@ def incident_revert(*, actor, incident: Incident) -> None:
     transaction.on_commit(lambda: _revert_task().delay(locked.pk, actor.pk))
 
 
-def _revert_task():
+def _revert_task() -> "Task[[int, int], str]":
     from incidents.tasks import incident_revert_run
 
     return incident_revert_run
@@ -122,9 +132,11 @@ def incident_revert_run(incident_id: int, actor_id: int) -> str:
     from integrations import scm
 
     incident = Incident.objects.select_related("change").get(pk=incident_id)
+    change = incident.change
+    assert change is not None  # asked only for an incident whose change was released
     actor = get_user_model().objects.get(pk=actor_id)
     try:
-        reverted = releases.release_revert(actor=actor, change=incident.change, scm=scm.repository())
+        reverted = releases.release_revert(actor=actor, change=change, scm=scm.repository())
     except releases.RepositoryRefused as refused:
         if refused.transient:
             raise
@@ -138,6 +150,6 @@ def incident_revert_run(incident_id: int, actor_id: int) -> str:
             else f"Reverted in commit {reverted.commit[:10]}."
         )
     with transaction.atomic():
-        version = incident.change.release.version if hasattr(incident.change, "release") else ""
+        version = change.release.version if hasattr(change, "release") else ""
         timeline_add(incident, TimelineEntry.Kind.ROLLBACK, words, version=version, outcome=True)
     return words

@@ -1,18 +1,25 @@
 """What every act on an incident shares: the refusal, the timeline, and the page on PagerDuty."""
 
 import json
+from typing import Any
 
 from django.db import transaction
 
 from incidents.models import Incident, Severity, TimelineEntry
 from portal import clock
 from portal.errors import Refusal
+from portal.models import User
 from portal.services import notification_send
 
 # Where incidents are told on Slack, besides PagerDuty's page.
 INCIDENT_CHANNEL = "#incidents"
 # PagerDuty's severity for each of ours.
-PAGE_SEVERITY = {Severity.P0: "critical", Severity.P1: "error", Severity.P2: "warning", Severity.P3: "info"}
+PAGE_SEVERITY: dict[str, str] = {
+    Severity.P0: "critical",
+    Severity.P1: "error",
+    Severity.P2: "warning",
+    Severity.P3: "info",
+}
 
 
 class IncidentRefused(Refusal):
@@ -39,7 +46,13 @@ def page(incident: Incident, action: str) -> TimelineEntry:
 
 
 def timeline_add(
-    incident: Incident, kind: str, text: str, *, actor=None, public: bool = False, **data
+    incident: Incident,
+    kind: str,
+    text: str,
+    *,
+    actor: User | None = None,
+    public: bool = False,
+    **data: Any,
 ) -> TimelineEntry:
     """One entry on the incident's timeline (in the caller's transaction); a `public` one is an
     update the status page shows, when the incident itself is public, and its subscribers are

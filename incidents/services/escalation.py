@@ -1,5 +1,7 @@
 """Escalation: an incident nobody acknowledged in time is told to the next level of the policy."""
 
+from datetime import datetime
+
 from django.db import transaction
 
 from incidents.models import Incident, IncidentStatus, TimelineEntry
@@ -24,7 +26,7 @@ def incidents_escalate() -> list[str]:
 
 
 @transaction.atomic
-def _escalate(pk: int, now, levels: list[str]) -> str:
+def _escalate(pk: int, now: datetime, levels: list[str]) -> str:
     incident = Incident.objects.select_for_update().get(pk=pk)
     due = incident.created_at + incident.response_target * (incident.escalation_level + 1)
     if incident.status != IncidentStatus.TRIGGERED or due > now:  # acknowledged, or done meanwhile

@@ -1,29 +1,39 @@
 """An incident's life: declared, acknowledged, mitigated, resolved (a step may be skipped, never
 undone), published on the status page, joined, commanded, noted."""
 
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from incidents.models import Incident, IncidentStatus, PostMortem, Severity, TimelineEntry
 from incidents.services.base import INCIDENT_CHANNEL, IncidentRefused, page, timeline_add
 from portal import clock
+from portal.models import User
 from portal.roles import Right, has_right, missing_right_message, require_right
 from portal.services import audit_record, notification_send
+
+if TYPE_CHECKING:
+    from catalogue.models import Service
+    from changes.models import ChangeRequest
+    from deployments.models import Deployment
 
 
 @transaction.atomic
 def incident_declare(
     *,
-    actor,
+    actor: User | None,
     title: str,
     severity: str,
     summary: str = "",
-    services=(),
+    services: Sequence["Service"] = (),
     public: bool = False,
     source: str = Incident.Source.PERSON,
-    deployment=None,
-    change=None,
-    started_at=None,
+    deployment: "Deployment | None" = None,
+    change: "ChangeRequest | None" = None,
+    started_at: datetime | None = None,
     alarm: str = "",
 ) -> Incident:
     """Declares an incident (the portal itself when `actor` is None), linked to what it follows."""
@@ -113,7 +123,14 @@ def _tell_declared(incident: Incident, who: str) -> None:
 
 
 def _moved(
-    actor, incident: Incident, status: str, *, stamp: str, note: str = "", by: str = "", paged: bool = False
+    actor: User | None,
+    incident: Incident,
+    status: str,
+    *,
+    stamp: str,
+    note: str = "",
+    by: str = "",
+    paged: bool = False,
 ) -> Incident:
     """Moves the incident on, if its status allows, stamping when; audited and on the timeline.
     `actor` is None when PagerDuty brought the step back (`by` says who there; `paged`: PagerDuty
@@ -171,6 +188,7 @@ def _postmortem_required(incident: Incident) -> PostMortem | None:
     if incident.severity not in POSTMORTEM_SEVERITIES and not rolled_back:
         return None
     lines = [f"{e.at:%Y-%m-%d %H:%M} UTC  {e.text}" for e in incident.timeline.all()]
+    assert incident.resolved_at is not None  # stamped by the move to resolved
     postmortem, _ = PostMortem.objects.get_or_create(
         incident=incident,
         defaults={
@@ -190,23 +208,28 @@ def _postmortem_required(incident: Incident) -> PostMortem | None:
 # for the team; an acknowledgement finds no cause yet: customers still read "Investigating").
 PUBLIC_STEPS = (IncidentStatus.MITIGATED, IncidentStatus.RESOLVED)
 # What each step tells PagerDuty (mitigated is ours alone: the page stays open until resolved).
-PAGE_ACTIONS = {IncidentStatus.ACKNOWLEDGED: "acknowledge", IncidentStatus.RESOLVED: "resolve"}
+PAGE_ACTIONS: dict[str, str] = {
+    IncidentStatus.ACKNOWLEDGED: "acknowledge",
+    IncidentStatus.RESOLVED: "resolve",
+}
 
 
-def incident_acknowledge(*, actor, incident: Incident, note: str = "", **outside) -> Incident:
+def incident_acknowledge(
+    *, actor: User | None, incident: Incident, note: str = "", **outside: Any
+) -> Incident:
     return _moved(actor, incident, IncidentStatus.ACKNOWLEDGED, stamp="acknowledged_at", note=note, **outside)
 
 
-def incident_mitigate(*, actor, incident: Incident, note: str = "") -> Incident:
+def incident_mitigate(*, actor: User, incident: Incident, note: str = "") -> Incident:
     return _moved(actor, incident, IncidentStatus.MITIGATED, stamp="mitigated_at", note=note)
 
 
-def incident_resolve(*, actor, incident: Incident, note: str = "", **outside) -> Incident:
+def incident_resolve(*, actor: User | None, incident: Incident, note: str = "", **outside: Any) -> Incident:
     return _moved(actor, incident, IncidentStatus.RESOLVED, stamp="resolved_at", note=note, **outside)
 
 
 @transaction.atomic
-def incident_publish(*, actor, incident: Incident, public: bool) -> Incident:
+def incident_publish(*, actor: User, incident: Incident, public: bool) -> Incident:
     """Puts the incident on the public status page (with its public updates, and one that says it is
     being looked into while it is open) or takes it off again (whoever runs incidents)."""
     from incidents import status
@@ -235,7 +258,7 @@ def incident_publish(*, actor, incident: Incident, public: bool) -> Incident:
 
 
 @transaction.atomic
-def incident_join(*, actor, incident: Incident) -> Incident:
+def incident_join(*, actor: User, incident: Incident) -> Incident:
     """The person joins the response (anyone who may declare incidents); joining twice is a no-op."""
     require_right(actor, Right.INCIDENT_DECLARE)
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
@@ -250,7 +273,7 @@ def incident_join(*, actor, incident: Incident) -> Incident:
 
 
 @transaction.atomic
-def incident_take_command(*, actor, incident: Incident) -> Incident:
+def incident_take_command(*, actor: User, incident: Incident) -> Incident:
     """The person takes command (whoever runs incidents), from whoever had it; they respond too."""
     require_right(actor, Right.INCIDENT_MANAGE)
     locked = Incident.objects.select_for_update(of=("self",)).select_related("commander").get(pk=incident.pk)
@@ -277,7 +300,7 @@ def incident_take_command(*, actor, incident: Incident) -> Incident:
 
 
 @transaction.atomic
-def incident_note(*, actor, incident: Incident, text: str, public: bool = False) -> TimelineEntry:
+def incident_note(*, actor: User, incident: Incident, text: str, public: bool = False) -> TimelineEntry:
     """A person's note on the timeline (anyone who may declare incidents may add one); a `public`
     one is an update on the status page too, which only whoever runs incidents posts, and only for
     a public incident."""

@@ -1,6 +1,6 @@
 """Post-mortems and their action items."""
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -9,6 +9,7 @@ from django.db.models import Q
 from incidents.models import ActionItem, PostMortem, TimelineEntry
 from incidents.services.base import INCIDENT_CHANNEL, IncidentRefused, timeline_add
 from portal import clock
+from portal.models import User
 from portal.roles import Right, has_right, require_right
 from portal.services import audit_record, notification_send
 
@@ -21,7 +22,7 @@ REMIND_EVERY = timedelta(hours=24)
 
 
 @transaction.atomic
-def postmortem_write(*, actor, postmortem: PostMortem, **fields) -> PostMortem:
+def postmortem_write(*, actor: User, postmortem: PostMortem, **fields: str) -> PostMortem:
     """Saves what is written; the first to write it is its author. A completed one keeps its
     summary, impact and root cause written."""
     require_right(actor, Right.INCIDENT_DECLARE)
@@ -49,14 +50,16 @@ def postmortem_write(*, actor, postmortem: PostMortem, **fields) -> PostMortem:
 
 
 @transaction.atomic
-def postmortem_save(*, actor, postmortem: PostMortem, complete: bool = False, **fields) -> PostMortem:
+def postmortem_save(
+    *, actor: User, postmortem: PostMortem, complete: bool = False, **fields: str
+) -> PostMortem:
     """Writes the parts and, with `complete`, finishes it: all or nothing."""
     saved = postmortem_write(actor=actor, postmortem=postmortem, **fields)
     return postmortem_complete(actor=actor, postmortem=saved) if complete else saved
 
 
 @transaction.atomic
-def postmortem_complete(*, actor, postmortem: PostMortem) -> PostMortem:
+def postmortem_complete(*, actor: User, postmortem: PostMortem) -> PostMortem:
     """Marks it finished, once its summary, impact and root cause are written; told on #incidents."""
     require_right(actor, Right.INCIDENT_DECLARE)
     locked = PostMortem.objects.select_for_update().select_related("incident").get(pk=postmortem.pk)
@@ -80,7 +83,9 @@ def postmortem_complete(*, actor, postmortem: PostMortem) -> PostMortem:
 
 
 @transaction.atomic
-def action_item_add(*, actor, postmortem: PostMortem, title: str, owner, due_on) -> ActionItem:
+def action_item_add(
+    *, actor: User, postmortem: PostMortem, title: str, owner: User, due_on: date
+) -> ActionItem:
     """An action item for its owner, told by e-mail."""
     require_right(actor, Right.INCIDENT_DECLARE)
     if not title.strip():
@@ -109,7 +114,7 @@ def action_item_add(*, actor, postmortem: PostMortem, title: str, owner, due_on)
 
 
 @transaction.atomic
-def action_item_set_state(*, actor, item: ActionItem, state: str) -> ActionItem:
+def action_item_set_state(*, actor: User, item: ActionItem, state: str) -> ActionItem:
     """Its owner, or whoever runs incidents, marks it done or dropped (or open again)."""
     if actor.pk != item.owner_id and not has_right(actor, Right.INCIDENT_MANAGE):
         raise PermissionDenied(f"Only {item.owner.display_name}, its owner, or an SRE may change this item.")
@@ -148,7 +153,7 @@ def postmortems_remind() -> int:
 
 
 @transaction.atomic
-def _remind_postmortem(pk: int, now) -> int:
+def _remind_postmortem(pk: int, now: datetime) -> int:
     postmortem = (
         PostMortem.objects.select_for_update(of=("self",))
         .select_related("incident__commander", "incident__declared_by", "author")
@@ -172,7 +177,7 @@ def _remind_postmortem(pk: int, now) -> int:
 
 
 @transaction.atomic
-def _remind_item(pk: int, now) -> int:
+def _remind_item(pk: int, now: datetime) -> int:
     item = (
         ActionItem.objects.select_for_update(of=("self",))
         .select_related("owner", "postmortem__incident")

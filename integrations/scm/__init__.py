@@ -17,6 +17,7 @@ from integrations.scm.base import (
     Check,
     Identity,
     PullRequestReport,
+    Repository,
     Reverted,
     Review,
     ScmError,
@@ -41,6 +42,7 @@ __all__ = [
     "Identity",
     "LocalGit",
     "PullRequestReport",
+    "Repository",
     "Reverted",
     "Review",
     "ScmError",
@@ -68,7 +70,7 @@ def configured() -> bool:
     return bool(settings.GITHUB_REPOSITORY or settings.GIT_REPOSITORY_PATH)
 
 
-def repository():
+def repository() -> Repository:
     """The repository releases are cut in, from the settings: GitHub when GITHUB_REPOSITORY is set,
     else the repository on disk at GIT_REPOSITORY_PATH."""
     from django.conf import settings

@@ -2,10 +2,15 @@
 
 import itertools
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from integrations.scm.base import ScmError, WorkflowRun
 from integrations.scm.github_client import GitHubClient, speaks
 from integrations.scm.refs import short_ref
+
+if TYPE_CHECKING:
+    from github import GithubException
+    from github.WorkflowRun import WorkflowRun as GitHubWorkflowRun
 
 
 class GitHubActions(GitHubClient):
@@ -18,6 +23,9 @@ class GitHubActions(GitHubClient):
         from github import GithubException
 
         target = self._repo.get_workflow(workflow)
+        # PyGithub answers True, not the run, where GitHub does not say which run (its types say
+        # it always gives the run when asked for it).
+        run: bool | GitHubWorkflowRun
         try:
             try:
                 run = target.create_dispatch(ref, inputs, throw=True, return_run_details=True)
@@ -27,9 +35,9 @@ class GitHubActions(GitHubClient):
                 run = target.create_dispatch(ref, inputs, throw=True)
         except GithubException as error:
             raise self._dispatch_refusal(error, workflow, ref) from None
-        return "" if run is True else run.html_url
+        return "" if isinstance(run, bool) else run.html_url
 
-    def _dispatch_refusal(self, error, workflow: str, ref: str) -> ScmError:
+    def _dispatch_refusal(self, error: "GithubException", workflow: str, ref: str) -> ScmError:
         """A dispatch GitHub refused, said with what to fix: the workflow, the ref or the inputs."""
         message = (error.data or {}).get("message", "") if isinstance(error.data, dict) else ""
         if error.status == 404:
@@ -67,7 +75,7 @@ class GitHubActions(GitHubClient):
         return _workflow_run(self._repo.get_workflow_run(run_id))
 
 
-def _workflow_run(run) -> WorkflowRun:
+def _workflow_run(run: "GitHubWorkflowRun") -> WorkflowRun:
     return WorkflowRun(
         id=run.id,
         url=run.html_url or "",

@@ -1,8 +1,11 @@
-"""What every repository backend speaks: its refusals, and what it reports of a pull request,
-a check, a review, a revert, a workflow run; the identity the portal's own commits are made as."""
+"""What every repository backend speaks: the interface (`Repository`), its refusals, and what it
+reports of a pull request, a check, a review, a revert, a workflow run; the identity the portal's
+own commits are made as."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from portal.errors import OutsideError
 
@@ -109,9 +112,75 @@ class Identity:
 DEFAULT_IDENTITY = Identity()
 
 
-def check_verdict(checks, required: list[str]) -> tuple[list[str], list[str], list[str]]:
+def check_verdict(checks: Iterable[Check], required: list[str]) -> tuple[list[str], list[str], list[str]]:
     """The checks that fail, those still running, and the required ones that never reported."""
     failing = [c.name for c in checks if c.status == "completed" and not c.passed]
     running = [c.name for c in checks if c.status != "completed"]
     reported = {c.name for c in checks}
     return failing, running, [name for name in required if name not in reported]
+
+
+class Repository(Protocol):
+    """The repository releases are cut in, as the portal speaks to it: GitHub
+    (integrations.scm.GitHub) or a repository on disk (integrations.scm.LocalGit). Every step
+    refuses with an ScmError in words."""
+
+    def head(self, ref: str) -> str:
+        """The commit a branch or tag points at."""
+        ...
+
+    def tags(self) -> set[str]: ...
+
+    def tag_commit(self, name: str) -> str | None:
+        """The commit a tag points at, or None when there is no such tag."""
+        ...
+
+    def last_tag(self, branch: str) -> str | None:
+        """The last release reachable from the branch, or None before the first."""
+        ...
+
+    def is_merged(self, commit: str, target: str) -> bool: ...
+
+    def parents(self, commit: str) -> list[str]:
+        """The parents of a commit, the first one first."""
+        ...
+
+    def only_merges_target(self, before: str, after: str, target: str) -> bool:
+        """Whether `after` only merges `target` into `before` (a push that keeps approvals)."""
+        ...
+
+    def unsigned_commits(self, source: str, target: str) -> list[str]: ...
+
+    def merge_that_brought(
+        self, commit: str, source: str, target: str, *, number: int | None = None
+    ) -> str | None:
+        """The merge commit on `target` that brought `commit` in, if any (a merge made before a
+        crash)."""
+        ...
+
+    def pull_request(
+        self, source: str, target: str, *, number: int | None = None, title: str = "", body: str = ""
+    ) -> PullRequestReport: ...
+
+    def merge(
+        self,
+        source: str,
+        target: str,
+        message: str,
+        *,
+        head: str = "",
+        number: int | None = None,
+        all_checks: bool = True,
+    ) -> str:
+        """Merges `source` (at `head`) into `target` with a merge commit; returns that commit."""
+        ...
+
+    def tag(self, name: str, commit: str, message: str) -> None: ...
+
+    def release_notes(self, previous_tag: str | None, commit: str, *, version: str = "") -> str: ...
+
+    def publish(self, tag: str, notes: str) -> str:
+        """Publishes the release's notes; returns its address ("" where there is no release page)."""
+        ...
+
+    def revert(self, tag: str, target: str) -> Reverted: ...

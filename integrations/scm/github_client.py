@@ -3,18 +3,32 @@ network raise becomes an ScmError in words (with the rate limit's end)."""
 
 import functools
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from integrations.scm.base import DEFAULT_IDENTITY, Identity, ScmError
 
+if TYPE_CHECKING:
+    from github import GithubException
 
-def speaks(action: str, permission: str):
+# GitHub.com's API; GitHub Enterprise Server answers at https://HOST/api/v3.
+GITHUB_API = "https://api.github.com"
+
+Client = TypeVar("Client", bound="GitHubClient")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def speaks(
+    action: str, permission: str
+) -> Callable[[Callable[Concatenate[Client, P], R]], Callable[Concatenate[Client, P], R]]:
     """Turns what PyGithub and the network raise during `action` into an ScmError in words."""
 
-    def wrap(method):
+    def wrap(method: Callable[Concatenate[Client, P], R]) -> Callable[Concatenate[Client, P], R]:
         @functools.wraps(method)
-        def call(self, *args, **kwargs):
+        def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> R:
             from github import GithubException
             from requests import RequestException
 
@@ -44,11 +58,11 @@ class GitHubClient:
         full_name: str,
         *,
         token: str,
-        api_url: str = "https://api.github.com",
+        api_url: str = GITHUB_API,
         identity: Identity = DEFAULT_IDENTITY,
         timeout: int = 15,
         pause_between_writes: float | None = 1.0,  # GitHub asks for a second between writes
-    ):
+    ) -> None:
         from github import Auth, Github
 
         self.full_name, self.api_url, self.identity = full_name, api_url.rstrip("/"), identity
@@ -65,7 +79,7 @@ class GitHubClient:
         )
         self._repo = self._github.get_repo(full_name)
 
-    def _refusal(self, error, action: str, permission: str) -> ScmError:
+    def _refusal(self, error: "GithubException", action: str, permission: str) -> ScmError:
         from github import BadCredentialsException, RateLimitExceededException
 
         headers = {k.lower(): str(v) for k, v in (error.headers or {}).items()}

@@ -1,6 +1,8 @@
 """Reading a repository on GitHub: branches, tags, commits and their signatures, a pull request
 with its checks, reviews and code owners."""
 
+from typing import TYPE_CHECKING
+
 from integrations.scm.base import (
     CODEOWNERS_PATHS,
     PULL_COMMITS_LIMIT,
@@ -12,6 +14,9 @@ from integrations.scm.base import (
 from integrations.scm.codeowners import code_owners, individual_logins
 from integrations.scm.github_client import GitHubClient, speaks
 from integrations.scm.refs import checked_ref
+
+if TYPE_CHECKING:
+    from github.PullRequest import PullRequest
 
 
 class GitHubReads(GitHubClient):
@@ -147,7 +152,9 @@ class GitHubReads(GitHubClient):
             ),
         )
 
-    def _pull(self, source: str, target: str, *, number: int | None, title: str, body: str):
+    def _pull(
+        self, source: str, target: str, *, number: int | None, title: str, body: str
+    ) -> "PullRequest | None":
         from github import GithubException
 
         for ref in (source, target):
@@ -210,9 +217,11 @@ class GitHubReads(GitHubClient):
 
         for path in CODEOWNERS_PATHS:
             try:
-                return self._repo.get_contents(path, ref=ref).decoded_content.decode()
+                found = self._repo.get_contents(path, ref=ref)
             except UnknownObjectException:
                 continue
+            if not isinstance(found, list):  # a list is a directory of that name: not a CODEOWNERS file
+                return found.decoded_content.decode()
         return ""
 
     def _owner_logins(self, owners: list[str]) -> tuple[list[str], list[str]]:
@@ -221,7 +230,8 @@ class GitHubReads(GitHubClient):
         the team. Any other refusal (a rate limit, a bad token, an outage) stops the read."""
         from github import GithubException
 
-        logins, unresolved = individual_logins(owners), []
+        logins = individual_logins(owners)
+        unresolved: list[str] = []
         for owner in owners:
             if owner.startswith("@") and "/" in owner:
                 org, slug = owner[1:].split("/", 1)

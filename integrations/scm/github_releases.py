@@ -1,12 +1,24 @@
 """Releasing in a repository on GitHub: merge the pull request, tag the merge, write and publish the
 notes, open a revert."""
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from integrations.scm.base import COMPARE_FILES_LIMIT, NOTES_COMMITS, Reverted, ScmError
-from integrations.scm.github_client import GitHubClient, speaks
+from integrations.scm.github_client import speaks
+from integrations.scm.github_reads import GitHubReads
 from integrations.scm.notes import checks_in_words, commits_in_notes, notes_line, notes_within_limit
 
+if TYPE_CHECKING:
+    from github.Commit import Commit
+    from github.GitTreeElement import GitTreeElement
+    from github.PaginatedList import PaginatedList
+    from github.PullRequest import PullRequest
 
-class GitHubReleases(GitHubClient):
+
+class GitHubReleases(GitHubReads):
+    """Releasing builds on reading: the pull request, its checks, the head of a branch."""
+
     @speaks("merge the pull request", "contents: write, pull requests: write")
     def merge(
         self,
@@ -26,6 +38,7 @@ class GitHubReleases(GitHubClient):
         from github import GithubException
 
         pull = self._pull(source, target, number=number, title=message, body="")
+        assert pull is not None  # with a title, one is opened when there is none
         if pull.state != "open":
             raise ScmError(
                 f"Pull request #{pull.number} ({source} into {target}) is closed without being merged: "
@@ -58,7 +71,7 @@ class GitHubReleases(GitHubClient):
         return merged.sha
 
     @staticmethod
-    def _conflict(pull, source: str, target: str) -> ScmError:
+    def _conflict(pull: "PullRequest", source: str, target: str) -> ScmError:
         return ScmError(
             f"Pull request #{pull.number} ({source} into {target}) has conflicts. Merge {target} into "
             f"{source}, resolve them, and let staging soak again.",
@@ -81,6 +94,8 @@ class GitHubReleases(GitHubClient):
         (read page by page and no further, so a first release does not page through the whole
         history)."""
         pulls = ""
+        newest_first: PaginatedList[Commit]
+        total: Callable[[], int]
         if version:
             since = {"previous_tag_name": previous_tag} if previous_tag else {}
             generated = self._repo.generate_release_notes(version, target_commitish=commit, **since)
@@ -93,7 +108,8 @@ class GitHubReleases(GitHubClient):
             # One request (a page of one: the last page's number); a list of its own, as a list
             # that was read from forgets its `sha`.
             total = lambda: self._repo.get_commits(sha=commit).totalCount  # noqa: E731
-        lines, seen = [], 0
+        lines: list[str] = []
+        seen = 0
         for c in newest_first:
             seen += 1
             if len(c.parents) < 2:
@@ -179,7 +195,7 @@ class GitHubReleases(GitHubClient):
         )
         return Reverted(commit=undo.sha, url=pull.html_url)
 
-    def _tree(self, sha: str, tag: str) -> dict:
+    def _tree(self, sha: str, tag: str) -> "dict[str, GitTreeElement]":
         """Every entry of a tree, recursively, by path; refused when GitHub cut the listing short
         (a path missing from it would be reverted as deleted)."""
         tree = self._repo.get_git_tree(sha, recursive=True)

@@ -32,7 +32,7 @@ class LocalGit:
         self.identity = identity
         self.allowed_signers = allowed_signers  # for SSH signatures: the file `git verify-commit` trusts
 
-    def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         config = ["-c", f"user.name={self.identity.name}", "-c", f"user.email={self.identity.email}"]
         if self.identity.signing_key:
             config += [

@@ -1,10 +1,12 @@
 """Words the portal writes about a repository: a check list for a person, release notes within
 GitHub's limit for a release's body."""
 
-from integrations.scm.base import NOTES_LIMIT, check_verdict
+from collections.abc import Iterable
+
+from integrations.scm.base import NOTES_LIMIT, Check, check_verdict
 
 
-def checks_in_words(checks, required: list[str]) -> str:
+def checks_in_words(checks: Iterable[Check], required: list[str]) -> str:
     """What keeps the checks from passing, in words ("failing: lint; still running: e2e; required,
     not reported: build"), or "" when nothing does: the deploy gate and the merge say it alike."""
     failing, running, missing = check_verdict(checks, required)
