@@ -1,256 +1,30 @@
-"""Writes that belong to the portal itself: the audit trail and outgoing notifications.
+"""Who may do what: people and their roles and capacities, break-glass sessions, API tokens, the
+second factor and its backup codes, unlocking a locked-out person."""
 
-Every state change anywhere in Greenlight calls `audit_record` inside the transaction that makes
-the change, so the change and its audit event commit or roll back together.
-"""
-
-import functools
-import json
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, models, transaction
+from django.db import transaction
 
-from portal import clock, context
+from portal import clock
 from portal.errors import Refusal
 from portal.models import (
     AccessPolicy,
     ApiToken,
-    AuditEvent,
     BreakGlassSession,
-    InboundDelivery,
-    Notification,
     User,
     UserCapacity,
 )
 from portal.roles import CAPACITIES_FORBIDDEN_FOR, Capacity, Right, Role, has_right, missing_right_message
+from portal.services.audit import audit_record
+from portal.services.notifications import notification_send
 
 if TYPE_CHECKING:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
 logger = logging.getLogger(__name__)
-
-GENESIS_HASH = "0" * 64
-# Any constant works; it names the one lock every audit append takes on PostgreSQL.
-_AUDIT_LOCK_KEY = 0x6175646974  # "audit"
-
-SYSTEM_ACTOR_NAME = "Greenlight"
-
-
-class AuditOutsideTransactionError(RuntimeError):
-    pass
-
-
-def audit_record(
-    *,
-    actor: User | None,
-    action: str,
-    target: models.Model | None = None,
-    object_type: str = "",
-    object_id: str | int = "",
-    object_repr: str = "",
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Appends one event to the audit chain. Must run inside the caller's transaction.
-
-    Appends are serialised (an advisory transaction lock on PostgreSQL; SQLite's IMMEDIATE
-    transactions hold the write lock already) so concurrent writers keep a single chain.
-    `actor` is a user, or None for Greenlight itself (a task, the scheduler).
-    """
-    if not connection.in_atomic_block:
-        raise AuditOutsideTransactionError(
-            "audit_record must run inside the transaction of the change it records"
-        )
-    if target is not None:
-        object_type = object_type or target._meta.label_lower
-        object_id = object_id or target.pk
-        object_repr = object_repr or str(target)
-    request = context.current()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_LOCK_KEY])
-    # The primary, always: the chain continues from what is really stored, never a lagging copy.
-    last = AuditEvent.objects.using("default").order_by("-id").values_list("hash", flat=True).first()
-    event = AuditEvent(
-        created_at=clock.now(),
-        actor_id=getattr(actor, "pk", None),
-        actor_name=_actor_name(actor)[:150],
-        action=action[:100],
-        object_type=object_type[:100],
-        object_id=str(object_id)[:64],
-        object_repr=str(object_repr)[:200],
-        before=_as_json(before),
-        after=_as_json(after),
-        ip=_normalised_ip(request.ip if request else None),
-        user_agent=(request.user_agent if request else "")[:500],
-        request_id=request.request_id if request else "",
-        break_glass_session_id=_break_glass_id(actor),
-        prev_hash=last or GENESIS_HASH,
-    )
-    event.hash = event.compute_hash()
-    event.save(force_insert=True)
-    return event
-
-
-def _break_glass_id(actor: User | None) -> int | None:
-    session = actor.break_glass_session() if actor is not None else None
-    return session.pk if session else None
-
-
-def _actor_name(actor: User | None) -> str:
-    if actor is None:
-        return SYSTEM_ACTOR_NAME
-    display = getattr(actor, "display_name", None) or str(actor)
-    username = getattr(actor, "username", "")
-    return f"{display} ({username})" if username and display != username else display
-
-
-def _as_json(value: dict[str, Any] | None) -> Any:
-    """The value exactly as the database will give it back, so its hash holds after a read.
-
-    PostgreSQL's jsonb rewrites numbers (1e16 comes back as 10000000000000000), so there the
-    value takes a round trip through jsonb first. NaN and infinity have no JSON form: refused.
-    """
-    if value is None:
-        return None
-    text = json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT %s::jsonb::text", [text])
-            text = cursor.fetchone()[0]
-    return json.loads(text)
-
-
-def _normalised_ip(value: str | None) -> str | None:
-    from portal.middleware import normalised_ip
-
-    return normalised_ip(value)
-
-
-def inbound_once(*, source: str, delivery_id: str, kind: str) -> InboundDelivery | None:
-    """Keeps an inbound delivery in the caller's transaction (so a delivery whose handling fails is
-    not kept, and is acted on when sent again); None when it was received before."""
-    try:
-        with transaction.atomic():
-            return InboundDelivery.objects.create(
-                source=source, delivery_id=delivery_id, kind=kind[:100], received_at=clock.now()
-            )
-    except IntegrityError:
-        return None
-
-
-def notification_send(*, channel: str, recipient: str, subject: str, body: str) -> Notification:
-    """Queues a message; a task delivers it after the caller's transaction commits. A broker that
-    cannot take the task (Redis down) is logged, not raised: the caller's work is done and its
-    other messages are still written, and the reclaimer (beat) sends the pending row later."""
-    from portal.tasks import notification_deliver
-
-    if channel not in Notification.Channel.values:
-        raise ValueError(f"unknown notification channel {channel!r}")
-    request = context.current()
-    notification = Notification.objects.create(
-        channel=channel,
-        recipient=recipient[:254],
-        subject=subject[:200],
-        body=body,
-        created_at=clock.now(),
-        request_id=request.request_id if request else "",
-    )
-    transaction.on_commit(lambda: notification_deliver.delay(notification.pk), robust=True)
-    return notification
-
-
-# A worker that holds a notification longer than this has died with it; it is sent again.
-NOTIFICATION_CLAIM_TIMEOUT = timedelta(minutes=5)
-MAX_DELIVERY_ATTEMPTS = 6
-
-
-@transaction.atomic
-def notification_claim(notification_id: int) -> Notification | None:
-    """Takes a pending notification to send, in a short transaction of its own.
-
-    The send itself happens outside any transaction, so a slow mail server never holds a row lock
-    or a connection open; a second worker skips a row another one holds.
-    """
-    notification = (
-        Notification.objects.select_for_update(skip_locked=True)
-        .filter(pk=notification_id, status=Notification.Status.PENDING)
-        .first()
-    )
-    if notification is None:
-        return None
-    notification.status = Notification.Status.SENDING
-    notification.attempts += 1
-    notification.claimed_at = clock.now()
-    notification.save(update_fields=["status", "attempts", "claimed_at"])
-    return notification
-
-
-@transaction.atomic
-def notification_outcome(
-    notification_id: int, *, delivered: bool | None = None, error: str = "", permanent: bool = False
-) -> Notification:
-    """Records how a send went: delivered (True), only logged (False), or an error.
-
-    A temporary error puts the message back to pending until it has had MAX_DELIVERY_ATTEMPTS.
-    """
-    notification = Notification.objects.select_for_update().get(pk=notification_id)
-    if delivered is not None:
-        notification.status = Notification.Status.SENT if delivered else Notification.Status.LOGGED
-        notification.sent_at = clock.now()
-        notification.last_error = ""
-    elif permanent or notification.attempts >= MAX_DELIVERY_ATTEMPTS:
-        notification.status = Notification.Status.FAILED
-        notification.last_error = error[:2000]
-    else:
-        notification.status = Notification.Status.PENDING
-        notification.last_error = error[:2000]
-    notification.save(update_fields=["status", "sent_at", "last_error"])
-    return notification
-
-
-@transaction.atomic
-def notifications_reclaim() -> list[int]:
-    """Pending messages whose task was lost, and messages a dead worker held: send them again."""
-    from django.db.models import Q
-
-    now = clock.now()
-    stale = now - NOTIFICATION_CLAIM_TIMEOUT
-    rows = Notification.objects.select_for_update(skip_locked=True).filter(
-        Q(status=Notification.Status.SENDING, claimed_at__lt=stale)
-        | Q(status=Notification.Status.PENDING, created_at__lt=stale, claimed_at__isnull=True)
-        | Q(status=Notification.Status.PENDING, claimed_at__lt=stale)
-    )
-    ids = list(rows.values_list("pk", flat=True))
-    if ids:
-        Notification.objects.filter(pk__in=ids).update(status=Notification.Status.PENDING, claimed_at=now)
-        from portal.tasks import notification_deliver
-
-        for pk in ids:
-            transaction.on_commit(functools.partial(notification_deliver.delay, pk))
-    return ids
-
-
-@transaction.atomic
-def notification_test_send(*, actor: User, channel: str, recipient: str) -> Notification:
-    """A test message an administrator sends to check that a channel is wired up."""
-    notification = notification_send(
-        channel=channel,
-        recipient=recipient,
-        subject="Greenlight test notification",
-        body=f"{_actor_name(actor)} sent this to check that Greenlight can reach {recipient}.",
-    )
-    audit_record(
-        actor=actor,
-        action="notification.test_send",
-        target=notification,
-        after={"channel": channel, "recipient": recipient},
-    )
-    return notification
 
 
 class AccessError(Refusal):
