@@ -3,6 +3,7 @@ when it goes live, its After items and the post-deployment report when the monit
 Runs inside the engine's transaction; every tick is audited by the checklist hook."""
 
 from changes import integrations
+from deployments.judge import CheckName
 from deployments.models import Deployment, Stage
 from portal import clock
 
@@ -17,7 +18,9 @@ def prove_during(deployment: Deployment) -> None:
         "deployment",
         {
             "blue_healthy": _found(stages, Stage.Kind.PREFLIGHT, "Live colour health"),
-            "green_deployed": _found(stages, Stage.Kind.DEPLOY, "Target health", f"{deployment.version} on"),
+            "green_deployed": _found(
+                stages, Stage.Kind.DEPLOY, CheckName.TARGET_HEALTH, f"{deployment.version} on"
+            ),
             "smoke_tests": _smoke_words(stages, Stage.Kind.SMOKE),
             "traffic_shift": _shift_words(traffic, deployment.to_colour),
             "metrics_in_range": _worst_words(traffic),
@@ -37,8 +40,8 @@ def prove_after(deployment: Deployment) -> None:
         {
             "full_smoke_suite": _smoke_words(watched, Stage.Kind.VERIFY)
             or _smoke_words(watched, Stage.Kind.MONITOR),
-            "performance_baseline": _worst_words(watched, names=("Latency p95", "Latency p99")),
-            "error_rates_normal": _worst_words(watched, names=("5xx error rate",)),
+            "performance_baseline": _worst_words(watched, names=(CheckName.P95, CheckName.P99)),
+            "error_rates_normal": _worst_words(watched, names=(CheckName.ERROR_RATE,)),
             "post_deployment_report": f"Post-deployment report of deployment {deployment.pk}",
         },
     )
@@ -78,7 +81,7 @@ def _shift_words(traffic: list[Stage], colour: str) -> str:
     return f"{steps} on {colour}, each step judged"
 
 
-def _worst_words(stages: list[Stage], names=("5xx error rate", "Latency p95", "Latency p99")) -> str:
+def _worst_words(stages: list[Stage], names=(CheckName.ERROR_RATE, CheckName.P95, CheckName.P99)) -> str:
     """The worst value of each metric over the stages, against its threshold."""
     worst = {}
     measured = (c for s in stages for c in s.checks if isinstance(c.get("value"), int | float))
@@ -92,8 +95,8 @@ def _worst_words(stages: list[Stage], names=("5xx error rate", "Latency p95", "L
 
 
 def _errors_words(stages: list[Stage]) -> str:
-    alarms = [c for s in stages for c in s.checks if c["name"] == "Alarms"]
-    rates = [c for s in stages for c in s.checks if c["name"] == "5xx error rate"]
+    alarms = [c for s in stages for c in s.checks if c["name"] == CheckName.ALARMS]
+    rates = [c for s in stages for c in s.checks if c["name"] == CheckName.ERROR_RATE]
     if not rates or not all(c["ok"] for c in rates + alarms):
         return ""
     said = "no alarm in ALARM" if alarms else "no alarms configured"

@@ -11,6 +11,21 @@ from typing import Any
 from integrations.aws import Counts
 
 
+class CheckName:
+    """The names the checks are kept under on a stage (`Stage.checks`): shown on the deployment
+    page as written, and matched by the engine, the evidence it proves checklist items with, and
+    the page's charts, so written once here."""
+
+    TARGET_HEALTH = "Target health"
+    REQUESTS = "Requests"
+    ERRORS = "5xx errors"
+    ERROR_RATE = "5xx error rate"
+    P95 = "Latency p95"
+    P99 = "Latency p99"
+    ALARMS = "Alarms"
+    DEPLOYER = "Deployer"
+
+
 def evidence(
     name: str, ok: bool | None, value: object = None, threshold: object = None, detail: str = ""
 ) -> dict[str, Any]:
@@ -60,7 +75,10 @@ def judge(measured: Measured, limits: Limits, *, colour: str) -> Verdict:
     healthy = f"{len(targets) - len(sick)}/{len(targets)}"
     checks = [
         evidence(
-            "Target health", bool(targets) and not sick, healthy, detail=", ".join(sick) or "all healthy"
+            CheckName.TARGET_HEALTH,
+            bool(targets) and not sick,
+            healthy,
+            detail=", ".join(sick) or "all healthy",
         )
     ]
     checks += measured.smoke
@@ -70,7 +88,7 @@ def judge(measured: Measured, limits: Limits, *, colour: str) -> Verdict:
         # Too few requests to judge a rate, but already more errors than the whole sample may have.
         checks.append(
             evidence(
-                "5xx errors",
+                CheckName.ERRORS,
                 False,
                 counts.errors,
                 round(allowed_errors, 2),
@@ -83,13 +101,13 @@ def judge(measured: Measured, limits: Limits, *, colour: str) -> Verdict:
             "to judge it."
         )
         checks.append(
-            evidence("Requests", None, counts.requests, limits.min_requests, "not enough traffic yet")
+            evidence(CheckName.REQUESTS, None, counts.requests, limits.min_requests, "not enough traffic yet")
         )
     else:
         checks += [
-            evidence("Requests", True, counts.requests, limits.min_requests),
+            evidence(CheckName.REQUESTS, True, counts.requests, limits.min_requests),
             evidence(
-                "5xx error rate",
+                CheckName.ERROR_RATE,
                 counts.error_rate <= limits.max_error_rate,
                 round(counts.error_rate, 6),
                 limits.max_error_rate,
@@ -97,16 +115,19 @@ def judge(measured: Measured, limits: Limits, *, colour: str) -> Verdict:
             ),
         ]
         latency = measured.latency or {}
-        for name, limit in (("p95", limits.max_p95_ms), ("p99", limits.max_p99_ms)):
+        percentiles = (("p95", CheckName.P95, limits.max_p95_ms), ("p99", CheckName.P99, limits.max_p99_ms))
+        for name, check, limit in percentiles:
             value = latency.get(name)
             if value is None:
-                checks.append(evidence(f"Latency {name}", None, None, limit, "no data yet"))
+                checks.append(evidence(check, None, None, limit, "no data yet"))
                 inconclusive = inconclusive or f"CloudWatch has no {name} latency of {colour} yet."
             else:
-                checks.append(evidence(f"Latency {name}", value <= limit, round(value, 1), limit, "ms"))
+                checks.append(evidence(check, value <= limit, round(value, 1), limit, "ms"))
     if measured.firing is not None:
         firing = measured.firing
-        checks.append(evidence("Alarms", not firing, firing, detail=", ".join(firing) or "none in ALARM"))
+        checks.append(
+            evidence(CheckName.ALARMS, not firing, firing, detail=", ".join(firing) or "none in ALARM")
+        )
     words = "; ".join(said(c) for c in checks if c["ok"] is False)
     return Verdict(checks=checks, failed=words, inconclusive=inconclusive)
 

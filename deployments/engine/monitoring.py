@@ -13,6 +13,7 @@ from deployments.engine.endings import complete
 from deployments.engine.measuring import judged
 from deployments.engine.records import Refused, close, move, open_stage, record, save
 from deployments.engine.traffic import make_live, weights_held
+from deployments.judge import CheckName
 from deployments.models import Deployment, Stage
 from deployments.outside import Outside
 from portal import clock
@@ -105,7 +106,7 @@ def _verified(deployment: Deployment) -> None:
     round could judge the metrics (too little traffic), which is said rather than passed."""
     running = Stage.objects.filter(deployment=deployment, kind=Stage.Kind.VERIFY, state=Stage.State.RUNNING)
     for stage in running:
-        if any(c["name"] == "5xx error rate" for c in stage.checks):
+        if any(c["name"] == CheckName.ERROR_RATE for c in stage.checks):
             close(stage, Stage.State.PASSED)
             continue
         words = "Too little traffic reached the live release to judge its metrics during the verification."

@@ -25,6 +25,7 @@ from deployments.engine.records import (
     save,
 )
 from deployments.engine.traffic import set_weight, weights_held
+from deployments.judge import CheckName
 from deployments.models import Deployment, Stage
 from deployments.outside import Outside
 from deployments.smoke import smoke_test
@@ -173,14 +174,16 @@ def deploying(deployment: Deployment, world: Outside) -> float | None:
     )
     record(
         stage,
-        [Stage.evidence("Target health", ok, f"{len(healthy)}/{len(targets)}", detail=detail)],
+        [Stage.evidence(CheckName.TARGET_HEALTH, ok, f"{len(healthy)}/{len(targets)}", detail=detail)],
         replace=True,
     )
     if ok:
         pass_on(stage, deployment, D.SMOKE)
         return None
     # The health timeout counts from when the deployer said it was done (or was asked, unfollowed).
-    done_at = max((c["at"] for c in stage.checks if c["name"] == "Deployer" and c["ok"]), default=None)
+    done_at = max(
+        (c["at"] for c in stage.checks if c["name"] == CheckName.DEPLOYER and c["ok"]), default=None
+    )
     since = datetime.fromisoformat(done_at) if done_at else deployment.state_since
     limit = deploy.health_timeout_seconds
     return _deploy_waits(deployment, stage, "did not become healthy", detail, since=since, limit=limit)
@@ -189,7 +192,7 @@ def deploying(deployment: Deployment, world: Outside) -> float | None:
 def _deployed(deployment: Deployment, world: Outside, stage: Stage, target_group: str) -> bool:
     """Asks the deployer once, then whether what it started (a workflow run) is done: False while
     it runs; its failure fails the stage."""
-    if not any(c["name"] == "Deployer" for c in stage.checks):
+    if not any(c["name"] == CheckName.DEPLOYER for c in stage.checks):
         ref = world.deployer.start(
             version=deployment.version,
             colour=deployment.to_colour,
@@ -205,7 +208,8 @@ def _deployed(deployment: Deployment, world: Outside, stage: Stage, target_group
         with transaction.atomic():
             save(deployment, deployer_ref=ref)
             record(
-                stage, [Stage.evidence("Deployer", None if ref else True, deployment.version, detail=asked)]
+                stage,
+                [Stage.evidence(CheckName.DEPLOYER, None if ref else True, deployment.version, detail=asked)],
             )
     if not deployment.deployer_ref:
         return True
@@ -213,13 +217,17 @@ def _deployed(deployment: Deployment, world: Outside, stage: Stage, target_group
         done = world.deployer.finished(deployment.deployer_ref)
     except DeployError as error:
         if not error.transient:
-            failed = Stage.evidence("Deployer", False, deployment.version, detail=str(error))
+            failed = Stage.evidence(CheckName.DEPLOYER, False, deployment.version, detail=str(error))
             record(stage, [failed], replace=True)
             close(stage, Stage.State.FAILED, str(error))
         raise
-    if done and not any(c["name"] == "Deployer" and c["ok"] for c in stage.checks):
+    if done and not any(c["name"] == CheckName.DEPLOYER and c["ok"] for c in stage.checks):
         succeeded = f"{deployment.deployer_ref} succeeded"
-        record(stage, [Stage.evidence("Deployer", True, deployment.version, detail=succeeded)], replace=True)
+        record(
+            stage,
+            [Stage.evidence(CheckName.DEPLOYER, True, deployment.version, detail=succeeded)],
+            replace=True,
+        )
     return done
 
 

@@ -4,11 +4,13 @@ against its threshold, with a small chart of its values over the rounds (the las
 from django import template
 from django.utils.html import format_html
 
+from deployments.judge import CheckName
+
 register = template.Library()
 
 WIDTH, HEIGHT = 120, 28
 # The checks worth a chart: the metrics, whose values move (a status code or a health count does not).
-CHARTED = frozenset({"Requests", "5xx error rate", "Latency p95", "Latency p99"})
+CHARTED = frozenset({CheckName.REQUESTS, CheckName.ERROR_RATE, CheckName.P95, CheckName.P99})
 
 
 @register.filter
