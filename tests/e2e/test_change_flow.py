@@ -129,7 +129,8 @@ def test_requesters_edit_dismisses_earlier_decisions(as_person, live_server, tea
 
     page = as_person(team["dana"])
     page.goto(f"{live_server.url}/changes/{change.pk}/")
-    expect(page.get_by_text("Edit the change to answer the request for changes first.")).to_be_visible()
+    answer_first = "Edit the change to answer the request for changes before submitting it again."
+    expect(page.get_by_text(answer_first)).to_be_visible()
     page.get_by_role("link", name="Edit").click()
     expect(page.get_by_role("status")).to_contain_text("every standing approval")
     page.get_by_label("Rollback plan").fill(
