@@ -4,9 +4,9 @@ API's `actions` explain it, or offer the act when it returns None. So a page nev
 service refuses, and a refusal reads the same wherever it is met.
 
 A predicate returns None when the act is allowed, else the error the service raises: a
-PermissionDenied (403) when the act is not this person's to do at all, or a ChangeError (400, or
-409 with `state` when the change's state does not take the act now; the pages do not offer an act
-refused for its state, except where they say why)."""
+PermissionDenied (403) when the act is not this person's to do at all, a StateRefusal (409) when
+the change's state does not take the act now (the pages do not offer an act refused for its state,
+except where they say why), or another ChangeError (400, or 409 when it clashes with the state)."""
 
 from django.core.exceptions import PermissionDenied
 
