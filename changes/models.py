@@ -539,3 +539,12 @@ class PullCommit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sha[:10]} {self.subject}"
+
+
+def pull_request_of(change: ChangeRequest) -> PullRequest | None:
+    """What the repository last said about the change's pull request, or None before it was read
+    (Django keeps the answer on the change, found or not)."""
+    try:
+        return change.pull
+    except PullRequest.DoesNotExist:
+        return None

@@ -77,14 +77,12 @@ def reviewed_commit(change) -> str:
     """The commit decisions on the change are given on, and count on: the head of its pull
     request as last read (empty before any read, or with no repository) until it deploys, then
     the commit its quorum approved."""
-    from changes.models import PullRequest
+    from changes.models import pull_request_of
 
     if change.status not in BEFORE_DEPLOY:
         return change.approved_commit
-    try:
-        return change.pull.head_sha
-    except PullRequest.DoesNotExist:
-        return ""
+    pull = pull_request_of(change)
+    return pull.head_sha if pull is not None else ""
 
 
 def quorum_summary(change, approvals, policy, *, full: bool = False) -> QuorumSummary:

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 
 from changes.choices import ALLOWED_TRANSITIONS, CLOSED, DECIDABLE, EDITABLE, SUBMITTABLE, Decision
 from changes.choices import ChangeStatus as S
-from changes.models import Approval, ChangeRequest, ChecklistItem, PullRequest
+from changes.models import Approval, ChangeRequest, ChecklistItem, pull_request_of
 from changes.quorum import reviewed_commit
 from integrations import scm
 from portal.errors import Refusal
@@ -83,10 +83,7 @@ def decide_refusal(user: User, change: ChangeRequest) -> Refused:
             f"{change.number} is {_status(change)}: decisions are taken while it is submitted or approved."
         )
     if not reviewed_commit(change) and scm.configured():
-        try:
-            pull = change.pull
-        except PullRequest.DoesNotExist:
-            pull = None
+        pull = pull_request_of(change)
         why = f" (the last read failed: {pull.error})" if pull is not None and pull.error else ""
         return ChangeError(
             f"{change.number}'s branch has not been read from the repository yet{why}. A decision is "

@@ -22,6 +22,7 @@ from changes.models import (
     PullCommit,
     PullRequest,
     Release,
+    pull_request_of,
 )
 from changes.quorum import QuorumSummary, quorum_summary
 from portal.models import AuditEvent, User
@@ -466,14 +467,6 @@ def _live_gate(change: ChangeRequest, ahead: list[Release]) -> dict[str, str]:
         "detail": f"{change.target_branch} is ahead of live by {words}: revert it, or name it on a change "
         "that fixes it forward",
     }
-
-
-def pull_request_of(change: ChangeRequest) -> PullRequest | None:
-    """What the repository last said about the change's pull request, or None before it was read."""
-    try:
-        return change.pull
-    except PullRequest.DoesNotExist:
-        return None
 
 
 def _checks_gate(runs: list[CheckRun], required: list[str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from changes import integrations, snapshots
 from changes.choices import ChangeStatus
-from changes.models import ChangeRequest, Release
+from changes.models import ChangeRequest, Release, pull_request_of
 from changes.releases.base import repository_says
 from changes.services import ChangeError, _locked
 from integrations.scm import ScmError
@@ -118,8 +118,6 @@ def _release_head(release: Release, scm: Repository) -> None:
     """Keeps the commit to merge before anything is merged: the one the change's quorum approved,
     and only while it is still the head of the source branch. A branch that moved on since is
     refused: its new commits were never approved (nor read, checked, or soaked)."""
-    from changes.selectors import pull_request_of
-
     change = release.change
     source, approved = change.source_branch, change.approved_commit
     if not approved:

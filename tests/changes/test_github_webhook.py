@@ -121,6 +121,13 @@ def test_a_delivery_sent_again_is_acted_on_once_and_a_failed_one_is_not_kept(dev
     assert [(d.delivery_id, d.kind) for d in kept] == [("d-1", "check_run"), ("d-2", "check_run")]
 
 
+def test_a_delivery_id_longer_than_github_s_is_a_400_and_changes_nothing(developer):
+    change = change_create(developer, pull_request="42")
+    response = deliver(check_run("lint"), delivery="d" * 201)
+    assert response.status_code == 400 and "X-GitHub-Delivery" in response.json()["detail"]
+    assert not InboundDelivery.objects.exists() and not CheckRun.objects.filter(change=change).exists()
+
+
 def test_a_check_run_naming_no_pull_request_counts_for_the_changes_at_its_commit(developer):
     """GitHub names no pull request for a check run on a push or on a fork's branch, and a
     repository on disk has none to name: the check is of the commit, and counts for the changes
