@@ -116,16 +116,20 @@ def test_new_commits_dismiss_the_approval_and_the_chain_shows_what_shipped(
     deployment = run(Deployment.objects.get(change=change), alb=alb)  # the worker's part
     assert deployment.state == Deployment.State.SUCCEEDED, deployment.error
 
-    deployer.goto(f"{live_server.url}/changes/{change.pk}/")
-    custody = deployer.locator("#custody")
+    # The deployment page reloads itself once the deployment ends: the change opens in a tab of
+    # its own, so that reload cannot abort its navigation.
+    reader = deployer.context.new_page()
+    reader.on("pageerror", lambda error: deployer.errors.append(str(error)))
+    reader.goto(f"{live_server.url}/changes/{change.pk}/")
+    custody = reader.locator("#custody")
     expect(custody).to_contain_text("Chain of custody")
     for name in ("Approved commit", "Staging soak", "Merge", "Tag", f"Deployment {deployment.pk}"):
-        link = custody.locator("li.ok", has=deployer.get_by_text(name, exact=True))
+        link = custody.locator("li.ok", has=reader.get_by_text(name, exact=True))
         expect(link).to_contain_text("matches")
-    approved = custody.locator("li", has=deployer.get_by_text("Approved commit", exact=True))
+    approved = custody.locator("li", has=reader.get_by_text("Approved commit", exact=True))
     expect(approved).to_contain_text(pushed[:12])
     expect(approved).to_contain_text("quinn · authenticator app")
     expect(custody.locator("li.blocked")).to_have_count(0)
-    screenshot(deployer, "chain-of-custody.png")
+    screenshot(reader, "chain-of-custody.png")
     assert not page.errors and not deployer.errors
     deployer.context.close()
