@@ -14,7 +14,7 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY requirements.lock .
-RUN pip install --no-cache-dir -r requirements.lock
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY --chown=greenlight . .
 # Static files are collected at build time; no secret is needed for that.
 RUN SECRET_KEY=collectstatic-only-not-a-secret-0000000000 python manage.py collectstatic --noinput -v0

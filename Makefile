@@ -14,7 +14,7 @@ TEST_ENV = DEMO=true DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_REPLICA_URL=$(TE
 
 $(VENV)/.installed: requirements-dev.lock
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	touch $@
 
 install: $(VENV)/.installed
@@ -48,9 +48,11 @@ test: install services lint
 	echo "make test: the suite ran in $$(( $$(date +%s) - start )) s"; \
 	exit $$status
 
-lock: install
-	$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
-	$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links --extra dev -o requirements-dev.lock pyproject.toml
+# The locks carry hashes, and `make install` refuses a package whose hash differs.
+lock:
+	test -x $(VENV)/bin/pip-compile || { python3 -m venv $(VENV) && $(VENV)/bin/pip install --quiet pip-tools; }
+	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links --extra dev -o requirements-dev.lock pyproject.toml
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
