@@ -10,7 +10,7 @@ TEST_ENV = DEMO=true DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_REPLICA_URL=$(TE
 	REDIS_URL=$(TEST_REDIS_URL) GREENLIGHT_VAR_DIR=$(CURDIR)/var/test LOG_FORMAT=text \
 	SECRET_KEY=test-only-key-not-secret-0123456789abcdef CLOCK_FILE=$(CURDIR)/var/test/clock-offset
 
-.PHONY: demo test install lint format services lock bench clean
+.PHONY: demo test install lint security format services lock bench clean
 
 $(VENV)/.installed: requirements-dev.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,11 +38,15 @@ lint: install
 	$(TEST_ENV) $(PY) -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(VENV)/bin/mypy
 
+# bandit (no high finding may stand) and the dependencies against the advisory database.
+security: install
+	$(PY) bin/security-scan
+
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: install services lint
+test: install services lint security
 	@start=$$(date +%s); \
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS); status=$$?; \
 	echo "make test: the suite ran in $$(( $$(date +%s) - start )) s"; \

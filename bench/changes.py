@@ -46,7 +46,7 @@ def seed() -> tuple[int, str]:
     from catalogue import defaults
     from catalogue.models import ApprovalPolicy, Environment, Service
     from changes.models import Approval, ChangeRequest, ChecklistItem, Comment
-    from portal import clock
+    from portal import chain, clock
     from portal.models import AuditEvent, User
     from portal.services import GENESIS_HASH
 
@@ -66,6 +66,7 @@ def seed() -> tuple[int, str]:
     checklist = defaults.checklist()
     batch = 1000
     prev = GENESIS_HASH
+    key = chain.keys().current
     for start in range(0, CHANGES, batch):
         with transaction.atomic():
             rows = ChangeRequest.objects.bulk_create(
@@ -134,9 +135,10 @@ def seed() -> tuple[int, str]:
                         user_agent="",
                         request_id="",
                         break_glass_session_id=None,
+                        key_id=chain.key_id_of(key),
                         prev_hash=prev,
                     )
-                    event.hash = event.compute_hash()
+                    event.hash = event.compute_hash(key)
                     prev = event.hash
                     events.append(event)
             AuditEvent.objects.bulk_create(events)

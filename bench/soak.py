@@ -428,7 +428,7 @@ class Team:
         token = self.casey.api(
             "POST",
             "tokens/",
-            {"name": "CI staging reports", "expires_in_days": 30, "scope": "ci"},
+            {"name": "CI staging reports", "expires_in_days": 30, "scope": "ci", "otp": self.casey.code()},
             act="make a ci token",
         )
         self.ci.headers["Authorization"] = f"Token {token['token']}"

@@ -12,6 +12,7 @@ from catalogue import defaults
 from catalogue.choices import Phase
 from integrations.scm import validate_git_ref
 from portal.roles import Capacity
+from portal.text import SingleLineText
 
 SLUG = RegexValidator(r"^[a-z0-9][a-z0-9-]{0,62}$", "Use lowercase letters, digits and dashes.")
 GITHUB_LOGIN = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?"
@@ -59,7 +60,7 @@ def validate_checklist(value) -> None:
 class ApprovalPolicy(models.Model):
     """How many approvals and which sign-offs an environment's changes need, and their checklist."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[SingleLineText()])
     min_approvals = models.PositiveSmallIntegerField(default=defaults.APPROVALS)
     min_code_owner_approvals = models.PositiveSmallIntegerField(default=defaults.CODE_OWNER_APPROVALS)
     required_sign_offs = models.JSONField(
@@ -105,7 +106,7 @@ class Environment(models.Model):
     """Where changes land (staging, production), with the policy that governs them there."""
 
     name = models.CharField(max_length=63, unique=True, validators=[SLUG])
-    display_name = models.CharField(max_length=100)
+    display_name = models.CharField(max_length=100, validators=[SingleLineText()])
     branch = models.CharField(
         max_length=100,
         validators=[validate_git_ref],
@@ -133,8 +134,10 @@ class Service(models.Model):
     """A deployable service: who owns it and where its code lives."""
 
     name = models.CharField(max_length=63, unique=True, validators=[SLUG])
-    team = models.CharField(max_length=100)
-    repository = models.CharField(max_length=200, help_text="owner/name on GitHub, or a local path.")
+    team = models.CharField(max_length=100, validators=[SingleLineText()])
+    repository = models.CharField(
+        max_length=200, validators=[SingleLineText()], help_text="owner/name on GitHub, or a local path."
+    )
     environments = models.ManyToManyField(Environment, related_name="services", blank=True)
     code_owners = models.JSONField(
         default=list,

@@ -17,6 +17,9 @@ from changes.choices import ChangeStatus
 HOLDS_SLOT = (ChangeStatus.SCHEDULED, ChangeStatus.DEPLOYING, ChangeStatus.VERIFYING)
 # How far ahead the next free slot is looked for.
 SEARCH_DAYS = 92
+# How far ahead a change may be scheduled and a freeze may reach: beyond it a date is a typo (or an
+# "until further notice" better said by extending the freeze when it ends).
+FARTHEST_AHEAD = timedelta(days=2 * 366)
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,18 @@ class Slot:
 
     def text(self, zone: zoneinfo.ZoneInfo) -> str:
         """'Tue 2027-03-02 02:00-03:00 CET' on the environment's clock."""
-        start, end = self.start.astimezone(zone), self.end.astimezone(zone)
+        start, end = on_clock(self.start, zone), on_clock(self.end, zone)
         until = f"{end:%H:%M %Z}" if end.date() == start.date() else f"{end:%a %Y-%m-%d %H:%M %Z}"
         return f"{start:%a %Y-%m-%d %H:%M}-{until}"
+
+
+def on_clock(moment: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
+    """The instant on the zone's clock, to show it; in UTC where that clock would run past the last
+    date a datetime holds (a freeze kept until 9999-12-31 23:59 UTC, seen from east of Greenwich)."""
+    try:
+        return moment.astimezone(zone)
+    except OverflowError:
+        return moment.astimezone(UTC)
 
 
 class TimeRefused(ValueError):
@@ -47,6 +59,13 @@ def local_moment(value: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
 
     A naive time the clock skips (spring forward) or shows twice (fall back) is refused rather
     than guessed, since the two readings are an hour apart."""
+    try:
+        return _local_moment(value, zone)
+    except OverflowError:
+        raise TimeRefused(f"{value:%Y-%m-%d %H:%M} is too far from today to be a slot.") from None
+
+
+def _local_moment(value: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
     if value.tzinfo is not None:
         return value.astimezone(UTC)
     first, second = value.replace(tzinfo=zone), value.replace(tzinfo=zone, fold=1)
@@ -133,7 +152,7 @@ class Calendar:
         if freeze and not emergency:
             return (
                 f"That slot falls in a freeze ({freeze.reason}, until "
-                f"{freeze.ends_at.astimezone(self.zone):%Y-%m-%d %H:%M %Z})."
+                f"{on_clock(freeze.ends_at, self.zone):%Y-%m-%d %H:%M %Z})."
             )
         for change, taken in self.taken:
             if slot.overlaps(taken):
@@ -149,7 +168,14 @@ class Calendar:
 
     def next_slot(self, duration: timedelta, *, after: datetime, emergency: bool = False) -> Slot | None:
         """The earliest slot of `duration` from `after` (rounded up to the minute) that is refused
-        for nothing, or None when none fits in the next SEARCH_DAYS days."""
+        for nothing, or None when none fits in the next SEARCH_DAYS days (or the search would run
+        past the last date a datetime holds, as behind a freeze kept until year 9999)."""
+        try:
+            return self._next_slot(duration, after=after, emergency=emergency)
+        except OverflowError:
+            return None
+
+    def _next_slot(self, duration: timedelta, *, after: datetime, emergency: bool) -> Slot | None:
         after = _minute_up(after)
         horizon = after + timedelta(days=SEARCH_DAYS)
         busy = [slot for _, slot in self.taken]
@@ -264,7 +290,7 @@ def deploy_timing(change, *, now: datetime) -> tuple[bool, str]:
     zone = zoneinfo.ZoneInfo(environment.time_zone)
     freeze = environment.freezes.filter(starts_at__lte=now, ends_at__gt=now).first()
     if freeze and not emergency:
-        until = freeze.ends_at.astimezone(zone)
+        until = on_clock(freeze.ends_at, zone)
         return False, f"{environment} is frozen until {until:%Y-%m-%d %H:%M %Z} ({freeze.reason})."
     through = f"; through the freeze “{freeze.reason}” (an exception)" if freeze else ""
     if change.scheduled_start is None:

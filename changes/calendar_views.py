@@ -13,7 +13,8 @@ from django.utils import timezone
 from catalogue.models import Environment
 from changes import calendar, services
 from changes.forms import FreezeForm, ScheduleForm
-from portal import mfa
+from changes.services.calendar_feed import calendar_feed_generation, calendar_feed_renew
+from portal import clock, mfa
 from portal.roles import Right, missing_right_message
 from portal.views.errors import forbidden
 
@@ -39,6 +40,13 @@ def calendar_page(request):
         if act == "schedule":
             schedule_form = ScheduleForm(request.POST, environment=environment, zone=zone, prefix="schedule")
             done = _schedule(request, schedule_form)
+        elif act == "new_feed":  # every address of the person's made before stops working
+            calendar_feed_renew(actor=request.user)
+            messages.success(
+                request,
+                "Your calendar addresses are new: the old ones stop working. Subscribe with the new one.",
+            )
+            done = True
         elif act == "freeze":
             if not request.user.has_perm(Right.FREEZE_MANAGE):
                 return forbidden(request, reason=missing_right_message(Right.FREEZE_MANAGE))
@@ -71,13 +79,12 @@ def calendar_page(request):
         "schedule_form": schedule_form,
         "freeze_form": freeze_form,
         "feed_url": feed_url(request, environment),
+        "feed_expires": clock.now() + FEED_VALID_FOR,
     }
     return render(request, "changes/calendar.html", context, status=status)
 
 
 def _anchor(value: str | None, zone: zoneinfo.ZoneInfo) -> date:
-    from portal import clock
-
     try:
         return date.fromisoformat(value) if value else clock.now().astimezone(zone).date()
     except ValueError:
@@ -125,17 +132,26 @@ def _freeze(request, form: FreezeForm, environment) -> bool:
 
 
 FEED_SALT = "changes.calendar-feed"
+# A calendar address works for this long after it was made (a new one is on the calendar page).
+FEED_VALID_FOR = timedelta(days=90)
 WEEKDAY_CODES = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 
 
 def feed_url(request, environment) -> str:
     """The viewer's own address of the environment's iCalendar feed. Calendar apps cannot sign
-    in, so the address carries a signed key; a new password makes the old keys stop working."""
+    in, so the address carries a signed key: it works for FEED_VALID_FOR, until the person asks for
+    new addresses, or until a new password."""
     from django.core import signing
     from django.urls import reverse
 
     key = signing.dumps(
-        {"user": request.user.pk, "environment": environment.name, "auth": _auth_stamp(request.user)},
+        {
+            "user": request.user.pk,
+            "environment": environment.name,
+            "auth": _auth_stamp(request.user),
+            "generation": calendar_feed_generation(request.user),
+            "made": int(clock.now().timestamp()),
+        },
         salt=FEED_SALT,
     )
     return request.build_absolute_uri(reverse("calendar-feed", args=[environment.name])) + f"?key={key}"
@@ -153,7 +169,6 @@ def calendar_feed(request, name: str):
     from django.http import HttpResponse, HttpResponseForbidden
 
     from changes.models import ChangeRequest
-    from portal import clock
     from portal.models import User
 
     try:
@@ -163,9 +178,19 @@ def calendar_feed(request, name: str):
         return HttpResponseForbidden(
             "This calendar address is not valid; copy it again from the change calendar."
         )
-    if claims.get("environment") != name or claims.get("auth") != _auth_stamp(user):
+    if (
+        claims.get("environment") != name
+        or claims.get("auth") != _auth_stamp(user)
+        or claims.get("generation") != calendar_feed_generation(user)
+    ):
         return HttpResponseForbidden(
             "This calendar address is not valid; copy it again from the change calendar."
+        )
+    made = claims.get("made")
+    if not isinstance(made, int) or clock.now().timestamp() - made > FEED_VALID_FOR.total_seconds():
+        return HttpResponseForbidden(
+            f"This calendar address has expired (each works for {FEED_VALID_FOR.days} days); "
+            "copy a new one from the change calendar."
         )
     if not user.has_perm(Right.CHANGE_VIEW):
         return HttpResponseForbidden(missing_right_message(Right.CHANGE_VIEW))

@@ -12,6 +12,7 @@ from catalogue.choices import Phase
 from catalogue.models import SIGN_OFF_CAPACITIES, validate_sign_offs
 from changes.choices import ALLOWED_TRANSITIONS, ChangeStatus, ChangeType, Decision, Risk, VersionBump
 from integrations.scm import PASSING_CONCLUSIONS, validate_git_ref
+from portal.text import LONG_TEXT, SHORT_TEXT, SingleLineText
 
 
 class StandardChangeTemplate(models.Model):
@@ -19,10 +20,10 @@ class StandardChangeTemplate(models.Model):
     need only the approvals it names. Policy administrators keep them."""
 
     name = models.CharField(max_length=100, unique=True)
-    description = models.TextField(help_text="What a change of this kind does.")
-    rollback_plan = models.TextField()
+    description = models.TextField(max_length=LONG_TEXT, help_text="What a change of this kind does.")
+    rollback_plan = models.TextField(max_length=LONG_TEXT)
     risk = models.CharField(max_length=8, choices=Risk.choices, default=Risk.LOW)
-    risk_assessment = models.TextField(blank=True)
+    risk_assessment = models.TextField(blank=True, max_length=LONG_TEXT)
     environment = models.ForeignKey(
         "catalogue.Environment",
         on_delete=models.PROTECT,
@@ -59,12 +60,16 @@ class ChangeRequestQuerySet(models.QuerySet["ChangeRequest"]):
 
 
 class ChangeRequest(models.Model):
-    title = models.CharField(max_length=200)
-    description = models.TextField(help_text="What changes, and why.")
-    rollback_plan = models.TextField(help_text="How to go back if this goes wrong. Required.")
+    title = models.CharField(max_length=200, validators=[SingleLineText()])
+    description = models.TextField(max_length=LONG_TEXT, help_text="What changes, and why.")
+    rollback_plan = models.TextField(
+        max_length=LONG_TEXT, help_text="How to go back if this goes wrong. Required."
+    )
     change_type = models.CharField(max_length=16, choices=ChangeType.choices, default=ChangeType.NORMAL)
     risk = models.CharField(max_length=8, choices=Risk.choices, default=Risk.MEDIUM)
-    risk_assessment = models.TextField(blank=True, help_text="What could go wrong, and how likely.")
+    risk_assessment = models.TextField(
+        blank=True, max_length=LONG_TEXT, help_text="What could go wrong, and how likely."
+    )
     environment = models.ForeignKey("catalogue.Environment", on_delete=models.PROTECT, related_name="changes")
     services = models.ManyToManyField("catalogue.Service", related_name="changes", blank=True)
     has_migrations = models.BooleanField(
@@ -264,7 +269,7 @@ class Approval(models.Model):
         help_text="The sign-off this approval gives, if any.",
     )
     code_owner = models.BooleanField(default=False, help_text="The approver owned changed code at the time.")
-    comment = models.TextField(blank=True)
+    comment = models.TextField(blank=True, max_length=SHORT_TEXT)
     revision = models.PositiveIntegerField()
     commit = models.CharField(
         max_length=64,
@@ -301,7 +306,7 @@ class Comment(models.Model):
     parent = models.ForeignKey(
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
     )
-    body = models.TextField()
+    body = models.TextField(max_length=SHORT_TEXT)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -352,7 +357,7 @@ class Freeze(models.Model):
     environment = models.ForeignKey("catalogue.Environment", on_delete=models.CASCADE, related_name="freezes")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
-    reason = models.CharField(max_length=300)
+    reason = models.CharField(max_length=300, validators=[SingleLineText()])
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
 
@@ -548,3 +553,17 @@ def pull_request_of(change: ChangeRequest) -> PullRequest | None:
         return change.pull
     except PullRequest.DoesNotExist:
         return None
+
+
+class CalendarFeed(models.Model):
+    """A person's calendar-feed addresses: each carries the generation it was made in, and a new
+    address (a new generation) makes every older one stop working."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed"
+    )
+    generation = models.PositiveIntegerField(default=0)
+    renewed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user} (generation {self.generation})"

@@ -18,7 +18,7 @@ from changes.models import ChangeRequest, ChecklistItem, Comment
 from portal import clock, fragments, generations, hooks, mfa
 from portal.api.pagination import page_of, without_cursor
 from portal.roles import Right, missing_right_message
-from portal.views.errors import forbidden
+from portal.views.errors import forbidden, right_needed
 
 PHASE_ORDER = list(Phase.values)
 # A screenful, as change-management lists show; the API pages by 50 (or ?page_size=).
@@ -123,6 +123,7 @@ def change_new(request):
 
 
 @login_required
+@right_needed(Right.CHANGE_CREATE)
 def change_edit(request, pk: int):
     change = _detail(request, pk)
     refusal = rules.explained(rules.edit_refusal(request.user, change))
@@ -281,6 +282,7 @@ def _act(request, pk: int, act, success: str):
 
 @login_required
 @require_POST
+@right_needed(Right.CHANGE_CREATE)
 def change_submit(request, pk: int):
     return _act(
         request, pk, lambda c: services.change_submit(actor=request.user, change=c), "{number} submitted."
@@ -289,6 +291,7 @@ def change_submit(request, pk: int):
 
 @login_required
 @require_POST
+@right_needed(Right.CHANGE_CREATE)
 def change_unschedule(request, pk: int):
     return _act(
         request,
@@ -300,6 +303,7 @@ def change_unschedule(request, pk: int):
 
 @login_required
 @require_POST
+@right_needed(Right.CHANGE_CREATE)
 def change_take_next_slot(request, pk: int):
     """Books the change into the next free slot of its environment (from this minute on)."""
     from changes.calendar import next_free_slot
@@ -315,6 +319,7 @@ def change_take_next_slot(request, pk: int):
 
 @login_required
 @require_POST
+@right_needed(Right.CHANGE_CREATE)
 def change_cancel(request, pk: int):
     form = CancelForm(request.POST)
     if not form.is_valid():
@@ -331,6 +336,7 @@ def change_cancel(request, pk: int):
 
 @login_required
 @require_POST
+@right_needed(Right.CHANGE_APPROVE)
 def change_decide(request, pk: int):
     change = _detail(request, pk)
     if not request.user.has_perm(Right.CHANGE_APPROVE):
@@ -360,6 +366,7 @@ def change_decide(request, pk: int):
 
 @login_required
 @require_POST
+@right_needed(Right.CHANGE_CREATE)
 def checklist_tick(request, pk: int, item_id: int):
     change = _detail(request, pk)
     if not request.user.has_perm(Right.CHANGE_CREATE):
@@ -388,6 +395,7 @@ def checklist_tick(request, pk: int, item_id: int):
 
 @login_required
 @require_POST
+@right_needed(Right.CHANGE_CREATE)
 def comment_add(request, pk: int):
     change = _detail(request, pk)
     if not request.user.has_perm(Right.CHANGE_CREATE):

@@ -4,8 +4,10 @@ Every setting Greenlight reads from outside comes through here, so that a missin
 variable stops start-up with one line that names it instead of a traceback from deep inside Django.
 """
 
+import hashlib
 import ipaddress
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -102,6 +104,24 @@ def networks_of(items: list[str], *, name: str = "") -> list[ipaddress.IPv4Netwo
     return result
 
 
+def hosts(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of host names (`.example.com` for a domain and its subdomains),
+    addresses and CIDR ranges."""
+    items = word_list(name, default)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            if not re.fullmatch(
+                r"\.?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?",
+                item,
+            ):
+                raise ConfigurationError(
+                    name, f"{item!r} is neither a host name nor an IP address or CIDR range"
+                ) from None
+    return [item.lower() for item in items]
+
+
 def secret_key(name: str = "SECRET_KEY", *, generate: bool = True) -> str:
     """The variable, or (on one machine) a key generated once into var/ so a demo restarts with
     the same sessions. A real deployment must give it: every container needs the same key."""
@@ -118,6 +138,21 @@ def secret_key(name: str = "SECRET_KEY", *, generate: bool = True) -> str:
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def secret(name: str, *, required: bool, derived_from: str | None = None) -> str | None:
+    """A key of at least 32 characters. Unset: one derived from `derived_from` (the demo's), or
+    None where it is not `required` (another variable gives it), or a stop."""
+    value = text(name)
+    if value is not None:
+        if len(value) < 32:
+            raise ConfigurationError(name, "must be at least 32 characters long")
+        return value
+    if derived_from is not None:
+        return hashlib.sha256(f"{name}|{derived_from}".encode()).hexdigest()
+    if required:
+        raise ConfigurationError(name, "is required outside the demo")
+    return None
 
 
 SQLITE_OPTIONS = {

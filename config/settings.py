@@ -37,6 +37,13 @@ try:
         env.networks_of(["127.0.0.0/8", "::1"]) if DEMO else []
     )
 
+    # Addresses typed into the deploy settings (the colours, their smoke checks, the webhook
+    # deployer) must be public ones; a loopback, link-local, private or metadata address is reached
+    # only when its host or network is listed here (the demo: its simulated production on this machine).
+    OUTBOUND_ALLOWED_HOSTS = env.hosts(
+        "OUTBOUND_ALLOWED_HOSTS", ["localhost", "127.0.0.0/8", "::1"] if DEMO else []
+    )
+
     REDIS_URL = env.redis_url("REDIS_URL")
     # The queue the portal's tasks go to and its workers read (two installations on one broker).
     CELERY_TASK_DEFAULT_QUEUE = env.text("CELERY_QUEUE", "celery")
@@ -97,6 +104,29 @@ try:
     OIDC_RP_SCOPES = env.text("OIDC_RP_SCOPES", "openid email profile groups")
     OIDC_GROUPS_CLAIM = env.text("OIDC_GROUPS_CLAIM", "groups")
     OIDC_ROLE_GROUPS = env.mapping("OIDC_ROLE_GROUPS", keys=set(Role.values))
+    # The audit chain (README, Security): hashes keyed with AUDIT_KEY, or with the key the Secrets
+    # Manager secret AUDIT_KEY_SECRET_ARN holds, never a key the database holds; the keys it
+    # replaced still verify what they hashed. The demo derives its key from SECRET_KEY.
+    AUDIT_KEY_SECRET_ARN = env.text("AUDIT_KEY_SECRET_ARN")
+    AUDIT_KEY = env.secret(
+        "AUDIT_KEY", required=AUDIT_KEY_SECRET_ARN is None, derived_from=SECRET_KEY if DEMO else None
+    )
+    AUDIT_PREVIOUS_KEYS = env.word_list("AUDIT_PREVIOUS_KEYS", [])
+    # The chain's head is written every AUDIT_ANCHOR_SECONDS where the application cannot change
+    # it: an S3 bucket with Object Lock (compliance mode, kept AUDIT_ANCHOR_RETENTION_DAYS), or,
+    # with no bucket, read-only files under var/.
+    AUDIT_ANCHOR_BUCKET = env.text("AUDIT_ANCHOR_BUCKET")
+    AUDIT_ANCHOR_PREFIX = env.text("AUDIT_ANCHOR_PREFIX", "audit-anchors/")
+    AUDIT_ANCHOR_RETENTION_DAYS = env.integer("AUDIT_ANCHOR_RETENTION_DAYS", 400)
+    AUDIT_ANCHOR_SECONDS = env.integer("AUDIT_ANCHOR_SECONDS", 300)
+    AUDIT_ANCHOR_FOLDER = str(VAR_DIR / "audit-anchors")
+    # Authenticator keys are sealed and backup codes digested with this key, never one the
+    # database holds (portal.otp_keys); the keys it replaced still open what they sealed. The demo
+    # derives its key from SECRET_KEY.
+    OTP_ENCRYPTION_KEY = env.secret(
+        "OTP_ENCRYPTION_KEY", required=True, derived_from=SECRET_KEY if DEMO else None
+    )
+    OTP_PREVIOUS_KEYS = env.word_list("OTP_PREVIOUS_KEYS", [])
     LOGIN_FAILURE_LIMIT = env.integer("LOGIN_FAILURE_LIMIT", 5)
     LOGIN_COOLOFF_MINUTES = env.integer("LOGIN_COOLOFF_MINUTES", 15)
 except env.ConfigurationError as error:
@@ -189,8 +219,9 @@ TEMPLATES = [
 ]
 
 # Form widgets drawn by Django's own Jinja2 widget templates: the same HTML, a fraction of the
-# time of rendering each widget and option as a Django template.
-FORM_RENDERER = "django.forms.renderers.Jinja2"
+# time of rendering each widget and option as a Django template (the admin's own widgets, which
+# have only Django templates, through those).
+FORM_RENDERER = "portal.renderers.FormRenderer"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -205,6 +236,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 LOGIN_REDIRECT_URL_FAILURE = "/login/"
+# A password reset link works once, for an hour (the pages and the e-mail say so).
+PASSWORD_RESET_TIMEOUT = 60 * 60
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
@@ -230,13 +263,17 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_SECURE = True
+# Outside the demo every page is HTTPS: plain HTTP is redirected (the health checks answer before
+# this), and cookies go over HTTPS only. The demo serves plain HTTP on localhost, where a Secure
+# cookie would never come back and scripted sign-in would fail.
+SECURE_SSL_REDIRECT = not DEMO
+SESSION_COOKIE_SECURE = not DEMO
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = 12 * 60 * 60
 # Read from the cache, written through to the database: a request reads its session without a query.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-CSRF_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = not DEMO
 CSRF_COOKIE_HTTPONLY = True
 CSRF_FAILURE_VIEW = "portal.views.errors.csrf_failure"
 CONTENT_SECURITY_POLICY = {
@@ -310,19 +347,31 @@ CELERY_BEAT_SCHEDULE = {
     "incidents-escalate": {"task": "incidents.escalate", "schedule": 30.0},
     "incidents-remind": {"task": "incidents.remind", "schedule": 3600.0},
     "status-subscribers-purge": {"task": "incidents.status_subscribers_purge", "schedule": 86400.0},
+    "audit-anchor": {"task": "portal.audit_anchor", "schedule": float(AUDIT_ANCHOR_SECONDS)},
+    "audit-verify": {"task": "portal.audit_verify", "schedule": 300.0},
+    "audit-verify-full": {"task": "portal.audit_verify", "schedule": 86400.0, "kwargs": {"full": True}},
 }
 
 # Second factor (django-otp): TOTP apps and backup codes.
 OTP_TOTP_ISSUER = "Greenlight"
+# Guessing is slowed by the lockout (portal.lockout), on the portal clock; django-otp's own
+# throttle would judge on the real clock and hold a right code back after a lockout ended.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
 # API tokens (django-rest-knox) are kept as a digest; their lifetime is the access policy's.
 # knox's own migrations would make a table for the model we swap out; it has no use here.
 MIGRATION_MODULES = {"knox": None}
 KNOX_TOKEN_MODEL = "portal.ApiToken"  # noqa: S105 (a model name)
 REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token"}
-# Lockout (django-axes): failed passwords and codes, counted per user and per client address.
+# Lockout (django-axes) of the sign-in path: failed passwords and the codes typed after them,
+# counted per account and client address together, within budgets per account and per address
+# (portal.lockout says why); a signed-in person's wrong codes are counted apart, per person.
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
-AXES_LOCKOUT_PARAMETERS = "portal.mfa.lockout_parameters"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "portal.lockout.PortalClockAxesHandler"
+# An attempt refused during a lockout is not counted: the cool-off runs from the last counted one.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # A right password alone does not clear failed codes: sign-in clears them once the code passes too.
 AXES_RESET_ON_SUCCESS = False
 AXES_CLIENT_IP_CALLABLE = "portal.middleware.axes_client_ip"
@@ -340,15 +389,25 @@ NOTIFY_SLACK_ENABLED = bool(SLACK_BOT_TOKEN)
 NOTIFY_PAGERDUTY_ENABLED = bool(PAGERDUTY_ROUTING_KEY)
 
 REST_FRAMEWORK = {
+    # The token first: a call without credentials is then a 401 that names the scheme to use
+    # (WWW-Authenticate: Token), as DRF asks the first authenticator for the challenge.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "portal.api.authentication.VerifiedSessionAuthentication",
         "portal.api.authentication.ApiTokenAuthentication",
+        "portal.api.authentication.VerifiedSessionAuthentication",
     ],
+    # JSON is the contract (the schema documents it alone); forms are still read, for the
+    # browsable API and scripts that post them.
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.JSONParser",
+        "portal.api.parsers.FormParser",
+        "portal.api.parsers.MultiPartParser",
+    ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "portal.api.parsers.ContentNegotiation",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["portal.api.filtering.FilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -364,6 +423,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # The schema and its docs are for people signed in; integrators read the public copy in
+    # docs/api/openapi.yaml (a test keeps it equal to what the server serves).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 LOGGING = {

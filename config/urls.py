@@ -3,14 +3,14 @@
 from django.apps import apps
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config import views
+from portal.admin import GreenlightAdminSite
 from portal.api import errors
 
 # The admin site asks for a verified second factor too; rights there come from break-glass.
-admin.site.__class__ = OTPAdminSite
+admin.site.__class__ = GreenlightAdminSite
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -12,12 +12,15 @@ from deployments.metrics import DeploymentCollector
 from deployments.models import Deployment
 from incidents import subscribers as incidents
 from incidents.models import Incident
+from integrations import anchors
 from integrations import notify as channels
-from portal import hooks, metrics, notify
+from portal import chain, hooks, metrics, notify
 from portal.models import Notification
 
 
 def connect() -> None:
+    chain.key_source_register(anchors.audit_keys)
+    chain.bucket_store_register(anchors.S3AnchorStore)
     notify.transport_register(Notification.Channel.EMAIL, channels.email)
     notify.transport_register(Notification.Channel.SLACK, channels.slack)
     notify.transport_register(Notification.Channel.PAGERDUTY, channels.pagerduty)

@@ -12,9 +12,9 @@ from catalogue.models import Environment
 from demo import simulation
 from deployments import views as deployment_views
 from deployments.models import DeploySettings
-from portal.roles import Right, missing_right_message
+from portal.roles import Right
 from portal.services import audit_record
-from portal.views.errors import forbidden
+from portal.views.errors import right_needed
 
 
 def simulation_panel(*, environment: Environment) -> dict | None:
@@ -33,11 +33,10 @@ def simulation_panel(*, environment: Environment) -> dict | None:
 
 @login_required
 @require_POST
+@right_needed(Right.DEPLOYMENT_DEPLOY)
 def simulation_switch(request, name: str):
     """The bad-release switch of a simulated production: what the next release deployed does."""
     environment = get_object_or_404(Environment.objects.select_related("deploy_settings"), name=name)
-    if not request.user.has_perm(Right.DEPLOYMENT_DEPLOY):
-        return forbidden(request, reason=missing_right_message(Right.DEPLOYMENT_DEPLOY))
     if simulation_panel(environment=environment) is None:
         raise Http404(f"{environment} is not a simulated production.")
     fault = request.POST.get("fault")

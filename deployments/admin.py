@@ -22,6 +22,12 @@ class DeploySettingsForm(forms.ModelForm):
         formfield_callback = _https
         # Not the live colour: the engine sets it as deployments end.
         fields = [f.name for f in DeploySettings._meta.fields if f.name not in ("id", "live_colour")]
+        # The webhook deployer's secret is written, never shown.
+        widgets = {"deployer_secret": forms.PasswordInput(render_value=False)}
+
+    def clean_deployer_secret(self):
+        """Left empty, the secret set before is kept."""
+        return self.cleaned_data["deployer_secret"] or self.instance.deployer_secret
 
     def clean_github_workflow(self):
         validate_workflow(self.cleaned_data["github_workflow"])

@@ -8,6 +8,7 @@ from django.db import models
 
 from catalogue.models import Environment
 from deployments import defaults, judge
+from integrations import outbound
 
 
 class Colour(models.TextChoices):
@@ -72,6 +73,14 @@ def validate_dashboards(value) -> None:
         raise ValidationError("Name each dashboard with its address, e.g. {'CloudWatch': 'https://…'}.")
 
 
+# The webhook deployer's secret is at least this long.
+SECRET_LENGTH = 32
+# The addresses Greenlight calls, checked as every address from the settings is (integrations.outbound).
+ADDRESSES = {
+    "blue_url": "The blue colour's address",
+    "green_url": "The green colour's address",
+    "deployer_url": "The webhook deployer's address",
+}
 ARN = RegexValidator(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$", "Give an ARN, arn:aws:….")
 
 
@@ -149,6 +158,11 @@ class DeploySettings(models.Model):
     )
     deployer = models.CharField(max_length=16, choices=Deployer.choices, default=Deployer.WEBHOOK)
     deployer_url = models.URLField(blank=True, help_text="The webhook deployer's address.")
+    # Signs each request of the webhook deployer; written, never shown (the API takes it, the
+    # audit trail says only that it was set or changed).
+    deployer_secret = models.CharField(
+        max_length=200, blank=True, help_text="The webhook deployer's signing secret (32 characters or more)."
+    )
     github_workflow = models.CharField(
         max_length=200,
         blank=True,
@@ -204,6 +218,18 @@ class DeploySettings(models.Model):
             )
         if self.deployer == self.Deployer.WEBHOOK and not self.deployer_url:
             raise ValidationError({"deployer_url": "The webhook deployer needs the address to call."})
+        if self.deployer == self.Deployer.WEBHOOK and len(self.deployer_secret) < SECRET_LENGTH:
+            raise ValidationError(
+                {
+                    "deployer_secret": "The webhook deployer signs each request with a secret your pipeline "
+                    f"checks: give one of {SECRET_LENGTH} characters or more."
+                }
+            )
+        for name, what in ADDRESSES.items():
+            try:
+                outbound.validate_url(getattr(self, name))
+            except ValidationError as error:
+                raise ValidationError({name: f"{what}: {' '.join(error.messages)}"}) from None
         if 0 < self.verify_seconds < self.analysis_seconds:
             raise ValidationError(
                 {

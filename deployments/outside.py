@@ -56,7 +56,9 @@ def _github_actions(deploy: DeploySettings) -> Deployer:
 
 
 _DEPLOYERS: dict[str, DeployerFactory] = {
-    DeploySettings.Deployer.WEBHOOK: lambda deploy: WebhookDeployer(deploy.deployer_url),
+    DeploySettings.Deployer.WEBHOOK: lambda deploy: WebhookDeployer(
+        deploy.deployer_url, deploy.deployer_secret
+    ),
     DeploySettings.Deployer.GITHUB_ACTIONS: _github_actions,
 }
 _TELEMETRIES: dict[str, TelemetryFactory] = {

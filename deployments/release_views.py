@@ -19,7 +19,7 @@ from deployments.models import Deployment
 from deployments.views import rollback_act
 from portal import mfa
 from portal.roles import Right, has_right, missing_right_message
-from portal.views.errors import forbidden
+from portal.views.errors import forbidden, right_needed
 
 READ_RIGHTS = (Right.CHANGE_VIEW, Right.DEPLOYMENT_VIEW)
 
@@ -116,6 +116,7 @@ def new_change_url(deployment: Deployment) -> str:
 
 @login_required
 @require_POST
+@right_needed(Right.DEPLOYMENT_ROLLBACK, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
 def release_rollback(request, pk: int):
     """Rolls the live release (deployment `pk`) back to the release before it, while its colour is
     kept, with a reason and a fresh code: the deployment page's rollback, asked from here."""

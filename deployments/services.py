@@ -48,12 +48,21 @@ def deploy_settings_save(*, actor: User, environment: Environment, **fields: Any
         setattr(deploy, name, value)
     deploy.full_clean()
     deploy.save()
+    after = snapshot(deploy)
+    # The audit trail says whether the deployer's secret was set or changed, never what it is.
+    secret = before["deployer_secret"] if before else ""
+    if before:
+        before["deployer_secret"] = "set" if secret else ""
+    if not deploy.deployer_secret:
+        after["deployer_secret"] = ""
+    else:
+        after["deployer_secret"] = "set" if not secret or secret == deploy.deployer_secret else "changed"
     audit_record(
         actor=actor,
         action="environment.deploy_settings",
         target=environment,
         before=before,
-        after=snapshot(deploy),
+        after=after,
     )
     return deploy
 
@@ -286,11 +295,14 @@ def deployment_abandon(*, actor: User, deployment: Deployment, reason: str) -> D
 
 def rollback_right(user: User | AnonymousUser, deployment: Deployment) -> str | None:
     """The right by which this person may roll this deployment back (release managers any; SREs
-    one whose change fixes an incident, or one an open incident follows), or None."""
+    one whose change fixes an open incident, or one an open incident follows), or None: an
+    SRE's right ends with the incident."""
     if has_right(user, Right.DEPLOYMENT_ROLLBACK):
         return Right.DEPLOYMENT_ROLLBACK
+    fixes = deployment.change.incident
     if has_right(user, Right.DEPLOYMENT_ROLLBACK_INCIDENT) and (
-        deployment.change.incident_id or deployment.incidents.filter(resolved_at__isnull=True).exists()
+        (fixes is not None and fixes.resolved_at is None)
+        or deployment.incidents.filter(resolved_at__isnull=True).exists()
     ):
         return Right.DEPLOYMENT_ROLLBACK_INCIDENT
     return None

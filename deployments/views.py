@@ -19,7 +19,7 @@ from portal import hooks, mfa
 from portal.forms import OTPForm
 from portal.models import AuditEvent
 from portal.roles import Right, has_right, missing_right_message
-from portal.views.errors import forbidden
+from portal.views.errors import forbidden, right_needed
 
 
 @login_required
@@ -47,6 +47,7 @@ def catalogue(request, status: int = 200):
 
 @login_required
 @require_POST
+@right_needed(Right.DEPLOYMENT_DEPLOY)
 def change_deploy(request, pk: int):
     """The Deploy button: with a fresh code, to the deployment's page; or back with the reasons."""
     from changes.models import ChangeRequest
@@ -192,6 +193,13 @@ CONTROLS = {
 }
 
 
+# What each control needs, checked before the deployment is looked up.
+CONTROL_RIGHTS = {
+    **{action: (Right.DEPLOYMENT_DEPLOY,) for action in [*CONTROLS, "end-monitoring"]},
+    "rollback": (Right.DEPLOYMENT_ROLLBACK, Right.DEPLOYMENT_ROLLBACK_INCIDENT),
+}
+
+
 def rollback_act(request, deployment: Deployment, form: RollbackForm):
     """The rollback a valid RollbackForm asks for, by the signed-in person, to run through
     `done_with_code`."""
@@ -205,6 +213,7 @@ def rollback_act(request, deployment: Deployment, form: RollbackForm):
 
 @login_required
 @require_POST
+@right_needed(actions=CONTROL_RIGHTS)
 def deployment_control(request, pk: int, action: str):
     deployment = _deployment(request, pk)
     if action == "rollback":

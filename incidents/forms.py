@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from catalogue.models import Service
 from deployments.models import Deployment
 from incidents.models import ActionItem, PostMortem, Severity
+from portal.text import SingleLineText
 
 
 class DeploymentChoiceField(forms.ModelChoiceField):
@@ -25,11 +26,19 @@ class DeclareForm(forms.Form):
     )
     summary = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     public = forms.BooleanField(required=False, label="Show it on the public status page")
+    public_title = forms.CharField(
+        max_length=200,
+        validators=[SingleLineText()],
+        required=False,
+        label="Public title",
+        help_text="Needed to show it on the status page: what customers read there.",
+    )
 
     def __init__(self, *args, offer_public: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         if not offer_public:  # the status page is for those who run incidents to speak on
             del self.fields["public"]
+            del self.fields["public_title"]
         recent = Deployment.objects.select_related("change", "environment").order_by("-created_at", "-id")
         self.fields["deployment"].queryset = recent
         self.fields["deployment"].choices = [("", "None")] + [
@@ -49,6 +58,16 @@ class NoteForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not offer_public:  # a public update: a public incident, by whoever runs incidents
             del self.fields["public"]
+
+
+class PublishForm(forms.Form):
+    public_title = forms.CharField(
+        max_length=200,
+        validators=[SingleLineText()],
+        label="Public title",
+        help_text="What customers read on the status page; the incident's own title stays internal.",
+        error_messages={"required": "Give the title the status page shows, in words for customers."},
+    )
 
 
 class StepForm(forms.Form):

@@ -5,6 +5,8 @@ emergency changes that fix one link here."""
 from django.conf import settings
 from django.db import models
 
+from portal.text import LONG_TEXT, SHORT_TEXT, SingleLineText
+
 
 class Severity(models.TextChoices):
     P0 = "P0", "P0 (critical: respond within 5 minutes)"
@@ -39,11 +41,13 @@ class Incident(models.Model):
         DEPLOYMENT = "deployment", "A deployment that rolled back by itself"
         ALARM = "alarm", "A CloudWatch alarm"
 
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, validators=[SingleLineText()])
     severity = models.CharField(max_length=2, choices=Severity.choices)
     status = models.CharField(max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.TRIGGERED)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.PERSON)
-    summary = models.TextField(blank=True, help_text="What is known: the impact, what is being done.")
+    summary = models.TextField(
+        blank=True, max_length=SHORT_TEXT, help_text="What is known: the impact, what is being done."
+    )
     declared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -71,6 +75,11 @@ class Incident(models.Model):
         "deployments.Deployment", on_delete=models.PROTECT, null=True, blank=True, related_name="incidents"
     )
     public = models.BooleanField(default=False, help_text="Shown on the public status page.")
+    public_title = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="What the status page calls it (its own title, which may name changes, stays internal).",
+    )
     alarm = models.CharField(
         max_length=255, blank=True, help_text="The CloudWatch alarm that declared it (its name)."
     )
@@ -163,12 +172,12 @@ class PostMortem(models.Model):
 
     incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="postmortem")
     due_at = models.DateTimeField()
-    summary = models.TextField(blank=True)
-    impact = models.TextField(blank=True)
+    summary = models.TextField(blank=True, max_length=LONG_TEXT)
+    impact = models.TextField(blank=True, max_length=LONG_TEXT)
     timeline = models.TextField(blank=True, help_text="Filled from the incident's timeline; edit freely.")
-    root_cause = models.TextField(blank=True)
-    went_well = models.TextField(blank=True)
-    went_badly = models.TextField(blank=True)
+    root_cause = models.TextField(blank=True, max_length=LONG_TEXT)
+    went_well = models.TextField(blank=True, max_length=LONG_TEXT)
+    went_badly = models.TextField(blank=True, max_length=LONG_TEXT)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -197,7 +206,7 @@ class ActionItem(models.Model):
         DROPPED = "dropped", "Dropped"
 
     postmortem = models.ForeignKey(PostMortem, on_delete=models.CASCADE, related_name="action_items")
-    title = models.CharField(max_length=300)
+    title = models.CharField(max_length=300, validators=[SingleLineText()])
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     due_on = models.DateField()
     state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)

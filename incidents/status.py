@@ -1,10 +1,11 @@
 """What the public status page shows, built from public incidents and the change calendar.
 
 Only what a customer may read leaves here: the services marked `on_status_page` (no other service
-is named, not even as one an incident or maintenance affects), public incidents, their public
-updates in public wording (a step is told in a standard sentence, never with the note given with
-it, which is for the team; a public note as it was written), and scheduled maintenance as services
-and times, never a change's title. The page is built in a fixed number of queries, however many
+is named, not even as one an incident or maintenance affects), public incidents under their public
+titles (an incident's own title may name changes and systems), their public updates in public
+wording (a step is told in a standard sentence, never with the note given with it, which is for the
+team; a public note as it was written), and scheduled maintenance as services and times, never a
+change's title. The page is built in a fixed number of queries, however many
 services and incidents there are, inside one short transaction that PostgreSQL cancels when it runs
 slow.
 
@@ -255,7 +256,9 @@ def service_history(name: str, incidents, *, now: datetime) -> ServiceStatus:
 def _public_incident(incident: Incident) -> PublicIncident:
     updates = (update_of(entry) for entry in incident.public_updates)
     return PublicIncident(
-        title=incident.title,
+        # Its public title only: its own may name changes and systems. One published before public
+        # titles were asked for is called by its impact.
+        title=incident.public_title or SEVERITY_STATE[incident.severity].label,
         state=SEVERITY_STATE[incident.severity],
         status_word=STATUS_WORDS[incident.status],
         services=tuple(sorted(s.name for s in incident.public_services)),
@@ -274,7 +277,7 @@ def public_incidents(*, now: datetime) -> list[Incident]:
     incidents = (
         Incident.objects.filter(public=True)
         .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=since))
-        .only("id", "title", "severity", "status", "started_at", "detected_at", "resolved_at")
+        .only("id", "public_title", "severity", "status", "started_at", "detected_at", "resolved_at")
         .prefetch_related(
             Prefetch(
                 "services",

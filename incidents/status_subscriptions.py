@@ -5,16 +5,20 @@ Nobody learns from the answers whether an address is subscribed: subscribing an 
 already subscribed answers the same and sends nothing; one still waiting for confirmation gets the
 link again, at most once an hour, so the form cannot be used to flood an inbox. One client address
 may ask at most SUBSCRIBE_LIMIT times an hour, so the form cannot fill the table either, and
-addresses never confirmed are forgotten after UNCONFIRMED_KEPT. Each change to a subscription is
-audited as the portal's own act (actor None) with the address masked, since the audit trail keeps
-it for good.
+addresses never confirmed are forgotten after UNCONFIRMED_KEPT. A confirmation link works once and
+for CONFIRM_VALID_FOR after it was sent (it carries its time, signed); the subscription's token
+changes when it is confirmed, so the link in every update (to unsubscribe) is another, which also
+works once: the subscription ends with it. Each change to a subscription is audited as the
+portal's own act (actor None) with the address masked, since the audit trail keeps it for good.
 """
 
+import ipaddress
 import logging
 import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -38,6 +42,57 @@ SUBSCRIBE_LIMIT = 5
 SUBSCRIBE_PERIOD = timedelta(hours=1)
 # A subscription not confirmed within this long is forgotten.
 UNCONFIRMED_KEPT = timedelta(days=7)
+# A confirmation link works for this long after it was sent.
+CONFIRM_VALID_FOR = timedelta(hours=48)
+CONFIRM_SALT = "incidents.status-confirm"
+
+
+class LinkRefused(Exception):
+    """A confirm or unsubscribe link that does not work (any more): `reason` says why in words,
+    `status` is the answer's (404 for no such link, 410 for one used or expired)."""
+
+    def __init__(self, reason: str, *, status: int = 404) -> None:
+        super().__init__(reason)
+        self.reason, self.status = reason, status
+
+
+UNKNOWN = "It may have been copied only in part, or the subscription it belonged to has ended."
+USED = "It has been used already: each link works once. If you are subscribed, the e-mails come on their own."
+EXPIRED = (
+    f"It has expired: a confirmation link works for {int(CONFIRM_VALID_FOR.total_seconds() // 3600)} hours. "
+    "Subscribe again to receive a new one."
+)
+
+
+def confirm_token(subscriber: StatusSubscriber) -> str:
+    """What the confirmation link carries: the subscription's token and when it was sent, signed."""
+    issued = int(clock.now().timestamp())
+    return signing.Signer(salt=CONFIRM_SALT, sep=".").sign(f"{subscriber.token}.{issued}")
+
+
+def _confirmed_token(token: str) -> str:
+    """The subscription token a confirmation link names; a LinkRefused when it is not one of ours
+    or has expired."""
+    try:
+        value = signing.Signer(salt=CONFIRM_SALT, sep=".").unsign(token)
+    except signing.BadSignature:
+        raise LinkRefused(UNKNOWN) from None
+    inner, _, issued = value.rpartition(".")
+    if not issued.isdigit():
+        raise LinkRefused(UNKNOWN)
+    if clock.now().timestamp() - int(issued) > CONFIRM_VALID_FOR.total_seconds():
+        raise LinkRefused(EXPIRED, status=410)
+    return inner
+
+
+def confirmation_of(token: str) -> StatusSubscriber:
+    """The subscription a confirmation link would confirm; a LinkRefused saying why not."""
+    subscriber = StatusSubscriber.objects.filter(
+        token=_confirmed_token(token), confirmed_at__isnull=True
+    ).first()
+    if subscriber is None:
+        raise LinkRefused(USED, status=410)
+    return subscriber
 
 
 def public_link(path: str, *, request=None) -> str:
@@ -66,17 +121,30 @@ def normalised_email(value: str) -> str:
     return email
 
 
+def subscribe_network(ip: str | None) -> str:
+    """Whom the count is kept for: an IPv4 address, or an IPv6 address's /64 (one subscriber's
+    network gets a /64 or more, and may use any address in it)."""
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return "unknown"
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def subscribe_count_key(ip: str | None, *, at: datetime) -> str:
-    """The cache key that counts the subscriptions asked for from the address in the
+    """The cache key that counts the subscriptions asked for from the address's network in the
     SUBSCRIBE_PERIOD holding `at`."""
-    return f"status-subscribe:{ip}:{int(at.timestamp()) // int(SUBSCRIBE_PERIOD.total_seconds())}"
+    period = int(at.timestamp()) // int(SUBSCRIBE_PERIOD.total_seconds())
+    return f"status-subscribe:{subscribe_network(ip)}:{period}"
 
 
 def subscribe_throttled(*, ip: str | None) -> timedelta | None:
-    """Counts one subscription asked for from the client address: None while it has asked at most
-    SUBSCRIBE_LIMIT times in this SUBSCRIBE_PERIOD of the portal clock, else how long until the next
-    period. A cache that cannot count lets the request through (each address is still sent a link
-    at most once an hour)."""
+    """Counts one subscription asked for from the client's network: None while it has asked at
+    most SUBSCRIBE_LIMIT times in this SUBSCRIBE_PERIOD of the portal clock, else how long until
+    the next period. A cache that cannot count refuses for a minute: an uncounted form would mail
+    any address as often as it is asked."""
     now = clock.now()
     period = int(SUBSCRIBE_PERIOD.total_seconds())
     key = subscribe_count_key(ip, at=now)
@@ -84,8 +152,8 @@ def subscribe_throttled(*, ip: str | None) -> timedelta | None:
         cache.add(key, 0, timeout=period)
         asked = cache.incr(key)
     except Exception:  # the cache's own errors depend on its backend (Redis: ConnectionError)
-        logger.warning("status page: subscriptions could not be counted", exc_info=True)
-        return None
+        logger.warning("status page: subscriptions could not be counted; refused", exc_info=True)
+        return timedelta(minutes=1)
     return None if asked <= SUBSCRIBE_LIMIT else timedelta(seconds=period - int(now.timestamp()) % period)
 
 
@@ -103,7 +171,7 @@ def status_subscribe(*, email: str, request=None) -> StatusSubscriber:
         )
     elif subscriber.confirmed_at is not None or _confirmation_sent_lately(email, now=now):
         return subscriber
-    link = public_link(reverse("status-confirm", args=[subscriber.token]), request=request)
+    link = public_link(reverse("status-confirm", args=[confirm_token(subscriber)]), request=request)
     notification_send(
         channel=Notification.Channel.EMAIL,
         recipient=email,
@@ -123,17 +191,24 @@ def _confirmation_sent_lately(email: str, *, now) -> bool:
 
 
 def subscriber_by_token(token: str) -> StatusSubscriber | None:
-    return StatusSubscriber.objects.filter(token=token).first()
+    """The confirmed subscription an unsubscribe link names."""
+    return StatusSubscriber.objects.filter(token=token, confirmed_at__isnull=False).first()
 
 
 @transaction.atomic
-def status_subscription_confirm(*, token: str) -> StatusSubscriber | None:
-    """Confirms the subscription the link names (again: nothing changes); None for no such link."""
-    subscriber = StatusSubscriber.objects.select_for_update().filter(token=token).first()
-    if subscriber is None or subscriber.confirmed_at is not None:
-        return subscriber
+def status_subscription_confirm(*, token: str) -> StatusSubscriber:
+    """Confirms the subscription a confirmation link names, once: its token changes, so the link
+    does not work again (a LinkRefused says why it does not work)."""
+    subscriber = (
+        StatusSubscriber.objects.select_for_update()
+        .filter(token=_confirmed_token(token), confirmed_at__isnull=True)
+        .first()
+    )
+    if subscriber is None:
+        raise LinkRefused(USED, status=410)
     subscriber.confirmed_at = clock.now()
-    subscriber.save(update_fields=["confirmed_at"])
+    subscriber.token = secrets.token_urlsafe(32)
+    subscriber.save(update_fields=["confirmed_at", "token"])
     audit_record(
         actor=None,
         action="status_subscriber.confirm",
@@ -146,8 +221,11 @@ def status_subscription_confirm(*, token: str) -> StatusSubscriber | None:
 
 @transaction.atomic
 def status_unsubscribe(*, token: str) -> bool:
-    """Ends the subscription the link names: the address is forgotten. False for no such link."""
-    subscriber = StatusSubscriber.objects.select_for_update().filter(token=token).first()
+    """Ends the confirmed subscription the link names: the address is forgotten, and the link
+    works no more. False for no such link."""
+    subscriber = (
+        StatusSubscriber.objects.select_for_update().filter(token=token, confirmed_at__isnull=False).first()
+    )
     if subscriber is None:
         return False
     audit_record(
@@ -200,10 +278,11 @@ def status_update_send(entry_id: int) -> int:
         return 0
     incident = entry.incident
     affected = ", ".join(sorted(s.name for s in incident.services.filter(on_status_page=True)))
+    title = incident.public_title or status.SEVERITY_STATE[incident.severity].label
     subscribers = list(StatusSubscriber.objects.filter(confirmed_at__isnull=False).order_by("pk"))
     for subscriber in subscribers:
         context = {
-            "incident": incident,
+            "title": title,
             "impact": status.SEVERITY_STATE[incident.severity].label,
             "affected": affected,
             "update": update,
@@ -213,7 +292,7 @@ def status_update_send(entry_id: int) -> int:
         notification_send(
             channel=Notification.Channel.EMAIL,
             recipient=subscriber.email,
-            subject=f"{update.word}: {incident.title}",
+            subject=f"{update.word}: {title}",
             body=render_to_string("status/email_update.txt", context),
         )
     if subscribers:

@@ -102,30 +102,41 @@ def status_subscribe(request):
     return redirect(f"{reverse('status-page')}?subscribed=1#subscribe")
 
 
-def _by_link(request, token: str, *, act, template: str):
-    """A confirm or unsubscribe link: GET asks with a button, POST does it."""
+def _by_link(request, token: str, *, act, look, template: str):
+    """A confirm or unsubscribe link: GET asks with a button, POST does it; a link that does not
+    work (any more) says why."""
     try:
-        if request.method == "POST":
-            done = act(token=token)
-        else:
-            done = status_subscriptions.subscriber_by_token(token)
+        done = act(token=token) if request.method == "POST" else look(token)
+    except status_subscriptions.LinkRefused as refused:
+        return _html(
+            request, "status/link_unknown.html", {"reason": refused.reason}, status_code=refused.status
+        )
     except UNREADABLE:
         logger.warning("status page: a subscription link could not be followed", exc_info=True)
         return _unavailable(request, "Your subscription cannot be changed right now. Please try again later.")
     if not done:
-        return _html(request, "status/link_unknown.html", {}, status_code=404)
+        context = {"reason": status_subscriptions.UNKNOWN}
+        return _html(request, "status/link_unknown.html", context, status_code=404)
     return _html(request, template, {"token": token, "done": request.method == "POST"})
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def status_confirm(request, token: str):
     return _by_link(
-        request, token, act=status_subscriptions.status_subscription_confirm, template="status/confirm.html"
+        request,
+        token,
+        act=status_subscriptions.status_subscription_confirm,
+        look=status_subscriptions.confirmation_of,
+        template="status/confirm.html",
     )
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def status_unsubscribe(request, token: str):
     return _by_link(
-        request, token, act=status_subscriptions.status_unsubscribe, template="status/unsubscribe.html"
+        request,
+        token,
+        act=status_subscriptions.status_unsubscribe,
+        look=status_subscriptions.subscriber_by_token,
+        template="status/unsubscribe.html",
     )

@@ -17,6 +17,7 @@ from incidents.forms import (
     DeclareForm,
     NoteForm,
     PostMortemForm,
+    PublishForm,
     StepForm,
 )
 from incidents.models import ActionItem, Incident, IncidentStatus, PostMortem
@@ -25,12 +26,20 @@ from portal import clock, mfa
 from portal.forms import OTPForm
 from portal.models import Notification
 from portal.roles import Right, has_right, missing_right_message
-from portal.views.errors import forbidden
+from portal.views.errors import forbidden, right_needed
 
 STEPS = {
     "acknowledge": (services.incident_acknowledge, IncidentStatus.ACKNOWLEDGED),
     "mitigate": (services.incident_mitigate, IncidentStatus.MITIGATED),
     "resolve": (services.incident_resolve, IncidentStatus.RESOLVED),
+}
+# What each act on an incident needs, checked before the incident is looked up.
+_ROLLBACK = (Right.DEPLOYMENT_ROLLBACK, Right.DEPLOYMENT_ROLLBACK_INCIDENT)
+ACT_RIGHTS = {
+    **{step: (Right.INCIDENT_MANAGE,) for step in [*STEPS, "publish", "unpublish", "command"]},
+    **{act: (Right.INCIDENT_DECLARE,) for act in ["join", "note"]},
+    "rollback": _ROLLBACK,
+    "revert": _ROLLBACK,
 }
 
 
@@ -108,6 +117,7 @@ def _context(request, pk: int, **forms) -> dict:
         "postmortem_overdue": postmortem is not None and postmortem.overdue(clock.now()),
         "note_form": forms.get("note_form") or NoteForm(offer_public=_offers_public(user, incident)),
         "step_form": forms.get("step_form") or StepForm(),
+        "publish_form": forms.get("publish_form") or PublishForm(),
         "may_roll_back": (
             deployment is not None
             and incident.status != IncidentStatus.RESOLVED
@@ -137,6 +147,7 @@ def _with_deliveries(timeline: list) -> list:
 
 @login_required
 @require_POST
+@right_needed(actions=ACT_RIGHTS)
 def incident_act(request, pk: int, action: str):
     """A step (acknowledge, mitigate, resolve), a note, joining the response or taking command, or an
     act on what the incident follows (roll its deployment back, revert its release: each with a
@@ -149,6 +160,14 @@ def incident_act(request, pk: int, action: str):
 
         def act():
             services.incident_note(actor=request.user, incident=incident, **form.cleaned_data)
+
+    elif action == "publish":
+        if not has_right(request.user, Right.INCIDENT_MANAGE):  # refused before the form is read
+            return forbidden(request, reason=missing_right_message(Right.INCIDENT_MANAGE))
+        form, key = PublishForm(request.POST), "publish_form"
+
+        def act():
+            services.incident_publish(actor=request.user, incident=incident, public=True, **form.cleaned_data)
 
     elif action in TEAM:
         form, key, service = StepForm({}), "step_form", TEAM[action]
@@ -189,7 +208,6 @@ def incident_act(request, pk: int, action: str):
 TEAM = {
     "join": services.incident_join,
     "command": services.incident_take_command,
-    "publish": lambda **who: services.incident_publish(**who, public=True),
     "unpublish": lambda **who: services.incident_publish(**who, public=False),
 }
 
@@ -277,6 +295,7 @@ def postmortem_detail(request, pk: int):
 
 @login_required
 @require_POST
+@right_needed(Right.INCIDENT_DECLARE)
 def action_item_add(request, pk: int):
     postmortem = postmortem_of(pk)
     form = ActionItemForm(request.POST)
@@ -295,6 +314,7 @@ def action_item_add(request, pk: int):
 
 @login_required
 @require_POST
+@right_needed(Right.INCIDENT_DECLARE)
 def action_item_state(request, pk: int, item: int):
     action_item = get_object_or_404(
         ActionItem.objects.select_related("owner"), pk=item, postmortem__incident_id=pk

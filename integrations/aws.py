@@ -365,3 +365,35 @@ class Aws:
             "DBSnapshot"
         ]["Status"]
         return status
+
+    # Storage that outlives the application's own: the audit chain's anchors and key.
+
+    @_speaks("write a locked object to S3")
+    def put_locked(self, *, bucket: str, key: str, body: bytes, retain_until: datetime) -> None:
+        """Writes the object under Object Lock in compliance mode: until `retain_until` nobody, the
+        bucket's owner included, can delete it or shorten its retention."""
+        self.client("s3").put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            ObjectLockMode="COMPLIANCE",
+            ObjectLockRetainUntilDate=retain_until,
+            ChecksumAlgorithm="SHA256",
+        )
+
+    @_speaks("read from S3")
+    def first_object(self, *, bucket: str, prefix: str) -> tuple[str, bytes] | None:
+        """The key and body of the first object under the prefix in key order, or None."""
+        s3 = self.client("s3")
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        if not listed.get("Contents"):
+            return None
+        key: str = listed["Contents"][0]["Key"]
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return key, body
+
+    @_speaks("read a secret from Secrets Manager")
+    def secret_string(self, arn: str) -> str:
+        value: str = self.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+        return value

@@ -4,14 +4,16 @@ DeployError when it failed), then for every target of the idle colour to be heal
 your pipeline answers, or a GitHub Actions workflow (the demo adds its simulated production).
 Adapters only: no database here."""
 
+import json
 import re
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-import requests
 from django.core.exceptions import ValidationError
 
+from integrations import outbound, signatures
 from portal.errors import OutsideError
 
 if TYPE_CHECKING:
@@ -27,14 +29,23 @@ class DeployError(OutsideError):
 
 class WebhookDeployer:
     """POSTs {version, colour, target_group_arn, environment, change} to your pipeline, which
-    deploys the version to that colour's targets."""
+    deploys the version to that colour's targets. Each request is signed with the environment's
+    secret (`X-Greenlight-Signature: t=<unix seconds>,v1=<HMAC-SHA256 of "<t>.<body>">`), which
+    the pipeline checks before it deploys anything; the address is checked as every address from
+    the settings is (integrations.outbound), and a redirect is not followed."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    SIGNATURE_HEADER = "X-Greenlight-Signature"
+
+    def __init__(self, url: str, secret: str) -> None:
+        self.url, self.secret = url, secret
 
     def start(
         self, *, version: str, colour: str, target_group_arn: str, environment: str, change: str
     ) -> str:
+        if not self.secret:
+            raise DeployError(
+                "The webhook deployer has no secret to sign its requests: set one in the deploy settings."
+            )
         payload = {
             "version": version,
             "colour": colour,
@@ -42,18 +53,27 @@ class WebhookDeployer:
             "environment": environment,
             "change": change,
         }
+        body = json.dumps(payload).encode()
+        headers = {
+            "Content-Type": "application/json",
+            self.SIGNATURE_HEADER: signatures.timestamped(secret=self.secret, body=body, at=int(time.time())),
+        }
         try:
-            response = requests.post(self.url, json=payload, timeout=10)
-        except requests.RequestException as error:
+            answer = outbound.request("POST", self.url, body=body, headers=headers, timeout=10)
+        except OutsideError as error:
             raise DeployError(
-                f"The deployer at {self.url} could not be reached: {error}", transient=True
+                f"The deployer at {self.url} could not be reached: {error}", transient=error.transient
             ) from None
-        if response.status_code >= 500:
-            raise DeployError(f"The deployer at {self.url} answered {response.status_code}.", transient=True)
-        if response.status_code >= 400:
+        if answer.status >= 500:
+            raise DeployError(f"The deployer at {self.url} answered {answer.status}.", transient=True)
+        if answer.status >= 400:
             raise DeployError(
-                f"The deployer at {self.url} refused the deployment ({response.status_code}): "
-                f"{response.text[:300]}"
+                f"The deployer at {self.url} refused the deployment ({answer.status}): its log says why."
+            )
+        if answer.redirect:
+            raise DeployError(
+                f"The deployer at {self.url} answered {answer.status}, a redirect, which is not followed: "
+                "give the pipeline's own address in the deploy settings."
             )
         return ""
 

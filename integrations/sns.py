@@ -85,6 +85,12 @@ def verify(message: dict[str, Any], *, hosts: Iterable[str], max_age: timedelta)
             f"The message was signed at {message['Timestamp']}, more than {age} ago: ignored.", "stale"
         )
     check_url(url=cert_url, field="SigningCertURL", hosts=hosts)
+    if not re.fullmatch(r"/SimpleNotificationService-[A-Za-z0-9]+\.pem", urlsplit(cert_url).path):
+        raise NotBelieved(
+            f"The SigningCertURL {cert_url} is not where SNS keeps its certificates "
+            "(/SimpleNotificationService-<id>.pem): the message is ignored.",
+            "untrusted_url",
+        )
     certificate = _certificate(cert_url)
     now = clock.now()
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:

@@ -1,7 +1,25 @@
+"""The Django admin, for an administrator inside break-glass with a verified second factor: it
+reads everything and writes only through audited services (roles.admin_may). Signing in is the
+portal's own (password, code, lockout, audit): the admin has no sign-in form of its own."""
+
+from urllib.parse import urlencode
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.shortcuts import redirect
+from django.urls import reverse
+from django_otp.admin import OTPAdminSite
 
 from portal.models import AuditEvent, Notification, User
+
+
+class GreenlightAdminSite(OTPAdminSite):
+    """Django's admin site, asking a verified second factor (django-otp) and sending whoever is
+    not signed in to the portal's sign-in."""
+
+    def login(self, request, extra_context=None):
+        next_url = request.GET.get("next") or reverse("admin:index")
+        return redirect(f"{reverse('login')}?{urlencode({'next': next_url})}")
 
 
 @admin.register(User)

@@ -1,28 +1,36 @@
-"""Second factor: TOTP devices and backup codes (django-otp), checked with the login throttle.
+"""Second factor: TOTP devices and backup codes (django-otp), checked with the lockout.
 
-A code is checked against the user's confirmed devices; each failure counts toward the same
-lockout as a wrong password (django-axes, per user and per client address), so guessing codes is
-as slow as guessing passwords. django-otp itself refuses a TOTP code at or before the last one used.
+A code is checked against the user's confirmed devices. A failure on the way in (the code typed
+after the password, or while enrolling) counts on the sign-in path, with wrong passwords; a
+failure of someone already signed in (a session that passed the second factor, or a token) counts
+for that person alone (portal.lockout says why). django-otp itself refuses a TOTP code at or
+before the last one used.
 """
 
 import io
 from dataclasses import dataclass
 
-import django_otp
 import qrcode
 import qrcode.image.svg
 from axes.handlers.proxy import AxesProxyHandler
 from django.contrib.auth.signals import user_login_failed
+from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from portal import access_cache
+from portal import access_cache, lockout
+from portal.models import SealedTOTPDevice
 
 BACKUP_CODE_COUNT = 10
 
 
 class OTPLockedOut(Exception):
-    """Too many failed attempts from this user or address."""
+    """Too many failed attempts: the message says when to try again, `retry_at` is that time
+    (None: only an unlock lifts it)."""
+
+    def __init__(self, retry_at):
+        self.retry_at = retry_at
+        super().__init__(lockout.lockout_message(retry_at))
 
 
 @dataclass(frozen=True)
@@ -40,11 +48,11 @@ def has_device(user) -> bool:
     return bool(user.pk) and access_cache.standing(user).has_device
 
 
-def totp_device_pending(user) -> TOTPDevice:
+def totp_device_pending(user) -> SealedTOTPDevice:
     """The unconfirmed authenticator being enrolled, made on first visit of the enrolment page."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    device = SealedTOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+        device = SealedTOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
     return device
 
 
@@ -56,26 +64,60 @@ def qr_code_svg(device: TOTPDevice) -> str:
     return buffer.getvalue().decode()
 
 
+def signed_in_check(request) -> bool:
+    """Whether a code is checked for someone already signed in (a session that passed the second
+    factor, or a token), rather than on the way in."""
+    from portal.models import ApiToken
+    from portal.oidc import passed_second_factor
+
+    return isinstance(getattr(request, "auth", None), ApiToken) or passed_second_factor(request)
+
+
 def check_code(request, user, code: str, *, devices=None) -> OTPVerdict:
-    """Verifies a code for `user` and counts a failure toward the lockout.
+    """Verifies a code for `user` and counts a failure toward the lockout of its path.
 
     `devices` narrows the check (enrolment checks only the device being enrolled).
     """
+    from portal import services
+
     request = getattr(request, "_request", request)  # a DRF request wraps Django's
+    signed_in = signed_in_check(request)
     credentials = {"username": user.get_username()}
-    if AxesProxyHandler.is_locked(request, credentials):
-        raise OTPLockedOut(lockout_message(request, user.get_username()))
+    if signed_in:
+        retry_at = lockout.codes_retry_at(user)
+        if retry_at is not None:
+            raise OTPLockedOut(retry_at)
+    elif AxesProxyHandler.is_locked(request, credentials):
+        raise OTPLockedOut(lockout.sign_in_retry_at(request, user.get_username()))
     code = (code or "").strip().replace(" ", "")
     if devices is None:
-        devices = list(TOTPDevice.objects.devices_for_user(user, confirmed=True)) + list(
+        devices = list(SealedTOTPDevice.objects.devices_for_user(user, confirmed=True)) + list(
             StaticDevice.objects.devices_for_user(user, confirmed=True)
         )
-    for device in devices:
-        if code and django_otp.verify_token(user, device.persistent_id, code):
-            return OTPVerdict(device=device)
-    user_login_failed.send(sender=__name__, credentials=credentials, request=request)
-    if AxesProxyHandler.is_locked(request, credentials):
-        raise OTPLockedOut(lockout_message(request, user.get_username()))
+    for device in devices if code else []:
+        if device.user_id != user.pk:
+            continue
+        if isinstance(device, StaticDevice):
+            # Backup codes are kept as digests: spent here, never by django-otp's own comparison.
+            if services.backup_code_spend(user=user, device=device, code=code):
+                return OTPVerdict(device=device)
+        else:
+            with transaction.atomic():
+                # Locked while checked, so a code raced twice passes once (django-otp keeps the
+                # last time step used and refuses any at or before it).
+                totp = SealedTOTPDevice.objects.select_for_update().get(pk=device.pk)
+                if totp.verify_token(code):
+                    return OTPVerdict(device=totp)
+    if signed_in:
+        retry_at = services.code_failure_record(user=user)
+        if retry_at is not None:
+            raise OTPLockedOut(retry_at)
+    else:
+        user_login_failed.send(
+            sender=__name__, credentials=credentials, request=request, step="second_factor"
+        )
+        if AxesProxyHandler.is_locked(request, credentials):
+            raise OTPLockedOut(lockout.sign_in_retry_at(request, user.get_username()))
     if not code:
         return OTPVerdict(None, "Enter the 6-digit code from your authenticator app.")
     return OTPVerdict(None, "That code is not valid or was already used. Enter the current code.")
@@ -115,31 +157,6 @@ def done_with_code(request, form, act) -> bool:
     return True
 
 
-def lockout_message(request, username: str | None) -> str:
-    """Says when the person may try again: the last failure plus the cool-off."""
-    from axes.helpers import get_cool_off
-    from axes.models import AccessAttempt
-    from django.db.models import Max, Q
-    from django.utils import timezone
-
-    from portal import clock
-
-    cool_off = get_cool_off(request)
-    ip = getattr(request, "client_ip", None)
-    match = Q(username=username) if username else Q(pk__in=[])
-    if ip:
-        match |= Q(ip_address=ip)
-    last = AccessAttempt.objects.filter(match).aggregate(last=Max("attempt_time"))["last"]
-    if not cool_off or last is None:
-        return "Too many failed attempts. Ask a policy administrator to unlock your account."
-    retry_at = timezone.localtime(last + cool_off)
-    minutes = max(1, round((last + cool_off - clock.now()).total_seconds() / 60))
-    return (
-        f"Too many failed attempts. Try again after {retry_at:%H:%M %Z} "
-        f"(in about {minutes} minute{'s' if minutes != 1 else ''})."
-    )
-
-
 def totp_code(device: TOTPDevice) -> str:
     """The code an authenticator app shows for this device now, or for the next time step when
     the current one was already used (django-otp accepts one step of drift, refuses reuse).
@@ -148,7 +165,7 @@ def totp_code(device: TOTPDevice) -> str:
 
     from django_otp.oath import TOTP
 
-    device.refresh_from_db()
+    device = SealedTOTPDevice.objects.get(pk=device.pk)
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = time.time()
     step = max(totp.t(), device.last_t + 1)
@@ -158,18 +175,9 @@ def totp_code(device: TOTPDevice) -> str:
     return f"{totp.token():0{device.digits}d}"
 
 
-def lockout_parameters(request_or_attempt, credentials=None) -> list:
-    """What failures are counted by: the account and the client address when someone signs in;
-    the account alone for a code checked by someone already signed in, so that one person's typos
-    behind a shared address (an office, a VPN) never lock out their colleagues' approvals."""
-    user = getattr(request_or_attempt, "user", None)
-    if user is not None and getattr(user, "is_authenticated", False):
-        return ["username"]
-    return ["username", "ip_address"]
-
-
-def failures_clear(user) -> None:
-    """Sign-in completed (password and code): the account's failed attempts are forgiven."""
+def failures_clear(request, user) -> None:
+    """Sign-in completed (password and code): the failed attempts from this address at this
+    account are forgiven; a stranger's elsewhere still count toward the account's budget."""
     from axes.utils import reset
 
-    reset(username=user.get_username())
+    reset(ip=getattr(request, "axes_ip_address", None), username=user.get_username())

@@ -194,4 +194,4 @@ class LockoutMiddleware:
 
         if not isinstance(exception, OTPLockedOut):
             return None
-        return lockout_response(request, str(exception))
+        return lockout_response(request, exception.retry_at)

@@ -1,6 +1,7 @@
 """Users, the audit trail and outgoing notifications."""
 
 import hashlib
+import hmac
 import json
 import re
 import zoneinfo
@@ -11,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import RegexValidator, validate_email
 from django.db import models
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AbstractAuthToken
 
 from portal import access_cache, clock, roles
@@ -47,6 +49,13 @@ class User(AbstractUser):
         validators=[validate_time_zone],
         help_text="Times are shown to this person in this zone; they are stored in UTC.",
     )
+    oidc_subject = models.CharField(
+        max_length=255,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The identity provider's subject (`sub`) this person signs in as through single sign-on.",
+    )
 
     @property
     def display_name(self) -> str:
@@ -75,16 +84,21 @@ class User(AbstractUser):
         for name in ("_greenlight_rights", "_greenlight_capacities", "_greenlight_standing"):
             self.__dict__.pop(name, None)
 
-    # Django's permission API, answered by the role matrix: the admin site, templates' `perms`
-    # and views all ask here. The superuser flag grants nothing.
+    # Django's permission API, answered by the role matrix: templates' `perms` and views ask for
+    # portal rights; the admin site asks for model permissions, which only break-glass opens
+    # (roles.admin_may). The superuser flag grants nothing.
     def has_perm(self, perm, obj=None) -> bool:
-        return roles.has_right(self, perm)
+        if perm in roles.Right.values:
+            return roles.has_right(self, perm)
+        return roles.admin_may(self, perm)
 
     def has_perms(self, perm_list, obj=None) -> bool:
         return all(self.has_perm(perm, obj) for perm in perm_list)
 
     def has_module_perms(self, app_label) -> bool:
-        return any(right.startswith(f"{app_label}.") for right in roles.rights_of(self))
+        return roles.admin_opens_to(self) or any(
+            right.startswith(f"{app_label}.") for right in roles.rights_of(self)
+        )
 
 
 class UserCapacity(models.Model):
@@ -137,14 +151,16 @@ class BreakGlassSession(models.Model):
 
 class ApiToken(AbstractAuthToken):
     """A token for CI: shown once, stored as a digest (django-rest-knox), with an expiry. Its scope
-    says what it may call: everything its owner may (full), or only report staging runs (ci)."""
+    says what it may call: only reads (read), everything its owner may (write), or only report
+    staging runs (ci)."""
 
     class Scope(models.TextChoices):
-        FULL = "full", "Everything its owner may do"
+        READ = "read", "Read only"
+        WRITE = "write", "Everything its owner may do"
         CI = "ci", "Report staging runs only (CI)"
 
     name = models.CharField(max_length=100)
-    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.FULL)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.WRITE)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -157,6 +173,50 @@ class ApiToken(AbstractAuthToken):
 
     def is_usable(self) -> bool:
         return self.revoked_at is None and (self.expiry is None or self.expiry > clock.now())
+
+
+class SealedTOTPDevice(TOTPDevice):
+    """django-otp's authenticator, its key sealed at rest with OTP_ENCRYPTION_KEY (portal.otp_keys):
+    saved sealed, opened only in memory to check a code or draw the QR code. Greenlight reads and
+    writes authenticators through this class; a key still unsealed (older rows), or sealed with a
+    key OTP_ENCRYPTION_KEY replaced, opens as it is and is sealed with the current key at its next
+    save (a code checked saves it)."""
+
+    class Meta:
+        proxy = True
+        app_label = "portal"
+
+    @property
+    def bin_key(self) -> bytes:
+        from portal import otp_keys
+
+        return otp_keys.unseal(self.key)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from portal import otp_keys
+
+        if not otp_keys.sealed_with_current_key(self.key):
+            self.key = otp_keys.reseal(self.key)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "key"}
+        super().save(*args, **kwargs)
+
+
+class CodeFailures(models.Model):
+    """A signed-in person's wrong codes (an act's code, through a verified session or a token),
+    counted for the person alone and apart from sign-in failures: a stranger guessing passwords
+    never locks these checks, and a code typed wrong behind a shared address never locks anyone
+    else. Times are the portal clock's; the count starts afresh after a cool-off without failures."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="+")
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "code failures"
+
+    def __str__(self) -> str:
+        return f"{self.failures} wrong code(s) by {self.user}, last at {self.last_failure_at:%H:%M} UTC"
 
 
 class AccessPolicy(models.Model):
@@ -202,10 +262,13 @@ class AuditImmutableError(Exception):
 class AuditEvent(models.Model):
     """One state change, who made it and from where; append-only and hash-chained.
 
-    `hash` covers every field below and the hash of the event before, so editing, inserting or
-    removing an event breaks the chain from there on (`manage.py audit verify` finds the first
-    break). The actor is kept by id and name, not by a foreign key: deleting a user deletes no
-    history. On PostgreSQL a trigger refuses UPDATE and DELETE as well.
+    `hash` covers every field below and the hash of the event before, keyed (HMAC-SHA256) with the
+    audit key named by `key_id`, which the database never holds (portal.chain): editing,
+    inserting or removing an event breaks the chain from there on, and nobody without the key can
+    recompute it. Removing the newest events, or all of them, is what the anchors written outside
+    the database show (`manage.py audit verify` checks both). The actor is kept by id and name,
+    not by a foreign key: deleting a user deletes no history. On PostgreSQL a trigger refuses
+    UPDATE, DELETE and TRUNCATE as well.
     """
 
     created_at = models.DateTimeField(db_index=True)
@@ -222,6 +285,9 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True, db_index=True)
     break_glass_session_id = models.BigIntegerField(
         null=True, blank=True, db_index=True, help_text="Set when the act was made inside break-glass."
+    )
+    key_id = models.CharField(
+        max_length=12, blank=True, help_text="Which audit key hashed the event (blank: an unkeyed hash)."
     )
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
@@ -257,13 +323,49 @@ class AuditEvent(models.Model):
         "user_agent",
         "request_id",
         "break_glass_session_id",
+        "key_id",
     )
 
-    def compute_hash(self) -> str:
+    def compute_hash(self, key: str) -> str:
+        """The event's hash under `key` (the key its key_id names). Events written before the
+        chain was keyed have no key_id and a plain SHA-256, which verify accepts only before the
+        first keyed event."""
         payload = {name: getattr(self, name) for name in self.HASHED_FIELDS}
         payload["created_at"] = self.created_at.isoformat()
+        if not self.key_id:
+            del payload["key_id"]
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
-        return hashlib.sha256(f"{self.prev_hash}|{canonical}".encode()).hexdigest()
+        message = f"{self.prev_hash}|{canonical}"
+        if not self.key_id:
+            return hashlib.sha256(message.encode()).hexdigest()
+        return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+class AuditVerdict(models.Model):
+    """One run of `audit verify`: how far it walked the chain, what it found, and the anchor it
+    checked the chain against. The newest is what the audit page and /api/v1/audit/verify/ show;
+    a run walks on from the last verified event, or from the first when `full`."""
+
+    ran_at = models.DateTimeField(db_index=True)
+    seconds = models.FloatField(help_text="How long the run took.")
+    full = models.BooleanField(help_text="Walked from the first event (else from the last verified one).")
+    ok = models.BooleanField()
+    checked = models.PositiveBigIntegerField(help_text="Events whose hash this run recomputed.")
+    total = models.PositiveBigIntegerField(help_text="Events in the chain when it ran.")
+    head_id = models.BigIntegerField(null=True, blank=True, help_text="The newest event found sound.")
+    head_hash = models.CharField(max_length=64, blank=True)
+    first_bad_id = models.BigIntegerField(null=True, blank=True)
+    problem = models.TextField(blank=True)
+    anchor_event_id = models.BigIntegerField(null=True, blank=True)
+    anchor_written_at = models.DateTimeField(null=True, blank=True)
+    anchor_where = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        verdict = "intact" if self.ok else f"broken at event {self.first_bad_id}"
+        return f"Audit chain {verdict} ({self.ran_at:%Y-%m-%d %H:%M} UTC)"
 
 
 class Notification(models.Model):

@@ -116,8 +116,7 @@ CAPACITY_RIGHTS: dict[str, frozenset[str]] = {
     ),
 }
 
-# Rights that move production or the rules around it. A user who holds any of them signs in with
-# a second factor, and each act of them takes a fresh OTP.
+# Rights that move production or the rules around it: each act of them takes a fresh OTP.
 SENSITIVE_RIGHTS = frozenset(
     {
         Right.CHANGE_APPROVE,
@@ -156,17 +155,44 @@ def has_right(user: "User | AnonymousUser", right: str) -> bool:
     return right in rights_of(user)
 
 
+# The Django admin's model permissions that may be granted: writes only where the admin saves
+# through an audited service (deploy settings); everything else there is read-only.
+ADMIN_WRITABLE = frozenset({"deployments.add_deploysettings", "deployments.change_deploysettings"})
+
+
+def admin_may(user: "User | AnonymousUser", permission: str) -> bool:
+    """A Django model permission ("app_label.view_model"): the admin opens only to an administrator
+    inside an open break-glass session, who reads everything there and writes what is audited."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.break_glass_session() is None:
+        return False
+    _app_label, _, codename = permission.partition(".")
+    return codename.startswith("view_") or permission in ADMIN_WRITABLE
+
+
+def admin_opens_to(user: "User | AnonymousUser") -> bool:
+    """Whether the admin shows this person anything: only inside break-glass."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user.break_glass_session() is not None
+
+
 def requires_mfa(user: "User") -> bool:
-    """Whoever can approve, deploy or administer signs in with a second factor."""
-    if user.role == Role.ADMIN:
-        return True
-    base = MATRIX.get(user.role, frozenset())
-    for capacity in user.capacity_names():
-        base |= CAPACITY_RIGHTS.get(capacity, frozenset())
-    return bool(base & SENSITIVE_RIGHTS)
+    """Everyone signs in with a second factor: every role reads production's changes, deployments
+    and incidents, and the process asks MFA for all production access (an auditor reads the whole
+    audit trail and every environment's settings)."""
+    return True
 
 
-def missing_right_message(right: str) -> str:
+def missing_right_message(right: str, *others: str) -> str:
+    """What a refusal says: the right, or the rights of which any one would do."""
+    if others:
+        return (
+            "You need one of these rights: "
+            + ", ".join(f"{Right(r).label} ({r})" for r in (right, *others))
+            + "."
+        )
     label = Right(right).label if right in Right.values else right
     return f"You need the right to {label} ({right})."
 

@@ -66,3 +66,17 @@ def notifications_reclaim() -> int:
 def beat_heartbeat() -> str:
     """Beat sends this every 15 s: the pages and /readyz say when beat was last seen."""
     return heartbeat.stamp(heartbeat.BEAT_KEY)
+
+
+@shared_task(name="portal.audit_anchor", ignore_result=True, expires=240)
+def audit_anchor() -> int | None:
+    """Beat runs this every AUDIT_ANCHOR_SECONDS: the chain's head, written where it stays."""
+    anchor = services.audit_anchor_write()
+    return anchor.event_id if anchor else None
+
+
+@shared_task(name="portal.audit_verify", ignore_result=True, expires=240)
+def audit_verify(full: bool = False) -> bool:
+    """Beat runs this every 5 minutes (on from the last sound event) and daily in full: the
+    verdict the audit page and /api/v1/audit/verify/ show."""
+    return services.audit_verify_run(full=full).ok

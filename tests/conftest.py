@@ -65,6 +65,18 @@ def _aws_clients_forgotten():
 
 
 @pytest.fixture(autouse=True)
+def _audit_anchors_of_the_test(settings, tmp_path):
+    """Each test's audit anchors are its own (its database is): a folder of the test's, read
+    afresh, and keys read afresh from wherever the test puts them."""
+    from portal import chain
+
+    settings.AUDIT_ANCHOR_FOLDER = str(tmp_path / "audit-anchors")
+    chain.keys_forget()
+    yield
+    chain.keys_forget()
+
+
+@pytest.fixture(autouse=True)
 def _portal_clock_reset():
     """Every test starts and ends on real time, whatever it shifted."""
     clock.reset()

@@ -112,7 +112,7 @@ class FakeIdentityProvider:
         payload = {
             "iss": self.url,
             "aud": self.CLIENT_ID,
-            "sub": self.claims.get("email", "someone"),
+            "sub": self.claims.get("sub") or self.claims.get("email", "someone"),
             "iat": now,
             "exp": now + 300,
             "nonce": self.nonce,
@@ -179,17 +179,24 @@ class FakeColour(_Served):
 
 
 class FakePipeline(_Served):
-    """A deploy pipeline's webhook: keeps the JSON it is sent (`received`), answers `status`."""
+    """A deploy pipeline's webhook: keeps the JSON it is sent (`received`), and each request's
+    body and headers as they came (`requests`), answers `status`."""
 
     def __init__(self):
         self.received: list[dict] = []
+        self.requests: list[tuple[bytes, dict[str, str]]] = []
         self.status = 202
+        self.location = ""  # sent as Location when set (a redirect)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                fake.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                fake.requests.append((body, dict(self.headers)))
+                fake.received.append(json.loads(body))
                 self.send_response(fake.status)
+                if fake.location:
+                    self.send_header("Location", fake.location)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"{}")

@@ -68,7 +68,25 @@ def test_greenlight_services_are_configured_only_through_the_documented_variable
             environment["DATABASE_URL"].startswith("postgres://")
             and "@db:5432/" in environment["DATABASE_URL"]
         )
-        assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        assert environment["REDIS_URL"] == "redis://:${REDIS_PASSWORD:?set REDIS_PASSWORD}@redis:6379/0"
+
+
+def test_the_application_connects_as_a_role_that_owns_no_table():
+    """Only migrations run as the tables' owner; web, workers and beat connect as the role that
+    database_roles grants what it needs, which cannot TRUNCATE the audit trail or drop its guard."""
+    services = compose()["services"]
+    for name in ["web", "engine", "worker", "beat"]:
+        assert services[name]["environment"]["DATABASE_URL"].startswith("postgres://greenlight_app:"), name
+    migrate = services["migrate"]
+    assert migrate["environment"]["DATABASE_URL"].startswith("postgres://greenlight:")
+    assert "database_roles --app-role greenlight_app" in " ".join(migrate["command"])
+    assert services["db"]["environment"]["POSTGRES_USER"] == "greenlight"
+
+
+def test_redis_asks_for_a_password():
+    redis = compose()["services"]["redis"]
+    assert "--requirepass" in " ".join(redis["command"])
+    assert "-a" in " ".join(redis["healthcheck"]["test"])
 
 
 def test_web_worker_and_beat_start_after_migrations_and_web_checks_readiness():
@@ -89,9 +107,22 @@ def test_compose_variables_are_all_documented_in_the_readme():
 def test_dockerfile_installs_the_lock_file_and_runs_unprivileged():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "FROM python:3.11" in dockerfile
-    assert "pip install --no-cache-dir -r requirements.lock" in dockerfile
+    assert "pip install --no-cache-dir --require-hashes -r requirements.lock" in dockerfile
     assert "USER greenlight" in dockerfile
-    assert (ROOT / "requirements.lock").exists()
+
+
+def test_every_locked_package_carries_its_hash_and_install_requires_them():
+    """A substituted package on the index is refused at install (make install, the image)."""
+    for lock in ["requirements.lock", "requirements-dev.lock"]:
+        pins = re.findall(
+            r"^([A-Za-z0-9_.-]+==[^ \\\n]+)(.*?)(?=^[A-Za-z0-9_.-]+==|\Z)",
+            (ROOT / lock).read_text(),
+            re.M | re.S,
+        )
+        assert len(pins) > 50, lock
+        unhashed = [pin for pin, rest in pins if "--hash=sha256:" not in rest]
+        assert unhashed == [], lock
+    assert "--require-hashes -r requirements-dev.lock" in (ROOT / "Makefile").read_text()
 
 
 def test_the_web_server_keeps_an_idle_connection_longer_than_its_default(tmp_path):

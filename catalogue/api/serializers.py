@@ -23,6 +23,22 @@ class EnvironmentSerializer(serializers.ModelSerializer):
             "cache",
             "salesforce_org",
         ]
+        extra_kwargs = {
+            name: {"help_text": "Empty unless the caller may read deployment settings."}
+            for name in ("aws_account", "database", "database_replica", "cache", "salesforce_org")
+        }
+
+    # What the environments page shows only to those who may read deployment settings.
+    SETTINGS = ("aws_account", "database", "database_replica", "cache", "salesforce_org")
+
+    def to_representation(self, environment):
+        from portal.roles import Right, has_right
+
+        shown = super().to_representation(environment)
+        request = self.context.get("request")
+        if request is None or not has_right(request.user, Right.ENVIRONMENT_VIEW_SETTINGS):
+            shown.update(dict.fromkeys(self.SETTINGS, ""))
+        return shown
 
 
 class ServiceSerializer(serializers.ModelSerializer):

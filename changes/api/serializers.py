@@ -14,13 +14,20 @@ from changes.models import (
     StagingRun,
     StandardChangeTemplate,
 )
+from portal.api.fields import CharField, DateTimeField, LocalTimeField, TextOnly
 from portal.api.serializers import FieldsBuiltOnce, OTPSerializer
 from portal.models import User
 
 
 class ChecklistItemSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
-    done_by = serializers.CharField(source="done_by.username", default=None, read_only=True)
+    done_by = serializers.CharField(source="done_by.username", default=None, read_only=True, allow_null=True)
     gates_deploy = serializers.BooleanField(read_only=True)
+    vouched_by = serializers.ChoiceField(
+        choices=[c.value for c in SIGN_OFF_CAPACITIES],
+        allow_blank=True,
+        read_only=True,
+        help_text="The sign-off whose holder ticks it; empty for anyone working on the change.",
+    )
     connected = serializers.SerializerMethodField()
 
     class Meta:
@@ -49,11 +56,17 @@ class ChecklistItemSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
 
 class ChecklistTickSerializer(serializers.Serializer):
     done = serializers.BooleanField()
-    evidence = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    evidence = CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
 class ApprovalSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     approver = serializers.CharField(source="approver.username", read_only=True)
+    capacity = serializers.ChoiceField(
+        choices=[c.value for c in SIGN_OFF_CAPACITIES],
+        allow_blank=True,
+        read_only=True,
+        help_text="The sign-off this decision gives; empty for a plain approval.",
+    )
 
     class Meta:
         model = Approval
@@ -79,10 +92,10 @@ class DecisionSerializer(OTPSerializer):
     capacity = serializers.ChoiceField(
         choices=[c.value for c in SIGN_OFF_CAPACITIES], required=False, allow_blank=True, default=""
     )
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    comment = CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
-class CommentSerializer(serializers.ModelSerializer):
+class CommentSerializer(TextOnly, serializers.ModelSerializer):
     author = serializers.CharField(source="author.username", read_only=True)
     parent = serializers.PrimaryKeyRelatedField(
         queryset=Comment.objects.all(), required=False, allow_null=True
@@ -94,7 +107,7 @@ class CommentSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "author", "created_at"]
 
 
-class ChangeRequestSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
+class ChangeRequestSerializer(FieldsBuiltOnce, TextOnly, serializers.ModelSerializer):
     number = serializers.CharField(read_only=True)
     environment = serializers.SlugRelatedField(
         slug_field="name", queryset=Environment.objects.all(), required=False
@@ -437,8 +450,22 @@ class ChangeDetailSerializer(ChangeRequestSerializer):
         }
 
 
+class HistoryEntrySerializer(serializers.Serializer):
+    """One act in a change's timeline, as its page shows it."""
+
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    actor = serializers.CharField(source="actor_name", help_text="Who acted (empty for the portal).")
+    action = serializers.CharField()
+    note = serializers.SerializerMethodField(help_text="What the person wrote with the act, if anything.")
+
+    def get_note(self, event) -> str:
+        note = (event.after or {}).get("note") if isinstance(event.after, dict) else None
+        return note if isinstance(note, str) else ""
+
+
 class CancelSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    reason = CharField(max_length=2000)
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -454,6 +481,7 @@ class InstantField(serializers.Field):
         from django.utils.dateparse import parse_datetime
 
         from changes.calendar import TimeRefused, local_moment
+        from portal.api.fields import instant_problem
 
         try:
             value = parse_datetime(str(data))
@@ -462,9 +490,12 @@ class InstantField(serializers.Field):
         if value is None:
             self.fail("invalid")
         try:
-            return local_moment(value, self.context["zone"])
+            moment = local_moment(value, self.context["zone"])
         except TimeRefused as refused:
             raise serializers.ValidationError(str(refused)) from None
+        if problem := instant_problem(moment):
+            raise serializers.ValidationError(problem)
+        return moment
 
     def to_representation(self, value):
         return value.isoformat()
@@ -480,6 +511,15 @@ class SlotSerializer(serializers.Serializer):
     end = serializers.DateTimeField()
 
 
+class ScheduleRefusedSerializer(serializers.Serializer):
+    """A refused slot: why, and the next free one when the refusal is about the calendar (none when
+    it is about the change's state, or no slot fits in the next three months)."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    next_slot = SlotSerializer(allow_null=True, required=False)
+
+
 class DeploymentWindowSerializer(serializers.ModelSerializer):
     environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
     weekdays = serializers.ListField(
@@ -488,6 +528,8 @@ class DeploymentWindowSerializer(serializers.ModelSerializer):
         help_text="0 = Monday ... 6 = Sunday.",
     )
     time_zone = serializers.CharField(source="environment.time_zone", read_only=True)
+    start_time = LocalTimeField(help_text="On the environment's clock (no offset), such as 02:00.")
+    end_time = LocalTimeField(help_text="On the environment's clock (no offset), such as 05:00.")
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     otp = serializers.CharField(
         write_only=True, max_length=16, help_text="A current code from your authenticator app."
@@ -509,8 +551,10 @@ class DeploymentWindowSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
-class FreezeSerializer(serializers.ModelSerializer):
+class FreezeSerializer(TextOnly, serializers.ModelSerializer):
     environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
+    starts_at = DateTimeField()
+    ends_at = DateTimeField()
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     scheduled_inside = serializers.SerializerMethodField(
         help_text="Changes already scheduled inside the freeze (told to move), on creation."
@@ -538,11 +582,13 @@ class FreezeSerializer(serializers.ModelSerializer):
         return [change.number for change in getattr(freeze, "scheduled_inside", [])]
 
 
-class StagingRunSerializer(serializers.ModelSerializer):
+class StagingRunSerializer(TextOnly, serializers.ModelSerializer):
     """A report from CI: the commit, what CI calls it, the result. Its time is the portal's."""
 
     environment = serializers.SlugRelatedField(slug_field="name", queryset=Environment.objects.all())
-    recorded_by = serializers.CharField(source="recorded_by.username", read_only=True, default=None)
+    recorded_by = serializers.CharField(
+        source="recorded_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = StagingRun
@@ -558,7 +604,7 @@ class StagingRunSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class StandardChangeTemplateSerializer(serializers.ModelSerializer):
+class StandardChangeTemplateSerializer(TextOnly, serializers.ModelSerializer):
     environment = serializers.SlugRelatedField(
         slug_field="name", queryset=Environment.objects.all(), required=False, allow_null=True
     )
@@ -566,7 +612,9 @@ class StandardChangeTemplateSerializer(serializers.ModelSerializer):
         slug_field="name", many=True, queryset=Service.objects.all(), required=False
     )
     required_sign_offs = serializers.ListField(
-        child=serializers.ChoiceField(choices=[c.value for c in SIGN_OFF_CAPACITIES]), required=False
+        child=serializers.ChoiceField(choices=[c.value for c in SIGN_OFF_CAPACITIES]),
+        required=False,
+        help_text="Each sign-off the change needs, once.",
     )
     created_by = serializers.CharField(source="created_by.username", read_only=True)
 
@@ -589,3 +637,23 @@ class StandardChangeTemplateSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "active", "created_by", "created_at"]
+
+    def validate_required_sign_offs(self, value: list[str]) -> list[str]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise serializers.ValidationError(f"Name each sign-off once ({', '.join(repeated)} is repeated).")
+        return value
+
+    def validate(self, attrs):
+        def given(name: str) -> int:
+            return attrs.get(name, StandardChangeTemplate._meta.get_field(name).get_default())
+
+        approvals, owners = given("min_approvals"), given("min_code_owner_approvals")
+        if owners > approvals:
+            raise serializers.ValidationError(
+                {
+                    "min_code_owner_approvals": f"At most min_approvals ({approvals}): code owners' "
+                    "approvals are among the approvals."
+                }
+            )
+        return attrs

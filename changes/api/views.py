@@ -2,7 +2,7 @@ import re
 import zoneinfo
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,10 +18,11 @@ from changes.models import (
     StagingRun,
     StandardChangeTemplate,
 )
+from changes.rules import refuse, schedule_refusal
 from integrations.scm import ref_name_problem
 from portal import mfa
 from portal.api.permissions import CiToken, FreshOTP, right_required
-from portal.api.serializers import AuditEventSerializer, OTPSerializer
+from portal.api.serializers import OTPSerializer
 from portal.roles import Right
 
 
@@ -184,26 +185,17 @@ class ChangeSchedule(APIView):
     windows, inside a freeze, over another change or in the past, with `next_slot` suggested.
     DELETE gives the slot up."""
 
-    permission_classes = [right_required(Right.CHANGE_VIEW)]
+    permission_classes = [right_required(Right.CHANGE_CREATE)]
 
     @extend_schema(
         request=s.ScheduleSerializer,
-        responses={
-            200: s.ChangeDetailSerializer,
-            409: inline_serializer(
-                "ScheduleRefused",
-                {
-                    "detail": serializers.CharField(),
-                    "code": serializers.CharField(),
-                    "next_slot": s.SlotSerializer(allow_null=True),
-                },
-            ),
-        },
+        responses={200: s.ChangeDetailSerializer, 409: s.ScheduleRefusedSerializer},
     )
     def post(self, request, pk: int):
         change = get_object_or_404(
             selectors.changes_visible_to(request.user).select_related("environment"), pk=pk
         )
+        refuse(schedule_refusal(request.user, change))  # who may, before what they ask is read
         serializer = s.ScheduleSerializer(
             data=request.data, context={"zone": zoneinfo.ZoneInfo(change.environment.time_zone)}
         )
@@ -214,7 +206,7 @@ class ChangeSchedule(APIView):
         )
         return detail_response(request, pk)
 
-    @extend_schema(request=None, responses=s.ChangeDetailSerializer)
+    @extend_schema(request=None, responses={200: s.ChangeDetailSerializer})
     def delete(self, request, pk: int):
         services.change_unschedule(actor=request.user, change=_change(request, pk))
         return detail_response(request, pk)
@@ -233,6 +225,12 @@ class CalendarEntries(generics.ListCreateAPIView):
         if self.request.method == "POST":
             return [right_required(self.manage_right)(), FreshOTP()]
         return [right_required(Right.ENVIRONMENT_VIEW)()]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("environment", description="Only this environment's (its name).")]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         queryset = self.queryset.select_related("environment", "created_by")
@@ -308,6 +306,16 @@ class StagingRunList(generics.ListCreateAPIView):
             return [right_required(Right.STAGING_REPORT)(), CiToken()]
         return [right_required(Right.CHANGE_VIEW)()]
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("environment", description="Only this environment's runs (its name)."),
+            OpenApiParameter("commit", description="Only the runs of this commit (40 or 64 hex digits)."),
+            OpenApiParameter("version", description="Only the runs of this version, as CI names it."),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
         runs = StagingRun.objects.select_related("environment", "recorded_by").order_by("-at", "-id")
         if environment := self.request.query_params.get("environment"):
@@ -364,7 +372,12 @@ class ChangeCustody(APIView):
 
     permission_classes = [right_required(Right.CHANGE_VIEW)]
 
-    @extend_schema(responses=inline_serializer("Custody", {"links": serializers.ListField()}))
+    @extend_schema(
+        responses={
+            200: inline_serializer("Custody", {"links": serializers.ListField()}),
+            503: OpenApiResponse(description="The repository could not be read (it says why)."),
+        }
+    )
     def get(self, request, pk: int):
         from changes import custody
         from integrations import scm
@@ -376,7 +389,7 @@ class ChangeCustody(APIView):
         try:
             links = custody.chain(change, repository=scm.repository() if scm.configured() else None)
         except scm.ScmError as refused:
-            raise exceptions.APIException(f"The repository could not be read: {refused}") from None
+            raise RepositoryUnavailable(f"The repository could not be read: {refused}") from None
         checked = [
             {"deployment": d.pk, "checked_at": d.custody_checked_at, "links": d.custody}
             for d in change.deployments.order_by("pk")
@@ -386,13 +399,22 @@ class ChangeCustody(APIView):
         )
 
 
-class ChangeHistory(APIView):
-    """The change's timeline, built from the audit trail."""
+class RepositoryUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "repository_unavailable"
 
-    @extend_schema(responses=AuditEventSerializer(many=True))
+
+class ChangeHistory(APIView):
+    """The change's timeline, built from the audit trail, as the change page shows it: who did what
+    and when. Where each act came from (address, browser, request id) and its before/after are the
+    audit trail's own, for those who may read it (`GET /api/v1/audit/?object_id=`)."""
+
+    permission_classes = [right_required(Right.CHANGE_VIEW)]
+
+    @extend_schema(responses=s.HistoryEntrySerializer(many=True))
     def get(self, request, pk: int):
         change = _change(request, pk)
-        return Response(AuditEventSerializer(selectors.change_history(change), many=True).data)
+        return Response(s.HistoryEntrySerializer(selectors.change_history(change), many=True).data)
 
 
 class GitHubWebhook(APIView):
@@ -408,7 +430,7 @@ class GitHubWebhook(APIView):
     authentication_classes: list = []
     permission_classes: list = []
 
-    @extend_schema(request=None, responses={200: None, 202: None, 400: None, 401: None})
+    @extend_schema(request=None, responses={200: None, 202: None, 400: None, 401: None, 503: None})
     def post(self, request):
         from django.conf import settings
         from django.db import transaction

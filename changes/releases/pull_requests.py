@@ -72,8 +72,11 @@ def review_entry(
         except ValueError:
             moment = None
     if isinstance(moment, datetime):
-        moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-        submitted_at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+            submitted_at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        except OverflowError:  # a time at the very edge of the calendar ("0001-01-01T00:00+14:00")
+            submitted_at = ""
     return {
         "login": login.lower(),
         "state": state.upper(),

@@ -36,12 +36,14 @@ def _locked_environment(environment_id: int) -> Environment:
 def change_schedule(*, actor: User, change: ChangeRequest, start: datetime, end: datetime) -> ChangeRequest:
     """Puts an approved change (or moves a scheduled one) into a slot that a window allows, no
     freeze covers and no other change holds; a refusal says why and suggests the next free slot."""
-    from changes.calendar import Calendar, Slot
+    from changes.calendar import FARTHEST_AHEAD, Calendar, Slot
 
     change = _locked(change)
     refuse(schedule_refusal(actor, change))
     if end <= start:
         raise ChangeError("window_end: the slot must end after it starts.")
+    if end > clock.now() + FARTHEST_AHEAD:
+        raise ChangeError(f"window_end: a change is scheduled at most {FARTHEST_AHEAD.days} days ahead.")
     environment = _locked_environment(change.environment_id)
     calendar = Calendar.of(environment, excluding_change_id=change.pk)
     slot, now = Slot(start, end), clock.now()
@@ -146,7 +148,7 @@ def freeze_create(
 ) -> "NewFreeze":
     """Freezes an environment. It may not overlap another freeze there (change that one
     instead); changes already scheduled inside it are named and their people told to move."""
-    from changes.calendar import HOLDS_SLOT
+    from changes.calendar import FARTHEST_AHEAD, HOLDS_SLOT
 
     require_right(actor, Right.FREEZE_MANAGE)
     if not reason.strip():
@@ -155,6 +157,11 @@ def freeze_create(
         raise ChangeError("ends_at: a freeze ends after it starts.")
     if ends_at <= clock.now():
         raise ChangeError("ends_at: that freeze would be over already.")
+    if ends_at > clock.now() + FARTHEST_AHEAD:
+        raise ChangeError(
+            f"ends_at: a freeze reaches at most {FARTHEST_AHEAD.days} days ahead; "
+            "freeze what follows nearer the time."
+        )
     environment = _locked_environment(environment.pk)
     clash = environment.freezes.filter(starts_at__lt=ends_at, ends_at__gt=starts_at).first()
     if clash:

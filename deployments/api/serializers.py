@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from integrations.deployers import validate_workflow
 from integrations.scm import validate_git_ref
+from portal.api.fields import CharField
 
 
 class DeploySettingsSerializer(serializers.ModelSerializer):
@@ -16,6 +17,8 @@ class DeploySettingsSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "github_workflow": {"validators": [validate_workflow]},
             "github_workflow_ref": {"validators": [validate_git_ref]},
+            # Written, never read back: an edit that leaves it out keeps the one set.
+            "deployer_secret": {"write_only": True, "required": False},
         }
 
 
@@ -31,8 +34,8 @@ class StageSerializer(serializers.ModelSerializer):
 class DeploymentSerializer(serializers.ModelSerializer):
     change = serializers.SlugRelatedField(slug_field="number", read_only=True)
     environment = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    ended_early_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    ended_early_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     weights = serializers.DictField(child=serializers.IntegerField(), read_only=True)
     stages = StageSerializer(many=True, read_only=True)
     paused = serializers.SerializerMethodField()
@@ -80,15 +83,15 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
 
 class OtpSerializer(serializers.Serializer):
-    otp = serializers.CharField(max_length=16)
+    otp = CharField(max_length=16)
 
 
 class EndMonitoringSerializer(OtpSerializer):
-    reason = serializers.CharField(max_length=2000, help_text="Why the monitoring ends early.")
+    reason = CharField(max_length=2000, help_text="Why the monitoring ends early.")
 
 
 class RollbackSerializer(OtpSerializer):
-    reason = serializers.CharField(max_length=2000)
+    reason = CharField(max_length=2000)
     revert = serializers.BooleanField(default=False, help_text="Also open the code revert in the repository.")
 
 
@@ -103,8 +106,8 @@ class ReleaseSerializer(serializers.ModelSerializer):
     change = serializers.SlugRelatedField(slug_field="number", read_only=True)
     change_title = serializers.CharField(source="change.title", read_only=True)
     services = serializers.SerializerMethodField()
-    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    rollback_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    rollback_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     outcome = serializers.CharField(read_only=True)
 
     class Meta:

@@ -72,13 +72,27 @@ class DeploymentList(generics.ListAPIView):
     serializer_class = s.DeploymentSerializer
     permission_classes = [right_required(Right.DEPLOYMENT_VIEW)]
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("environment", str, description="Only this environment's (its name)."),
+            OpenApiParameter(
+                "active", str, enum=["true", "false"], description="true: only deployments still running."
+            ),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
         deployments = Deployment.objects.select_related(
             "change", "environment", "started_by"
         ).prefetch_related("stages")
         if self.request.query_params.get("environment"):
             deployments = deployments.filter(environment__name=self.request.query_params["environment"])
-        if self.request.query_params.get("active") == "true":
+        active = self.request.query_params.get("active")
+        if active not in (None, "true", "false"):
+            raise ValidationError({"active": "true or false."})
+        if active == "true":
             deployments = deployments.filter(ended_at__isnull=True)
         return deployments
 

@@ -22,6 +22,12 @@ class MeasuresQuerySerializer(serializers.Serializer):
         help_text=f"Incidents detected in this many days up to now (1 to {REPORT_DAYS_MAX}).",
     )
 
+    def to_internal_value(self, data):
+        # A query string's empty value would otherwise read as "not given" and take the default.
+        if hasattr(data, "get") and data.get("days") == "":
+            raise serializers.ValidationError({"days": "Give a number of days, or leave the parameter out."})
+        return super().to_internal_value(data)
+
 
 class MeasureSummarySerializer(serializers.Serializer):
     """One measure over the incidents: the median and 90th percentile of the finished figures in

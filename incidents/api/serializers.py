@@ -8,10 +8,12 @@ from incidents.measures import incident_measures
 from incidents.models import ActionItem, Incident, PostMortem, Severity, TimelineEntry
 from incidents.services import POSTMORTEM_FIELDS
 from portal import clock
+from portal.api.fields import CharField, DateTimeField, TextOnly
+from portal.text import LONG_TEXT, SHORT_TEXT, SingleLineText, TextLimit
 
 
 class TimelineEntrySerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = TimelineEntry
@@ -37,11 +39,11 @@ class IncidentSerializer(serializers.ModelSerializer):
     """An incident as the API shows it: `number`, the links, the times, the timeline."""
 
     number = serializers.CharField(read_only=True)
-    declared_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    commander = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    declared_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    commander = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     responders = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
     services = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
-    change = serializers.SlugRelatedField(slug_field="pk", read_only=True)
+    change = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     timeline = TimelineEntrySerializer(many=True, read_only=True)
     measures = serializers.SerializerMethodField()
 
@@ -56,6 +58,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "source",
             "summary",
             "public",
+            "public_title",
             "declared_by",
             "commander",
             "responders",
@@ -80,32 +83,49 @@ class IncidentSerializer(serializers.ModelSerializer):
 
 
 class DeclareSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
+    title = CharField(max_length=200, validators=[SingleLineText()])
     severity = serializers.ChoiceField(choices=Severity.choices)
-    summary = serializers.CharField(required=False, allow_blank=True, default="")
+    summary = CharField(required=False, allow_blank=True, default="", max_length=SHORT_TEXT)
     services = serializers.SlugRelatedField(
         slug_field="name", many=True, queryset=Service.objects.all(), required=False, default=list
     )
     public = serializers.BooleanField(required=False, default=False)
+    public_title = serializers.CharField(
+        max_length=200,
+        validators=[SingleLineText()],
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="What the status page calls it: needed with `public`.",
+    )
     deployment = serializers.PrimaryKeyRelatedField(
         queryset=Deployment.objects.all(), required=False, allow_null=True, default=None
     )
-    started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    started_at = DateTimeField(required=False, allow_null=True, default=None)
 
 
 class PublishSerializer(serializers.Serializer):
     public = serializers.BooleanField(help_text="On the public status page, or off it.")
+    public_title = serializers.CharField(
+        max_length=200,
+        validators=[SingleLineText()],
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="What the status page calls it (needed to publish, unless one was given before); "
+        "the incident's own title stays internal.",
+    )
 
 
 class NoteSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=5000)
+    text = CharField(max_length=SHORT_TEXT)
     public = serializers.BooleanField(
         required=False, default=False, help_text="An update on the status page too (a public incident)."
     )
 
 
 class StatusNoteSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    note = CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 class ActionItemSerializer(serializers.ModelSerializer):
@@ -117,12 +137,12 @@ class ActionItemSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PostMortemSerializer(serializers.ModelSerializer):
+class PostMortemSerializer(TextOnly, serializers.ModelSerializer):
     """The post-mortem; PATCH writes any of its parts, `complete: true` finishes it (once its
     summary, impact and root cause are written)."""
 
     incident = serializers.CharField(source="incident.number", read_only=True)
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     action_items = ActionItemSerializer(many=True, read_only=True)
     complete = serializers.BooleanField(write_only=True, required=False, default=False)
 
@@ -143,11 +163,19 @@ class PostMortemSerializer(serializers.ModelSerializer):
             "complete",
         ]
         read_only_fields = ["incident", "due_at", "author", "completed_at", "action_items"]
-        extra_kwargs = {name: {"required": False, "allow_blank": True} for name in POSTMORTEM_FIELDS}
+        extra_kwargs = {
+            name: {"required": False, "allow_blank": True, "max_length": LONG_TEXT}
+            for name in POSTMORTEM_FIELDS
+            if name != "timeline"
+        } | {
+            # Filled in from the incident's timeline, which may run longer; what a person writes
+            # is held to the same limit as the other parts.
+            "timeline": {"required": False, "allow_blank": True, "validators": [TextLimit(LONG_TEXT)]},
+        }
 
 
 class ActionItemCreateSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=300)
+    title = CharField(max_length=300, validators=[SingleLineText()])
     owner = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects.all())
     due_on = serializers.DateField()
 

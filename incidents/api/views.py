@@ -3,7 +3,7 @@ mitigate, resolve) and notes, acting on what it follows (rollback, revert), and 
 with action items. The services guard and audit every write."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -14,7 +14,7 @@ from incidents import services
 from incidents.api import serializers as s
 from incidents.models import ActionItem, Incident, IncidentStatus, Severity
 from incidents.selectors import postmortem_of
-from portal.api.permissions import FreshOTP, any_right_required, right_required
+from portal.api.permissions import FreshOTP, any_right_required, read_write_rights, right_required
 from portal.roles import Right
 
 WITH_LINKS = ("declared_by", "commander", "change")
@@ -31,10 +31,10 @@ def _incident_response(pk: int, code: int = status.HTTP_200_OK) -> Response:
 
 
 class IncidentList(generics.ListAPIView):
-    """Incidents, newest first (`?status=`, `?severity=`); POST declares one (202 with it)."""
+    """Incidents, newest first (`?status=`, `?severity=`); POST declares one (201 with it)."""
 
     serializer_class = s.IncidentSerializer
-    permission_classes = [right_required(Right.INCIDENT_VIEW)]
+    permission_classes = [read_write_rights(read=Right.INCIDENT_VIEW, write=Right.INCIDENT_DECLARE)]
 
     def get_queryset(self):
         incidents = Incident.objects.select_related(*WITH_LINKS).prefetch_related(
@@ -42,11 +42,24 @@ class IncidentList(generics.ListAPIView):
         )
         for name, choices in (("status", IncidentStatus), ("severity", Severity)):
             value = self.request.query_params.get(name)
-            if value and value not in choices.values:
+            if value is not None and value not in choices.values:
                 raise ValidationError({name: f"One of {', '.join(choices.values)}."})
             if value:
                 incidents = incidents.filter(**{name: value})
         return incidents
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "status", enum=IncidentStatus.values, description="Only incidents in this state."
+            ),
+            OpenApiParameter(
+                "severity", enum=Severity.values, description="Only incidents of this severity."
+            ),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(request=s.DeclareSerializer, responses={201: s.IncidentSerializer})
     def post(self, request):
@@ -65,7 +78,7 @@ class IncidentDetail(APIView):
 
 
 class IncidentStep(APIView):
-    """Acknowledge, mitigate or resolve (SREs and release managers); `note` says what was done."""
+    """Acknowledge, mitigate or resolve (whoever runs incidents: SREs); `note` says what was done."""
 
     permission_classes = [right_required(Right.INCIDENT_MANAGE)]
     act = None
@@ -85,6 +98,11 @@ class IncidentTeam(APIView):
 
     permission_classes = [right_required(Right.INCIDENT_DECLARE)]
     act = None
+
+    def get_permissions(self):
+        if self.act is services.incident_take_command:
+            return [right_required(Right.INCIDENT_MANAGE)()]
+        return super().get_permissions()
 
     @extend_schema(request=None, responses=s.IncidentSerializer)
     def post(self, request, pk: int):
@@ -109,7 +127,7 @@ class IncidentPublish(APIView):
 class IncidentTimeline(APIView):
     """The incident's timeline, oldest first; POST adds a note."""
 
-    permission_classes = [right_required(Right.INCIDENT_VIEW)]
+    permission_classes = [read_write_rights(read=Right.INCIDENT_VIEW, write=Right.INCIDENT_DECLARE)]
 
     @extend_schema(responses=s.TimelineEntrySerializer(many=True))
     def get(self, request, pk: int):
@@ -213,7 +231,7 @@ class IncidentPostMortem(APIView):
     """The incident's post-mortem (404 while it owes none); PATCH writes its parts and, with
     `complete: true`, finishes it."""
 
-    permission_classes = [right_required(Right.INCIDENT_VIEW)]
+    permission_classes = [read_write_rights(read=Right.INCIDENT_VIEW, write=Right.INCIDENT_DECLARE)]
 
     @extend_schema(responses=s.PostMortemSerializer)
     def get(self, request, pk: int):
@@ -233,7 +251,7 @@ class IncidentPostMortem(APIView):
 class PostMortemActionItems(APIView):
     """Adds an action item (title, owner by username, due_on); its owner is told."""
 
-    permission_classes = [right_required(Right.INCIDENT_VIEW)]
+    permission_classes = [right_required(Right.INCIDENT_DECLARE)]
 
     @extend_schema(request=s.ActionItemCreateSerializer, responses={201: s.ActionItemSerializer})
     def post(self, request, pk: int):
@@ -249,7 +267,7 @@ class PostMortemActionItems(APIView):
 class PostMortemActionItem(APIView):
     """Sets an action item's state (open, done, dropped): its owner, or whoever runs incidents."""
 
-    permission_classes = [right_required(Right.INCIDENT_VIEW)]
+    permission_classes = [right_required(Right.INCIDENT_DECLARE)]
 
     @extend_schema(request=s.ActionItemStateSerializer, responses=s.ActionItemSerializer)
     def patch(self, request, pk: int, item: int):

@@ -30,6 +30,7 @@ def incident_declare(
     summary: str = "",
     services: Sequence["Service"] = (),
     public: bool = False,
+    public_title: str = "",
     source: str = Incident.Source.PERSON,
     deployment: "Deployment | None" = None,
     change: "ChangeRequest | None" = None,
@@ -46,6 +47,7 @@ def incident_declare(
         )
     if not title.strip():
         raise ValidationError("title: say what is broken.")
+    public_title = _public_title(public_title, required=public)
     if severity not in Severity.values:
         raise ValidationError(f"severity: one of {', '.join(Severity.values)}.")
     now = clock.now()
@@ -59,6 +61,7 @@ def incident_declare(
         source=source,
         declared_by=actor,
         public=public,
+        public_title=public_title,
         deployment=deployment,
         change=change,
         started_at=started_at,
@@ -76,6 +79,7 @@ def incident_declare(
             "severity": severity,
             "source": source,
             "public": public,
+            "public_title": public_title,
             "services": sorted(s.name for s in services),
             "deployment": deployment.pk if deployment else None,
             "change": change.number if change else None,
@@ -228,30 +232,60 @@ def incident_resolve(*, actor: User | None, incident: Incident, note: str = "", 
     return _moved(actor, incident, IncidentStatus.RESOLVED, stamp="resolved_at", note=note, **outside)
 
 
+def _public_title(value: str, *, required: bool) -> str:
+    """The title the public status page shows, trimmed; a refusal in words when one is needed and
+    missing."""
+    title = " ".join((value or "").split())
+    if required and not title:
+        raise ValidationError(
+            "public_title: give the title the status page shows, in words for customers "
+            "(e.g. “Checkout is slow”): the incident's own title stays internal."
+        )
+    if len(title) > 200:
+        raise ValidationError("public_title: at most 200 characters.")
+    return title
+
+
 @transaction.atomic
-def incident_publish(*, actor: User, incident: Incident, public: bool) -> Incident:
-    """Puts the incident on the public status page (with its public updates, and one that says it is
-    being looked into while it is open) or takes it off again (whoever runs incidents)."""
+def incident_publish(*, actor: User, incident: Incident, public: bool, public_title: str = "") -> Incident:
+    """Puts the incident on the public status page under its public title (given now, or kept from
+    before; its own title, which may name changes and systems, stays internal), with its public
+    updates and one that says it is being looked into while it is open; or takes it off again
+    (whoever runs incidents)."""
     from incidents import status
 
     require_right(actor, Right.INCIDENT_MANAGE)
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
-    if locked.public == public:
+    title = _public_title(public_title or (locked.public_title if public else ""), required=public)
+    if locked.public == public and (not public or title == locked.public_title):
         return locked
-    locked.public = public
-    locked.save(update_fields=["public"])
+    before = {"public": locked.public, "public_title": locked.public_title}
+    if public:
+        locked.public_title = title
+    was_public, locked.public = locked.public, public
+    locked.save(update_fields=["public", "public_title"])
     audit_record(
         actor=actor,
         action="incident.publish",
         target=locked,
-        before={"public": not public},
-        after={"public": public},
+        before=before,
+        after={"public": public, "public_title": locked.public_title},
     )
+    if was_public == public:  # a new public title only
+        timeline_add(
+            locked, TimelineEntry.Kind.NOTE, f"Public title: {title} ({actor.display_name}).", actor=actor
+        )
+        transaction.on_commit(status.status_page_forget)
+        return locked
     words = "Put on the public status page" if public else "Taken off the public status page"
     timeline_add(locked, TimelineEntry.Kind.NOTE, f"{words} by {actor.display_name}.", actor=actor)
     if public and locked.status != IncidentStatus.RESOLVED:
         timeline_add(
-            locked, TimelineEntry.Kind.DECLARED, f"Published: {locked.title}.", actor=actor, public=True
+            locked,
+            TimelineEntry.Kind.DECLARED,
+            f"Published: {locked.public_title}.",
+            actor=actor,
+            public=True,
         )
     transaction.on_commit(status.status_page_forget)
     return locked

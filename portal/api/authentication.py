@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import SAFE_METHODS
 
 from portal import clock, context, mfa
 from portal.oidc import passed_second_factor
@@ -28,6 +29,15 @@ class ApiTokenAuthentication(TokenAuthentication):
                 raise exceptions.PermissionDenied(
                     "This token has the ci scope: it only reports staging runs (/api/v1/staging-runs/)."
                 )
+        if (
+            result is not None
+            and result[1].scope == result[1].Scope.READ
+            and request.method not in SAFE_METHODS
+        ):
+            raise exceptions.PermissionDenied(
+                "This token has the read scope: it only reads (GET). Make a write token at "
+                "/account/tokens/ for this."
+            )
         return result
 
     def _cleanup_token(self, auth_token) -> bool:

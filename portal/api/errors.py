@@ -4,7 +4,8 @@ Validation errors keep their per-field messages under "errors" and sum them up i
 person reading the response, or a CI log, sees what to fix without digging.
 """
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -18,6 +19,11 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class TooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
 def exception_handler(exc, context):
     extra = {}
     if isinstance(exc, Refusal):
@@ -28,6 +34,9 @@ def exception_handler(exc, context):
         exc = Conflict(message) if exc.conflict else exceptions.ValidationError(message)
     elif isinstance(exc, DjangoValidationError):  # a model's own validation
         exc = exceptions.ValidationError(" ".join(exc.messages))
+    elif isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = TooLarge(f"The request body is larger than the {limit // 1024:,} KB the API takes.")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) if str(exc) else None)
     elif isinstance(exc, PermissionDenied):
@@ -40,6 +49,9 @@ def exception_handler(exc, context):
     if isinstance(exc, TokenRefused):
         response.status_code = status.HTTP_401_UNAUTHORIZED
         response["WWW-Authenticate"] = "Token"
+    if isinstance(exc, exceptions.Throttled) and exc.wait is None:
+        # A lockout says in words when it ends; a client reads the longest it may last.
+        response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     if isinstance(exc, exceptions.ValidationError):
         response.data = {
             "detail": validation_summary(exc.detail),

@@ -1,12 +1,43 @@
-from rest_framework import pagination
+from rest_framework import exceptions, pagination
+
+
+class CursorRefused(exceptions.ValidationError):
+    """A cursor the API did not make (tampered with, or from another filter)."""
 
 
 class CursorPagination(pagination.CursorPagination):
-    """Keyset pagination: steady cost on deep pages and no skipped rows while new ones arrive."""
+    """Keyset pagination: steady cost on deep pages and no skipped rows while new ones arrive.
+
+    A page size or a cursor that is not one the API takes is refused (400) rather than ignored."""
 
     ordering = "-id"
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_size(self, request):
+        given = request.query_params.get(self.page_size_query_param)
+        if given is None:
+            return self.page_size
+        if not given.isascii() or not given.isdigit() or not 1 <= int(given) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: f"A whole number from 1 to {self.max_page_size}."}
+            )
+        return int(given)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise CursorRefused(
+                {self.cursor_query_param: "Not a cursor of this list: follow a `next` or `previous` link."}
+            ) from None
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
 
 
 def page_of(request, queryset, *, page_size: int | None = None) -> dict | None:
@@ -20,7 +51,7 @@ def page_of(request, queryset, *, page_size: int | None = None) -> dict | None:
         paginator.page_size = page_size
     try:
         rows = list(paginator.paginate_queryset(queryset, Request(request)))
-    except NotFound:
+    except (NotFound, exceptions.ValidationError):
         return None
     return {
         "rows": rows,

@@ -3,10 +3,10 @@
 from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from portal import mfa
+from portal import lockout, mfa
 from portal.models import ApiToken
 from portal.oidc import passed_second_factor
-from portal.roles import Right, has_right, missing_right_message
+from portal.roles import has_right, missing_right_message
 
 
 def right_required(right: str):
@@ -24,14 +24,25 @@ def right_required(right: str):
 
 def any_right_required(*rights: str):
     class HasAnyRight(BasePermission):
-        message = (
-            "You need one of these rights: " + ", ".join(f"{Right(r).label} ({r})" for r in rights) + "."
-        )
+        message = missing_right_message(*rights)
 
         def has_permission(self, request, view):
             return any(has_right(request.user, right) for right in rights)
 
     return HasAnyRight
+
+
+def read_write_rights(*, read: str, write: str):
+    """Reading (GET, HEAD, OPTIONS) asks for `read`, every other method for `write`; the refusal
+    names the one asked for."""
+
+    class HasReadWriteRight(BasePermission):
+        def has_permission(self, request, view):
+            right = read if request.method in SAFE_METHODS else write
+            self.message = missing_right_message(right)
+            return has_right(request.user, right)
+
+    return HasReadWriteRight
 
 
 class CiToken(BasePermission):
@@ -47,11 +58,20 @@ class CiToken(BasePermission):
         return isinstance(request.auth, ApiToken) and request.auth.scope == ApiToken.Scope.CI
 
 
+class NoToken(BasePermission):
+    """An act only a signed-in person does in the portal, never through a token (making tokens)."""
+
+    message = "A token cannot make tokens: sign in to the portal to create one."
+
+    def has_permission(self, request, view):
+        return not isinstance(request.auth, ApiToken)
+
+
 class FreshOTP(BasePermission):
     """A sensitive act takes a current code in `otp`; a token alone never suffices.
 
-    A browser session must also have passed the second factor at sign-in. A wrong code counts
-    toward the same lockout as a wrong password.
+    A browser session must also have passed the second factor at sign-in. Wrong codes count
+    for the caller alone (portal.lockout); too many answer 429 with Retry-After.
     """
 
     def has_permission(self, request, view):
@@ -77,7 +97,9 @@ class FreshOTP(BasePermission):
         try:
             verdict = mfa.check_code(request, user, str(code))
         except mfa.OTPLockedOut as locked:
-            raise exceptions.Throttled(detail=str(locked)) from None
+            throttled = exceptions.Throttled(detail=str(locked))
+            throttled.wait = lockout.retry_after_seconds(locked.retry_at)  # sent as Retry-After
+            raise throttled from None
         if not verdict.ok:
             raise exceptions.PermissionDenied(verdict.message)
         request.otp_device = verdict.device

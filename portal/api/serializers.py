@@ -1,9 +1,10 @@
 import copy
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal import mfa
-from portal.models import ApiToken, AuditEvent, BreakGlassSession, Notification, User
+from portal.models import ApiToken, AuditEvent, AuditVerdict, BreakGlassSession, Notification, User
 from portal.roles import Capacity, Role, rights_of
 
 
@@ -28,11 +29,30 @@ class AuditEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AuditVerdictSerializer(serializers.Serializer):
-    ok = serializers.BooleanField()
-    checked = serializers.IntegerField()
-    first_bad_id = serializers.IntegerField(allow_null=True)
-    problem = serializers.CharField(allow_blank=True)
+class AuditVerdictSerializer(serializers.ModelSerializer):
+    """The newest verdict of `audit verify`, which runs in the background (every 5 minutes on from
+    the last sound event, daily from the first); `ok` is null before the first run."""
+
+    ok = serializers.BooleanField(allow_null=True)
+
+    class Meta:
+        model = AuditVerdict
+        fields = [
+            "ok",
+            "ran_at",
+            "seconds",
+            "full",
+            "checked",
+            "total",
+            "head_id",
+            "first_bad_id",
+            "problem",
+            "anchor_event_id",
+            "anchor_written_at",
+            "anchor_where",
+        ]
+        # Null, as `ok` is, before the first run.
+        extra_kwargs = {name: {"allow_null": True} for name in ("ran_at", "seconds", "full")}
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -127,8 +147,11 @@ class BreakGlassOpenSerializer(OTPSerializer):
     reason = serializers.CharField(min_length=10, max_length=2000)
 
 
+TOKEN_STATUSES = ["active", "revoked", "expired"]
+
+
 class ApiTokenSerializer(serializers.ModelSerializer):
-    id = serializers.CharField(source="token_key", read_only=True)
+    id = serializers.CharField(source="token_key", read_only=True, help_text="The token's public prefix.")
     status = serializers.SerializerMethodField()
 
     class Meta:
@@ -146,17 +169,31 @@ class ApiTokenSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(serializers.ChoiceField(choices=TOKEN_STATUSES))
     def get_status(self, token) -> str:
         if token.revoked_at:
             return "revoked"
         return "active" if token.is_usable() else "expired"
 
 
-class ApiTokenCreateSerializer(serializers.Serializer):
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(
+        read_only=True,
+        help_text="The secret, sent as `Authorization: Token <secret>`. It is in this answer and "
+        "nowhere else: only its digest is kept.",
+    )
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class ApiTokenCreateSerializer(OTPSerializer):
     name = serializers.CharField(max_length=100, help_text="What uses it, e.g. 'CI deploy job'.")
     expires_in_days = serializers.IntegerField(min_value=1, default=30)
     scope = serializers.ChoiceField(
         choices=ApiToken.Scope.choices,
-        default=ApiToken.Scope.FULL,
-        help_text="full: everything you may do; ci: only report staging runs (needs staging.report).",
+        default=ApiToken.Scope.WRITE,
+        help_text="read: only reading calls; write: everything you may do; ci: only report staging "
+        "runs (needs staging.report).",
     )

@@ -1,14 +1,14 @@
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, generics, status
+from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal import selectors, services
+from portal import mfa, selectors, services
 from portal.api import serializers as s
-from portal.api.permissions import FreshOTP, any_right_required, right_required
+from portal.api.permissions import FreshOTP, NoToken, any_right_required, right_required
 from portal.filters import AuditEventFilter
-from portal.models import ApiToken, User
+from portal.models import AuditVerdict, User
 from portal.roles import Right
 from portal.routers import replica_reads
 
@@ -38,14 +38,18 @@ class AuditEventDetail(generics.RetrieveAPIView):
 
 
 class AuditVerify(APIView):
-    """Walks the hash chain and names the first event that does not hold."""
+    """The newest verdict on the audit chain: whether every event still matches its keyed hash and
+    the chain its newest anchor (kept outside the database), and the first event that does not.
+    Verification runs in the background; this answers what it last found."""
 
     permission_classes = [right_required(Right.AUDIT_VIEW)]
 
     @extend_schema(responses=s.AuditVerdictSerializer)
     def get(self, request):
-        verdict = selectors.audit_chain_verify()
-        return Response(s.AuditVerdictSerializer(verdict.as_dict()).data)
+        verdict = selectors.audit_verdict_latest() or AuditVerdict(
+            ok=None, checked=0, total=0, problem="Not verified yet: the first run is due within 5 minutes."
+        )
+        return Response(s.AuditVerdictSerializer(verdict).data)
 
 
 class NotificationTest(APIView):
@@ -100,7 +104,11 @@ class UserCapacities(APIView):
     def post(self, request, pk: int):
         return self._change(request, pk, services.user_capacity_grant)
 
-    @extend_schema(request=s.CapacitySerializer, responses=s.UserSerializer)
+    @extend_schema(
+        request=s.CapacitySerializer,
+        responses={200: s.UserSerializer},
+        description="Revokes a capacity. The body is a JSON object like POST's: `capacity` and `otp`.",
+    )
     def delete(self, request, pk: int):
         return self._change(request, pk, services.user_capacity_revoke)
 
@@ -157,26 +165,35 @@ class BreakGlassClose(APIView):
 
 
 class ApiTokenList(APIView):
-    """Your API tokens (GET) and a new one (POST): its secret is in this answer and nowhere else."""
+    """Your API tokens (GET) and a new one (POST, from a signed-in session with a current code in
+    `otp`): its secret is in this answer and nowhere else."""
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [*super().get_permissions(), NoToken(), FreshOTP()]
+        return super().get_permissions()
 
     @extend_schema(responses=s.ApiTokenSerializer(many=True))
     def get(self, request):
         return Response(s.ApiTokenSerializer(selectors.api_tokens_of(request.user), many=True).data)
 
-    @extend_schema(request=s.ApiTokenCreateSerializer, responses={201: s.ApiTokenSerializer})
+    @extend_schema(request=s.ApiTokenCreateSerializer, responses={201: s.ApiTokenCreatedSerializer})
     def post(self, request):
-        if isinstance(request.auth, ApiToken):
-            raise exceptions.PermissionDenied(
-                "A token cannot make tokens: sign in to the portal to create one."
-            )
         serializer = s.ApiTokenCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, secret = services.api_token_create(actor=request.user, **serializer.validated_data)
-        return Response({**s.ApiTokenSerializer(token).data, "token": secret}, status=status.HTTP_201_CREATED)
+        data = {key: value for key, value in serializer.validated_data.items() if key != "otp"}
+        token, secret = services.api_token_create(
+            actor=request.user, confirmed_by=mfa.device_words(request.otp_device), **data
+        )
+        token.token = secret
+        return Response(s.ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 
 
 class ApiTokenRevoke(APIView):
-    @extend_schema(request=None, responses=s.ApiTokenSerializer)
+    """Revokes one of your tokens; it answers with the token as it now stands (revoking twice is
+    harmless)."""
+
+    @extend_schema(request=None, responses={200: s.ApiTokenSerializer})
     def delete(self, request, key: str):
         token = get_object_or_404(selectors.api_tokens_of(request.user), token_key=key)
         token = services.api_token_revoke(actor=request.user, token=token)

@@ -120,6 +120,19 @@ def user_capacity_revoke(*, actor: User | None, user: User, capacity: str) -> No
 
 
 @transaction.atomic
+def user_sso_link(*, user: User, subject: str) -> User:
+    """Links an existing account to the identity provider's subject on its first sign-on (the
+    provider verified the account's address). Greenlight itself acts: nobody is signed in yet."""
+    user = _locked_user(user)
+    if user.oidc_subject is not None:
+        raise AccessError("This account is already linked to another single sign-on identity.")
+    user.oidc_subject = subject
+    user.save(update_fields=["oidc_subject"])
+    audit_record(actor=None, action="user.sso_link", target=user, after={"subject": subject})
+    return user
+
+
+@transaction.atomic
 def break_glass_open(*, actor: User, reason: str) -> BreakGlassSession:
     """Opens an administrator's emergency session; Slack and e-mail announce it at once."""
     reason = reason.strip()
@@ -173,10 +186,17 @@ def break_glass_close(*, actor: User, session: BreakGlassSession) -> BreakGlassS
 
 @transaction.atomic
 def api_token_create(
-    *, actor: User, name: str, expires_in_days: int, scope: str = ApiToken.Scope.FULL
+    *,
+    actor: User,
+    name: str,
+    expires_in_days: int,
+    scope: str = ApiToken.Scope.WRITE,
+    confirmed_by: str = "",
 ) -> tuple[ApiToken, str]:
-    """A token for CI. The secret is returned once and only its digest is stored. A token of the
-    ci scope reports staging runs and nothing else; only those who may report them make one."""
+    """A token for CI. The secret is returned once and only its digest is stored. A read token
+    makes only safe (reading) calls; a write token does what its owner may; a token of the ci
+    scope reports staging runs and nothing else, and only those who may report them make one.
+    The page and the API take a fresh code first; `confirmed_by` names the factor, for the record."""
     policy = AccessPolicy.current()
     if not 1 <= expires_in_days <= policy.api_token_max_days:
         raise AccessError(f"A token lasts from 1 to {policy.api_token_max_days} days.")
@@ -195,7 +215,12 @@ def api_token_create(
         object_type="portal.apitoken",
         object_id=token.token_key,
         object_repr=str(token),
-        after={"name": token.name, "expiry": token.expiry, "scope": token.scope},
+        after={
+            "name": token.name,
+            "expiry": token.expiry,
+            "scope": token.scope,
+            **({"confirmed_by": confirmed_by} if confirmed_by else {}),
+        },
     )
     return token, secret
 
@@ -222,12 +247,12 @@ def api_token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
 @transaction.atomic
 def mfa_totp_confirm(*, actor: User, device: "TOTPDevice") -> list[str]:
     """Confirms the authenticator just checked with a code and issues fresh backup codes."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from portal.models import SealedTOTPDevice
 
-    device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=actor)
+    device = SealedTOTPDevice.objects.select_for_update().get(pk=device.pk, user=actor)
     device.confirmed = True
     device.save(update_fields=["confirmed"])
-    TOTPDevice.objects.filter(user=actor, confirmed=False).delete()
+    SealedTOTPDevice.objects.filter(user=actor, confirmed=False).delete()
     actor.forget_rights()
     audit_record(actor=actor, action="mfa.totp_confirm", target=actor, after={"device": device.name})
     return _backup_codes_issue(actor)
@@ -243,6 +268,7 @@ def mfa_backup_codes_regenerate(*, actor: User) -> list[str]:
 def _backup_codes_issue(user: User) -> list[str]:
     from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
+    from portal import otp_keys
     from portal.mfa import BACKUP_CODE_COUNT
 
     device, _ = StaticDevice.objects.get_or_create(
@@ -250,16 +276,23 @@ def _backup_codes_issue(user: User) -> list[str]:
     )
     device.token_set.all().delete()
     codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
-    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    # Shown once; kept only as keyed digests (portal.otp_keys), checked by backup_code_spend.
+    StaticToken.objects.bulk_create(
+        [StaticToken(device=device, token=otp_keys.backup_digest(device.pk, code)) for code in codes]
+    )
     return codes
 
 
 @transaction.atomic
 def user_unlock(*, actor: User, user: User) -> int:
-    """Lifts a login lockout before its cool-off ends; policy administrators only."""
+    """Lifts a lockout before its cool-off ends, of sign-in and of the person's codes alike;
+    policy administrators only."""
     from axes.models import AccessAttempt
+
+    from portal.models import CodeFailures
 
     deleted: int
     deleted, _ = AccessAttempt.objects.filter(username=user.get_username()).delete()
+    CodeFailures.objects.filter(user=user).delete()
     audit_record(actor=actor, action="user.unlock", target=user, after={"attempts_cleared": deleted})
     return deleted

@@ -2,21 +2,21 @@
 inside the transaction that makes the change, so the change and its audit event commit or roll
 back together."""
 
+import dataclasses
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models
+from django.db import connection, models, transaction
+from django.utils import timezone
 
-from portal import clock, context
-from portal.models import (
-    AuditEvent,
-    User,
-)
+from portal import chain, clock, context
+from portal.models import AccessPolicy, AuditEvent, AuditVerdict, Notification, User
 
 if TYPE_CHECKING:
-    pass
+    from portal.selectors import ChainVerdict
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ def audit_record(
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_LOCK_KEY])
     # The primary, always: the chain continues from what is really stored, never a lagging copy.
     last = AuditEvent.objects.using("default").order_by("-id").values_list("hash", flat=True).first()
+    key = chain.keys().current
     event = AuditEvent(
         created_at=clock.now(),
         actor_id=getattr(actor, "pk", None),
@@ -77,9 +78,10 @@ def audit_record(
         user_agent=(request.user_agent if request else "")[:500],
         request_id=request.request_id if request else "",
         break_glass_session_id=_break_glass_id(actor),
+        key_id=chain.key_id_of(key),
         prev_hash=last or GENESIS_HASH,
     )
-    event.hash = event.compute_hash()
+    event.hash = event.compute_hash(key)
     event.save(force_insert=True)
     return event
 
@@ -117,3 +119,70 @@ def _normalised_ip(value: str | None) -> str | None:
     from portal.middleware import normalised_ip
 
     return normalised_ip(value)
+
+
+def audit_anchor_write() -> chain.Anchor | None:
+    """Writes the chain's head (its newest event, that event's hash, the count up to it) where the
+    application cannot change it afterwards; nothing when the head is the one last anchored.
+
+    Beat runs this every AUDIT_ANCHOR_SECONDS. The anchor's time is the real one, whatever the
+    portal's clock says: it orders anchors, and S3 keeps them by it.
+    """
+    head = AuditEvent.objects.using("default").order_by("-id").values("id", "hash").first()
+    if head is None:
+        return None
+    store = chain.anchor_store()
+    newest = store.newest()
+    if newest is not None and newest.event_id == head["id"]:
+        return newest
+    count = AuditEvent.objects.using("default").filter(id__lte=head["id"]).count()
+    anchor = chain.Anchor(event_id=head["id"], hash=head["hash"], count=count, written_at=timezone.now())
+    anchor = dataclasses.replace(anchor, where=store.put(anchor))
+    logger.info("audit chain anchored at event %s (%s events) in %s", anchor.event_id, count, anchor.where)
+    return anchor
+
+
+def audit_verify_run(*, full: bool = False) -> AuditVerdict:
+    """Verifies the chain (portal.selectors.audit_chain_verify) and keeps the verdict: on from the
+    last sound event the previous run found, or from the first event when `full` (beat runs a full
+    walk daily; `manage.py audit verify` always does). A chain that was sound and is no longer is
+    announced where break-glass sessions are."""
+    from portal.selectors import audit_chain_verify
+
+    previous = AuditVerdict.objects.using("default").order_by("-id").first()
+    since = previous if previous is not None and previous.ok and previous.head_id and not full else None
+    started = time.monotonic()
+    verdict = audit_chain_verify(since=since)
+    with transaction.atomic():
+        return _verdict_keep(verdict, previous=previous, full=since is None, started=started)
+
+
+def _verdict_keep(
+    verdict: "ChainVerdict", *, previous: AuditVerdict | None, full: bool, started: float
+) -> AuditVerdict:
+    from portal.services.notifications import notification_send
+
+    anchor = verdict.anchor
+    kept = AuditVerdict.objects.create(
+        ran_at=clock.now(),
+        seconds=round(time.monotonic() - started, 3),
+        full=full,
+        ok=verdict.ok,
+        checked=verdict.checked,
+        total=verdict.total,
+        head_id=verdict.head_id,
+        head_hash=verdict.head_hash,
+        first_bad_id=verdict.first_bad_id,
+        problem=verdict.problem,
+        anchor_event_id=anchor.event_id if anchor else None,
+        anchor_written_at=anchor.written_at if anchor else None,
+        anchor_where=anchor.where[:500] if anchor else "",
+    )
+    if not verdict.ok and (previous is None or previous.ok):
+        notification_send(
+            channel=Notification.Channel.SLACK,
+            recipient=AccessPolicy.current().announce_slack_channel,
+            subject="The audit trail does not verify",
+            body=f"audit verify: {verdict.problem}",
+        )
+    return kept

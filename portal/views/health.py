@@ -4,6 +4,8 @@ import hmac
 import ipaddress
 import logging
 import os
+import threading
+import time
 
 from django.conf import settings
 from django.db import connections
@@ -22,18 +24,48 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+# How long an answer of /readyz is served again to callers who may not scrape the metrics: anyone
+# can call it, and each fresh answer opens a connection to every database and the broker.
+READINESS_KEPT_SECONDS = 5.0
+
+
+class _Readiness:
+    """The last readiness answer of this process, and the lock that lets one probe run at a time."""
+
+    lock = threading.Lock()
+    answer: tuple[float, dict, int] | None = None
+
+
+def readiness_forget() -> None:
+    """The next /readyz call probes afresh (each test starts without a kept answer)."""
+    with _Readiness.lock:
+        _Readiness.answer = None
+
+
 @never_cache
 def readyz(request):
-    """Ready when every database and the broker answer; 503 naming the one that does not."""
+    """Ready when every database and the broker answer; 503 naming the one that does not.
+
+    A monitor that may scrape the metrics (METRICS_TOKEN, METRICS_NETWORKS) gets a fresh answer;
+    anyone else the last one, when it is under READINESS_KEPT_SECONDS old."""
+    fresh = _may_scrape(request)
+    with _Readiness.lock:
+        kept = _Readiness.answer
+        if fresh or kept is None or time.monotonic() - kept[0] >= READINESS_KEPT_SECONDS:
+            kept = (time.monotonic(), *_readiness())
+            _Readiness.answer = kept
+    _at, body, status = kept
+    return JsonResponse(body, status=status)
+
+
+def _readiness() -> tuple[dict, int]:
     checks = {}
     for alias in connections:
         checks[f"database:{alias}"] = _check_database(alias)
     checks["broker"] = _check_broker()
     ready = all(check["ok"] for check in checks.values())
-    return JsonResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks, "processes": _processes()},
-        status=200 if ready else 503,
-    )
+    body = {"status": "ready" if ready else "unavailable", "checks": checks, "processes": _processes()}
+    return body, 200 if ready else 503
 
 
 def _check_database(alias: str) -> dict:

@@ -61,5 +61,5 @@ def audit_list(request):
     return render(
         request,
         "portal/audit_list.html",
-        {"filter": filterset, "events": page["rows"], **page},
+        {"filter": filterset, "events": page["rows"], "verdict": selectors.audit_verdict_latest(), **page},
     )

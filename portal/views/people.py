@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from portal import mfa, services
 from portal.forms import CapacityForm, OTPForm, RoleForm
-from portal.models import User
+from portal.models import CodeFailures, User
 from portal.roles import Right, missing_right_message
 from portal.views.errors import forbidden
 
@@ -24,7 +24,9 @@ def people(request):
     if not (request.user.has_perm(Right.ROLE_GRANT) or request.user.has_perm(Right.AUDIT_VIEW)):
         return forbidden(request, reason=missing_right_message(Right.ROLE_GRANT))
     users = User.objects.prefetch_related("capacities").order_by("username")
-    locked = set(AccessAttempt.objects.values_list("username", flat=True))
+    locked = set(AccessAttempt.objects.values_list("username", flat=True)) | set(
+        CodeFailures.objects.values_list("user__username", flat=True)
+    )
     return render(request, "account/people.html", {"people": users, "locked": locked})
 
 

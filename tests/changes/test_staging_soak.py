@@ -13,7 +13,7 @@ from changes.tasks import staging_soak_check
 from portal import clock, services
 from portal.models import AuditEvent
 from tests.conftest import client_for
-from tests.factories import EnvironmentFactory, UserFactory, change_create
+from tests.factories import EnvironmentFactory, UserFactory, change_create, otp_code, totp_device
 
 pytestmark = pytest.mark.django_db
 
@@ -170,13 +170,15 @@ def test_the_requester_cannot_report_staging_runs_on_their_own_change(change, de
 
 
 def test_only_those_who_may_report_runs_make_a_ci_token(developer):
+    code = otp_code(totp_device(developer))
     response = client_for(developer).post(
-        "/api/v1/tokens/", {"name": "My CI", "expires_in_days": 7, "scope": "ci"}, format="json"
+        "/api/v1/tokens/", {"name": "My CI", "expires_in_days": 7, "scope": "ci", "otp": code}, format="json"
     )
     assert response.status_code == 403 and "staging.report" in response.json()["detail"]
     devops = UserFactory(username="dee", role="devops")
+    code = otp_code(totp_device(devops))
     made = client_for(devops).post(
-        "/api/v1/tokens/", {"name": "CI", "expires_in_days": 7, "scope": "ci"}, format="json"
+        "/api/v1/tokens/", {"name": "CI", "expires_in_days": 7, "scope": "ci", "otp": code}, format="json"
     )
     assert made.status_code == 201 and made.json()["scope"] == "ci"
     event = AuditEvent.objects.get(action="api_token.create")

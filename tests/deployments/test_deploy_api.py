@@ -281,7 +281,7 @@ def test_deploy_settings_that_cannot_work_are_refused_in_words(production, polic
         (
             {
                 "deployer": "webhook",
-                "deployer_url": "https://deploy.example.com/hook",
+                "deployer_url": "https://93.184.216.34/hook",
                 "telemetry": "simulated",
             },
             "The simulated telemetry is the demo's (DEMO=true)",

@@ -2,6 +2,9 @@
 than the listener's default action, an environment in another account through an assumed role,
 and the webhook deployer your pipeline answers (a real local HTTP server)."""
 
+import hashlib
+import hmac
+import time
 from datetime import timedelta
 
 import boto3
@@ -15,6 +18,8 @@ from tests.fakes import FakePipeline
 
 pytestmark = pytest.mark.django_db
 
+SECRET = "pipeline-secret-0123456789abcdef0123"
+
 
 @pytest.fixture
 def pipeline():
@@ -24,19 +29,52 @@ def pipeline():
 
 
 def test_the_webhook_deployer_is_asked_to_put_the_version_on_the_idle_colour(alb, ready, rita, pipeline):
-    DeploySettings.objects.update(deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=pipeline.url)
+    DeploySettings.objects.update(
+        deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=pipeline.url, deployer_secret=SECRET
+    )
     deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
     assert deployment.state == Deployment.State.SUCCEEDED
     asked = {"version": "v1.3.0", "colour": "green", "target_group_arn": alb["green"]}
     assert pipeline.received == [{**asked, "environment": "production", "change": ready.number}]
+    # Signed as the README tells a pipeline to check: HMAC-SHA256 of "<t>.<body>" under the secret.
+    body, headers = pipeline.requests[0]
+    given = dict(part.split("=", 1) for part in headers["X-Greenlight-Signature"].split(","))
+    expected = hmac.new(SECRET.encode(), given["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(given["v1"], expected)
+    assert abs(time.time() - int(given["t"])) < 300
+
+
+def test_the_webhook_deployer_without_a_secret_sends_nothing(alb, ready, rita, pipeline):
+    DeploySettings.objects.update(deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=pipeline.url)
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
+    assert deployment.state == Deployment.State.ROLLED_BACK
+    assert "The webhook deployer has no secret to sign its requests" in deployment.error
+    assert pipeline.requests == [] and listener_weights(alb) == {"blue": 100}
+
+
+def test_a_deployer_that_redirects_is_not_followed_and_its_answer_is_not_kept(alb, ready, rita, pipeline):
+    pipeline.status, pipeline.location = 307, "http://169.254.169.254/latest/meta-data/"
+    DeploySettings.objects.update(
+        deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=pipeline.url, deployer_secret=SECRET
+    )
+    deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
+    assert deployment.state == Deployment.State.ROLLED_BACK
+    assert (
+        f"The deployer at {pipeline.url} answered 307, a redirect, which is not followed" in deployment.error
+    )
+    assert len(pipeline.requests) == 1 and listener_weights(alb) == {"blue": 100}
 
 
 def test_a_deployer_that_refuses_stops_it_before_any_traffic(alb, ready, rita, pipeline):
     pipeline.status = 422
-    DeploySettings.objects.update(deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=pipeline.url)
+    DeploySettings.objects.update(
+        deployer=DeploySettings.Deployer.WEBHOOK, deployer_url=pipeline.url, deployer_secret=SECRET
+    )
     deployment = run(services.deploy(actor=rita, change=ready), alb=alb)
     assert deployment.state == Deployment.State.ROLLED_BACK
-    assert f"The deployer at {pipeline.url} refused the deployment (422)" in deployment.error
+    assert (
+        f"The deployer at {pipeline.url} refused the deployment (422): its log says why." in deployment.error
+    )
     assert listener_weights(alb) == {"blue": 100}
 
 

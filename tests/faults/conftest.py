@@ -305,6 +305,7 @@ def world(
     DeploySettings.objects.update(
         deployer=DeploySettings.Deployer.WEBHOOK,
         deployer_url=pipeline.url,
+        deployer_secret="faults-pipeline-secret-0123456789abcdef",
         min_requests=0,
         bake_seconds=1,
         analysis_seconds=1,

@@ -91,6 +91,23 @@ def test_an_sre_may_no_longer_roll_back_once_the_incident_is_resolved(following,
     assert response.status_code == 409 and "is resolved" in response.json()["detail"]
 
 
+def test_an_sres_right_on_the_deployment_itself_ends_with_the_incident(following, sre):
+    """Through the deployment's own rollback too: a change filed to fix the incident (it names
+    the incident) gives an SRE the right only while that incident is open."""
+    from changes.models import ChangeRequest
+
+    ChangeRequest.objects.filter(pk=following.deployment.change_id).update(incident=following)
+    services.incident_resolve(actor=sre, incident=following)
+    response = client_for(sre).post(
+        f"/api/v1/deployments/{following.deployment.pk}/rollback/",
+        {"reason": "Late", "otp": otp_code(totp_device(sre))},
+        format="json",
+    )
+    assert response.status_code == 403
+    following.deployment.refresh_from_db()
+    assert not following.deployment.rollback_requested
+
+
 def test_the_api_rolls_back_and_refuses_an_incident_that_follows_no_deployment(following, release_manager):
     api = client_for(release_manager)
     device = totp_device(release_manager)

@@ -113,7 +113,9 @@ def test_the_timeline_says_a_page_is_pending_while_pagerduty_is_down(signed_in, 
 def test_an_sre_posts_a_public_update_that_the_status_page_shows_as_written(signed_in, sre, developer):
     from django.test import Client
 
-    public = services.incident_declare(actor=sre, title="Checkout fails", severity="P1", public=True)
+    public = services.incident_declare(
+        actor=sre, title="Checkout fails", severity="P1", public=True, public_title="Checkout fails"
+    )
     internal = services.incident_declare(actor=sre, title="Disk filling", severity="P2")
     assert "Post it on the public status page too" not in (
         signed_in(developer).get(f"/incidents/{public.pk}/").content.decode()
@@ -191,7 +193,10 @@ def test_an_sre_puts_an_incident_on_the_status_page_and_takes_it_off(
 
     client = signed_in(sre)
     with django_capture_on_commit_callbacks(execute=True):  # the page is told once it commits
-        assert client.post(f"/incidents/{incident.pk}/publish/").status_code == 302
+        assert (
+            client.post(f"/incidents/{incident.pk}/publish/", {"public_title": "Checkout fails"}).status_code
+            == 302
+        )
     incident.refresh_from_db()
     assert incident.public and "Checkout fails" in Client().get("/status/").content.decode()
     with django_capture_on_commit_callbacks(execute=True):

@@ -41,6 +41,7 @@ def test_a_person_declares_an_incident_on_its_services(sre, developer):
         severity="P1",
         services=[web],
         public=True,
+        public_title="Checkout is unavailable",
         started_at=started,
     )
     assert incident.number == f"INC-{incident.pk:06d}" and incident.title == "Checkout fails"

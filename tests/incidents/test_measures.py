@@ -271,7 +271,8 @@ def test_the_measures_api_gives_the_report(period, developer):
     p3 = next(row for row in body["severities"] if row["severity"] == "P3")
     assert (p3["ttr"]["target_seconds"], p3["ttr"]["within_target"]) == (None, None)
     assert client_for(developer).get("/api/v1/incidents/measures/?days=3").json()["total"]["incidents"] == 3
-    assert client_for(developer).get("/api/v1/incidents/measures/?days=").json()["days"] == 30
+    assert client_for(developer).get("/api/v1/incidents/measures/").json()["days"] == 30
+    assert client_for(developer).get("/api/v1/incidents/measures/?days=").status_code == 400
 
 
 @pytest.mark.parametrize("days", ["abc", "0", "366", "-5", "2.5"])

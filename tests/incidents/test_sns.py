@@ -204,6 +204,12 @@ def _http_certificate(sns, message):
     message["Signature"] = sns.sign(message)
 
 
+def _other_path_on_the_host(sns, message):
+    """A file on an allowed host that is not one of SNS's certificates (a bucket's, an upload)."""
+    message["SigningCertURL"] = sns.certificate_url.rsplit("/", 1)[0] + "/uploads/cert.pem"
+    message["Signature"] = sns.sign(message)
+
+
 def _stale(sns, message):
     message["Timestamp"] = (clock.now() - timedelta(minutes=61)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     message["Signature"] = sns.sign(message)
@@ -227,6 +233,7 @@ def _unknown_version(sns, message):
         (_bucket_on_aws, "is not on a host SNS_CERT_HOSTS allows", 0),
         (_user_part, "is not on a host SNS_CERT_HOSTS allows", 0),
         (_http_certificate, "is not https", 0),
+        (_other_path_on_the_host, "is not where SNS keeps its certificates", 0),
         (_stale, "more than an hour ago", 0),
         (_certificate_missing, "could not be fetched", 1),
         (_unknown_version, "is not one SNS uses", 0),

@@ -48,6 +48,8 @@ def on_page(name, **fields):
 
 
 def declare(actor, title, severity, *, public=True, services_=(), **fields):
+    """Declared under the same public title as its own, unless the test gives another."""
+    fields.setdefault("public_title", title if public else "")
     with transaction.atomic():
         return services.incident_declare(
             actor=actor, title=title, severity=severity, public=public, services=list(services_), **fields
@@ -277,7 +279,8 @@ def test_subscribers_confirm_receive_public_updates_and_unsubscribe(
     assert subscriber.email == "reader@example.com" and subscriber.confirmed_at is None
     confirmation = Notification.objects.get(recipient="reader@example.com")
     assert confirmation.channel == "email" and confirmation.subject == status_subscriptions.CONFIRM_SUBJECT
-    assert f"https://greenlight.example.com/status/confirm/{subscriber.token}/" in confirmation.body
+    sent = re.search(r"https://greenlight\.example\.com(/status/confirm/([^/\s]+)/)", confirmation.body)
+    assert sent and sent[2].startswith(f"{subscriber.token}.")  # with when it was sent, signed
 
     again = client.post("/status/subscribe/", {"email": "reader@example.com"})
     assert again.status_code == 302 and again["Location"] == response["Location"]
@@ -289,7 +292,7 @@ def test_subscribers_confirm_receive_public_updates_and_unsubscribe(
         declare(sre, "Checkout is slow", "P2", services_=[checkout])
     assert Notification.objects.filter(recipient="reader@example.com").count() == 1  # not confirmed yet
 
-    link = f"/status/confirm/{subscriber.token}/"
+    link = sent[1]
     assert "Confirm my subscription" in client.get(link).content.decode()
     subscriber.refresh_from_db()
     assert subscriber.confirmed_at is None  # following the link alone confirms nothing
@@ -352,7 +355,7 @@ def test_without_a_public_url_the_confirmation_link_is_the_address_asked_through
     client.post("/status/subscribe/", {"email": "reader@example.com"}, HTTP_HOST="status.example.org")
     token = StatusSubscriber.objects.get().token
     body = Notification.objects.get(recipient="reader@example.com").body
-    assert f"http://status.example.org/status/confirm/{token}/" in body
+    assert f"http://status.example.org/status/confirm/{token}." in body
 
 
 def test_a_public_update_is_queued_for_subscribers_only_when_it_commits(
@@ -564,7 +567,7 @@ def test_subscriptions_never_confirmed_are_forgotten_after_seven_days(client, se
     for email in ("old@example.com", "kept@example.com"):
         client.post("/status/subscribe/", {"email": email})
     kept = StatusSubscriber.objects.get(email="kept@example.com")
-    status_subscriptions.status_subscription_confirm(token=kept.token)
+    status_subscriptions.status_subscription_confirm(token=status_subscriptions.confirm_token(kept))
     clock.shift(timedelta(days=6))
     client.post("/status/subscribe/", {"email": "recent@example.com"})
     clock.shift(timedelta(days=1, minutes=1))
@@ -582,3 +585,33 @@ def test_subscriptions_never_confirmed_are_forgotten_after_seven_days(client, se
         settings.CELERY_BEAT_SCHEDULE["status-subscribers-purge"]["task"]
         == "incidents.status_subscribers_purge"
     )
+
+
+def test_subscriptions_are_counted_per_ipv6_network_not_per_address(client):
+    """Rotating through one /64's addresses does not reset the count."""
+    for n in range(status_subscriptions.SUBSCRIBE_LIMIT):
+        answer = client.post(
+            "/status/subscribe/", {"email": f"v6-{n}@example.com"}, REMOTE_ADDR=f"2001:db8::{n + 1}"
+        )
+        assert answer.status_code == 302
+    rotated = client.post(
+        "/status/subscribe/", {"email": "v6-late@example.com"}, REMOTE_ADDR="2001:db8::ffff"
+    )
+    assert rotated.status_code == 429
+    other_network = client.post(
+        "/status/subscribe/", {"email": "v6-other@example.com"}, REMOTE_ADDR="2001:db8:1::1"
+    )
+    assert other_network.status_code == 302
+
+
+def test_a_cache_that_cannot_count_refuses_rather_than_mail_unbounded(client, monkeypatch):
+    class Unreachable:
+        def add(self, *args, **kwargs):
+            raise ConnectionError("Redis is down")
+
+        incr = add
+
+    monkeypatch.setattr(status_subscriptions, "cache", Unreachable())
+    refused = client.post("/status/subscribe/", {"email": "reader@example.com"})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) == 60
+    assert not StatusSubscriber.objects.exists() and not Notification.objects.exists()

@@ -5,7 +5,7 @@ wrong grant there shows up here.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -98,7 +98,7 @@ ENDPOINTS = [
     (
         "post",
         "/api/v1/tokens/",
-        {"name": "CI deploy job", "expires_in_days": 30},
+        {"name": "CI deploy job", "expires_in_days": 30, "otp": OTP},
         [],
         [201, 201, 201, 201, 201, 201, 201, 201, 201],
     ),
@@ -242,8 +242,8 @@ SENSITIVE = {
         "/api/v1/freezes/",
         {
             "environment": "production",
-            "starts_at": "2099-12-20T00:00:00Z",
-            "ends_at": "2099-12-27T00:00:00Z",
+            "starts_at": f"{datetime.now(UTC) + timedelta(days=40):%Y-%m-%dT00:00:00Z}",
+            "ends_at": f"{datetime.now(UTC) + timedelta(days=47):%Y-%m-%dT00:00:00Z}",
             "reason": "Holidays",
         },
         "freeze.create",
@@ -267,7 +267,7 @@ def sensitive(request, policy_admin, admin) -> Sensitive:
 def calendar_entries():
     """A window and a freeze of production, kept by another release manager (so the actor's own
     audit events start at none)."""
-    from datetime import UTC, datetime, time
+    from datetime import time
 
     from changes.services import freeze_create, window_create
     from tests.factories import EnvironmentFactory
@@ -282,8 +282,8 @@ def calendar_entries():
             actor=keeper,
             environment=production,
             reason="Launch",
-            starts_at=datetime(2099, 3, 3, tzinfo=UTC),
-            ends_at=datetime(2099, 3, 5, tzinfo=UTC),
+            starts_at=clock.now() + timedelta(days=30),
+            ends_at=clock.now() + timedelta(days=32),
         )
     return window, freeze
 
@@ -338,7 +338,7 @@ def test_sensitive_action_from_unverified_session_is_refused(sensitive):
 
     response = sensitive.send(client, otp=otp_code(totp_device(sensitive.actor)))
 
-    assert response.status_code == 403
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
     assert "/login/otp/" in response.json()["detail"]
     assert sensitive.audited() == 0
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from django.db import transaction
 
-from portal import clock, context
+from portal import clock, context, services
 from portal.services import audit_record
 from tests.conftest import client_for, verified_login
 from tests.factories import UserFactory
@@ -33,7 +33,7 @@ def test_unknown_api_url_is_a_json_404(api_client):
 @pytest.mark.django_db
 def test_api_refuses_an_anonymous_caller_with_a_json_error(api_client):
     response = api_client.get("/api/v1/audit/")
-    assert response.status_code == 403
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
     assert response.json() == {
         "detail": "Authentication credentials were not provided.",
         "code": "not_authenticated",
@@ -158,9 +158,18 @@ def test_audit_event_records_who_and_from_where_through_the_api(sre, settings):
 def test_audit_verify_endpoint_reports_the_chain(audit_viewer):
     with context.bound(context.RequestContext(request_id="r" * 10)):
         record("thing.one")
+    services.audit_verify_run()
     response = client_for(audit_viewer).get("/api/v1/audit/verify/")
     assert response.status_code == 200
-    assert response.json() == {"ok": True, "checked": 1, "first_bad_id": None, "problem": ""}
+    answer = response.json()
+    assert (answer["ok"], answer["checked"], answer["total"], answer["first_bad_id"], answer["problem"]) == (
+        True,
+        1,
+        1,
+        None,
+        "",
+    )
+    assert answer["full"] is True and answer["ran_at"]
 
 
 @pytest.mark.django_db
@@ -177,7 +186,7 @@ def test_schema_and_docs_are_served(user):
 @pytest.mark.django_db
 def test_a_session_that_has_not_passed_the_second_factor_opens_no_api_call(developer):
     response = client_for(developer, verified=False).get("/api/v1/me/")
-    assert response.status_code == 403
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
     assert (
         response.json()["detail"]
         == "Finish signing in with the code from your authenticator app at /login/otp/."
@@ -186,8 +195,12 @@ def test_a_session_that_has_not_passed_the_second_factor_opens_no_api_call(devel
 
 
 @pytest.mark.django_db
-def test_an_auditor_without_an_authenticator_uses_the_api_after_the_password(auditor):
-    assert client_for(auditor, verified=False).get("/api/v1/me/").status_code == 200
+def test_an_auditor_without_an_authenticator_is_refused_the_api_after_the_password(auditor):
+    """security M9: auditors read everything, so a password alone opens nothing for them either."""
+    response = client_for(auditor, verified=False).get("/api/v1/me/")
+
+    assert response.status_code in (401, 403)
+    assert "/login/otp/" in response.json()["detail"]
 
 
 def test_a_serializer_works_its_fields_out_once_and_each_gets_copies_of_its_own(monkeypatch):

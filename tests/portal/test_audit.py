@@ -12,7 +12,7 @@ from django.db import (
     transaction,
 )
 
-from portal import context
+from portal import chain, context
 from portal.models import AuditEvent, AuditImmutableError
 from portal.selectors import audit_chain_verify
 from portal.services import GENESIS_HASH, AuditOutsideTransactionError, audit_record
@@ -44,7 +44,8 @@ def test_audit_record_chains_events_from_genesis():
     assert second.actor_id is None and second.actor_name == "Greenlight"
     stored = AuditEvent.objects.get(pk=first.pk)
     assert stored.before == {"status": "draft"} and stored.after == {"status": "submitted"}
-    assert stored.compute_hash() == stored.hash
+    assert stored.compute_hash(chain.keys().current) == stored.hash
+    assert stored.key_id == chain.key_id_of(chain.keys().current)
     assert audit_chain_verify().ok
 
 
@@ -127,11 +128,12 @@ def test_audit_verify_names_an_event_whose_contents_were_edited(capsys):
 
 @pytest.mark.django_db
 def test_audit_verify_catches_a_forged_hash():
-    """Recomputing the edited row's own hash does not help: the next event no longer follows it."""
+    """Recomputing the edited row's own hash, even with the key, does not help: the next event no
+    longer follows it."""
     events = [record(action=f"thing.step{i}") for i in range(3)]
     forged = AuditEvent.objects.get(pk=events[1].pk)
     forged.actor_name = "Someone Else"
-    forged_hash = forged.compute_hash()
+    forged_hash = forged.compute_hash(chain.keys().current)
     tamper(
         "UPDATE portal_auditevent SET actor_name = %s, hash = %s WHERE id = %s",
         ["Someone Else", forged_hash, events[1].pk],
@@ -156,7 +158,10 @@ def test_audit_verify_command_reports_an_intact_chain(capsys):
     for _ in range(3):
         record()
     call_command("audit", "verify")
-    assert "intact: 3 events checked" in capsys.readouterr().out
+    assert "intact: 3 events checked, no anchor written yet" in capsys.readouterr().out
+    call_command("audit", "anchor")
+    call_command("audit", "verify")
+    assert "matching the anchor of" in capsys.readouterr().out
 
 
 @pytest.mark.django_db

@@ -101,3 +101,23 @@ def test_readyz_is_503_naming_an_unreachable_database(tmp_path):
     # Which dependency, but not where it lives: hosts and ports stay in the log.
     assert answer["body"]["checks"]["database:default"]["error"] == "unreachable (OperationalError)"
     assert answer["body"]["checks"]["broker"] == {"ok": True}
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_readyz_keeps_its_answer_a_few_seconds_for_anonymous_callers(client, settings):
+    """security L5: each anonymous call opened new database and broker connections."""
+    from portal.views.health import readiness_forget
+
+    readiness_forget()
+    stranger = {"REMOTE_ADDR": "203.0.113.9"}
+    first = client.get("/readyz", **stranger)
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+
+    again = client.get("/readyz", **stranger)
+    monitor = client.get("/readyz")  # loopback: in the demo's METRICS_NETWORKS, probes afresh
+    after_monitor = client.get("/readyz", **stranger)
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert monitor.status_code == 503
+    assert after_monitor.status_code == 503
+    readiness_forget()

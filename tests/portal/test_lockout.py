@@ -1,5 +1,7 @@
-"""Lockout: wrong passwords and wrong codes, counted per user and per client address, lifted by the
-portal clock's cool-off or by a policy administrator. Nobody sleeps: the clock is shifted."""
+"""Lockout: wrong passwords (and the codes typed after them) counted per account and client address
+together, within an account's and an address's budgets; a signed-in person's wrong codes counted
+for that person alone. Lifted by the portal clock's cool-off or by a policy administrator. Nobody
+sleeps: the clock is shifted."""
 
 import ipaddress
 import re
@@ -9,7 +11,7 @@ import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
 
-from portal import clock
+from portal import clock, lockout
 from portal.models import AuditEvent
 from tests.conftest import client_for
 from tests.factories import DEFAULT_PASSWORD, UserFactory, otp_code, totp_device
@@ -54,18 +56,30 @@ def test_lockout_after_the_limit_answers_429_saying_when_to_retry(client, develo
 
 
 @pytest.mark.django_db
-def test_lockout_is_per_user_across_addresses(client, developer):
+def test_lockout_locks_the_guessing_address_not_the_owner_elsewhere(client, developer):
     fail(client, "dev", LIMIT, REMOTE_ADDR="198.51.100.1")
 
-    response = sign_in(client, "dev", DEFAULT_PASSWORD, REMOTE_ADDR="198.51.100.2")
+    guesser = sign_in(client, "dev", DEFAULT_PASSWORD, REMOTE_ADDR="198.51.100.1")
+    owner = sign_in(client, "dev", DEFAULT_PASSWORD, REMOTE_ADDR="198.51.100.2")
 
-    assert response.status_code == 429
+    assert guesser.status_code == 429
+    assert owner.status_code == 302
 
 
 @pytest.mark.django_db
-def test_lockout_is_per_address_across_users(client, developer):
+def test_lockout_guesses_at_other_accounts_leave_a_neighbour_signing_in(client, developer):
     for n in range(LIMIT):
         sign_in(client, f"guess{n}", REMOTE_ADDR="198.51.100.1")
+
+    neighbour = sign_in(client, "dev", DEFAULT_PASSWORD, REMOTE_ADDR="198.51.100.1")
+
+    assert neighbour.status_code == 302
+
+
+@pytest.mark.django_db
+def test_lockout_an_address_has_a_budget_across_accounts(client, developer):
+    for n in range(LIMIT * lockout.ADDRESS_BUDGET):
+        sign_in(client, f"guess{n % 20}", REMOTE_ADDR="198.51.100.1")
 
     same_address = sign_in(client, "dev", DEFAULT_PASSWORD, REMOTE_ADDR="198.51.100.1")
     other_address = sign_in(client, "dev", DEFAULT_PASSWORD, REMOTE_ADDR="198.51.100.2")
@@ -75,9 +89,22 @@ def test_lockout_is_per_address_across_users(client, developer):
 
 
 @pytest.mark.django_db
+def test_lockout_an_account_has_a_budget_across_addresses(client, developer):
+    """OWASP ASVS 2.2.1: no more than 100 failed attempts an hour on one account, however many
+    addresses they come from (25 per 15-minute cool-off)."""
+    for n in range(LIMIT * lockout.ACCOUNT_BUDGET):
+        sign_in(client, "dev", REMOTE_ADDR=f"198.51.100.{n + 1}")
+
+    fresh_address = sign_in(client, "dev", DEFAULT_PASSWORD, REMOTE_ADDR="203.0.113.9")
+
+    assert fresh_address.status_code == 429
+    assert "Try again after" in fresh_address.content.decode()
+
+
+@pytest.mark.django_db
 def test_lockout_ignores_forwarded_for_from_an_untrusted_client(client, developer):
     for n in range(LIMIT):
-        sign_in(client, f"guess{n}", REMOTE_ADDR="198.51.100.1", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}")
+        sign_in(client, "dev", REMOTE_ADDR="198.51.100.1", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}")
 
     response = sign_in(
         client, "dev", DEFAULT_PASSWORD, REMOTE_ADDR="198.51.100.1", HTTP_X_FORWARDED_FOR="203.0.113.99"
@@ -91,8 +118,7 @@ def test_lockout_ignores_forwarded_for_from_an_untrusted_client(client, develope
 def test_lockout_counts_the_forwarded_client_behind_a_trusted_proxy(client, developer, settings):
     settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.0/8")]
     proxy = {"REMOTE_ADDR": "10.0.0.2"}
-    for n in range(LIMIT):
-        sign_in(client, f"guess{n}", HTTP_X_FORWARDED_FOR="203.0.113.5", **proxy)
+    fail(client, "dev", LIMIT, HTTP_X_FORWARDED_FOR="203.0.113.5", **proxy)
 
     locked = sign_in(client, "dev", DEFAULT_PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.5", **proxy)
     neighbour = sign_in(client, "dev", DEFAULT_PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.6", **proxy)
@@ -127,13 +153,16 @@ def wrong_api_codes(policy_admin, times: int) -> list:
 
 
 @pytest.mark.django_db
-def test_lockout_counts_wrong_codes_on_api_actions(client, policy_admin):
+def test_lockout_counts_wrong_codes_on_api_actions_for_the_caller_alone(client, policy_admin, developer):
     answers = wrong_api_codes(policy_admin, LIMIT + 1)
 
     assert [a.status_code for a in answers] == [403, 403, 403, 403, 429, 429]
     assert answers[-1].json()["code"] == "throttled"
     assert "Try again after" in answers[-1].json()["detail"]
-    assert sign_in(client, "policyadmin", DEFAULT_PASSWORD).status_code == 429
+    # Signing in is another path: neither the caller nor a colleague at the same address is locked.
+    assert sign_in(client, "policyadmin", DEFAULT_PASSWORD).status_code == 302
+    assert sign_in(client, "dev", DEFAULT_PASSWORD).status_code == 302
+    assert not AccessAttempt.objects.exists()
 
 
 @pytest.mark.django_db

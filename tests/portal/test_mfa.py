@@ -125,11 +125,14 @@ def test_mfa_developer_without_device_is_sent_to_enrolment_first(client, develop
 
 
 @pytest.mark.django_db
-def test_mfa_auditor_without_device_is_not_forced(client, auditor):
+def test_mfa_auditor_without_device_is_sent_to_enrolment_first(client, auditor):
+    """security M9: auditors read everything, so they sign in with a second factor too."""
     sign_in_with_password(client, auditor)
 
-    assert client.get("/").status_code == 200
-    assert client.get("/account/tokens/").status_code == 200
+    for path in ("/", "/account/tokens/", "/audit/"):
+        response = client.get(path)
+        assert (path, response.status_code, response["Location"]) == (path, 302, "/account/mfa/")
+    assert client.get("/api/v1/audit/").status_code in (401, 403)
 
 
 @pytest.mark.django_db
@@ -159,7 +162,10 @@ def test_mfa_backup_codes_regenerate_voids_the_old_ones(client, developer):
 
     new = BACKUP_CODE.findall(response.content.decode())
     assert response.status_code == 200 and len(new) == 10 and not set(new) & set(old)
-    assert set(StaticToken.objects.filter(device__user=developer).values_list("token", flat=True)) == set(new)
+    # Kept as keyed digests (security M6), never as the codes shown.
+    stored = set(StaticToken.objects.filter(device__user=developer).values_list("token", flat=True))
+    assert len(stored) == 10 and not stored & (set(new) | set(old))
+    assert all(re.fullmatch(r"[0-9a-f]{16}", token) for token in stored)
     assert AuditEvent.objects.filter(action="mfa.backup_codes_regenerate").count() == audited_before + 1
 
 

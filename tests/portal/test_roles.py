@@ -114,7 +114,7 @@ def test_has_perm_capacities_add_rights():
 
 
 @pytest.mark.django_db
-def test_requires_mfa_for_every_role_but_auditor():
+def test_requires_mfa_for_every_role_auditor_included():
     answers = {role: requires_mfa(UserFactory(username=role, role=role)) for role in Role.values}
 
     assert answers == {
@@ -124,7 +124,7 @@ def test_requires_mfa_for_every_role_but_auditor():
         "release_manager": True,
         "sre": True,
         "admin": True,
-        "auditor": False,
+        "auditor": True,
     }
 
 

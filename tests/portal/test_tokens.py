@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from portal import clock, services
 from portal.models import AccessPolicy, ApiToken, AuditEvent
 from tests.conftest import client_for, verified_login
+from tests.factories import otp_code, totp_device
 
 REFUSED_TOKEN = "Invalid, expired or revoked token. Create a new one at /account/tokens/."
 
@@ -27,7 +28,10 @@ def make_token(user, days: int = 30) -> tuple[ApiToken, str]:
 def test_token_create_shows_the_secret_once_and_stores_a_digest(developer):
     client = client_for(developer)
 
-    created = client.post("/api/v1/tokens/", {"name": "CI deploy job", "expires_in_days": 30}, format="json")
+    code = otp_code(totp_device(developer))
+    created = client.post(
+        "/api/v1/tokens/", {"name": "CI deploy job", "expires_in_days": 30, "otp": code}, format="json"
+    )
 
     assert created.status_code == 201
     secret = created.json()["token"]
@@ -142,8 +146,13 @@ def test_token_expiry_beyond_the_policy_maximum_is_a_400(developer):
     policy.save()
     client = client_for(developer)
 
-    too_long = client.post("/api/v1/tokens/", {"name": "CI", "expires_in_days": 15}, format="json")
-    longest = client.post("/api/v1/tokens/", {"name": "CI", "expires_in_days": 14}, format="json")
+    device = totp_device(developer)
+    too_long = client.post(
+        "/api/v1/tokens/", {"name": "CI", "expires_in_days": 15, "otp": otp_code(device)}, format="json"
+    )
+    longest = client.post(
+        "/api/v1/tokens/", {"name": "CI", "expires_in_days": 14, "otp": otp_code(device)}, format="json"
+    )
 
     assert too_long.status_code == 400
     assert "1 to 14 days" in too_long.json()["detail"]
@@ -166,7 +175,8 @@ def test_token_of_a_deactivated_user_is_refused(developer):
 def test_token_page_shows_the_secret_once(client, developer):
     verified_login(client, developer)
 
-    created = client.post("/account/tokens/", {"name": "CI deploy job", "expires_in_days": 30})
+    code = otp_code(totp_device(developer))
+    created = client.post("/account/tokens/", {"name": "CI deploy job", "expires_in_days": 30, "otp": code})
     secret = created.context["created"]["secret"]
     again = client.get("/account/tokens/")
 

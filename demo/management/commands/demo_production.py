@@ -50,6 +50,7 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())
         try:
             world = simulator.build(settings.AWS_ENDPOINT_URL, name="studio", region=settings.AWS_REGION)
+            self._anchor_bucket()
             colours = {
                 "blue": simulator.serve_colour("blue", world["blue"], blue_port),
                 "green": simulator.serve_colour("green", world["green"], green_port),
@@ -72,6 +73,16 @@ class Command(BaseCommand):
             traffic.run(stop)
         finally:
             aws_server.stop()
+
+    @staticmethod
+    def _anchor_bucket() -> None:
+        """The bucket the audit chain's anchors go to (AUDIT_ANCHOR_BUCKET, which bin/demo sets),
+        with Object Lock, as a real installation's must have."""
+        import boto3
+
+        if settings.AUDIT_ANCHOR_BUCKET:
+            s3 = boto3.client("s3", endpoint_url=settings.AWS_ENDPOINT_URL, region_name=settings.AWS_REGION)
+            s3.create_bucket(Bucket=settings.AUDIT_ANCHOR_BUCKET, ObjectLockEnabledForBucket=True)
 
     def _configure(self, world: dict, urls: dict, stop: threading.Event):
         """Points production's deploy settings at this run's load balancer (moto starts empty each

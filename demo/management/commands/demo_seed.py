@@ -7,10 +7,9 @@ Everyone signs in with the demo password and an authenticator whose otpauth:// U
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal import services
-from portal.models import User
+from portal.models import SealedTOTPDevice, User
 from portal.roles import Capacity, Role
 
 DEMO_PASSWORD = "greenlight-demo"  # noqa: S105 (printed to the person running the demo)
@@ -96,7 +95,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo team ({created} new), password {DEMO_PASSWORD}:")
         for username, _first, _last, role, capacities, _github, job in TEAM:
             user = User.objects.get(username=username)
-            device = TOTPDevice.objects.get(user=user, name="Demo authenticator")
+            device = SealedTOTPDevice.objects.get(user=user, name="Demo authenticator")
             extra = f" + {', '.join(capacities)}" if capacities else ""
             self.stdout.write(f"  {username:<7} {Role(role).label}{extra}: {job}")
             self.stdout.write(f"          {device.config_url}")
@@ -131,7 +130,7 @@ class Command(BaseCommand):
                 for capacity in capacities:
                     services.user_capacity_grant(actor=None, user=user, capacity=capacity)
                 created += 1
-            TOTPDevice.objects.get_or_create(
+            SealedTOTPDevice.objects.get_or_create(
                 user=user, name="Demo authenticator", defaults={"confirmed": True}
             )
         return created
