@@ -230,6 +230,15 @@ class DeploySettings(models.Model):
                 outbound.validate_url(getattr(self, name))
             except ValidationError as error:
                 raise ValidationError({name: f"{what}: {' '.join(error.messages)}"}) from None
+        # Dashboards are links people open, never fetched here; still no address the portal itself
+        # may not reach (the metadata service, a link-local or private host) goes on every page.
+        for label, address in (self.dashboards if isinstance(self.dashboards, dict) else {}).items():
+            try:
+                outbound.validate_url(address)
+            except ValidationError as error:
+                raise ValidationError(
+                    {"dashboards": f"The dashboard {label}: {' '.join(error.messages)}"}
+                ) from None
         if 0 < self.verify_seconds < self.analysis_seconds:
             raise ValidationError(
                 {

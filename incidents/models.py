@@ -36,6 +36,11 @@ ALLOWED_TRANSITIONS = {
 
 
 class Incident(models.Model):
+    """An incident. Services lock its row FOR NO KEY UPDATE (`select_for_update(no_key=True)`): that
+    serialises the acts on it, but lets another transaction add a row that points at it (a
+    timeline entry, a link) meanwhile; a plain FOR UPDATE made such a transaction, holding the
+    audit trail's lock, and an act on the incident, waiting for that lock, deadlock."""
+
     class Source(models.TextChoices):
         PERSON = "person", "Declared by a person"
         DEPLOYMENT = "deployment", "A deployment that rolled back by itself"

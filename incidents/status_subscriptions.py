@@ -45,6 +45,10 @@ UNCONFIRMED_KEPT = timedelta(days=7)
 # A confirmation link works for this long after it was sent.
 CONFIRM_VALID_FOR = timedelta(hours=48)
 CONFIRM_SALT = "incidents.status-confirm"
+# An unsubscribe link (in every update) works for this long after its e-mail was sent; each update
+# carries a fresh one.
+UNSUBSCRIBE_VALID_FOR = timedelta(days=60)
+UNSUBSCRIBE_SALT = "incidents.status-unsubscribe"
 
 
 class LinkRefused(Exception):
@@ -64,25 +68,49 @@ EXPIRED = (
 )
 
 
-def confirm_token(subscriber: StatusSubscriber) -> str:
-    """What the confirmation link carries: the subscription's token and when it was sent, signed."""
+UNSUBSCRIBE_EXPIRED = (
+    f"It has expired: an unsubscribe link works for {UNSUBSCRIBE_VALID_FOR.days} days. Use the link in "
+    "the latest e-mail."
+)
+
+
+def _signed(subscriber: StatusSubscriber, *, salt: str) -> str:
+    """What a link carries: the subscription's token and when the link was sent, signed."""
     issued = int(clock.now().timestamp())
-    return signing.Signer(salt=CONFIRM_SALT, sep=".").sign(f"{subscriber.token}.{issued}")
+    return signing.Signer(salt=salt, sep=".").sign(f"{subscriber.token}.{issued}")
 
 
-def _confirmed_token(token: str) -> str:
-    """The subscription token a confirmation link names; a LinkRefused when it is not one of ours
-    or has expired."""
+def _token_of(link: str, *, salt: str, valid_for: timedelta, expired: str) -> str:
+    """The subscription token a link names; a LinkRefused when it is not one of ours or has
+    expired."""
     try:
-        value = signing.Signer(salt=CONFIRM_SALT, sep=".").unsign(token)
+        value = signing.Signer(salt=salt, sep=".").unsign(link)
     except signing.BadSignature:
         raise LinkRefused(UNKNOWN) from None
     inner, _, issued = value.rpartition(".")
     if not issued.isdigit():
         raise LinkRefused(UNKNOWN)
-    if clock.now().timestamp() - int(issued) > CONFIRM_VALID_FOR.total_seconds():
-        raise LinkRefused(EXPIRED, status=410)
+    if clock.now().timestamp() - int(issued) > valid_for.total_seconds():
+        raise LinkRefused(expired, status=410)
     return inner
+
+
+def confirm_token(subscriber: StatusSubscriber) -> str:
+    return _signed(subscriber, salt=CONFIRM_SALT)
+
+
+def unsubscribe_token(subscriber: StatusSubscriber) -> str:
+    return _signed(subscriber, salt=UNSUBSCRIBE_SALT)
+
+
+def _confirmed_token(token: str) -> str:
+    return _token_of(token, salt=CONFIRM_SALT, valid_for=CONFIRM_VALID_FOR, expired=EXPIRED)
+
+
+def _unsubscribed_token(token: str) -> str:
+    return _token_of(
+        token, salt=UNSUBSCRIBE_SALT, valid_for=UNSUBSCRIBE_VALID_FOR, expired=UNSUBSCRIBE_EXPIRED
+    )
 
 
 def confirmation_of(token: str) -> StatusSubscriber:
@@ -191,8 +219,11 @@ def _confirmation_sent_lately(email: str, *, now) -> bool:
 
 
 def subscriber_by_token(token: str) -> StatusSubscriber | None:
-    """The confirmed subscription an unsubscribe link names."""
-    return StatusSubscriber.objects.filter(token=token, confirmed_at__isnull=False).first()
+    """The confirmed subscription an unsubscribe link names (a LinkRefused when the link has
+    expired)."""
+    return StatusSubscriber.objects.filter(
+        token=_unsubscribed_token(token), confirmed_at__isnull=False
+    ).first()
 
 
 @transaction.atomic
@@ -224,7 +255,9 @@ def status_unsubscribe(*, token: str) -> bool:
     """Ends the confirmed subscription the link names: the address is forgotten, and the link
     works no more. False for no such link."""
     subscriber = (
-        StatusSubscriber.objects.select_for_update().filter(token=token, confirmed_at__isnull=False).first()
+        StatusSubscriber.objects.select_for_update()
+        .filter(token=_unsubscribed_token(token), confirmed_at__isnull=False)
+        .first()
     )
     if subscriber is None:
         return False
@@ -287,7 +320,9 @@ def status_update_send(entry_id: int) -> int:
             "affected": affected,
             "update": update,
             "page_link": public_link(reverse("status-page")),
-            "unsubscribe_link": public_link(reverse("status-unsubscribe", args=[subscriber.token])),
+            "unsubscribe_link": public_link(
+                reverse("status-unsubscribe", args=[unsubscribe_token(subscriber)])
+            ),
         }
         notification_send(
             channel=Notification.Channel.EMAIL,

@@ -7,7 +7,7 @@ from incidents import status_views
 urlpatterns = [
     path("", status_views.status_page, name="status-page"),
     path("subscribe/", status_views.status_subscribe, name="status-subscribe"),
-    # A confirmation link carries the subscription's token, when it was sent and a signature, with dots.
+    # Each link carries the subscription's token, when it was sent and a signature, with dots.
     path("confirm/<str:token>/", status_views.status_confirm, name="status-confirm"),
-    path("unsubscribe/<slug:token>/", status_views.status_unsubscribe, name="status-unsubscribe"),
+    path("unsubscribe/<str:token>/", status_views.status_unsubscribe, name="status-unsubscribe"),
 ]

@@ -96,5 +96,5 @@ def _incident_for_key(key: object) -> Incident | None:
     match = DEDUP_KEY.fullmatch(key) if isinstance(key, str) else None
     if match is None:
         return None
-    incident = Incident.objects.select_for_update().filter(pk=int(match.group(1))).first()
+    incident = Incident.objects.select_for_update(no_key=True).filter(pk=int(match.group(1))).first()
     return incident if incident is not None and incident.dedup_key == key else None

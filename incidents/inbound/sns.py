@@ -150,7 +150,7 @@ def _sns_notification(message: dict[str, Any]) -> Outcome:
             return Outcome(200, "Notification already received.")
         alarm_lock(alarm.name)
         incident = (
-            Incident.objects.select_for_update()
+            Incident.objects.select_for_update(no_key=True)
             .filter(alarm=alarm.name)
             .exclude(status=IncidentStatus.RESOLVED)
             .order_by("-pk")

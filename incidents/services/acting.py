@@ -50,7 +50,7 @@ def incident_rollback(*, actor: User, incident: Incident, reason: str, revert: b
 
     try:
         with transaction.atomic():
-            locked = Incident.objects.select_for_update().get(pk=incident.pk)
+            locked = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
             follows = locked.deployment
             if follows is None:
                 raise IncidentRefused(
@@ -95,7 +95,7 @@ def incident_revert(*, actor: User, incident: Incident) -> None:
 
     if not may_revert(actor):
         raise PermissionDenied(missing_right_message(Right.DEPLOYMENT_ROLLBACK))
-    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    locked = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     release = Release.objects.filter(change_id=locked.change_id, tagged_at__isnull=False).first()
     if release is None:
         raise IncidentRefused(f"{locked.number} follows no tagged release: there is no code to revert.")

@@ -27,7 +27,7 @@ def incidents_escalate() -> list[str]:
 
 @transaction.atomic
 def _escalate(pk: int, now: datetime, levels: list[str]) -> str:
-    incident = Incident.objects.select_for_update().get(pk=pk)
+    incident = Incident.objects.select_for_update(no_key=True).get(pk=pk)
     due = incident.created_at + incident.response_target * (incident.escalation_level + 1)
     if incident.status != IncidentStatus.TRIGGERED or due > now:  # acknowledged, or done meanwhile
         return ""

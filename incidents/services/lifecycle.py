@@ -142,7 +142,7 @@ def _moved(
     if actor is not None and not has_right(actor, Right.INCIDENT_MANAGE):
         raise PermissionDenied(missing_right_message(Right.INCIDENT_MANAGE))
     with transaction.atomic():
-        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        locked = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
         if not locked.can_transition_to(status):
             raise IncidentRefused(locked.transition_error(status))
         before = locked.status
@@ -255,7 +255,7 @@ def incident_publish(*, actor: User, incident: Incident, public: bool, public_ti
     from incidents import status
 
     require_right(actor, Right.INCIDENT_MANAGE)
-    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    locked = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     title = _public_title(public_title or (locked.public_title if public else ""), required=public)
     if locked.public == public and (not public or title == locked.public_title):
         return locked
@@ -295,7 +295,7 @@ def incident_publish(*, actor: User, incident: Incident, public: bool, public_ti
 def incident_join(*, actor: User, incident: Incident) -> Incident:
     """The person joins the response (anyone who may declare incidents); joining twice is a no-op."""
     require_right(actor, Right.INCIDENT_DECLARE)
-    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    locked = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     if locked.status == IncidentStatus.RESOLVED:
         raise IncidentRefused(f"{locked.number} is resolved: there is no response to join.")
     if locked.responders.filter(pk=actor.pk).exists():
@@ -310,7 +310,11 @@ def incident_join(*, actor: User, incident: Incident) -> Incident:
 def incident_take_command(*, actor: User, incident: Incident) -> Incident:
     """The person takes command (whoever runs incidents), from whoever had it; they respond too."""
     require_right(actor, Right.INCIDENT_MANAGE)
-    locked = Incident.objects.select_for_update(of=("self",)).select_related("commander").get(pk=incident.pk)
+    locked = (
+        Incident.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("commander")
+        .get(pk=incident.pk)
+    )
     if locked.status == IncidentStatus.RESOLVED:
         raise IncidentRefused(f"{locked.number} is resolved: there is nothing to command.")
     if locked.commander_id == actor.pk:

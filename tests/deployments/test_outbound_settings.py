@@ -8,7 +8,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django import forms
 
 from deployments import services
 from deployments.models import Deployment, DeploySettings, Stage
@@ -18,6 +17,7 @@ from tests.conftest import client_for, verified_login
 from tests.deployments.conftest import listener_weights
 from tests.deployments.test_engine import run
 from tests.factories import otp_code, totp_device
+from tests.portal.test_admin_site import admin_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +48,10 @@ def put(user, **change):
             "The webhook deployer's address: 169.254.169.254 may not be reached",
         ),
         ({"green_url": "http://user:pw@127.0.0.1:8102/"}, "carries a user name or password"),
+        (
+            {"dashboards": {"Metrics": "http://169.254.169.254/latest/meta-data/"}},
+            "The dashboard Metrics: 169.254.169.254 may not be reached",
+        ),
     ],
 )
 def test_an_address_greenlight_may_not_reach_is_refused_in_words(production, policy_admin, change, says):
@@ -139,23 +143,6 @@ def test_a_colour_that_redirects_fails_its_smoke_test(alb, ready, rita, colours)
     )
 
 
-def form_data(response, **changes) -> dict:
-    """What the admin's change form posts back as it was shown, with `changes`."""
-    form = response.context["adminform"].form
-    data = {}
-    for name, field in form.fields.items():
-        if isinstance(field, forms.JSONField):
-            data[name] = json.dumps(form.initial.get(name))
-            continue
-        value = field.prepare_value(form[name].value())
-        if isinstance(value, bool):
-            if value:
-                data[name] = "on"
-            continue
-        data[name] = "" if value is None else value
-    return {**data, **changes}
-
-
 def test_the_admin_never_shows_the_secret_and_keeps_it_when_left_empty(client, admin, production):
     DeploySettings.objects.update(
         deployer=DeploySettings.Deployer.WEBHOOK,
@@ -170,7 +157,7 @@ def test_the_admin_never_shows_the_secret_and_keeps_it_when_left_empty(client, a
     url = f"/admin/deployments/deploysettings/{DeploySettings.objects.get().pk}/change/"
     page = client.get(url)
     assert page.status_code == 200 and SECRET not in page.content.decode()
-    saved = client.post(url, form_data(page, bake_seconds=420))
+    saved = client.post(url, admin_form_data(page, bake_seconds=420))
     assert saved.status_code == 302
     assert DeploySettings.objects.get().deployer_secret == SECRET
     event = AuditEvent.objects.get(action="environment.deploy_settings")

@@ -75,7 +75,7 @@ def test_an_unsubscribe_link_works_once_and_only_for_a_confirmed_subscription(cl
     assert client.post(f"/status/unsubscribe/{pending.token}/").status_code == 404
     assert StatusSubscriber.objects.exists()
     client.post(confirm_link("reader@example.com"))
-    farewell = f"/status/unsubscribe/{StatusSubscriber.objects.get().token}/"
+    farewell = unsubscribe_link()
     assert "You are unsubscribed" in client.post(farewell).content.decode()
     again = client.post(farewell)
     assert again.status_code == 404 and "the subscription it belonged to has ended" in again.content.decode()
@@ -91,3 +91,22 @@ def test_the_service_refuses_a_used_link_in_words():
     with pytest.raises(status_subscriptions.LinkRefused, match="used already") as refused:
         status_subscriptions.status_subscription_confirm(token=token)
     assert refused.value.status == 410
+
+
+def unsubscribe_link() -> str:
+    """The unsubscribe link an update e-mail carries, as the service writes it."""
+    subscriber = StatusSubscriber.objects.get(confirmed_at__isnull=False)
+    return f"/status/unsubscribe/{status_subscriptions.unsubscribe_token(subscriber)}/"
+
+
+def test_an_unsubscribe_link_expires_and_its_bare_token_never_worked(client):
+    client.post("/status/subscribe/", {"email": "reader@example.com"})
+    client.post(confirm_link("reader@example.com"))
+    subscriber = StatusSubscriber.objects.get()
+    assert client.post(f"/status/unsubscribe/{subscriber.token}/").status_code == 404
+    farewell = unsubscribe_link()
+    clock.shift(status_subscriptions.UNSUBSCRIBE_VALID_FOR + timedelta(minutes=1))
+    expired = client.post(farewell)
+    assert expired.status_code == 410 and "Use the link in the latest e-mail" in expired.content.decode()
+    assert StatusSubscriber.objects.filter(pk=subscriber.pk).exists()
+    assert "You are unsubscribed" in client.post(unsubscribe_link()).content.decode()

@@ -36,7 +36,8 @@ def settings_row(db):
     )
 
 
-def change_form_data(response, **changes) -> dict:
+def admin_form_data(response, **changes) -> dict:
+    """What the admin's change form posts back as it was shown, with `changes`."""
     form = response.context["adminform"].form
     data = {}
     for name, field in form.fields.items():
@@ -49,8 +50,7 @@ def change_form_data(response, **changes) -> dict:
                 data[name] = "on"
             continue
         data[name] = "" if value is None else value
-    data.update(changes)
-    return data
+    return {**data, **changes}
 
 
 @pytest.mark.django_db
@@ -74,7 +74,7 @@ def test_admin_inside_break_glass_reads_and_writes_deploy_settings_audited(clien
     page = client.get(url)
     assert page.status_code == 200
 
-    saved = client.post(url, change_form_data(page, bake_seconds=420))
+    saved = client.post(url, admin_form_data(page, bake_seconds=420))
 
     assert saved.status_code == 302, saved.context["adminform"].form.errors if saved.context else saved
     settings_row.refresh_from_db()
